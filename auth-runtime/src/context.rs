@@ -1,0 +1,197 @@
+//! The caller's identity, readable from anywhere inside the request.
+//!
+//! The middleware runs the handler, its extractors and everything they await inside a
+//! task-local scope holding the [`Principal`]. Code far from the handler reads it through
+//! [`SecurityContext`] without the identity being passed down:
+//!
+//! ```
+//! use auth_runtime::{AuthError, SecurityContext};
+//!
+//! fn audit(action: &str) -> Result<(), AuthError> {
+//!     let me = SecurityContext::require()?;
+//!     println!("{} did {action}", me.claims().sub);
+//!     Ok(())
+//! }
+//! ```
+//!
+//! Concurrent requests never see each other's identity: each request's future carries its
+//! own scope. A task started with `tokio::spawn` (or `actix_web::rt::spawn`) is a new task
+//! and starts with **no** identity; wrap its future in [`SecurityContext::propagate`] to carry
+//! the current one along:
+//!
+//! ```
+//! # async fn demo() {
+//! use auth_runtime::SecurityContext;
+//! let job = SecurityContext::propagate(async {
+//!     // sees the same identity as the request that spawned it
+//!     SecurityContext::get().map(|me| me.claims().sub.clone())
+//! });
+//! actix_web::rt::spawn(job);
+//! # }
+//! ```
+
+use std::future::{Future, Ready, ready};
+use std::sync::Arc;
+
+use actix_web::dev::Payload;
+use actix_web::{FromRequest, HttpRequest};
+
+use crate::error::AuthError;
+use crate::validate::{RawClaims, TokenClaims};
+
+tokio::task_local! {
+    static CURRENT: Option<Principal>;
+}
+
+/// An authenticated caller: the token's claims and the roles resolved for it.
+///
+/// Also an extractor: a handler parameter `me: Principal` gets the same identity as
+/// [`SecurityContext::require`] (401 where there is none); `Option<Principal>` is `None`
+/// on anonymous routes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Principal {
+    inner: Arc<PrincipalData>,
+}
+
+#[derive(Debug, PartialEq)]
+struct PrincipalData {
+    claims: TokenClaims,
+    roles: Vec<String>,
+    raw: RawClaims,
+}
+
+impl Principal {
+    /// An identity made of validated claims and resolved roles.
+    pub fn new(claims: TokenClaims, roles: Vec<String>, raw: RawClaims) -> Principal {
+        Principal {
+            inner: Arc::new(PrincipalData { claims, roles, raw }),
+        }
+    }
+
+    /// The well-known claims (`sub`, `email`, `role`, `org_id`, `jti`, `groups`).
+    pub fn claims(&self) -> &TokenClaims {
+        &self.inner.claims
+    }
+
+    /// The roles the [`RoleResolver`](crate::RoleResolver) granted.
+    pub fn roles(&self) -> &[String] {
+        &self.inner.roles
+    }
+
+    /// The token's groups.
+    pub fn groups(&self) -> &[String] {
+        &self.inner.claims.groups
+    }
+
+    /// Every claim of the token.
+    pub fn raw_claims(&self) -> &RawClaims {
+        &self.inner.raw
+    }
+
+    /// Whether `role` was granted (exact, case-sensitive match).
+    pub fn has_role(&self, role: &str) -> bool {
+        self.inner.roles.iter().any(|held| held == role)
+    }
+
+    /// Whether any of `roles` was granted.
+    pub fn has_any_role<S: AsRef<str>>(&self, roles: &[S]) -> bool {
+        roles.iter().any(|role| self.has_role(role.as_ref()))
+    }
+
+    /// Whether the token lists `group`.
+    pub fn has_group(&self, group: &str) -> bool {
+        self.inner.claims.groups.iter().any(|held| held == group)
+    }
+}
+
+/// Static access to the identity of the request being handled.
+///
+/// Every function reads the task-local scope the middleware opened; outside a request (or on
+/// an anonymous route) there is no identity.
+#[derive(Debug, Clone, Copy)]
+pub struct SecurityContext;
+
+impl SecurityContext {
+    /// The caller, or `None` on anonymous routes and outside a request.
+    pub fn get() -> Option<Principal> {
+        CURRENT.try_with(|current| current.clone()).ok().flatten()
+    }
+
+    /// The caller, or [`AuthError::NoSecurityContext`] (a 401 when returned from a handler).
+    pub fn require() -> Result<Principal, AuthError> {
+        SecurityContext::get().ok_or(AuthError::NoSecurityContext)
+    }
+
+    /// The caller's roles; empty without a caller.
+    pub fn roles() -> Vec<String> {
+        SecurityContext::with(|p| p.roles().to_vec()).unwrap_or_default()
+    }
+
+    /// Whether the caller holds `role`.
+    pub fn has_role(role: &str) -> bool {
+        SecurityContext::with(|p| p.has_role(role)).unwrap_or(false)
+    }
+
+    /// The caller, if they hold any of `roles`; 401 without a caller, 403 with
+    /// `Requires one of roles: [...]` otherwise.
+    pub fn require_role<S: AsRef<str>>(roles: &[S]) -> Result<Principal, AuthError> {
+        let principal = SecurityContext::require()?;
+        if principal.has_any_role(roles) {
+            Ok(principal)
+        } else {
+            Err(AuthError::MissingRole(owned(roles)))
+        }
+    }
+
+    /// The caller's groups; empty without a caller.
+    pub fn groups() -> Vec<String> {
+        SecurityContext::with(|p| p.groups().to_vec()).unwrap_or_default()
+    }
+
+    /// Whether the caller's token lists `group`.
+    pub fn has_group(group: &str) -> bool {
+        SecurityContext::with(|p| p.has_group(group)).unwrap_or(false)
+    }
+
+    /// The caller, if their token lists any of `groups`; 401 without a caller, 403 otherwise.
+    pub fn require_group<S: AsRef<str>>(groups: &[S]) -> Result<Principal, AuthError> {
+        let principal = SecurityContext::require()?;
+        if groups.iter().any(|g| principal.has_group(g.as_ref())) {
+            Ok(principal)
+        } else {
+            Err(AuthError::MissingGroup(owned(groups)))
+        }
+    }
+
+    /// Runs `future` with `principal` as the identity (or none). The middleware does this for
+    /// every request; call it yourself for work outside a request, or in tests.
+    pub async fn scope<F: Future>(principal: Option<Principal>, future: F) -> F::Output {
+        CURRENT.scope(principal, future).await
+    }
+
+    /// Wraps `future` so that it runs with the identity current *now*: for work handed to
+    /// `tokio::spawn`, which otherwise starts with no identity.
+    pub fn propagate<F: Future>(future: F) -> impl Future<Output = F::Output> {
+        CURRENT.scope(SecurityContext::get(), future)
+    }
+
+    fn with<T>(f: impl FnOnce(&Principal) -> T) -> Option<T> {
+        CURRENT
+            .try_with(|current| current.as_ref().map(f))
+            .ok()
+            .flatten()
+    }
+}
+
+fn owned<S: AsRef<str>>(items: &[S]) -> Vec<String> {
+    items.iter().map(|s| s.as_ref().to_owned()).collect()
+}
+
+impl FromRequest for Principal {
+    type Error = AuthError;
+    type Future = Ready<Result<Principal, AuthError>>;
+
+    fn from_request(_req: &HttpRequest, _payload: &mut Payload) -> Self::Future {
+        ready(SecurityContext::require())
+    }
+}

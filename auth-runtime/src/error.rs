@@ -1,0 +1,217 @@
+//! The one error type of a rejected request, and its HTTP answer.
+//!
+//! Every rejection is JSON `{"detail": "..."}` with the same messages as pico-client-auth, plus
+//! the RFC 6750 `WWW-Authenticate` challenge that upstream leaves out:
+//!
+//! | error | status | `WWW-Authenticate` |
+//! |---|---|---|
+//! | no or malformed `Authorization` header | 401 | `Bearer realm="api"` |
+//! | bad token | 401 | `Bearer realm="api", error="invalid_token", error_description="..."` |
+//! | role missing | 403 | `Bearer realm="api", error="insufficient_scope", error_description="..."` |
+//! | no usable key set | 503 | none; `Retry-After` instead |
+
+use std::fmt;
+
+use actix_web::http::StatusCode;
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::{HttpResponse, ResponseError};
+
+/// Seconds a client is told to wait when no key set is available.
+const RETRY_AFTER_SECONDS: &str = "5";
+
+/// Why a token was found invalid. The text is safe to show to the caller: it names the
+/// failed check, never the token, the key or internal state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum InvalidReason {
+    /// More than the configured number of bytes.
+    TooLarge,
+    /// Not three base64url parts, or a part that is not the JSON it should be.
+    Malformed,
+    /// The header has no usable `alg`.
+    MissingAlgorithm,
+    /// The `kid` is not in the key set, even after a refetch.
+    UnknownKey,
+    /// No `kid`, and the key set holds more than one candidate key.
+    AmbiguousKey,
+    /// The key found for the `kid` is of another type or pinned to another algorithm.
+    KeyAlgorithmMismatch,
+    /// The signature does not verify.
+    BadSignature,
+    /// No `exp` claim, or one that is not a number.
+    MissingExpiry,
+    /// `nbf` lies in the future (beyond the leeway), or is not a number.
+    NotYetValid,
+    /// `iss` is missing or differs.
+    WrongIssuer,
+    /// `aud` is missing or does not contain the configured audience.
+    WrongAudience,
+}
+
+impl InvalidReason {
+    /// The human-readable reason, as it appears after `Invalid token: `.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            InvalidReason::TooLarge => "token too large",
+            InvalidReason::Malformed => "malformed token",
+            InvalidReason::MissingAlgorithm => "missing algorithm",
+            InvalidReason::UnknownKey => "unknown signing key",
+            InvalidReason::AmbiguousKey => "token has no kid and the key set has several keys",
+            InvalidReason::KeyAlgorithmMismatch => "signing key does not match the algorithm",
+            InvalidReason::BadSignature => "signature verification failed",
+            InvalidReason::MissingExpiry => "missing or invalid exp claim",
+            InvalidReason::NotYetValid => "token not yet valid",
+            InvalidReason::WrongIssuer => "invalid issuer",
+            InvalidReason::WrongAudience => "invalid audience",
+        }
+    }
+}
+
+/// A request the auth layer rejects, with the answer it gets.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum AuthError {
+    /// No `Authorization` header, several, or one that is not `Bearer <token>`. 401.
+    MissingCredentials,
+    /// `exp` (plus leeway) has passed. 401.
+    Expired,
+    /// The header's `alg` is not in `accepted_algorithms` (`none` and HS* never are). 401.
+    AlgorithmNotAccepted(String),
+    /// Any other failed check. 401.
+    InvalidToken(InvalidReason),
+    /// Authenticated, but none of the roles required is held. 403.
+    MissingRole(Vec<String>),
+    /// Authenticated, but none of the groups required is held. 403.
+    MissingGroup(Vec<String>),
+    /// Code asked for the caller's identity where there is none (anonymous route, or outside
+    /// a request). 401.
+    NoSecurityContext,
+    /// No key set could be fetched yet, so no token can be checked. 503 with `Retry-After`.
+    KeysUnavailable,
+}
+
+impl AuthError {
+    /// The `detail` text of the JSON body.
+    pub fn detail(&self) -> String {
+        match self {
+            AuthError::MissingCredentials => "Missing or invalid Authorization header".to_owned(),
+            AuthError::Expired => "Token has expired".to_owned(),
+            AuthError::AlgorithmNotAccepted(alg) => {
+                format!("Algorithm '{}' is not accepted", printable(alg))
+            }
+            AuthError::InvalidToken(reason) => format!("Invalid token: {}", reason.as_str()),
+            AuthError::MissingRole(roles) => format!("Requires one of roles: {}", list(roles)),
+            AuthError::MissingGroup(groups) => {
+                format!("Requires one of groups: {}", list(groups))
+            }
+            AuthError::NoSecurityContext => "No authenticated user in SecurityContext".to_owned(),
+            AuthError::KeysUnavailable => {
+                "Authentication temporarily unavailable: signing keys could not be loaded"
+                    .to_owned()
+            }
+        }
+    }
+
+    fn challenge(&self) -> Option<String> {
+        let (error, description) = match self {
+            AuthError::MissingCredentials | AuthError::NoSecurityContext => {
+                return Some("Bearer realm=\"api\"".to_owned());
+            }
+            AuthError::KeysUnavailable => return None,
+            AuthError::MissingRole(_) | AuthError::MissingGroup(_) => {
+                ("insufficient_scope", self.detail())
+            }
+            AuthError::Expired
+            | AuthError::AlgorithmNotAccepted(_)
+            | AuthError::InvalidToken(_) => ("invalid_token", self.detail()),
+        };
+        // RFC 6750 allows %x20-21 / %x23-5B / %x5D-7E in error_description: no quote, no
+        // backslash, nothing outside printable ASCII.
+        let description: String = description
+            .chars()
+            .map(|c| match c {
+                '"' | '\\' => '\'',
+                ' '..='~' => c,
+                _ => '?',
+            })
+            .collect();
+        Some(format!(
+            "Bearer realm=\"api\", error=\"{error}\", error_description=\"{description}\""
+        ))
+    }
+}
+
+/// Upstream prints role lists as a Python list: `['admin', 'editor']`.
+fn list(items: &[String]) -> String {
+    let quoted: Vec<String> = items.iter().map(|i| format!("'{}'", printable(i))).collect();
+    format!("[{}]", quoted.join(", "))
+}
+
+/// Attacker-chosen text (an `alg` value) is echoed only as short printable ASCII.
+fn printable(text: &str) -> String {
+    text.chars()
+        .take(32)
+        .map(|c| if c.is_ascii_graphic() { c } else { '?' })
+        .collect()
+}
+
+impl fmt::Display for AuthError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.detail())
+    }
+}
+
+impl std::error::Error for AuthError {}
+
+impl ResponseError for AuthError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            AuthError::MissingRole(_) | AuthError::MissingGroup(_) => StatusCode::FORBIDDEN,
+            AuthError::KeysUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            _ => StatusCode::UNAUTHORIZED,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let mut response = HttpResponse::build(self.status_code());
+        if let Some(challenge) = self.challenge() {
+            // The challenge is built from printable ASCII only (see `challenge`), which is
+            // always a valid header value; the fallback is never taken.
+            if let Ok(value) = HeaderValue::from_str(&challenge) {
+                response.insert_header((header::WWW_AUTHENTICATE, value));
+            }
+        }
+        if matches!(self, AuthError::KeysUnavailable) {
+            response.insert_header((header::RETRY_AFTER, RETRY_AFTER_SECONDS));
+        }
+        response
+            .insert_header((header::CACHE_CONTROL, "no-store"))
+            .json(serde_json::json!({ "detail": self.detail() }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn role_list_is_printed_like_upstream() {
+        let err = AuthError::MissingRole(vec!["editor".into(), "admin".into()]);
+        assert_eq!(err.detail(), "Requires one of roles: ['editor', 'admin']");
+        assert_eq!(err.status_code(), StatusCode::FORBIDDEN);
+    }
+
+    #[test]
+    fn challenge_escapes_quotes_from_attacker_text() {
+        let err = AuthError::AlgorithmNotAccepted("x\"y\\z\u{e9}".into());
+        let challenge = err.challenge().unwrap();
+        assert!(challenge.contains("error=\"invalid_token\""));
+        assert!(challenge.contains("Algorithm 'x'y'z?' is not accepted"), "{challenge}");
+    }
+
+    #[test]
+    fn missing_credentials_challenge_has_no_error_code() {
+        let challenge = AuthError::MissingCredentials.challenge().unwrap();
+        assert_eq!(challenge, "Bearer realm=\"api\"");
+    }
+}

@@ -1,0 +1,402 @@
+//! The actix middleware: deny by default, validate Bearer tokens, run the handler inside the
+//! caller's [`SecurityContext`](crate::SecurityContext).
+//!
+//! For each request inside the wrapped app or scope:
+//!
+//! | route | no token | invalid token | valid token |
+//! |---|---|---|---|
+//! | default | 401 | 401 | handler runs with the identity |
+//! | anonymous ([`AnonymousGuard`](crate::AnonymousGuard)) | handler runs, no identity | same | same |
+//! | under a `public_paths` prefix | not looked at | not looked at | not looked at |
+//!
+//! A rejected request never reaches its handler. Rejections are ordinary responses, so
+//! middleware wrapped *around* this one (CORS, logging) still sees and decorates them. Wrap
+//! `JwtAuth` first (innermost), then the rest:
+//!
+//! ```no_run
+//! use actix_web::{App, HttpServer};
+//! use auth_runtime::JwtAuth;
+//!
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! let figment = auth_runtime::config::figment_from("config.yaml");
+//! let auth = JwtAuth::from_figment(&figment)?;
+//! HttpServer::new(move || App::new().wrap(auth.clone()))
+//!     .bind("127.0.0.1:8080")?
+//!     .run()
+//!     .await?;
+//! # Ok(()) }
+//! ```
+
+use std::future::{Future, Ready, ready};
+use std::pin::Pin;
+use std::rc::Rc;
+use std::sync::Arc;
+
+use actix_web::body::{EitherBody, MessageBody};
+use actix_web::dev::{Service, ServiceRequest, ServiceResponse, Transform, forward_ready};
+use actix_web::http::header::{AUTHORIZATION, HeaderMap};
+use actix_web::http::Method;
+use actix_web::{Error, HttpMessage};
+use figment::Figment;
+
+use crate::anonymous::{AnonymousMark, AnonymousRoute};
+use crate::config::{AuthConfig, ConfigError};
+use crate::context::{Principal, SecurityContext};
+use crate::error::AuthError;
+use crate::jwks::{JwksKeySource, KeySource};
+use crate::roles::{Resolver, RoleResolver};
+use crate::validate::Validator;
+
+/// The authentication middleware and its configuration. Cheap to clone: build it once,
+/// clone it into every worker's `App`.
+#[derive(Clone)]
+pub struct JwtAuth {
+    shared: Arc<Shared>,
+}
+
+struct Shared {
+    config: AuthConfig,
+    validator: Validator,
+    resolver: Resolver,
+    anonymous: Vec<AnonymousRoute>,
+}
+
+impl std::fmt::Debug for JwtAuth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("JwtAuth")
+            .field("config", &self.shared.config)
+            .field("anonymous", &self.shared.anonymous)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Builds a [`JwtAuth`] step by step; see [`JwtAuth::builder`].
+pub struct JwtAuthBuilder {
+    config: AuthConfig,
+    keys: Option<Arc<dyn KeySource>>,
+    resolver: Resolver,
+    anonymous: Vec<AnonymousRoute>,
+}
+
+impl JwtAuth {
+    /// Reads and checks the `auth_client` section, and fetches keys from its JWKS endpoint.
+    /// Fails with the key at fault and the fix.
+    pub fn from_figment(figment: &Figment) -> Result<JwtAuth, ConfigError> {
+        JwtAuth::builder(AuthConfig::from_figment(figment)?).build()
+    }
+
+    /// A middleware for a checked configuration, with the default key source and resolver.
+    pub fn new(config: AuthConfig) -> Result<JwtAuth, ConfigError> {
+        JwtAuth::builder(config).build()
+    }
+
+    /// Starts a builder to plug in a key source or a role resolver.
+    ///
+    /// ```
+    /// # fn demo(config: auth_runtime::AuthConfig) -> Result<(), auth_runtime::ConfigError> {
+    /// use auth_runtime::{JwtAuth, RawClaims, TokenClaims};
+    ///
+    /// let auth = JwtAuth::builder(config)
+    ///     .role_resolver(|_: &TokenClaims, raw: &RawClaims| {
+    ///         raw.get("roles")
+    ///             .and_then(|r| r.as_array())
+    ///             .map(|r| r.iter().filter_map(|v| v.as_str().map(String::from)).collect())
+    ///             .unwrap_or_default()
+    ///     })
+    ///     .build()?;
+    /// # Ok(()) }
+    /// ```
+    pub fn builder(config: AuthConfig) -> JwtAuthBuilder {
+        JwtAuthBuilder {
+            config,
+            keys: None,
+            resolver: Resolver::Default,
+            anonymous: Vec::new(),
+        }
+    }
+
+    /// Declares an anonymous route for a hand-registered resource (see
+    /// [`AnonymousGuard`](crate::AnonymousGuard)); `methods` empty means any method.
+    pub fn anonymous_route(self, methods: &[Method], pattern: &str) -> JwtAuth {
+        let mut shared = match Arc::try_unwrap(self.shared) {
+            Ok(shared) => shared,
+            Err(shared) => Shared {
+                config: shared.config.clone(),
+                validator: shared.validator.clone(),
+                resolver: shared.resolver.clone(),
+                anonymous: shared.anonymous.clone(),
+            },
+        };
+        shared.anonymous.push(AnonymousRoute::new(methods, pattern));
+        JwtAuth {
+            shared: Arc::new(shared),
+        }
+    }
+
+    /// The configuration in effect.
+    pub fn config(&self) -> &AuthConfig {
+        &self.shared.config
+    }
+
+    /// The token validator, to check tokens outside a request.
+    pub fn validator(&self) -> &Validator {
+        &self.shared.validator
+    }
+
+    /// Validates `token` and resolves its roles, as the middleware does for each request.
+    pub async fn authenticate(&self, token: &str) -> Result<Principal, AuthError> {
+        self.shared.authenticate(token).await
+    }
+}
+
+impl JwtAuthBuilder {
+    /// Takes keys from `source` instead of the configured JWKS endpoint.
+    pub fn key_source(mut self, source: impl KeySource) -> JwtAuthBuilder {
+        self.keys = Some(Arc::new(source));
+        self
+    }
+
+    /// Resolves roles with `resolver` instead of the `role` claim.
+    pub fn role_resolver(mut self, resolver: impl RoleResolver) -> JwtAuthBuilder {
+        self.resolver = Resolver::custom(resolver);
+        self
+    }
+
+    /// Declares an anonymous route (see [`JwtAuth::anonymous_route`]).
+    pub fn anonymous_route(mut self, methods: &[Method], pattern: &str) -> JwtAuthBuilder {
+        self.anonymous.push(AnonymousRoute::new(methods, pattern));
+        self
+    }
+
+    /// The middleware.
+    pub fn build(self) -> Result<JwtAuth, ConfigError> {
+        let keys = match self.keys {
+            Some(keys) => keys,
+            None => Arc::new(JwksKeySource::new(&self.config)?),
+        };
+        Ok(JwtAuth {
+            shared: Arc::new(Shared {
+                validator: Validator::new(&self.config, keys),
+                config: self.config,
+                resolver: self.resolver,
+                anonymous: self.anonymous,
+            }),
+        })
+    }
+}
+
+impl Shared {
+    async fn authenticate(&self, token: &str) -> Result<Principal, AuthError> {
+        let valid = self.validator.validate(token).await?;
+        let roles = self.resolver.resolve(&valid.claims, &valid.raw).await;
+        Ok(Principal::new(valid.claims, roles, valid.raw))
+    }
+
+    fn is_public_path(&self, path: &str) -> bool {
+        self.config.public_paths.iter().any(|prefix| {
+            path.strip_prefix(prefix.as_str())
+                .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+        })
+    }
+
+    /// Whether routing could pick an anonymous resource for this request. Asked before
+    /// routing, from the path and method alone; the mark set by the guard decides after.
+    fn could_be_anonymous(&self, req: &ServiceRequest) -> bool {
+        if self.anonymous.is_empty() {
+            return false;
+        }
+        match req.match_pattern() {
+            Some(matched) => self
+                .anonymous
+                .iter()
+                .any(|route| route.could_match(req.method(), &matched)),
+            None => false,
+        }
+    }
+}
+
+/// Where the `Authorization` header stands. Several headers, another scheme, or an empty
+/// token all count as missing: an ambiguous credential is no credential.
+fn bearer_token(headers: &HeaderMap) -> Result<&str, AuthError> {
+    let mut values = headers.get_all(AUTHORIZATION);
+    let (Some(value), None) = (values.next(), values.next()) else {
+        return Err(AuthError::MissingCredentials);
+    };
+    let value = value.to_str().map_err(|_| AuthError::MissingCredentials)?;
+    let (scheme, token) = value
+        .split_once(' ')
+        .ok_or(AuthError::MissingCredentials)?;
+    let token = token.trim();
+    if !scheme.eq_ignore_ascii_case("bearer") || token.is_empty() || token.contains(' ') {
+        return Err(AuthError::MissingCredentials);
+    }
+    Ok(token)
+}
+
+impl<S, B> Transform<S, ServiceRequest> for JwtAuth
+where
+    S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = Error> + 'static,
+    B: MessageBody + 'static,
+{
+    type Response = ServiceResponse<EitherBody<B>>;
+    type Error = Error;
+    type Transform = JwtAuthMiddleware<S>;
+    type InitError = ();
+    type Future = Ready<Result<Self::Transform, Self::InitError>>;
+
+    fn new_transform(&self, service: S) -> Self::Future {
+        ready(Ok(JwtAuthMiddleware {
+            service: Rc::new(service),
+            shared: Arc::clone(&self.shared),
+        }))
+    }
+}
+
+/// The per-worker service [`JwtAuth`] wraps around the app.
+pub struct JwtAuthMiddleware<S> {
+    service: Rc<S>,
+    shared: Arc<Shared>,
+}
+
+type LocalBoxFuture<T> = Pin<Box<dyn Future<Output = T>>>;
+
+impl<S, B> Service<ServiceRequest> for JwtAuthMiddleware<S>
+where
+    S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = Error> + 'static,
+    B: MessageBody + 'static,
+{
+    type Response = ServiceResponse<EitherBody<B>>;
+    type Error = Error;
+    type Future = LocalBoxFuture<Result<Self::Response, Self::Error>>;
+
+    forward_ready!(service);
+
+    fn call(&self, req: ServiceRequest) -> Self::Future {
+        let shared = Arc::clone(&self.shared);
+        let service = Rc::clone(&self.service);
+
+        if !shared.config.enabled || shared.is_public_path(req.path()) {
+            return Box::pin(async move { Ok(service.call(req).await?.map_into_left_body()) });
+        }
+
+        if !shared.could_be_anonymous(&req) {
+            // No anonymous resource can answer: decide before routing, so that a rejection
+            // is an ordinary response that outer middleware still decorates.
+            return Box::pin(async move {
+                let outcome = match bearer_token(req.headers()) {
+                    Ok(token) => shared.authenticate(token).await,
+                    Err(missing) => Err(missing),
+                };
+                let principal = match outcome {
+                    Ok(principal) => principal,
+                    Err(err) => return Ok(reject(req, err)),
+                };
+                // The guard may still mark the route anonymous if the declarations missed
+                // it; it then runs as anonymous routes do, without an identity.
+                let mark = install_mark(&req, &shared);
+                let routed = service.call(req);
+                let identity = if mark.is_some_and(|m| m.0.get()) {
+                    None
+                } else {
+                    Some(principal)
+                };
+                Ok(SecurityContext::scope(identity, routed)
+                    .await?
+                    .map_into_left_body())
+            });
+        }
+
+        // An anonymous resource may answer: route first, then look at the mark.
+        let token = bearer_token(req.headers()).map(str::to_owned);
+        let mark = AnonymousMark::default();
+        req.extensions_mut().insert(mark.clone());
+        let method = req.method().clone();
+        let path = req.path().to_owned();
+        let routed = service.call(req);
+        Box::pin(async move {
+            if mark.0.get() {
+                return Ok(SecurityContext::scope(None, routed)
+                    .await?
+                    .map_into_left_body());
+            }
+            let outcome = match token {
+                Ok(token) => shared.authenticate(&token).await,
+                Err(missing) => Err(missing),
+            };
+            match outcome {
+                Ok(principal) => Ok(SecurityContext::scope(Some(principal), routed)
+                    .await?
+                    .map_into_left_body()),
+                Err(err) => {
+                    // The request now belongs to the unpolled handler future, which is
+                    // dropped here without having run; only an `Err` can carry the answer.
+                    log_rejection(&method, &path, &err);
+                    drop(routed);
+                    Err(err.into())
+                }
+            }
+        })
+    }
+}
+
+fn install_mark(req: &ServiceRequest, shared: &Shared) -> Option<AnonymousMark> {
+    if shared.anonymous.is_empty() {
+        return None;
+    }
+    let mark = AnonymousMark::default();
+    req.extensions_mut().insert(mark.clone());
+    Some(mark)
+}
+
+fn reject<B>(req: ServiceRequest, err: AuthError) -> ServiceResponse<EitherBody<B>> {
+    log_rejection(req.method(), req.path(), &err);
+    req.error_response(err).map_into_right_body()
+}
+
+fn log_rejection(method: &Method, path: &str, err: &AuthError) {
+    match err {
+        AuthError::KeysUnavailable => {
+            tracing::warn!(%method, path, reason = %err, "request rejected: no signing keys")
+        }
+        _ => tracing::info!(%method, path, reason = %err, "request rejected"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use actix_web::http::header::HeaderValue;
+
+    fn headers(values: &[&str]) -> HeaderMap {
+        let mut map = HeaderMap::new();
+        for v in values {
+            map.append(AUTHORIZATION, HeaderValue::from_str(v).unwrap());
+        }
+        map
+    }
+
+    #[test]
+    fn bearer_scheme_is_case_insensitive() {
+        assert_eq!(bearer_token(&headers(&["bearer abc"])), Ok("abc"));
+        assert_eq!(bearer_token(&headers(&["Bearer abc"])), Ok("abc"));
+    }
+
+    #[test]
+    fn other_schemes_and_empty_tokens_are_missing() {
+        for bad in ["Basic abc", "Bearer", "Bearer ", "Token abc", "Bearer a b"] {
+            assert_eq!(
+                bearer_token(&headers(&[bad])),
+                Err(AuthError::MissingCredentials),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn two_authorization_headers_are_refused() {
+        assert_eq!(
+            bearer_token(&headers(&["Bearer a", "Bearer b"])),
+            Err(AuthError::MissingCredentials)
+        );
+    }
+}

@@ -1,0 +1,500 @@
+//! A real token issuer for your tests (feature `testing`).
+//!
+//! [`TestIssuer::start`] makes a key pair, serves its JWKS over HTTP on a loopback port (the
+//! same path a pico-server-auth issuer uses), and mints signed tokens through a builder.
+//! [`TestIssuer::config`] points the middleware at it, so your tests exercise exactly the code
+//! that runs in production: HTTP fetch, signature, claims.
+//!
+//! ```no_run
+//! use actix_web::{App, HttpResponse, get, test};
+//! use auth_runtime::JwtAuth;
+//! use auth_runtime::testing::TestIssuer;
+//!
+//! #[get("/api/reports")]
+//! async fn reports() -> HttpResponse {
+//!     HttpResponse::Ok().finish()
+//! }
+//!
+//! #[actix_web::test]
+//! async fn reports_need_a_token() {
+//!     let issuer = TestIssuer::start();
+//!     let auth = JwtAuth::new(issuer.config()).unwrap();
+//!     let app = test::init_service(App::new().wrap(auth).service(reports)).await;
+//!
+//!     let anonymous = test::TestRequest::get().uri("/api/reports").to_request();
+//!     assert_eq!(test::call_service(&app, anonymous).await.status(), 401);
+//!
+//!     let token = issuer.token().sub("alice").role("analyst").sign();
+//!     let signed_in = test::TestRequest::get()
+//!         .uri("/api/reports")
+//!         .insert_header(("Authorization", format!("Bearer {token}")))
+//!         .to_request();
+//!     assert_eq!(test::call_service(&app, signed_in).await.status(), 200);
+//! }
+//! ```
+//!
+//! The issuer can also misbehave on purpose, to test what your service does when the
+//! identity provider does: [`rotate`](TestIssuer::rotate) its key,
+//! [`set_available`](TestIssuer::set_available)`(false)` to answer 503,
+//! [`set_delay`](TestIssuer::set_delay) to answer slowly.
+
+use std::net::{SocketAddr, TcpListener};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use actix_web::dev::ServerHandle;
+use actix_web::{App, HttpResponse, HttpServer, web};
+use aws_lc_rs::encoding::AsDer;
+use aws_lc_rs::rsa::KeySize;
+use aws_lc_rs::signature::{
+    ECDSA_P256_SHA256_FIXED_SIGNING, ECDSA_P384_SHA384_FIXED_SIGNING, EcdsaKeyPair,
+    Ed25519KeyPair, RsaKeyPair,
+};
+use jsonwebtoken::jwk::{Jwk, PublicKeyUse};
+use jsonwebtoken::{EncodingKey, Header};
+use serde_json::{Value, json};
+
+use crate::config::{Algorithm, AuthConfig, DEFAULT_JWKS_PATH, RawConfig};
+
+/// The audience tokens get unless told otherwise.
+pub const DEFAULT_AUDIENCE: &str = "test-api";
+
+static NEXT_KID: AtomicU64 = AtomicU64::new(1);
+
+/// A key pair the issuer signs with.
+struct TestKey {
+    kid: String,
+    alg: Algorithm,
+    encoding: EncodingKey,
+    jwk: Value,
+}
+
+impl TestKey {
+    fn generate(alg: Algorithm) -> TestKey {
+        let encoding = match alg {
+            Algorithm::RS256
+            | Algorithm::RS384
+            | Algorithm::RS512
+            | Algorithm::PS256
+            | Algorithm::PS384
+            | Algorithm::PS512 => {
+                let pair = RsaKeyPair::generate(KeySize::Rsa2048).expect("RSA key generation");
+                let pkcs8 = pair.as_der().expect("RSA key export");
+                EncodingKey::from_rsa_der(pkcs1_from_pkcs8(pkcs8.as_ref()))
+            }
+            Algorithm::ES256 | Algorithm::ES384 => {
+                let curve = if alg == Algorithm::ES256 {
+                    &ECDSA_P256_SHA256_FIXED_SIGNING
+                } else {
+                    &ECDSA_P384_SHA384_FIXED_SIGNING
+                };
+                let pair = EcdsaKeyPair::generate(curve).expect("EC key generation");
+                let pkcs8 = pair.to_pkcs8v1().expect("EC key export");
+                EncodingKey::from_ec_der(pkcs8.as_ref())
+            }
+            Algorithm::EdDSA => {
+                let pair = Ed25519KeyPair::generate().expect("Ed25519 key generation");
+                let pkcs8 = pair.to_pkcs8v1().expect("Ed25519 key export");
+                EncodingKey::from_ed_der(pkcs8.as_ref())
+            }
+        };
+        let kid = format!("test-key-{}", NEXT_KID.fetch_add(1, Ordering::Relaxed));
+        let mut jwk = Jwk::from_encoding_key(&encoding, alg.to_jwt()).expect("public JWK");
+        jwk.common.key_id = Some(kid.clone());
+        jwk.common.public_key_use = Some(PublicKeyUse::Signature);
+        let jwk = serde_json::to_value(&jwk).expect("JWK serialises");
+        TestKey {
+            kid,
+            alg,
+            encoding,
+            jwk,
+        }
+    }
+}
+
+/// The inner `RSAPrivateKey` of a PKCS#8 `PrivateKeyInfo` (the signer wants PKCS#1):
+/// `SEQUENCE { INTEGER version, SEQUENCE algorithm, OCTET STRING privateKey, ... }`.
+fn pkcs1_from_pkcs8(der: &[u8]) -> &[u8] {
+    fn element(input: &[u8]) -> (u8, &[u8], &[u8]) {
+        let tag = input[0];
+        let (len, header) = match input[1] {
+            short if short < 0x80 => (short as usize, 2),
+            long => {
+                let count = (long & 0x7f) as usize;
+                let len = input[2..2 + count]
+                    .iter()
+                    .fold(0usize, |acc, b| (acc << 8) | *b as usize);
+                (len, 2 + count)
+            }
+        };
+        (tag, &input[header..header + len], &input[header + len..])
+    }
+    let (_, info, _) = element(der);
+    let (_, _version, rest) = element(info);
+    let (_, _algorithm, rest) = element(rest);
+    let (tag, private_key, _) = element(rest);
+    assert_eq!(tag, 0x04, "PKCS#8 privateKey is an OCTET STRING");
+    private_key
+}
+
+struct State {
+    issuer: String,
+    audience: String,
+    fetches: AtomicU64,
+    inner: Mutex<Inner>,
+}
+
+struct Inner {
+    /// Published keys; the last one signs.
+    keys: Vec<Arc<TestKey>>,
+    extra_jwks: Vec<Value>,
+    available: bool,
+    delay: Duration,
+}
+
+impl State {
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        // A test that panicked while holding the lock must not hide its own failure behind
+        // a poisoning panic here.
+        self.inner.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+/// A token issuer serving its JWKS on a loopback port; see the [module docs](self).
+///
+/// Stops serving when dropped.
+pub struct TestIssuer {
+    state: Arc<State>,
+    addr: SocketAddr,
+    server: ServerHandle,
+}
+
+impl std::fmt::Debug for TestIssuer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TestIssuer")
+            .field("issuer", &self.state.issuer)
+            .finish_non_exhaustive()
+    }
+}
+
+impl TestIssuer {
+    /// An RS256 issuer with audience [`DEFAULT_AUDIENCE`].
+    ///
+    /// # Panics
+    /// When no loopback port can be bound.
+    pub fn start() -> TestIssuer {
+        TestIssuer::start_with(Algorithm::RS256, DEFAULT_AUDIENCE)
+    }
+
+    /// An issuer signing with `alg`, for tokens meant for `audience`.
+    ///
+    /// # Panics
+    /// When no loopback port can be bound.
+    pub fn start_with(alg: Algorithm, audience: &str) -> TestIssuer {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind a loopback port");
+        let addr = listener.local_addr().expect("bound address");
+        let state = Arc::new(State {
+            issuer: format!("http://{addr}"),
+            audience: audience.to_owned(),
+            fetches: AtomicU64::new(0),
+            inner: Mutex::new(Inner {
+                keys: vec![Arc::new(TestKey::generate(alg))],
+                extra_jwks: Vec::new(),
+                available: true,
+                delay: Duration::ZERO,
+            }),
+        });
+        let (started, handle) = std::sync::mpsc::channel();
+        let served = Arc::clone(&state);
+        std::thread::Builder::new()
+            .name("test-issuer".to_owned())
+            .spawn(move || {
+                actix_web::rt::System::new().block_on(async move {
+                    let server = HttpServer::new(move || {
+                        App::new()
+                            .app_data(web::Data::from(Arc::clone(&served)))
+                            .route(DEFAULT_JWKS_PATH, web::get().to(serve_jwks))
+                    })
+                    .workers(1)
+                    .disable_signals()
+                    .shutdown_timeout(0)
+                    .listen(listener)
+                    .expect("serve on the bound port")
+                    .run();
+                    let _ = started.send(server.handle());
+                    let _ = server.await;
+                });
+            })
+            .expect("spawn the issuer thread");
+        let server = handle.recv().expect("issuer thread started");
+        TestIssuer {
+            state,
+            addr,
+            server,
+        }
+    }
+
+    /// The `iss` of the tokens, `http://127.0.0.1:PORT`.
+    pub fn issuer(&self) -> &str {
+        &self.state.issuer
+    }
+
+    /// The `aud` of the tokens.
+    pub fn audience(&self) -> &str {
+        &self.state.audience
+    }
+
+    /// The loopback address served.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The JWKS URL.
+    pub fn jwks_url(&self) -> String {
+        format!("{}{DEFAULT_JWKS_PATH}", self.state.issuer)
+    }
+
+    /// The `auth_client` settings that trust this issuer (the JWKS URL derived from the
+    /// issuer), to adjust before [`RawConfig::validate`].
+    pub fn raw_config(&self) -> RawConfig {
+        RawConfig {
+            issuer: self.state.issuer.clone(),
+            audience: self.state.audience.clone(),
+            accepted_algorithms: Algorithm::ALL.iter().map(|a| a.to_string()).collect(),
+            ..RawConfig::default()
+        }
+    }
+
+    /// A checked configuration that trusts this issuer, accepting every supported algorithm.
+    pub fn config(&self) -> AuthConfig {
+        self.raw_config()
+            .validate()
+            .expect("a loopback issuer is a valid configuration")
+    }
+
+    /// Starts a token for this issuer and audience: subject `test-user`, valid for five
+    /// minutes, signed with the current key.
+    pub fn token(&self) -> TokenBuilder {
+        let key = Arc::clone(self.state.lock().keys.last().expect("a signing key"));
+        let now = unix_now();
+        let mut claims = serde_json::Map::new();
+        claims.insert("iss".into(), json!(self.state.issuer));
+        claims.insert("aud".into(), json!(self.state.audience));
+        claims.insert("sub".into(), json!("test-user"));
+        claims.insert("iat".into(), json!(now));
+        claims.insert("exp".into(), json!(now + 300));
+        TokenBuilder {
+            key,
+            claims,
+            kid: KidChoice::Key,
+            alg: None,
+        }
+    }
+
+    /// The kid of the current signing key.
+    pub fn kid(&self) -> String {
+        self.state.lock().keys.last().expect("a signing key").kid.clone()
+    }
+
+    /// Replaces every published key with a new one of the same algorithm and signs with it
+    /// from now on, as an identity provider does when it rotates. Returns the new `kid`.
+    pub fn rotate(&self) -> String {
+        let alg = self.state.lock().keys.last().expect("a signing key").alg;
+        let key = Arc::new(TestKey::generate(alg));
+        let kid = key.kid.clone();
+        self.state.lock().keys = vec![key];
+        kid
+    }
+
+    /// Publishes one more key of `alg` and signs with it from now on, keeping the others
+    /// published. Returns its `kid`.
+    pub fn add_key(&self, alg: Algorithm) -> String {
+        let key = Arc::new(TestKey::generate(alg));
+        let kid = key.kid.clone();
+        self.state.lock().keys.push(key);
+        kid
+    }
+
+    /// Publishes arbitrary JWK objects next to the real keys (keys for encryption, unknown
+    /// key types, broken entries).
+    pub fn publish_extra(&self, jwks: Vec<Value>) {
+        self.state.lock().extra_jwks = jwks;
+    }
+
+    /// `false`: the JWKS endpoint answers 503 until set back.
+    pub fn set_available(&self, available: bool) {
+        self.state.lock().available = available;
+    }
+
+    /// Every JWKS answer waits this long first.
+    pub fn set_delay(&self, delay: Duration) {
+        self.state.lock().delay = delay;
+    }
+
+    /// How many times the JWKS was requested.
+    pub fn fetch_count(&self) -> u64 {
+        self.state.fetches.load(Ordering::SeqCst)
+    }
+
+    /// The JWKS document as currently served.
+    pub fn jwks(&self) -> Value {
+        jwks_document(&self.state.lock())
+    }
+}
+
+impl Drop for TestIssuer {
+    fn drop(&mut self) {
+        // `stop` sends the command at once; the returned future only waits for completion.
+        drop(self.server.stop(false));
+    }
+}
+
+fn jwks_document(inner: &Inner) -> Value {
+    let mut keys: Vec<Value> = inner.keys.iter().map(|k| k.jwk.clone()).collect();
+    keys.extend(inner.extra_jwks.iter().cloned());
+    json!({ "keys": keys })
+}
+
+async fn serve_jwks(state: web::Data<State>) -> HttpResponse {
+    state.fetches.fetch_add(1, Ordering::SeqCst);
+    let (available, delay, document) = {
+        let inner = state.lock();
+        (inner.available, inner.delay, jwks_document(&inner))
+    };
+    if !delay.is_zero() {
+        actix_web::rt::time::sleep(delay).await;
+    }
+    if available {
+        HttpResponse::Ok().json(document)
+    } else {
+        HttpResponse::ServiceUnavailable().finish()
+    }
+}
+
+fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+enum KidChoice {
+    Key,
+    None,
+    Custom(String),
+}
+
+/// A token being built; [`sign`](TokenBuilder::sign) turns it into a compact JWS.
+pub struct TokenBuilder {
+    key: Arc<TestKey>,
+    claims: serde_json::Map<String, Value>,
+    kid: KidChoice,
+    alg: Option<Algorithm>,
+}
+
+impl TokenBuilder {
+    /// `sub`.
+    pub fn sub(self, sub: &str) -> Self {
+        self.claim("sub", json!(sub))
+    }
+
+    /// `email`.
+    pub fn email(self, email: &str) -> Self {
+        self.claim("email", json!(email))
+    }
+
+    /// `role`.
+    pub fn role(self, role: &str) -> Self {
+        self.claim("role", json!(role))
+    }
+
+    /// `org_id`.
+    pub fn org_id(self, org_id: &str) -> Self {
+        self.claim("org_id", json!(org_id))
+    }
+
+    /// `jti`.
+    pub fn jti(self, jti: &str) -> Self {
+        self.claim("jti", json!(jti))
+    }
+
+    /// `groups`.
+    pub fn groups(self, groups: &[&str]) -> Self {
+        self.claim("groups", json!(groups))
+    }
+
+    /// `iss`, instead of the issuer's own.
+    pub fn issuer(self, issuer: &str) -> Self {
+        self.claim("iss", json!(issuer))
+    }
+
+    /// `aud`: a string or an array.
+    pub fn audience(self, audience: Value) -> Self {
+        self.claim("aud", audience)
+    }
+
+    /// `exp` at now plus `seconds` (negative: already expired).
+    pub fn expires_in(self, seconds: i64) -> Self {
+        let exp = unix_now().saturating_add_signed(seconds);
+        self.claim("exp", json!(exp))
+    }
+
+    /// `nbf` at now plus `seconds`.
+    pub fn not_before_in(self, seconds: i64) -> Self {
+        let nbf = unix_now().saturating_add_signed(seconds);
+        self.claim("nbf", json!(nbf))
+    }
+
+    /// Any claim.
+    pub fn claim(mut self, name: &str, value: Value) -> Self {
+        self.claims.insert(name.to_owned(), value);
+        self
+    }
+
+    /// Leaves a claim out (`exp`, say).
+    pub fn without_claim(mut self, name: &str) -> Self {
+        self.claims.remove(name);
+        self
+    }
+
+    /// The header's `kid`, instead of the signing key's.
+    pub fn kid(mut self, kid: &str) -> Self {
+        self.kid = KidChoice::Custom(kid.to_owned());
+        self
+    }
+
+    /// No `kid` in the header.
+    pub fn without_kid(mut self) -> Self {
+        self.kid = KidChoice::None;
+        self
+    }
+
+    /// Signs with `alg` instead of the key's own algorithm (it must suit the key: PS256 with
+    /// an RSA key, say).
+    pub fn algorithm(mut self, alg: Algorithm) -> Self {
+        self.alg = Some(alg);
+        self
+    }
+
+    /// The claims as they will be signed.
+    pub fn claims(&self) -> &serde_json::Map<String, Value> {
+        &self.claims
+    }
+
+    /// The signed token.
+    ///
+    /// # Panics
+    /// When the algorithm does not suit the key.
+    pub fn sign(self) -> String {
+        let alg = self.alg.unwrap_or(self.key.alg);
+        let mut header = Header::new(alg.to_jwt());
+        header.kid = match self.kid {
+            KidChoice::Key => Some(self.key.kid.clone()),
+            KidChoice::None => None,
+            KidChoice::Custom(kid) => Some(kid),
+        };
+        jsonwebtoken::encode(&header, &self.claims, &self.key.encoding)
+            .expect("the algorithm suits the signing key")
+    }
+}

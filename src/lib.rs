@@ -1,0 +1,1 @@
+//! Runnable examples and end-to-end tests of the auth workspace; see the README.
