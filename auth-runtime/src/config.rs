@@ -471,7 +471,11 @@ mod tests {
     fn plain_http_is_refused_unless_loopback() {
         let err = raw("http://id.example", "api").validate().unwrap_err();
         assert!(err.message().contains("plain http"), "{err}");
-        for ok in ["http://localhost:8100", "http://127.0.0.1:1", "http://[::1]:9"] {
+        for ok in [
+            "http://localhost:8100",
+            "http://127.0.0.1:1",
+            "http://[::1]:9",
+        ] {
             raw(ok, "api").validate().unwrap();
         }
     }
@@ -493,12 +497,13 @@ mod tests {
             "auth_client:\n  issuer: https://file.example\n  audience: api\n  jwks_url: https://keys.example/jwks\n",
         )
         .unwrap();
-        let figment = Figment::new()
-            .merge(Yaml::file(&file))
-            .merge(figment::providers::Serialized::default(
-                "auth_client.issuer",
-                "https://env.example",
-            ));
+        let figment =
+            Figment::new()
+                .merge(Yaml::file(&file))
+                .merge(figment::providers::Serialized::default(
+                    "auth_client.issuer",
+                    "https://env.example",
+                ));
         let config = AuthConfig::from_figment(&figment).unwrap();
         assert_eq!(config.issuer, "https://env.example");
         assert_eq!(config.jwks_endpoint, "https://keys.example/jwks");

@@ -143,7 +143,10 @@ impl AuthError {
 
 /// Upstream prints role lists as a Python list: `['admin', 'editor']`.
 fn list(items: &[String]) -> String {
-    let quoted: Vec<String> = items.iter().map(|i| format!("'{}'", printable(i))).collect();
+    let quoted: Vec<String> = items
+        .iter()
+        .map(|i| format!("'{}'", printable(i)))
+        .collect();
     format!("[{}]", quoted.join(", "))
 }
 
@@ -206,7 +209,10 @@ mod tests {
         let err = AuthError::AlgorithmNotAccepted("x\"y\\z\u{e9}".into());
         let challenge = err.challenge().unwrap();
         assert!(challenge.contains("error=\"invalid_token\""));
-        assert!(challenge.contains("Algorithm 'x'y'z?' is not accepted"), "{challenge}");
+        assert!(
+            challenge.contains("Algorithm 'x'y'z?' is not accepted"),
+            "{challenge}"
+        );
     }
 
     #[test]

@@ -333,7 +333,7 @@ impl JwksKeySource {
     /// Fetches the key set now, so that the first request does not wait for it. A failure is
     /// returned (and the first request will try again).
     pub async fn prefetch(&self) -> Result<Arc<KeySet>, KeysUnavailable> {
-        self.inner.refresh(None).await
+        self.inner.refresh(Trigger::Prefetch).await
     }
 
     /// How many fetches were attempted so far (successful or not).
@@ -354,7 +354,7 @@ impl KeySource for JwksKeySource {
 
     fn refresh(&self) -> BoxFuture<'_, Result<Arc<KeySet>, KeysUnavailable>> {
         let seen = self.inner.generation.load(Ordering::Acquire);
-        Box::pin(self.inner.refresh(Some(seen)))
+        Box::pin(self.inner.refresh(Trigger::UnknownKey { seen }))
     }
 }
 
@@ -367,26 +367,51 @@ impl JwksKeySource {
         match tokio::runtime::Handle::try_current() {
             Ok(runtime) => {
                 runtime.spawn(async move {
-                    let _ = inner.refresh(None).await;
+                    let _ = inner.refresh(Trigger::Stale).await;
                     inner.background_refresh.store(false, Ordering::Release);
                 });
             }
             // Outside a runtime nothing can run in the background; the next request inside
             // one will try again.
-            Err(_) => self.inner.background_refresh.store(false, Ordering::Release),
+            Err(_) => self
+                .inner
+                .background_refresh
+                .store(false, Ordering::Release),
         }
     }
 }
 
+/// Why a fetch is wanted.
+#[derive(Debug, Clone, Copy)]
+enum Trigger {
+    /// Explicit warm-up.
+    Prefetch,
+    /// The cached set outlived its TTL (or the retry delay after a failure).
+    Stale,
+    /// A token named a key the set (of generation `seen`) does not hold.
+    UnknownKey { seen: u64 },
+}
+
 impl Inner {
-    /// Fetches unless another caller already did since `seen` (the generation the caller
-    /// looked at) or the last attempt is younger than the refetch interval.
-    async fn refresh(&self, seen: Option<u64>) -> Result<Arc<KeySet>, KeysUnavailable> {
+    /// Fetches the key set, once for all concurrent callers. A stale set is refetched when
+    /// nobody refreshed it meanwhile; an unknown key forces a fetch only when nobody fetched
+    /// since the caller looked and the last attempt is older than the refetch interval, so
+    /// made-up `kid`s cannot drive the fetch rate.
+    async fn refresh(&self, trigger: Trigger) -> Result<Arc<KeySet>, KeysUnavailable> {
         let mut last_attempt = self.fetch_lock.lock().await;
-        if seen.is_some_and(|seen| seen != self.generation.load(Ordering::Acquire)) {
-            return self.current();
-        }
-        if last_attempt.is_some_and(|at| at.elapsed() < self.min_refresh_interval) {
+        let wanted = match trigger {
+            Trigger::Prefetch => true,
+            Trigger::Stale => self
+                .loaded
+                .load()
+                .as_ref()
+                .is_none_or(|loaded| loaded.stale_at <= Instant::now()),
+            Trigger::UnknownKey { seen } => {
+                seen == self.generation.load(Ordering::Acquire)
+                    && last_attempt.is_none_or(|at| at.elapsed() >= self.min_refresh_interval)
+            }
+        };
+        if !wanted {
             return self.current();
         }
         *last_attempt = Some(Instant::now());
@@ -405,10 +430,12 @@ impl Inner {
             Err(why) => {
                 let cached = self.current();
                 if let Ok(set) = &cached {
-                    // Try again after the refetch interval, not on every request meanwhile.
+                    // Try again after the refetch interval (at least a second), not on every
+                    // request meanwhile.
+                    let retry = self.min_refresh_interval.max(Duration::from_secs(1));
                     self.loaded.store(Some(Arc::new(Loaded {
                         set: Arc::clone(set),
-                        stale_at: Instant::now() + self.min_refresh_interval,
+                        stale_at: Instant::now() + retry,
                     })));
                 }
                 tracing::warn!(

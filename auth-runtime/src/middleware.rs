@@ -34,8 +34,8 @@ use std::sync::Arc;
 
 use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{Service, ServiceRequest, ServiceResponse, Transform, forward_ready};
-use actix_web::http::header::{AUTHORIZATION, HeaderMap};
 use actix_web::http::Method;
+use actix_web::http::header::{AUTHORIZATION, HeaderMap};
 use actix_web::{Error, HttpMessage};
 use figment::Figment;
 
@@ -223,9 +223,7 @@ fn bearer_token(headers: &HeaderMap) -> Result<&str, AuthError> {
         return Err(AuthError::MissingCredentials);
     };
     let value = value.to_str().map_err(|_| AuthError::MissingCredentials)?;
-    let (scheme, token) = value
-        .split_once(' ')
-        .ok_or(AuthError::MissingCredentials)?;
+    let (scheme, token) = value.split_once(' ').ok_or(AuthError::MissingCredentials)?;
     let token = token.trim();
     if !scheme.eq_ignore_ascii_case("bearer") || token.is_empty() || token.contains(' ') {
         return Err(AuthError::MissingCredentials);

@@ -48,8 +48,8 @@ use actix_web::{App, HttpResponse, HttpServer, web};
 use aws_lc_rs::encoding::AsDer;
 use aws_lc_rs::rsa::KeySize;
 use aws_lc_rs::signature::{
-    ECDSA_P256_SHA256_FIXED_SIGNING, ECDSA_P384_SHA384_FIXED_SIGNING, EcdsaKeyPair,
-    Ed25519KeyPair, RsaKeyPair,
+    ECDSA_P256_SHA256_FIXED_SIGNING, ECDSA_P384_SHA384_FIXED_SIGNING, EcdsaKeyPair, Ed25519KeyPair,
+    RsaKeyPair,
 };
 use jsonwebtoken::jwk::{Jwk, PublicKeyUse};
 use jsonwebtoken::{EncodingKey, Header};
@@ -157,7 +157,9 @@ impl State {
     fn lock(&self) -> MutexGuard<'_, Inner> {
         // A test that panicked while holding the lock must not hide its own failure behind
         // a poisoning panic here.
-        self.inner.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.inner
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
 
@@ -294,7 +296,13 @@ impl TestIssuer {
 
     /// The kid of the current signing key.
     pub fn kid(&self) -> String {
-        self.state.lock().keys.last().expect("a signing key").kid.clone()
+        self.state
+            .lock()
+            .keys
+            .last()
+            .expect("a signing key")
+            .kid
+            .clone()
     }
 
     /// Replaces every published key with a new one of the same algorithm and signs with it
@@ -395,6 +403,8 @@ pub struct TokenBuilder {
 
 impl TokenBuilder {
     /// `sub`.
+    // Named after the claim, like every other setter here; it has nothing to do with `Sub`.
+    #[allow(clippy::should_implement_trait)]
     pub fn sub(self, sub: &str) -> Self {
         self.claim("sub", json!(sub))
     }

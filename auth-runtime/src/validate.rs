@@ -284,8 +284,14 @@ mod tests {
             c
         };
         assert!(v.check_claims(&with_exp(now - 29), now).is_ok());
-        assert_eq!(v.check_claims(&with_exp(now - 30), now), Err(AuthError::Expired));
-        assert_eq!(v.check_claims(&with_exp(now - 31), now), Err(AuthError::Expired));
+        assert_eq!(
+            v.check_claims(&with_exp(now - 30), now),
+            Err(AuthError::Expired)
+        );
+        assert_eq!(
+            v.check_claims(&with_exp(now - 31), now),
+            Err(AuthError::Expired)
+        );
     }
 
     #[test]

@@ -1,1 +1,10 @@
+//! auth-runtime against real parts: a loopback JWKS issuer, a real actix server on a loopback
+//! port, tokens really signed, requests over HTTP.
 
+mod support;
+
+mod config;
+mod context;
+mod jwks;
+mod policy;
+mod validation;
