@@ -1,1 +1,69 @@
-fn main() {}
+//! Validating one RS256 token with a warm key cache, next to a plain `jsonwebtoken::decode`
+//! of the same token with the same key and the same checks.
+//!
+//! ```text
+//! cargo bench -p auth-runtime --features testing --bench validate
+//! ```
+
+use std::future::Future;
+use std::pin::pin;
+use std::sync::Arc;
+use std::task::{Context, Poll, Waker};
+
+use auth_runtime::testing::TestIssuer;
+use auth_runtime::{JwksKeySource, Validator};
+use criterion::{Criterion, criterion_group, criterion_main};
+use jsonwebtoken::jwk::Jwk;
+use jsonwebtoken::{DecodingKey, Validation};
+
+/// Polls a future that must finish without waiting: validation with a warm cache never
+/// touches the network, so one poll is enough. Anything else is a bug worth a loud stop.
+fn ready<F: Future>(future: F) -> F::Output {
+    let mut future = pin!(future);
+    match future.as_mut().poll(&mut Context::from_waker(Waker::noop())) {
+        Poll::Ready(output) => output,
+        Poll::Pending => panic!("validation waited although the key cache was warm"),
+    }
+}
+
+fn validate(c: &mut Criterion) {
+    let issuer = TestIssuer::start();
+    let config = issuer.config();
+    let keys = JwksKeySource::new(&config).expect("key source");
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    runtime
+        .block_on(keys.prefetch())
+        .expect("JWKS fetched from the loopback issuer");
+    let validator = Validator::new(&config, Arc::new(keys));
+    let token = issuer
+        .token()
+        .sub("bench-user")
+        .email("bench@example.com")
+        .role("admin")
+        .org_id("acme")
+        .sign();
+    ready(validator.validate(&token)).expect("the token is valid");
+
+    let jwk: Jwk = serde_json::from_value(issuer.jwks()["keys"][0].clone()).expect("JWK");
+    let key = DecodingKey::from_jwk(&jwk).expect("decoding key");
+    let mut checks = Validation::new(jsonwebtoken::Algorithm::RS256);
+    checks.set_issuer(&[issuer.issuer()]);
+    checks.set_audience(&[issuer.audience()]);
+    checks.leeway = config.leeway_seconds;
+    jsonwebtoken::decode::<serde_json::Value>(&token, &key, &checks).expect("valid");
+
+    let mut group = c.benchmark_group("rs256_warm_cache");
+    group.bench_function("auth_runtime_validate", |b| {
+        b.iter(|| ready(validator.validate(&token)))
+    });
+    group.bench_function("jsonwebtoken_decode", |b| {
+        b.iter(|| jsonwebtoken::decode::<serde_json::Value>(&token, &key, &checks))
+    });
+    group.finish();
+}
+
+criterion_group!(benches, validate);
+criterion_main!(benches);

@@ -1,0 +1,205 @@
+//! A small API protected by auth-runtime.
+//!
+//! ```text
+//! cargo run --release --example quickstart
+//! ```
+//!
+//! Serves on `BIND_ADDR` (default `127.0.0.1:8080`). Configuration comes from
+//! `examples/quickstart.yaml` (or the file named by `AUTH_CONFIG`), overridden by
+//! `AUTH_CLIENT__*` variables. Without a configured issuer it starts a demo issuer on
+//! loopback, trusts it, and prints curl commands with ready-made tokens.
+
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use actix_web::http::Method;
+use actix_web::{App, HttpResponse, HttpServer, get, post, web};
+use auth_runtime::testing::TestIssuer;
+use auth_runtime::{AnonymousGuard, AuthError, JwtAuth, Principal, SecurityContext};
+use figment::providers::Serialized;
+use serde::Deserialize;
+use serde_json::json;
+
+/// Anyone may call these; a token, if sent, is ignored.
+async fn health() -> HttpResponse {
+    HttpResponse::Ok().json(json!({ "message": "ok" }))
+}
+
+async fn public() -> HttpResponse {
+    HttpResponse::Ok().json(json!({ "message": "This endpoint needs no token." }))
+}
+
+/// Any valid token.
+#[get("/api/profile")]
+async fn profile(me: Principal) -> HttpResponse {
+    let claims = me.claims();
+    HttpResponse::Ok().json(json!({
+        "subject": claims.sub,
+        "email": claims.email,
+        "role": claims.role,
+        "org_id": claims.org_id,
+        "roles": me.roles(),
+    }))
+}
+
+/// Admins only.
+#[get("/api/admin/dashboard")]
+async fn admin_dashboard() -> Result<HttpResponse, AuthError> {
+    let me = SecurityContext::require_role(&["admin"])?;
+    Ok(HttpResponse::Ok().json(json!({ "message": format!("Welcome, {}", me.claims().sub) })))
+}
+
+#[derive(Deserialize)]
+struct NewArticle {
+    title: String,
+}
+
+/// Editors or admins.
+#[post("/api/articles")]
+async fn create_article(article: web::Json<NewArticle>) -> Result<HttpResponse, AuthError> {
+    let me = SecurityContext::require_role(&["editor", "admin"])?;
+    Ok(HttpResponse::Created().json(json!({
+        "title": article.title,
+        "author": me.claims().sub,
+    })))
+}
+
+/// A plain function deep in the service layer: no request, no parameter, yet it knows who
+/// is calling.
+async fn current_subject() -> Result<String, AuthError> {
+    Ok(SecurityContext::require()?.claims().sub.clone())
+}
+
+#[get("/api/whoami")]
+async fn whoami() -> Result<HttpResponse, AuthError> {
+    Ok(HttpResponse::Ok().json(json!({ "subject": current_subject().await? })))
+}
+
+#[actix_web::main]
+async fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "info,actix_server=warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .init();
+    match run().await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("error: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run() -> Result<(), String> {
+    let config_path = std::env::var_os("AUTH_CONFIG")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("examples/quickstart.yaml")
+        });
+    let mut figment = auth_runtime::config::figment_from(&config_path);
+
+    // No issuer configured: bring a demo one up on loopback and trust it.
+    let issuer_configured = figment
+        .extract_inner::<String>("auth_client.issuer")
+        .is_ok_and(|issuer| !issuer.trim().is_empty());
+    let demo = if issuer_configured {
+        None
+    } else {
+        let audience = figment
+            .extract_inner::<String>("auth_client.audience")
+            .unwrap_or_else(|_| "quickstart-api".to_owned());
+        let issuer = TestIssuer::start_with(auth_runtime::Algorithm::RS256, &audience);
+        figment = figment
+            .merge(Serialized::default("auth_client.issuer", issuer.issuer()))
+            .merge(Serialized::default(
+                "auth_client.audience",
+                issuer.audience(),
+            ));
+        Some(issuer)
+    };
+
+    let auth = JwtAuth::from_figment(&figment)
+        .map_err(|err| format!("{err} (configuration: {})", config_path.display()))?
+        .anonymous_route(&[Method::GET], "/health")
+        .anonymous_route(&[Method::GET], "/api/public");
+
+    let bind = std::env::var("BIND_ADDR").unwrap_or_else(|_| "127.0.0.1:8080".to_owned());
+    let listener = TcpListener::bind(&bind).map_err(|err| {
+        format!(
+            "cannot listen on {bind}: {err}; choose another address with BIND_ADDR=127.0.0.1:8081"
+        )
+    })?;
+    let addr = listener
+        .local_addr()
+        .map_err(|err| format!("cannot read the bound address: {err}"))?;
+    let base = format!("http://{addr}");
+
+    let server = HttpServer::new(move || {
+        App::new()
+            .wrap(auth.clone())
+            .service(web::resource("/health").guard(AnonymousGuard).get(health))
+            .service(
+                web::resource("/api/public")
+                    .guard(AnonymousGuard)
+                    .get(public),
+            )
+            .service(profile)
+            .service(admin_dashboard)
+            .service(create_article)
+            .service(whoami)
+    })
+    .listen(listener)
+    .map_err(|err| format!("cannot serve on {addr}: {err}"))?
+    .run();
+
+    println!("listening on {base}");
+    match &demo {
+        Some(issuer) => print_walkthrough(&base, issuer),
+        None => println!(
+            "trusting the configured issuer; send its tokens as `Authorization: Bearer <token>`"
+        ),
+    }
+    server.await.map_err(|err| format!("server failed: {err}"))
+}
+
+fn print_walkthrough(base: &str, issuer: &TestIssuer) {
+    let viewer = issuer
+        .token()
+        .sub("viewer-1")
+        .email("viewer@example.com")
+        .role("viewer")
+        .expires_in(3600)
+        .sign();
+    let admin = issuer
+        .token()
+        .sub("admin-1")
+        .email("admin@example.com")
+        .role("admin")
+        .org_id("acme")
+        .expires_in(3600)
+        .sign();
+    println!(
+        "demo issuer {} (tokens below are valid for one hour, while this process runs)
+
+Paste into another shell:
+
+export VIEWER='{viewer}'
+export ADMIN='{admin}'
+
+curl -i {base}/health                                                       # 200, no token needed
+curl -i {base}/api/profile                                                  # 401, no token
+curl -i -H \"Authorization: Bearer $VIEWER\" {base}/api/profile               # 200, the viewer's claims
+curl -i -H \"Authorization: Bearer $VIEWER\" {base}/api/admin/dashboard       # 403, not an admin
+curl -i -H \"Authorization: Bearer $ADMIN\" {base}/api/admin/dashboard        # 200
+curl -i -H \"Authorization: Bearer $ADMIN\" {base}/api/whoami                 # 200, read by a service function
+curl -i -H \"Authorization: Bearer $ADMIN\" -H 'Content-Type: application/json' \\
+     -d '{{\"title\": \"Hello\"}}' {base}/api/articles                          # 201
+",
+        issuer.issuer()
+    );
+}

@@ -1,0 +1,228 @@
+//! Drives the built quickstart example from outside, as a newcomer (or another tool) would:
+//! start the binary, read what it prints, talk HTTP to it.
+
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use auth_runtime::testing::TestIssuer;
+use serde_json::{Value, json};
+
+struct Quickstart {
+    child: Child,
+    base: String,
+    lines: Vec<String>,
+}
+
+impl Drop for Quickstart {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// `cargo test` builds the examples next to the test binaries: target/<profile>/examples.
+fn example_binary() -> PathBuf {
+    let exe = std::env::current_exe().expect("test binary path");
+    let profile_dir = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .expect("target dir");
+    profile_dir
+        .join("examples")
+        .join(format!("quickstart{}", std::env::consts::EXE_SUFFIX))
+}
+
+fn command(env: &[(&str, &str)]) -> Command {
+    let mut command = Command::new(example_binary());
+    command
+        .env("BIND_ADDR", "127.0.0.1:0")
+        .env_remove("AUTH_CONFIG")
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    for (key, value) in env {
+        command.env(key, value);
+    }
+    command
+}
+
+/// Starts the example and reads its output until the line `until` starts with appears.
+fn start(env: &[(&str, &str)], until: &str) -> Quickstart {
+    let mut child = command(env).spawn().expect("start the quickstart example");
+    let stdout = child.stdout.take().expect("stdout");
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let mut lines = Vec::new();
+    loop {
+        let line = rx
+            .recv_timeout(Duration::from_secs(60))
+            .unwrap_or_else(|_| panic!("quickstart printed no `{until}` line; got {lines:#?}"));
+        let done = line.starts_with(until);
+        lines.push(line);
+        if done {
+            break;
+        }
+    }
+    let base = lines
+        .iter()
+        .find_map(|l| l.strip_prefix("listening on "))
+        .expect("listening line")
+        .to_owned();
+    Quickstart { child, base, lines }
+}
+
+fn exported(lines: &[String], name: &str) -> String {
+    let prefix = format!("export {name}='");
+    lines
+        .iter()
+        .find_map(|l| l.strip_prefix(&prefix))
+        .and_then(|rest| rest.strip_suffix('\''))
+        .unwrap_or_else(|| panic!("no {name} token printed"))
+        .to_owned()
+}
+
+async fn call(
+    method: reqwest::Method,
+    url: String,
+    token: Option<&str>,
+    body: Option<Value>,
+) -> (u16, Value) {
+    let client = reqwest::Client::new();
+    let mut req = client.request(method, url);
+    if let Some(token) = token {
+        req = req.bearer_auth(token);
+    }
+    if let Some(body) = body {
+        req = req.json(&body);
+    }
+    let res = req.send().await.expect("request");
+    let status = res.status().as_u16();
+    (status, res.json().await.unwrap_or(Value::Null))
+}
+
+async fn get(qs: &Quickstart, path: &str, token: Option<&str>) -> (u16, Value) {
+    call(
+        reqwest::Method::GET,
+        format!("{}{path}", qs.base),
+        token,
+        None,
+    )
+    .await
+}
+
+#[tokio::test]
+async fn demo_mode_prints_tokens_that_show_200_401_and_403() {
+    let qs = start(&[], "curl -i -H \"Authorization: Bearer $ADMIN\" -H");
+    let viewer = exported(&qs.lines, "VIEWER");
+    let admin = exported(&qs.lines, "ADMIN");
+
+    assert_eq!(
+        get(&qs, "/health", None).await,
+        (200, json!({"message": "ok"}))
+    );
+    let (status, body) = get(&qs, "/api/public", Some("not-a-token")).await;
+    assert_eq!(status, 200);
+    assert!(body["message"].is_string());
+
+    let (status, body) = get(&qs, "/api/profile", None).await;
+    assert_eq!(
+        (status, body["detail"].as_str()),
+        (401, Some("Missing or invalid Authorization header"))
+    );
+    let (status, body) = get(&qs, "/api/profile", Some(&viewer)).await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        body,
+        json!({"subject": "viewer-1", "email": "viewer@example.com", "role": "viewer",
+               "org_id": "", "roles": ["viewer"]})
+    );
+
+    let (status, body) = get(&qs, "/api/admin/dashboard", Some(&viewer)).await;
+    assert_eq!(
+        (status, body["detail"].as_str()),
+        (403, Some("Requires one of roles: ['admin']"))
+    );
+    let (status, body) = get(&qs, "/api/admin/dashboard", Some(&admin)).await;
+    assert_eq!(
+        (status, body),
+        (200, json!({"message": "Welcome, admin-1"}))
+    );
+
+    let (status, body) = get(&qs, "/api/whoami", Some(&viewer)).await;
+    assert_eq!((status, body), (200, json!({"subject": "viewer-1"})));
+
+    let article = json!({"title": "Hello"});
+    let url = format!("{}/api/articles", qs.base);
+    let (status, body) = call(
+        reqwest::Method::POST,
+        url.clone(),
+        Some(&admin),
+        Some(article.clone()),
+    )
+    .await;
+    assert_eq!(
+        (status, body),
+        (201, json!({"title": "Hello", "author": "admin-1"}))
+    );
+    let (status, _) = call(
+        reqwest::Method::POST,
+        url.clone(),
+        Some(&viewer),
+        Some(article.clone()),
+    )
+    .await;
+    assert_eq!(status, 403);
+    let (status, _) = call(reqwest::Method::POST, url, None, Some(article)).await;
+    assert_eq!(status, 401);
+}
+
+#[tokio::test]
+async fn configured_issuer_is_the_only_one_trusted() {
+    let issuer = TestIssuer::start_with(auth_runtime::Algorithm::RS256, "my-api");
+    let qs = start(
+        &[
+            ("AUTH_CLIENT__ISSUER", issuer.issuer()),
+            ("AUTH_CLIENT__AUDIENCE", "my-api"),
+        ],
+        "trusting the configured issuer",
+    );
+    assert!(
+        !qs.lines.iter().any(|l| l.starts_with("export ")),
+        "no demo tokens"
+    );
+
+    let admin = issuer.token().sub("boss").role("admin").sign();
+    let (status, body) = get(&qs, "/api/admin/dashboard", Some(&admin)).await;
+    assert_eq!((status, body), (200, json!({"message": "Welcome, boss"})));
+
+    let stranger = TestIssuer::start_with(auth_runtime::Algorithm::RS256, "my-api");
+    let foreign = stranger
+        .token()
+        .issuer(issuer.issuer())
+        .role("admin")
+        .sign();
+    assert_eq!(
+        get(&qs, "/api/admin/dashboard", Some(&foreign)).await.0,
+        401
+    );
+}
+
+#[test]
+fn bad_configuration_fails_at_start_with_the_key_and_the_fix() {
+    let output = command(&[("AUTH_CLIENT__ISSUER", "http://id.example.com")])
+        .output()
+        .expect("run the quickstart example");
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("auth_client.jwks_endpoint"), "{stderr}");
+    assert!(stderr.contains("use https"), "{stderr}");
+}
