@@ -20,7 +20,10 @@ use jsonwebtoken::{DecodingKey, Validation};
 /// touches the network, so one poll is enough. Anything else is a bug worth a loud stop.
 fn ready<F: Future>(future: F) -> F::Output {
     let mut future = pin!(future);
-    match future.as_mut().poll(&mut Context::from_waker(Waker::noop())) {
+    match future
+        .as_mut()
+        .poll(&mut Context::from_waker(Waker::noop()))
+    {
         Poll::Ready(output) => output,
         Poll::Pending => panic!("validation waited although the key cache was warm"),
     }
