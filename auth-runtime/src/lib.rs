@@ -42,6 +42,9 @@
 #![deny(unreachable_pub)]
 #![warn(missing_docs)]
 
+#[doc(hidden)]
+#[path = "private.rs"]
+pub mod __private;
 pub mod anonymous;
 pub mod config;
 pub mod context;
@@ -61,3 +64,124 @@ pub use jwks::{JwksKeySource, KeySet, KeySource, KeysUnavailable, VerifyingKey};
 pub use middleware::{JwtAuth, JwtAuthBuilder};
 pub use roles::{DefaultRoleResolver, RoleResolver};
 pub use validate::{RawClaims, TokenClaims, ValidToken, Validator};
+
+/// Restricts a handler to callers holding any of the listed roles.
+///
+/// # Syntax
+///
+/// ```text
+/// #[requires_role("role", "other-role", ...)]
+/// ```
+///
+/// One or more role names as string literals, on an `async fn` handler, above or below its
+/// route attribute (`#[get(..)]`, `#[actix_web::post(..)]`, `#[route(..)]`, `#[routes]`), or
+/// on a handler registered by hand with `.to(handler)`.
+///
+/// # Semantics
+///
+/// Inside an app wrapped by [`JwtAuth`]: no valid token is 401 (the middleware's answer), a
+/// valid token whose roles (as resolved by the [`RoleResolver`]) contain none of the listed
+/// ones is 403 `{"detail": "Requires one of roles: ['admin']"}` with
+/// `WWW-Authenticate: Bearer ... error="insufficient_scope"`. Either way the handler's body
+/// never runs and none of its other extractors runs (a JSON body is not even read). Role names
+/// are compared exactly. Outside a wrapped app there is never an identity, so the handler
+/// answers 401: the attribute fails closed.
+///
+/// The attribute adds a hidden first parameter; everything else about the handler (name,
+/// visibility, docs, other attributes, generics, parameters, return type, body) stays as
+/// written.
+///
+/// # Errors
+///
+/// Compile errors, each pointing at the offending token: no roles, a role that is not a
+/// string literal, an empty or repeated role, `name = value` arguments, a handler that is
+/// not an `async fn` (or not a function at all), two `#[requires_role]` on one handler
+/// (list all roles in one), and `#[requires_role]` together with `#[allow_anonymous]`.
+///
+/// # Examples
+///
+/// ```
+/// use actix_web::{App, HttpResponse, get, post, web};
+/// use auth_runtime::{JwtAuth, SecurityContext, requires_role};
+///
+/// #[requires_role("admin")]
+/// #[get("/api/admin/dashboard")]
+/// async fn dashboard() -> HttpResponse {
+///     let me = SecurityContext::require().expect("the attribute guarantees a caller");
+///     HttpResponse::Ok().body(format!("Welcome, {}", me.claims().sub))
+/// }
+///
+/// #[derive(serde::Deserialize)]
+/// struct Article {
+///     title: String,
+/// }
+///
+/// /// Editors or admins; below the route attribute works too.
+/// #[post("/api/articles")]
+/// #[requires_role("editor", "admin")]
+/// async fn create(article: web::Json<Article>) -> HttpResponse {
+///     HttpResponse::Created().body(article.into_inner().title)
+/// }
+///
+/// fn app(auth: JwtAuth) {
+///     let _ = App::new().wrap(auth).service(dashboard).service(create);
+/// }
+/// ```
+#[doc(inline)]
+pub use auth_macros::requires_role;
+
+/// Lets a handler answer without a token.
+///
+/// # Syntax
+///
+/// ```text
+/// #[allow_anonymous]
+/// #[get("/path")]      // or any route attribute: #[post], #[route(..)], #[routes], ...
+/// ```
+///
+/// No arguments, on an `async fn` handler, **above** its route attribute(s).
+///
+/// # Semantics
+///
+/// Inside an app wrapped by [`JwtAuth`] the handler runs for every request, with or without a
+/// token; a token that is sent, valid or not, is ignored, and [`SecurityContext::get`] is
+/// `None` in the handler. Only this handler is anonymous: another handler on the same path
+/// with another method, or the same relative path in another scope, keeps its own policy.
+///
+/// The attribute appends `guard = "..."` (an always-true guard that marks the request) to
+/// each route attribute, after any guard of your own, and declares the route to the
+/// middleware. A resource registered by hand gets the same effect from
+/// [`AnonymousGuard`] plus [`JwtAuth::anonymous_route`].
+///
+/// # Errors
+///
+/// Compile errors: arguments (`#[allow_anonymous(..)]`), no route attribute below it (which
+/// is also what placing it under the route attribute looks like), a handler that is not an
+/// `async fn`, two `#[allow_anonymous]`, and `#[allow_anonymous]` together with
+/// `#[requires_role]`.
+///
+/// # Examples
+///
+/// ```
+/// use actix_web::{App, HttpResponse, get, post};
+/// use auth_runtime::{JwtAuth, SecurityContext, allow_anonymous};
+///
+/// #[allow_anonymous]
+/// #[get("/items")]
+/// async fn list_items() -> HttpResponse {
+///     assert!(SecurityContext::get().is_none());
+///     HttpResponse::Ok().body("[]")
+/// }
+///
+/// /// Same path, another method: needs a token.
+/// #[post("/items")]
+/// async fn add_item() -> HttpResponse {
+///     HttpResponse::Created().finish()
+/// }
+///
+/// fn app(auth: JwtAuth) {
+///     let _ = App::new().wrap(auth).service(list_items).service(add_item);
+/// }
+/// ```
+#[doc(inline)]
+pub use auth_macros::allow_anonymous;

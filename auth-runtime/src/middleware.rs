@@ -169,7 +169,8 @@ impl JwtAuthBuilder {
     }
 
     /// The middleware.
-    pub fn build(self) -> Result<JwtAuth, ConfigError> {
+    pub fn build(mut self) -> Result<JwtAuth, ConfigError> {
+        self.anonymous.extend(crate::__private::declared_routes());
         let keys = match self.keys {
             Some(keys) => keys,
             None => Arc::new(JwksKeySource::new(&self.config)?),

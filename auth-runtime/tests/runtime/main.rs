@@ -6,5 +6,6 @@ mod support;
 mod config;
 mod context;
 mod jwks;
+mod macros;
 mod policy;
 mod validation;

@@ -1,0 +1,137 @@
+//! Generating the rewritten handler.
+
+use proc_macro2::{Span, TokenStream, TokenTree};
+use quote::{format_ident, quote};
+use syn::ext::IdentExt as _;
+use syn::{Attribute, FnArg, LitStr, Meta, parse_quote};
+
+use crate::attr::{self, Ours, RouteKind};
+use crate::check::{self, HandlerFn};
+
+/// On error: the error, and the item exactly as written, so that the one mistake is the only
+/// error shown (no cascade of "cannot find `handler`" where it is used).
+pub(crate) fn fallback(err: syn::Error, item: TokenStream) -> TokenStream {
+    let error = err.to_compile_error();
+    quote! { #error #item }
+}
+
+fn combine(first: syn::Result<()>, second: syn::Result<()>) -> syn::Result<()> {
+    match (first, second) {
+        (Err(mut a), Err(b)) => {
+            a.combine(b);
+            Err(a)
+        }
+        (Err(a), Ok(())) | (Ok(()), Err(a)) => Err(a),
+        (Ok(()), Ok(())) => Ok(()),
+    }
+}
+
+/// `#[requires_role("a", "b")]`: a hidden first parameter whose extractor answers 401/403
+/// before any other extractor (a JSON body, say) or the body runs. Its type names a marker
+/// struct that carries the roles.
+pub(crate) fn requires_role(args: TokenStream, item: TokenStream) -> syn::Result<TokenStream> {
+    let roles = attr::roles(args);
+    let handler = check::parse(item, Ours::RequiresRole)?;
+    let roles = match (roles, check::handler(&handler, Ours::RequiresRole)) {
+        (Ok(roles), Ok(())) => roles,
+        (Ok(_), Err(err)) | (Err(err), Ok(())) => return Err(err),
+        (Err(mut first), Err(second)) => {
+            first.combine(second);
+            return Err(first);
+        }
+    };
+
+    let HandlerFn {
+        attrs,
+        vis,
+        mut sig,
+        body,
+    } = handler;
+    let marker = format_ident!("__auth_roles_{}", sig.ident.unraw());
+    let guard: FnArg = parse_quote! {
+        _: ::auth_runtime::__private::RequireRoles<#marker>
+    };
+    sig.inputs.insert(0, guard);
+    Ok(quote! {
+        #[doc(hidden)]
+        #[allow(non_camel_case_types)]
+        #vis struct #marker;
+
+        impl ::auth_runtime::__private::RoleSet for #marker {
+            const ROLES: &'static [&'static str] = &[#(#roles),*];
+        }
+
+        #(#attrs)*
+        #vis #sig #body
+    })
+}
+
+/// `#[allow_anonymous]`: appends the anonymous guard, last, to every route attribute below it,
+/// and declares each route so that the middleware routes such requests before refusing them.
+pub(crate) fn allow_anonymous(args: TokenStream, item: TokenStream) -> syn::Result<TokenStream> {
+    let no_args = attr::no_arguments(args);
+    let handler = check::parse(item, Ours::AllowAnonymous)?;
+    combine(no_args, check::handler(&handler, Ours::AllowAnonymous))?;
+
+    let HandlerFn {
+        mut attrs,
+        vis,
+        sig,
+        body,
+    } = handler;
+    let mut declarations = Vec::new();
+    for attr in &mut attrs {
+        let Some(kind) = RouteKind::of(attr) else {
+            continue;
+        };
+        if kind == RouteKind::Routes {
+            // `#[routes]` carries no path; the method attributes below it do.
+            continue;
+        }
+        let route = attr::route_args(attr, &kind)?;
+        append_guard(attr)?;
+        declarations.push(declaration(&route.methods, &route.pattern));
+    }
+    if declarations.is_empty() {
+        return Err(syn::Error::new(
+            Span::call_site(),
+            "`#[allow_anonymous]` must be placed above the route attribute (`#[get(..)]`, \
+             `#[post(..)]`, `#[route(..)]`, `#[routes]`); for a resource registered by hand, \
+             add the guard `auth_runtime::AnonymousGuard` last and declare the route with \
+             `JwtAuth::anonymous_route`",
+        ));
+    }
+    Ok(quote! {
+        #(#attrs)*
+        #vis #sig #body
+        #(#declarations)*
+    })
+}
+
+fn append_guard(attr: &mut Attribute) -> syn::Result<()> {
+    let Meta::List(list) = &mut attr.meta else {
+        return Err(syn::Error::new_spanned(
+            &*attr,
+            "the route attribute needs its path, e.g. `#[get(\"/items\")]`",
+        ));
+    };
+    let ends_with_comma = matches!(
+        list.tokens.clone().into_iter().last(),
+        Some(TokenTree::Punct(p)) if p.as_char() == ','
+    );
+    let separator = if ends_with_comma { quote!() } else { quote!(,) };
+    list.tokens
+        .extend(quote! { #separator guard = "::auth_runtime::__private::anonymous" });
+    Ok(())
+}
+
+fn declaration(methods: &[String], pattern: &LitStr) -> TokenStream {
+    quote! {
+        ::auth_runtime::__private::inventory::submit! {
+            ::auth_runtime::__private::AnonymousDeclaration {
+                methods: &[#(#methods),*],
+                pattern: #pattern,
+            }
+        }
+    }
+}

@@ -1,0 +1,11 @@
+use actix_web::{HttpResponse, get};
+use auth_runtime::{allow_anonymous, requires_role};
+
+#[requires_role("admin")]
+#[allow_anonymous]
+#[get("/x")]
+async fn handler() -> HttpResponse {
+    HttpResponse::Ok().finish()
+}
+
+fn main() {}
