@@ -13,24 +13,29 @@ use std::net::TcpListener;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use actix_web::http::Method;
 use actix_web::{App, HttpResponse, HttpServer, get, post, web};
 use auth_runtime::testing::TestIssuer;
-use auth_runtime::{AnonymousGuard, AuthError, JwtAuth, Principal, SecurityContext};
+use auth_runtime::{
+    AuthError, JwtAuth, Principal, SecurityContext, allow_anonymous, requires_role,
+};
 use figment::providers::Serialized;
 use serde::Deserialize;
 use serde_json::json;
 
 /// Anyone may call these; a token, if sent, is ignored.
+#[allow_anonymous]
+#[get("/health")]
 async fn health() -> HttpResponse {
     HttpResponse::Ok().json(json!({ "message": "ok" }))
 }
 
+#[allow_anonymous]
+#[get("/api/public")]
 async fn public() -> HttpResponse {
     HttpResponse::Ok().json(json!({ "message": "This endpoint needs no token." }))
 }
 
-/// Any valid token.
+/// No attribute: the default policy, any valid token.
 #[get("/api/profile")]
 async fn profile(me: Principal) -> HttpResponse {
     let claims = me.claims();
@@ -43,11 +48,11 @@ async fn profile(me: Principal) -> HttpResponse {
     }))
 }
 
-/// Admins only.
+/// Admins only: anyone else gets 403 before this body runs.
+#[requires_role("admin")]
 #[get("/api/admin/dashboard")]
-async fn admin_dashboard() -> Result<HttpResponse, AuthError> {
-    let me = SecurityContext::require_role(&["admin"])?;
-    Ok(HttpResponse::Ok().json(json!({ "message": format!("Welcome, {}", me.claims().sub) })))
+async fn admin_dashboard(me: Principal) -> HttpResponse {
+    HttpResponse::Ok().json(json!({ "message": format!("Welcome, {}", me.claims().sub) }))
 }
 
 #[derive(Deserialize)]
@@ -55,14 +60,14 @@ struct NewArticle {
     title: String,
 }
 
-/// Editors or admins.
+/// Editors or admins. The role check runs before the JSON body is even read.
+#[requires_role("editor", "admin")]
 #[post("/api/articles")]
-async fn create_article(article: web::Json<NewArticle>) -> Result<HttpResponse, AuthError> {
-    let me = SecurityContext::require_role(&["editor", "admin"])?;
-    Ok(HttpResponse::Created().json(json!({
+async fn create_article(me: Principal, article: web::Json<NewArticle>) -> HttpResponse {
+    HttpResponse::Created().json(json!({
         "title": article.title,
         "author": me.claims().sub,
-    })))
+    }))
 }
 
 /// A plain function deep in the service layer: no request, no parameter, yet it knows who
@@ -124,9 +129,7 @@ async fn run() -> Result<(), String> {
     };
 
     let auth = JwtAuth::from_figment(&figment)
-        .map_err(|err| format!("{err} (configuration: {})", config_path.display()))?
-        .anonymous_route(&[Method::GET], "/health")
-        .anonymous_route(&[Method::GET], "/api/public");
+        .map_err(|err| format!("{err} (configuration: {})", config_path.display()))?;
 
     let bind = std::env::var("BIND_ADDR").unwrap_or_else(|_| "127.0.0.1:8080".to_owned());
     let listener = TcpListener::bind(&bind).map_err(|err| {
@@ -142,12 +145,8 @@ async fn run() -> Result<(), String> {
     let server = HttpServer::new(move || {
         App::new()
             .wrap(auth.clone())
-            .service(web::resource("/health").guard(AnonymousGuard).get(health))
-            .service(
-                web::resource("/api/public")
-                    .guard(AnonymousGuard)
-                    .get(public),
-            )
+            .service(health)
+            .service(public)
             .service(profile)
             .service(admin_dashboard)
             .service(create_article)

@@ -181,8 +181,18 @@ async fn demo_mode_prints_tokens_that_show_200_401_and_403() {
     )
     .await;
     assert_eq!(status, 403);
-    let (status, _) = call(reqwest::Method::POST, url, None, Some(article)).await;
+    let (status, _) = call(reqwest::Method::POST, url.clone(), None, Some(article)).await;
     assert_eq!(status, 401);
+    // The role is checked before the body is read: a viewer's broken JSON is still a 403.
+    let broken = reqwest::Client::new()
+        .post(url)
+        .bearer_auth(&viewer)
+        .header("content-type", "application/json")
+        .body("{not json")
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(broken.status().as_u16(), 403);
 }
 
 #[tokio::test]
