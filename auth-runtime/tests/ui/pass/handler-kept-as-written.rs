@@ -27,6 +27,13 @@ where
     Ok(id.into_inner().to_string())
 }
 
+/// Instrumented without `skip_all`: the hidden parameter is not recorded.
+#[requires_role("admin")]
+#[tracing::instrument(level = "debug")]
+async fn traced(id: web::Path<u32>) -> String {
+    id.into_inner().to_string()
+}
+
 #[requires_role("admin")]
 async fn r#type() -> &'static str {
     "raw identifiers work"
@@ -61,5 +68,6 @@ fn main() {
         .service(generic)
         .service(nested::f)
         .route("/type", web::get().to(r#type))
+        .route("/traced/{id}", web::get().to(traced))
         .route("/doc", web::get().to(documented::handler));
 }
