@@ -281,22 +281,9 @@ impl RawConfig {
         }
 
         if !self.enabled {
-            return Ok(AuthConfig {
-                enabled: false,
-                issuer: self.issuer,
-                audience: self.audience,
-                jwks_endpoint: self.jwks_endpoint,
-                jwks_ttl: Duration::from_secs(self.jwks_ttl_seconds),
-                jwks_min_refresh_interval: Duration::from_secs(
-                    self.jwks_min_refresh_interval_seconds,
-                ),
-                jwks_timeout: Duration::from_secs(self.jwks_timeout_seconds),
-                jwks_max_bytes: self.jwks_max_bytes,
-                accepted_algorithms: accepted,
-                leeway_seconds: self.leeway_seconds,
-                max_token_bytes: self.max_token_bytes,
-                public_paths: self.public_paths,
-            });
+            let jwks_endpoint = self.jwks_endpoint.clone();
+            let public_paths = self.public_paths.clone();
+            return Ok(self.assemble(false, accepted, jwks_endpoint, public_paths));
         }
 
         if self.issuer.trim().is_empty() {
@@ -343,7 +330,7 @@ impl RawConfig {
             )));
         }
         let mut public_paths = Vec::with_capacity(self.public_paths.len());
-        for path in self.public_paths {
+        for path in &self.public_paths {
             if !path.starts_with('/') {
                 return Err(ConfigError::new(format!(
                     "{SECTION}.public_paths: `{path}` must start with `/` (e.g. `/health`)"
@@ -359,8 +346,18 @@ impl RawConfig {
             public_paths.push(trimmed.to_owned());
         }
 
-        Ok(AuthConfig {
-            enabled: true,
+        Ok(self.assemble(true, accepted, jwks_endpoint, public_paths))
+    }
+
+    fn assemble(
+        self,
+        enabled: bool,
+        accepted_algorithms: Vec<Algorithm>,
+        jwks_endpoint: String,
+        public_paths: Vec<String>,
+    ) -> AuthConfig {
+        AuthConfig {
+            enabled,
             issuer: self.issuer,
             audience: self.audience,
             jwks_endpoint,
@@ -368,11 +365,11 @@ impl RawConfig {
             jwks_min_refresh_interval: Duration::from_secs(self.jwks_min_refresh_interval_seconds),
             jwks_timeout: Duration::from_secs(self.jwks_timeout_seconds),
             jwks_max_bytes: self.jwks_max_bytes,
-            accepted_algorithms: accepted,
+            accepted_algorithms,
             leeway_seconds: self.leeway_seconds,
             max_token_bytes: self.max_token_bytes,
             public_paths,
-        })
+        }
     }
 }
 
