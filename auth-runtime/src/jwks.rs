@@ -297,10 +297,13 @@ impl std::fmt::Debug for JwksKeySource {
 
 impl JwksKeySource {
     /// A source for the configured `jwks_endpoint`, TTL, refetch interval, timeout and size
-    /// cap. Nothing is fetched until the first token arrives (or [`prefetch`] is called).
+    /// cap. Fails when the endpoint is plain http to a host that is not loopback: a key set
+    /// fetched in clear text can be swapped on the way, and with it every identity. Nothing
+    /// is fetched until the first token arrives (or [`prefetch`] is called).
     ///
     /// [`prefetch`]: JwksKeySource::prefetch
     pub fn new(config: &AuthConfig) -> Result<JwksKeySource, ConfigError> {
+        crate::config::check_jwks_url(&config.jwks_endpoint)?;
         let client = reqwest::Client::builder()
             .timeout(config.jwks_timeout)
             .connect_timeout(config.jwks_timeout)

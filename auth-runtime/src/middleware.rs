@@ -43,7 +43,7 @@ use crate::anonymous::{AnonymousMark, AnonymousRoute};
 use crate::config::{AuthConfig, ConfigError};
 use crate::context::{Principal, SecurityContext};
 use crate::error::AuthError;
-use crate::jwks::{JwksKeySource, KeySource};
+use crate::jwks::{JwksKeySource, KeySet, KeySource};
 use crate::roles::{Resolver, RoleResolver};
 use crate::validate::Validator;
 
@@ -171,8 +171,10 @@ impl JwtAuthBuilder {
     /// The middleware.
     pub fn build(mut self) -> Result<JwtAuth, ConfigError> {
         self.anonymous.extend(crate::__private::declared_routes());
-        let keys = match self.keys {
+        let keys: Arc<dyn KeySource> = match self.keys {
             Some(keys) => keys,
+            // Disabled: nothing is ever validated, so no key set is needed (nor a JWKS URL).
+            None if !self.config.enabled => Arc::new(Arc::new(KeySet::default())),
             None => Arc::new(JwksKeySource::new(&self.config)?),
         };
         Ok(JwtAuth {

@@ -259,7 +259,7 @@ async fn oversized_token_is_refused_before_parsing() {
     let server = serve(auth_for(&issuer));
     let token = issuer
         .token()
-        .claim("padding", json!("x".repeat(10_000)))
+        .claim("padding", json!("x".repeat(20_000)))
         .sign();
     let reply = get(&server, "/api/profile", Some(&token)).await;
     assert_invalid_token(&reply, "Invalid token: token too large");

@@ -1,0 +1,197 @@
+//! The `server_auth` section, read through figment like `auth_client` (environment:
+//! `SERVER_AUTH__ADMIN_PASSWORD=...`).
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use auth_runtime::ConfigError;
+use figment::Figment;
+use serde::{Deserialize, Serialize};
+
+use crate::wallet::WalletAlgorithm;
+
+/// The figment section this crate reads.
+pub const SECTION: &str = "server_auth";
+
+/// The `server_auth` section as written, before checking.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RawServerConfig {
+    /// `iss` of every token issued. Default `http://localhost:8100`.
+    pub issuer: String,
+    /// `aud` of every token issued. Required.
+    pub audience: String,
+    /// Lifetime of access tokens. Default 15.
+    pub access_token_expire_minutes: u64,
+    /// Lifetime of refresh tokens. Default 7.
+    pub refresh_token_expire_days: u64,
+    /// Lifetime of a wallet challenge. Default 120.
+    pub challenge_ttl_seconds: u64,
+    /// Wallet algorithms accepted at sign-in. Default all: `ML-DSA-65`, `Ed25519`, `secp256k1`.
+    pub supported_wallet_algorithms: Vec<String>,
+    /// Enables password login for one bootstrap admin. Default `false`.
+    pub auto_create_admin: bool,
+    /// The admin's e-mail (the login name).
+    pub admin_email: String,
+    /// The admin's password: plain text (hashed with argon2id at start-up) or an argon2id
+    /// PHC string (`$argon2id$v=19$...`).
+    pub admin_password: String,
+    /// Where the RS256 signing key is kept (PKCS#8 PEM, owner-only permissions); created on
+    /// first start. Default `auth-data/signing-key.pem`.
+    pub signing_key_path: PathBuf,
+    /// Keys that no longer sign but whose tokens are still accepted: published in the JWKS
+    /// so that rotation needs no downtime.
+    pub retiring_key_paths: Vec<PathBuf>,
+    /// Most challenges pending at once; beyond it, `/challenge` answers 503. Default 10000.
+    pub max_pending_challenges: usize,
+    /// Most refresh tokens held at once; beyond it, sign-in answers 503. Default 100000.
+    pub max_refresh_tokens: usize,
+}
+
+impl Default for RawServerConfig {
+    fn default() -> Self {
+        RawServerConfig {
+            issuer: "http://localhost:8100".to_owned(),
+            audience: String::new(),
+            access_token_expire_minutes: 15,
+            refresh_token_expire_days: 7,
+            challenge_ttl_seconds: 120,
+            supported_wallet_algorithms: WalletAlgorithm::ALL
+                .iter()
+                .map(|alg| alg.as_str().to_owned())
+                .collect(),
+            auto_create_admin: false,
+            admin_email: String::new(),
+            admin_password: String::new(),
+            signing_key_path: PathBuf::from("auth-data/signing-key.pem"),
+            retiring_key_paths: Vec::new(),
+            max_pending_challenges: 10_000,
+            max_refresh_tokens: 100_000,
+        }
+    }
+}
+
+/// The checked configuration.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ServerConfig {
+    /// `iss` of issued tokens.
+    pub issuer: String,
+    /// `aud` of issued tokens.
+    pub audience: String,
+    /// Lifetime of access tokens.
+    pub access_token_ttl: Duration,
+    /// Lifetime of refresh tokens.
+    pub refresh_token_ttl: Duration,
+    /// Lifetime of a challenge.
+    pub challenge_ttl: Duration,
+    /// Accepted wallet algorithms, never empty.
+    pub wallet_algorithms: Vec<WalletAlgorithm>,
+    /// The bootstrap admin, when password login is enabled: e-mail and password as given.
+    pub admin: Option<(String, String)>,
+    /// Where the signing key lives.
+    pub signing_key_path: PathBuf,
+    /// Published, non-signing keys.
+    pub retiring_key_paths: Vec<PathBuf>,
+    /// Bound on pending challenges.
+    pub max_pending_challenges: usize,
+    /// Bound on stored refresh tokens.
+    pub max_refresh_tokens: usize,
+}
+
+impl ServerConfig {
+    /// Reads the `server_auth` section of `figment` and checks it.
+    pub fn from_figment(figment: &Figment) -> Result<ServerConfig, ConfigError> {
+        let raw: RawServerConfig = figment.focus(SECTION).extract().map_err(|err| {
+            error(format!(
+                "invalid `{SECTION}` configuration: {err}. Check the key's spelling and type in \
+                 the YAML file and the SERVER_AUTH__* environment variables"
+            ))
+        })?;
+        raw.validate()
+    }
+}
+
+fn error(message: String) -> ConfigError {
+    ConfigError::new(message)
+}
+
+impl RawServerConfig {
+    /// Checks the values.
+    pub fn validate(self) -> Result<ServerConfig, ConfigError> {
+        if self.issuer.trim().is_empty() {
+            return Err(error(format!(
+                "{SECTION}.issuer must be set (the `iss` of issued tokens, e.g. \
+                 https://api.example.com); set it or SERVER_AUTH__ISSUER"
+            )));
+        }
+        if self.audience.trim().is_empty() {
+            return Err(error(format!(
+                "{SECTION}.audience must be set (the `aud` of issued tokens; the same value as \
+                 auth_client.audience); set it or SERVER_AUTH__AUDIENCE"
+            )));
+        }
+        for (key, value) in [
+            (
+                "access_token_expire_minutes",
+                self.access_token_expire_minutes,
+            ),
+            ("refresh_token_expire_days", self.refresh_token_expire_days),
+            ("challenge_ttl_seconds", self.challenge_ttl_seconds),
+        ] {
+            if value == 0 {
+                return Err(error(format!("{SECTION}.{key} must be at least 1")));
+            }
+        }
+        let mut wallet_algorithms = Vec::new();
+        for name in &self.supported_wallet_algorithms {
+            let alg = WalletAlgorithm::from_name(name).ok_or_else(|| {
+                error(format!(
+                    "{SECTION}.supported_wallet_algorithms: `{name}` is not supported; use any of \
+                     ML-DSA-65, Ed25519, secp256k1"
+                ))
+            })?;
+            if !wallet_algorithms.contains(&alg) {
+                wallet_algorithms.push(alg);
+            }
+        }
+        let admin = if self.auto_create_admin {
+            if self.admin_email.trim().is_empty() {
+                return Err(error(format!(
+                    "{SECTION}.admin_email must be set when {SECTION}.auto_create_admin is true \
+                     (SERVER_AUTH__ADMIN_EMAIL)"
+                )));
+            }
+            if self.admin_password.is_empty() || self.admin_password == "admin" {
+                return Err(error(format!(
+                    "{SECTION}.admin_password must be set to a strong password (not empty, not \
+                     `admin`) when {SECTION}.auto_create_admin is true \
+                     (SERVER_AUTH__ADMIN_PASSWORD, plain or an argon2id PHC string)"
+                )));
+            }
+            Some((self.admin_email.trim().to_owned(), self.admin_password))
+        } else {
+            None
+        };
+        for (key, value) in [
+            ("max_pending_challenges", self.max_pending_challenges),
+            ("max_refresh_tokens", self.max_refresh_tokens),
+        ] {
+            if value == 0 {
+                return Err(error(format!("{SECTION}.{key} must be at least 1")));
+            }
+        }
+        Ok(ServerConfig {
+            issuer: self.issuer,
+            audience: self.audience,
+            access_token_ttl: Duration::from_secs(self.access_token_expire_minutes * 60),
+            refresh_token_ttl: Duration::from_secs(self.refresh_token_expire_days * 86_400),
+            challenge_ttl: Duration::from_secs(self.challenge_ttl_seconds),
+            wallet_algorithms,
+            admin,
+            signing_key_path: self.signing_key_path,
+            retiring_key_paths: self.retiring_key_paths,
+            max_pending_challenges: self.max_pending_challenges,
+            max_refresh_tokens: self.max_refresh_tokens,
+        })
+    }
+}

@@ -1,0 +1,202 @@
+//! The RS256 signing key: created once, kept as a PKCS#8 PEM file readable by its owner only,
+//! so that a restart does not invalidate every token. Retiring keys are published next to it.
+
+use std::fs;
+use std::io::Write as _;
+use std::path::Path;
+use std::sync::Arc;
+
+use auth_runtime::{ConfigError, KeySet};
+use aws_lc_rs::digest;
+use aws_lc_rs::encoding::AsDer;
+use aws_lc_rs::rand::SystemRandom;
+use aws_lc_rs::rsa::KeySize;
+use aws_lc_rs::signature::{KeyPair, RSA_PKCS1_SHA256, RsaKeyPair, RsaPublicKeyComponents};
+use base64::Engine as _;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use serde_json::{Value, json};
+
+const PEM_LABEL: &str = "PRIVATE KEY";
+
+/// An RSA key pair that signs tokens.
+pub(crate) struct SigningKey {
+    kid: String,
+    pair: RsaKeyPair,
+    jwk: Value,
+}
+
+impl SigningKey {
+    /// Loads the key at `path`, or creates it (and its folder) when the file does not exist.
+    pub(crate) fn load_or_create(path: &Path) -> Result<SigningKey, ConfigError> {
+        if path.exists() {
+            return SigningKey::load(path);
+        }
+        let pair = RsaKeyPair::generate(KeySize::Rsa2048)
+            .map_err(|_| ConfigError::new("cannot generate an RSA signing key"))?;
+        let der = pair
+            .as_der()
+            .map_err(|_| ConfigError::new("cannot export the new RSA signing key"))?;
+        write_private(path, &pem_encode(der.as_ref()))?;
+        tracing::info!(path = %path.display(), "created a new token signing key");
+        SigningKey::from_pair(pair)
+    }
+
+    /// Loads an existing key; a missing or unreadable file is an error.
+    pub(crate) fn load(path: &Path) -> Result<SigningKey, ConfigError> {
+        let text = fs::read_to_string(path).map_err(|err| {
+            ConfigError::new(format!(
+                "cannot read the signing key {}: {err}; fix server_auth.signing_key_path (the \
+                 file is created on first start when it does not exist)",
+                path.display()
+            ))
+        })?;
+        warn_if_readable_by_others(path);
+        let der = pem_decode(&text).ok_or_else(|| {
+            ConfigError::new(format!(
+                "{} is not a PEM `{PEM_LABEL}` (PKCS#8) file",
+                path.display()
+            ))
+        })?;
+        let pair = RsaKeyPair::from_pkcs8(&der).map_err(|err| {
+            ConfigError::new(format!(
+                "{} does not hold a usable RSA key: {err}",
+                path.display()
+            ))
+        })?;
+        SigningKey::from_pair(pair)
+    }
+
+    fn from_pair(pair: RsaKeyPair) -> Result<SigningKey, ConfigError> {
+        let components = RsaPublicKeyComponents::<Vec<u8>>::from(pair.public_key());
+        let n = URL_SAFE_NO_PAD.encode(strip_leading_zeros(&components.n));
+        let e = URL_SAFE_NO_PAD.encode(strip_leading_zeros(&components.e));
+        // RFC 7638: SHA-256 over the required members, in lexicographic order, no spaces.
+        let canonical = format!(r#"{{"e":"{e}","kty":"RSA","n":"{n}"}}"#);
+        let kid = URL_SAFE_NO_PAD.encode(digest::digest(&digest::SHA256, canonical.as_bytes()));
+        let jwk = json!({"kty": "RSA", "kid": kid, "alg": "RS256", "use": "sig", "n": n, "e": e});
+        Ok(SigningKey { kid, pair, jwk })
+    }
+
+    /// The key's `kid`, its RFC 7638 thumbprint.
+    pub(crate) fn kid(&self) -> &str {
+        &self.kid
+    }
+
+    /// Signs `claims` as a compact RS256 JWS.
+    pub(crate) fn sign(&self, claims: &Value) -> Result<String, ()> {
+        let header = json!({"alg": "RS256", "typ": "JWT", "kid": self.kid});
+        let mut token = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&header).map_err(drop)?);
+        token.push('.');
+        token.push_str(&URL_SAFE_NO_PAD.encode(serde_json::to_vec(claims).map_err(drop)?));
+        let mut signature = vec![0; self.pair.public_modulus_len()];
+        self.pair
+            .sign(
+                &RSA_PKCS1_SHA256,
+                &SystemRandom::new(),
+                token.as_bytes(),
+                &mut signature,
+            )
+            .map_err(drop)?;
+        token.push('.');
+        token.push_str(&URL_SAFE_NO_PAD.encode(signature));
+        Ok(token)
+    }
+}
+
+/// The current key and the retiring ones, as JWKS and as a key set for the validator.
+pub(crate) struct KeyRing {
+    pub(crate) current: SigningKey,
+    pub(crate) jwks: Value,
+    pub(crate) key_set: Arc<KeySet>,
+}
+
+impl KeyRing {
+    pub(crate) fn open(
+        current: &Path,
+        retiring: &[impl AsRef<Path>],
+    ) -> Result<KeyRing, ConfigError> {
+        let current = SigningKey::load_or_create(current)?;
+        let mut keys = vec![current.jwk.clone()];
+        for path in retiring {
+            let old = SigningKey::load(path.as_ref())?;
+            if old.kid != current.kid {
+                keys.push(old.jwk);
+            }
+        }
+        let jwks = json!({ "keys": keys });
+        let body = serde_json::to_vec(&jwks).map_err(|err| ConfigError::new(err.to_string()))?;
+        let key_set = KeySet::from_jwks_json(&body).map_err(ConfigError::new)?;
+        Ok(KeyRing {
+            current,
+            jwks,
+            key_set: Arc::new(key_set),
+        })
+    }
+}
+
+fn strip_leading_zeros(bytes: &[u8]) -> &[u8] {
+    let start = bytes
+        .iter()
+        .position(|b| *b != 0)
+        .unwrap_or(bytes.len().saturating_sub(1));
+    &bytes[start..]
+}
+
+fn pem_encode(der: &[u8]) -> String {
+    let body = STANDARD.encode(der);
+    let mut pem = format!("-----BEGIN {PEM_LABEL}-----\n");
+    for line in body.as_bytes().chunks(64) {
+        pem.push_str(&String::from_utf8_lossy(line));
+        pem.push('\n');
+    }
+    pem.push_str(&format!("-----END {PEM_LABEL}-----\n"));
+    pem
+}
+
+fn pem_decode(text: &str) -> Option<Vec<u8>> {
+    let begin = format!("-----BEGIN {PEM_LABEL}-----");
+    let end = format!("-----END {PEM_LABEL}-----");
+    let start = text.find(&begin)? + begin.len();
+    let stop = text[start..].find(&end)? + start;
+    let body: String = text[start..stop].split_whitespace().collect();
+    STANDARD.decode(body).ok()
+}
+
+/// Writes a new file that only its owner can read (mode 0600 on Unix), refusing to replace an
+/// existing one.
+fn write_private(path: &Path, contents: &str) -> Result<(), ConfigError> {
+    let fail = |err: std::io::Error| {
+        ConfigError::new(format!(
+            "cannot create the signing key {}: {err}; make its folder writable or set \
+             server_auth.signing_key_path",
+            path.display()
+        ))
+    };
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        fs::create_dir_all(parent).map_err(fail)?;
+    }
+    let mut options = fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options.open(path).map_err(fail)?;
+    file.write_all(contents.as_bytes()).map_err(fail)?;
+    file.sync_all().map_err(fail)
+}
+
+fn warn_if_readable_by_others(path: &Path) {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        if let Ok(meta) = fs::metadata(path)
+            && meta.permissions().mode() & 0o077 != 0
+        {
+            tracing::warn!(
+                path = %path.display(),
+                "the signing key is readable by other users; run `chmod 600` on it"
+            );
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = path;
+}

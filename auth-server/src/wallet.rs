@@ -1,0 +1,257 @@
+//! Wallet signature checks: Ed25519, secp256k1 (ECDSA-SHA256, DER, low-S) and ML-DSA-65.
+//!
+//! The signed message is the challenge string's UTF-8 bytes. Every malformed input is a
+//! [`WalletError::Malformed`] (400); only a well-formed signature that does not verify is a
+//! [`WalletError::BadSignature`] (401).
+
+use aws_lc_rs::signature::{
+    ECDSA_P256K1_SHA256_ASN1, ED25519, ML_DSA_65, UnparsedPublicKey, VerificationAlgorithm,
+};
+use serde::{Deserialize, Serialize};
+
+/// A wallet signature algorithm.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum WalletAlgorithm {
+    /// ML-DSA-65 (FIPS 204): raw 1952-byte public key, 3309-byte signature.
+    #[serde(rename = "ML-DSA-65")]
+    MlDsa65,
+    /// Ed25519: raw 32-byte public key, 64-byte signature.
+    Ed25519,
+    /// ECDSA over secp256k1 with SHA-256: uncompressed SEC1 public key (65 bytes, `04 || x ||
+    /// y`), DER signature with a low S.
+    #[serde(rename = "secp256k1")]
+    Secp256k1,
+}
+
+/// Why a wallet signature was refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WalletError {
+    /// The key or signature is not of the algorithm's shape. The text says what is wrong.
+    Malformed(String),
+    /// Well-formed, but it does not verify.
+    BadSignature,
+}
+
+const ML_DSA_65_PUBLIC_KEY_LEN: usize = 1952;
+const ML_DSA_65_SIGNATURE_LEN: usize = 3309;
+
+/// Half the order of secp256k1, big-endian: a signature's S above it is the malleable twin.
+const SECP256K1_HALF_ORDER: [u8; 32] = [
+    0x7f, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+    0x5d, 0x57, 0x6e, 0x73, 0x57, 0xa4, 0x50, 0x1d, 0xdf, 0xe9, 0x2f, 0x46, 0x68, 0x1b, 0x20, 0xa0,
+];
+
+impl WalletAlgorithm {
+    /// Every algorithm, in upstream's order.
+    pub const ALL: [WalletAlgorithm; 3] = [
+        WalletAlgorithm::MlDsa65,
+        WalletAlgorithm::Ed25519,
+        WalletAlgorithm::Secp256k1,
+    ];
+
+    /// The wire name: `ML-DSA-65`, `Ed25519`, `secp256k1`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WalletAlgorithm::MlDsa65 => "ML-DSA-65",
+            WalletAlgorithm::Ed25519 => "Ed25519",
+            WalletAlgorithm::Secp256k1 => "secp256k1",
+        }
+    }
+
+    /// Parses a wire name (exact spelling).
+    pub fn from_name(name: &str) -> Option<WalletAlgorithm> {
+        WalletAlgorithm::ALL
+            .into_iter()
+            .find(|alg| alg.as_str() == name)
+    }
+
+    /// Checks `signature` by `public_key` over `message` (after [`check_shape`]).
+    ///
+    /// [`check_shape`]: WalletAlgorithm::check_shape
+    pub fn verify(
+        self,
+        public_key: &[u8],
+        message: &[u8],
+        signature: &[u8],
+    ) -> Result<(), WalletError> {
+        let algorithm = self.check_shape(public_key, signature)?;
+        UnparsedPublicKey::new(algorithm, public_key)
+            .verify(message, signature)
+            .map_err(|_| WalletError::BadSignature)
+    }
+
+    /// Checks that the key and signature have this algorithm's shape (lengths, encodings,
+    /// low S), without any cryptography: what fails here is a client error, not a forgery.
+    pub fn check_shape(
+        self,
+        public_key: &[u8],
+        signature: &[u8],
+    ) -> Result<&'static dyn VerificationAlgorithm, WalletError> {
+        Ok(match self {
+            WalletAlgorithm::Ed25519 => {
+                expect_len(self, "public key", public_key, 32)?;
+                expect_len(self, "signature", signature, 64)?;
+                &ED25519
+            }
+            WalletAlgorithm::MlDsa65 => {
+                expect_len(self, "public key", public_key, ML_DSA_65_PUBLIC_KEY_LEN)?;
+                expect_len(self, "signature", signature, ML_DSA_65_SIGNATURE_LEN)?;
+                &ML_DSA_65
+            }
+            WalletAlgorithm::Secp256k1 => {
+                expect_len(self, "public key", public_key, 65)?;
+                if public_key[0] != 0x04 {
+                    return Err(WalletError::Malformed(
+                        "secp256k1 public key must be an uncompressed SEC1 point (65 bytes \
+                         starting with 04)"
+                            .to_owned(),
+                    ));
+                }
+                check_low_s(signature)?;
+                &ECDSA_P256K1_SHA256_ASN1
+            }
+        })
+    }
+}
+
+fn expect_len(
+    alg: WalletAlgorithm,
+    what: &str,
+    bytes: &[u8],
+    expected: usize,
+) -> Result<(), WalletError> {
+    if bytes.len() == expected {
+        Ok(())
+    } else {
+        Err(WalletError::Malformed(format!(
+            "{} {what} must be {expected} bytes, got {}",
+            alg.as_str(),
+            bytes.len()
+        )))
+    }
+}
+
+/// Parses a DER `ECDSA-Sig-Value ::= SEQUENCE { r INTEGER, s INTEGER }` strictly and refuses
+/// an S in the upper half of the group order (the malleable form of the same signature).
+fn check_low_s(der: &[u8]) -> Result<(), WalletError> {
+    let malformed = || WalletError::Malformed("secp256k1 signature must be DER encoded".to_owned());
+    let (body, rest) = der_element(der, 0x30).ok_or_else(malformed)?;
+    if !rest.is_empty() {
+        return Err(malformed());
+    }
+    let (_r, rest) = der_integer(body).ok_or_else(malformed)?;
+    let (s, rest) = der_integer(rest).ok_or_else(malformed)?;
+    if !rest.is_empty() {
+        return Err(malformed());
+    }
+    let mut padded = [0u8; 32];
+    padded[32 - s.len()..].copy_from_slice(s);
+    if padded > SECP256K1_HALF_ORDER {
+        return Err(WalletError::Malformed(
+            "secp256k1 signature has a high S value; normalise it to low S".to_owned(),
+        ));
+    }
+    Ok(())
+}
+
+/// One DER element with tag `tag` and a short-form length: `(contents, rest)`.
+fn der_element(input: &[u8], tag: u8) -> Option<(&[u8], &[u8])> {
+    let (&found, input) = input.split_first()?;
+    let (&len, input) = input.split_first()?;
+    if found != tag || len >= 0x80 || input.len() < len as usize {
+        return None;
+    }
+    Some(input.split_at(len as usize))
+}
+
+/// A positive, minimally encoded INTEGER of at most 32 bytes (after the sign byte).
+fn der_integer(input: &[u8]) -> Option<(&[u8], &[u8])> {
+    let (value, rest) = der_element(input, 0x02)?;
+    let (&first, tail) = value.split_first()?;
+    if first & 0x80 != 0 {
+        return None; // negative
+    }
+    let magnitude = if first == 0 {
+        // A leading zero is only allowed to keep the next byte's top bit from reading as a sign.
+        if tail.first().is_none_or(|next| next & 0x80 == 0) {
+            return None;
+        }
+        tail
+    } else {
+        value
+    };
+    if magnitude.is_empty() || magnitude.len() > 32 {
+        return None;
+    }
+    Some((magnitude, rest))
+}
+
+/// Lower-case hex.
+pub(crate) fn to_hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for byte in bytes {
+        out.push(DIGITS[(byte >> 4) as usize] as char);
+        out.push(DIGITS[(byte & 0x0f) as usize] as char);
+    }
+    out
+}
+
+/// Hex of either case, even length; an optional `0x` prefix is accepted.
+pub(crate) fn from_hex(text: &str) -> Option<Vec<u8>> {
+    let text = text.strip_prefix("0x").unwrap_or(text);
+    if !text.len().is_multiple_of(2) {
+        return None;
+    }
+    let nibble = |c: u8| match c {
+        b'0'..=b'9' => Some(c - b'0'),
+        b'a'..=b'f' => Some(c - b'a' + 10),
+        b'A'..=b'F' => Some(c - b'A' + 10),
+        _ => None,
+    };
+    text.as_bytes()
+        .chunks_exact(2)
+        .map(|pair| Some(nibble(pair[0])? << 4 | nibble(pair[1])?))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hex_round_trip_and_refusals() {
+        assert_eq!(from_hex("00ff10"), Some(vec![0, 255, 16]));
+        assert_eq!(from_hex("0xABcd"), Some(vec![0xab, 0xcd]));
+        assert_eq!(to_hex(&[0, 255, 16]), "00ff10");
+        assert_eq!(from_hex("abc"), None);
+        assert_eq!(from_hex("zz"), None);
+    }
+
+    #[test]
+    fn der_integers_must_be_minimal_and_positive() {
+        assert_eq!(
+            der_integer(&[0x02, 0x01, 0x05]),
+            Some((&[5u8][..], &[][..]))
+        );
+        assert_eq!(
+            der_integer(&[0x02, 0x02, 0x00, 0x80]),
+            Some((&[0x80u8][..], &[][..]))
+        );
+        assert_eq!(
+            der_integer(&[0x02, 0x02, 0x00, 0x05]),
+            None,
+            "needless leading zero"
+        );
+        assert_eq!(der_integer(&[0x02, 0x01, 0x80]), None, "negative");
+        assert_eq!(der_integer(&[0x02, 0x00]), None, "empty");
+    }
+
+    #[test]
+    fn wrong_lengths_are_malformed_not_bad_signatures() {
+        for alg in WalletAlgorithm::ALL {
+            let err = alg.verify(&[1, 2, 3], b"msg", &[4, 5, 6]).unwrap_err();
+            assert!(matches!(err, WalletError::Malformed(_)), "{alg:?}: {err:?}");
+        }
+    }
+}

@@ -1,0 +1,8 @@
+//! auth-server over real HTTP: an actix server on a loopback port with the issuer mounted and
+//! the auth-runtime validator wrapped around it, wallets that really sign.
+
+mod support;
+
+mod keys;
+mod login;
+mod wallet;

@@ -1,0 +1,340 @@
+use std::path::PathBuf;
+use std::sync::LazyLock;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use actix_web::dev::ServerHandle;
+use actix_web::{App, HttpResponse, HttpServer, get};
+use auth_runtime::{JwtAuth, Principal, requires_role};
+use auth_server::{AuthServer, RawServerConfig, WalletAlgorithm};
+use aws_lc_rs::rand::SystemRandom;
+use aws_lc_rs::signature::{
+    ECDSA_P256K1_SHA256_ASN1_SIGNING, EcdsaKeyPair, Ed25519KeyPair, KeyPair, ML_DSA_65_SIGNING,
+    PqdsaKeyPair,
+};
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde_json::{Value, json};
+
+pub const ADMIN_EMAIL: &str = "root@example.com";
+pub const ADMIN_PASSWORD: &str = "correct horse battery staple";
+
+/// A fresh folder for one test's signing key.
+pub fn temp_dir() -> PathBuf {
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let dir = std::env::temp_dir().join(format!(
+        "auth-server-test-{}-{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    dir
+}
+
+pub fn raw_config(dir: &std::path::Path) -> RawServerConfig {
+    RawServerConfig {
+        issuer: "http://127.0.0.1:8100".into(),
+        audience: "test-app".into(),
+        signing_key_path: dir.join("signing-key.pem"),
+        auto_create_admin: true,
+        admin_email: ADMIN_EMAIL.into(),
+        admin_password: ADMIN_PASSWORD.into(),
+        ..RawServerConfig::default()
+    }
+}
+
+pub fn issuer(raw: RawServerConfig) -> AuthServer {
+    AuthServer::new(raw.validate().expect("valid server config")).expect("issuer")
+}
+
+#[get("/api/profile")]
+async fn profile(me: Principal) -> HttpResponse {
+    HttpResponse::Ok().json(json!({ "subject": me.claims().sub, "role": me.claims().role }))
+}
+
+#[requires_role("admin")]
+#[get("/api/admin/dashboard")]
+async fn dashboard(me: Principal) -> HttpResponse {
+    HttpResponse::Ok().json(json!({ "message": format!("Welcome, {}", me.claims().sub) }))
+}
+
+pub struct Server {
+    pub base: String,
+    handle: Option<ServerHandle>,
+}
+
+impl Server {
+    /// A handle on a server started elsewhere (nothing to stop on drop).
+    pub fn external(base: String) -> Server {
+        Server { base, handle: None }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Some(handle) = &self.handle {
+            drop(handle.stop(false));
+        }
+    }
+}
+
+/// Runs an app factory on a loopback port (a macro: the app types are unnameable).
+macro_rules! start {
+    ($factory:expr) => {{
+        let server = HttpServer::new($factory)
+            .workers(2)
+            .disable_signals()
+            .shutdown_timeout(0)
+            .bind("127.0.0.1:0")
+            .expect("bind loopback");
+        let base = format!("http://{}", server.addrs()[0]);
+        let server = server.run();
+        let handle = server.handle();
+        actix_web::rt::spawn(server);
+        Server {
+            base,
+            handle: Some(handle),
+        }
+    }};
+}
+
+/// The issuer mounted, the validator wrapped around the app, two protected routes.
+pub fn serve(server: &AuthServer, auth: JwtAuth) -> Server {
+    let server = server.clone();
+    start!(move || {
+        App::new()
+            .wrap(auth.clone())
+            .service(server.service())
+            .service(profile)
+            .service(dashboard)
+    })
+}
+
+/// An app with only the validator and the protected routes: no issuer inside.
+pub fn serve_without_issuer(auth: JwtAuth) -> Server {
+    start!(move || App::new()
+        .wrap(auth.clone())
+        .service(profile)
+        .service(dashboard))
+}
+
+pub fn embedded(raw: RawServerConfig) -> (AuthServer, Server) {
+    let issuer = issuer(raw);
+    let auth = validator_for(&issuer);
+    let server = serve(&issuer, auth);
+    (issuer, server)
+}
+
+pub fn validator_for(issuer: &AuthServer) -> JwtAuth {
+    let client = auth_runtime::RawConfig {
+        issuer: issuer.config().issuer.clone(),
+        audience: issuer.config().audience.clone(),
+        ..auth_runtime::RawConfig::default()
+    }
+    .validate()
+    .expect("client config");
+    issuer.validator(client).expect("validator")
+}
+
+pub fn client() -> reqwest::Client {
+    static CLIENT: LazyLock<reqwest::Client> = LazyLock::new(|| {
+        reqwest::Client::builder()
+            .timeout(Duration::from_secs(30))
+            .pool_max_idle_per_host(0)
+            .build()
+            .expect("client")
+    });
+    CLIENT.clone()
+}
+
+pub async fn post(server: &Server, path: &str, body: Value) -> (u16, Value) {
+    let res = client()
+        .post(format!("{}{path}", server.base))
+        .json(&body)
+        .send()
+        .await
+        .expect("request");
+    let status = res.status().as_u16();
+    (status, res.json().await.unwrap_or(Value::Null))
+}
+
+pub async fn get(server: &Server, path: &str, token: Option<&str>) -> (u16, Value) {
+    let mut req = client().get(format!("{}{path}", server.base));
+    if let Some(token) = token {
+        req = req.bearer_auth(token);
+    }
+    let res = req.send().await.expect("request");
+    let status = res.status().as_u16();
+    (status, res.json().await.unwrap_or(Value::Null))
+}
+
+/// The claims of a JWT, unverified: only to look at what was issued.
+pub fn claims(token: &str) -> Value {
+    let payload = token.split('.').nth(1).expect("three parts");
+    serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).expect("base64url")).expect("JSON")
+}
+
+/// A wallet of one algorithm that really signs.
+pub enum Wallet {
+    Ed25519(Ed25519KeyPair),
+    Secp256k1(EcdsaKeyPair),
+    MlDsa65(PqdsaKeyPair),
+}
+
+impl Wallet {
+    pub fn new(alg: WalletAlgorithm) -> Wallet {
+        match alg {
+            WalletAlgorithm::Ed25519 => Wallet::Ed25519(Ed25519KeyPair::generate().unwrap()),
+            WalletAlgorithm::Secp256k1 => Wallet::Secp256k1(
+                EcdsaKeyPair::generate(&ECDSA_P256K1_SHA256_ASN1_SIGNING).unwrap(),
+            ),
+            WalletAlgorithm::MlDsa65 => {
+                Wallet::MlDsa65(PqdsaKeyPair::generate(&ML_DSA_65_SIGNING).unwrap())
+            }
+        }
+    }
+
+    pub fn algorithm(&self) -> WalletAlgorithm {
+        match self {
+            Wallet::Ed25519(_) => WalletAlgorithm::Ed25519,
+            Wallet::Secp256k1(_) => WalletAlgorithm::Secp256k1,
+            Wallet::MlDsa65(_) => WalletAlgorithm::MlDsa65,
+        }
+    }
+
+    pub fn public_key(&self) -> Vec<u8> {
+        match self {
+            Wallet::Ed25519(k) => k.public_key().as_ref().to_vec(),
+            Wallet::Secp256k1(k) => k.public_key().as_ref().to_vec(),
+            Wallet::MlDsa65(k) => k.public_key().as_ref().to_vec(),
+        }
+    }
+
+    pub fn address(&self) -> String {
+        hex(&self.public_key())
+    }
+
+    /// A valid signature (for secp256k1, normalised to low S as wallets do).
+    pub fn sign(&self, message: &[u8]) -> Vec<u8> {
+        match self {
+            Wallet::Ed25519(k) => k.sign(message).as_ref().to_vec(),
+            Wallet::Secp256k1(k) => {
+                let der = k
+                    .sign(&SystemRandom::new(), message)
+                    .unwrap()
+                    .as_ref()
+                    .to_vec();
+                secp256k1::with_s(&der, false)
+            }
+            Wallet::MlDsa65(k) => {
+                let mut signature = vec![0; ML_DSA_65_SIGNING.signature_len()];
+                let len = k.sign(message, &mut signature).unwrap();
+                signature.truncate(len);
+                signature
+            }
+        }
+    }
+
+    /// The sign-in body for `challenge`.
+    pub fn sign_in_body(&self, challenge: &str) -> Value {
+        json!({
+            "address": self.address(),
+            "public_key": self.address(),
+            "signature": hex(&self.sign(challenge.as_bytes())),
+            "challenge": challenge,
+            "algorithm": self.algorithm().as_str(),
+        })
+    }
+}
+
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+pub async fn challenge_for(server: &Server, address: &str) -> String {
+    let (status, body) = post(
+        server,
+        "/api/v1/auth/challenge",
+        json!({ "address": address }),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    body["challenge"].as_str().expect("challenge").to_owned()
+}
+
+/// Signs in with a fresh wallet of `alg`; returns the answer body.
+pub async fn sign_in(server: &Server, wallet: &Wallet) -> (u16, Value) {
+    let challenge = challenge_for(server, &wallet.address()).await;
+    post(
+        server,
+        "/api/v1/auth/sign-in",
+        wallet.sign_in_body(&challenge),
+    )
+    .await
+}
+
+/// secp256k1 signatures in both S forms: `s` and `n - s` sign the same message.
+pub mod secp256k1 {
+    const ORDER: [u8; 32] = [
+        0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+        0xfe, 0xba, 0xae, 0xdc, 0xe6, 0xaf, 0x48, 0xa0, 0x3b, 0xbf, 0xd2, 0x5e, 0x8c, 0xd0, 0x36,
+        0x41, 0x41,
+    ];
+    const HALF: [u8; 32] = [
+        0x7f, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+        0xff, 0x5d, 0x57, 0x6e, 0x73, 0x57, 0xa4, 0x50, 0x1d, 0xdf, 0xe9, 0x2f, 0x46, 0x68, 0x1b,
+        0x20, 0xa0,
+    ];
+
+    fn integer(input: &[u8]) -> ([u8; 32], &[u8]) {
+        assert_eq!(input[0], 0x02);
+        let len = input[1] as usize;
+        let bytes = &input[2..2 + len];
+        let bytes = if bytes[0] == 0 { &bytes[1..] } else { bytes };
+        let mut out = [0u8; 32];
+        out[32 - bytes.len()..].copy_from_slice(bytes);
+        (out, &input[2 + len..])
+    }
+
+    fn encode_integer(value: &[u8; 32]) -> Vec<u8> {
+        let start = value.iter().position(|b| *b != 0).unwrap_or(31);
+        let mut body = value[start..].to_vec();
+        if body[0] & 0x80 != 0 {
+            body.insert(0, 0);
+        }
+        let mut out = vec![0x02, body.len() as u8];
+        out.extend(body);
+        out
+    }
+
+    fn order_minus(s: &[u8; 32]) -> [u8; 32] {
+        let mut out = [0u8; 32];
+        let mut borrow = 0i16;
+        for i in (0..32).rev() {
+            let mut d = ORDER[i] as i16 - s[i] as i16 - borrow;
+            borrow = if d < 0 {
+                d += 256;
+                1
+            } else {
+                0
+            };
+            out[i] = d as u8;
+        }
+        out
+    }
+
+    /// The same signature with a high (`high = true`) or low S.
+    pub fn with_s(der: &[u8], high: bool) -> Vec<u8> {
+        assert_eq!(der[0], 0x30);
+        let (r, rest) = integer(&der[2..]);
+        let (s, _) = integer(rest);
+        let is_high = s > HALF;
+        let s = if is_high == high { s } else { order_minus(&s) };
+        let mut body = encode_integer(&r);
+        body.extend(encode_integer(&s));
+        let mut out = vec![0x30, body.len() as u8];
+        out.extend(body);
+        out
+    }
+}

@@ -1,0 +1,357 @@
+//! Challenges and wallet sign-in.
+
+use std::time::Duration;
+
+use auth_server::WalletAlgorithm;
+use serde_json::json;
+
+use crate::support::{
+    Wallet, challenge_for, claims, embedded, get, hex, post, raw_config, secp256k1, sign_in,
+    temp_dir,
+};
+
+#[actix_web::test]
+async fn challenge_is_64_hex_with_its_ttl() {
+    let (_issuer, server) = embedded(raw_config(&temp_dir()));
+    let wallet = Wallet::new(WalletAlgorithm::Ed25519);
+    let (status, body) = post(
+        &server,
+        "/api/v1/auth/challenge",
+        json!({"address": wallet.address()}),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let challenge = body["challenge"].as_str().unwrap();
+    assert_eq!(challenge.len(), 64);
+    assert!(challenge.bytes().all(|b| b.is_ascii_hexdigit()));
+    assert_eq!(body["ttl"], 120);
+    let (status, body) = post(&server, "/api/v1/auth/challenge", json!({})).await;
+    assert_eq!(
+        (status, body["detail"].as_str()),
+        (400, Some("address required"))
+    );
+    let (status, _) = post(
+        &server,
+        "/api/v1/auth/challenge",
+        json!({"address": "not hex!"}),
+    )
+    .await;
+    assert_eq!(status, 400);
+}
+
+#[actix_web::test]
+async fn every_wallet_algorithm_signs_in_and_the_token_works_in_the_same_app() {
+    let (_issuer, server) = embedded(raw_config(&temp_dir()));
+    for alg in WalletAlgorithm::ALL {
+        let wallet = Wallet::new(alg);
+        let (status, body) = sign_in(&server, &wallet).await;
+        assert_eq!(status, 200, "{alg:?}: {body}");
+        assert_eq!(body["address"], wallet.address());
+        assert_eq!(body["algorithm"], alg.as_str());
+        let access = body["access_token"].as_str().unwrap();
+        let issued = claims(access);
+        assert_eq!(issued["sub"], wallet.address());
+        assert_eq!(issued["role"], "wallet");
+        assert_eq!(issued["wallet_address"], wallet.address());
+        assert_eq!(issued["algorithm"], alg.as_str());
+        assert_eq!(issued["iss"], "http://127.0.0.1:8100");
+        assert_eq!(issued["aud"], "test-app");
+        let (status, profile) = get(&server, "/api/profile", Some(access)).await;
+        assert_eq!(
+            (status, &profile["subject"]),
+            (200, &json!(wallet.address())),
+            "{alg:?}"
+        );
+        let (status, _) = get(&server, "/api/admin/dashboard", Some(access)).await;
+        assert_eq!(status, 403, "a wallet is not an admin");
+    }
+}
+
+#[actix_web::test]
+async fn tampered_signature_is_401_and_burns_the_challenge() {
+    let (_issuer, server) = embedded(raw_config(&temp_dir()));
+    for alg in WalletAlgorithm::ALL {
+        let wallet = Wallet::new(alg);
+        let challenge = challenge_for(&server, &wallet.address()).await;
+        let mut body = wallet.sign_in_body(&challenge);
+        // Signed over another message: well-formed, but not for this challenge.
+        body["signature"] = json!(hex(&wallet.sign(b"something else")));
+        let (status, answer) = post(&server, "/api/v1/auth/sign-in", body).await;
+        assert_eq!(
+            (status, answer["detail"].as_str()),
+            (401, Some("signature verification failed")),
+            "{alg:?}"
+        );
+        let (status, answer) = post(
+            &server,
+            "/api/v1/auth/sign-in",
+            wallet.sign_in_body(&challenge),
+        )
+        .await;
+        assert_eq!(
+            (status, answer["detail"].as_str()),
+            (401, Some("invalid or expired challenge")),
+            "{alg:?}"
+        );
+    }
+}
+
+#[actix_web::test]
+async fn replayed_challenge_is_refused() {
+    let (_issuer, server) = embedded(raw_config(&temp_dir()));
+    let wallet = Wallet::new(WalletAlgorithm::Ed25519);
+    let challenge = challenge_for(&server, &wallet.address()).await;
+    let body = wallet.sign_in_body(&challenge);
+    assert_eq!(
+        post(&server, "/api/v1/auth/sign-in", body.clone()).await.0,
+        200
+    );
+    let (status, answer) = post(&server, "/api/v1/auth/sign-in", body).await;
+    assert_eq!(
+        (status, answer["detail"].as_str()),
+        (401, Some("invalid or expired challenge"))
+    );
+}
+
+#[actix_web::test]
+async fn a_new_challenge_replaces_the_previous_one() {
+    let (_issuer, server) = embedded(raw_config(&temp_dir()));
+    let wallet = Wallet::new(WalletAlgorithm::Ed25519);
+    let first = challenge_for(&server, &wallet.address()).await;
+    let second = challenge_for(&server, &wallet.address()).await;
+    assert_ne!(first, second);
+    assert_eq!(
+        post(&server, "/api/v1/auth/sign-in", wallet.sign_in_body(&first))
+            .await
+            .0,
+        401
+    );
+    let second_again = challenge_for(&server, &wallet.address()).await;
+    assert_eq!(
+        post(
+            &server,
+            "/api/v1/auth/sign-in",
+            wallet.sign_in_body(&second_again)
+        )
+        .await
+        .0,
+        200
+    );
+}
+
+#[actix_web::test]
+async fn expired_challenge_is_refused() {
+    let mut raw = raw_config(&temp_dir());
+    raw.challenge_ttl_seconds = 1;
+    let (_issuer, server) = embedded(raw);
+    let wallet = Wallet::new(WalletAlgorithm::Ed25519);
+    let challenge = challenge_for(&server, &wallet.address()).await;
+    actix_web::rt::time::sleep(Duration::from_millis(1200)).await;
+    let (status, answer) = post(
+        &server,
+        "/api/v1/auth/sign-in",
+        wallet.sign_in_body(&challenge),
+    )
+    .await;
+    assert_eq!(
+        (status, answer["detail"].as_str()),
+        (401, Some("invalid or expired challenge"))
+    );
+}
+
+#[actix_web::test]
+async fn challenge_issued_to_another_address_is_refused() {
+    let (_issuer, server) = embedded(raw_config(&temp_dir()));
+    let victim = Wallet::new(WalletAlgorithm::Ed25519);
+    let attacker = Wallet::new(WalletAlgorithm::Ed25519);
+    let challenge = challenge_for(&server, &victim.address()).await;
+    let (status, answer) = post(
+        &server,
+        "/api/v1/auth/sign-in",
+        attacker.sign_in_body(&challenge),
+    )
+    .await;
+    assert_eq!(
+        (status, answer["detail"].as_str()),
+        (401, Some("invalid or expired challenge"))
+    );
+    // The victim's challenge is untouched by the attempt.
+    assert_eq!(
+        post(
+            &server,
+            "/api/v1/auth/sign-in",
+            victim.sign_in_body(&challenge)
+        )
+        .await
+        .0,
+        200
+    );
+}
+
+#[actix_web::test]
+async fn secp256k1_high_s_is_refused_and_low_s_accepted() {
+    let (_issuer, server) = embedded(raw_config(&temp_dir()));
+    let wallet = Wallet::new(WalletAlgorithm::Secp256k1);
+    let challenge = challenge_for(&server, &wallet.address()).await;
+    let low = wallet.sign(challenge.as_bytes());
+    let mut body = wallet.sign_in_body(&challenge);
+    body["signature"] = json!(hex(&secp256k1::with_s(&low, true)));
+    let (status, answer) = post(&server, "/api/v1/auth/sign-in", body).await;
+    assert_eq!(status, 400, "{answer}");
+    assert!(
+        answer["detail"].as_str().unwrap().contains("high S"),
+        "{answer}"
+    );
+    let challenge = challenge_for(&server, &wallet.address()).await;
+    assert_eq!(
+        post(
+            &server,
+            "/api/v1/auth/sign-in",
+            wallet.sign_in_body(&challenge)
+        )
+        .await
+        .0,
+        200
+    );
+}
+
+#[actix_web::test]
+async fn malformed_sign_in_input_is_400_never_500() {
+    let mut raw = raw_config(&temp_dir());
+    raw.supported_wallet_algorithms = vec!["Ed25519".into(), "secp256k1".into()];
+    let (_issuer, server) = embedded(raw);
+    let wallet = Wallet::new(WalletAlgorithm::Ed25519);
+    let challenge = challenge_for(&server, &wallet.address()).await;
+    let good = wallet.sign_in_body(&challenge);
+    let cases = [
+        (
+            "missing field",
+            json!({"address": wallet.address()}),
+            "address, public_key, signature, and challenge required",
+        ),
+        (
+            "bad hex",
+            {
+                let mut b = good.clone();
+                b["signature"] = json!("zz");
+                b
+            },
+            "invalid hex encoding",
+        ),
+        (
+            "unknown algorithm",
+            {
+                let mut b = good.clone();
+                b["algorithm"] = json!("RSA");
+                b
+            },
+            "unsupported algorithm",
+        ),
+        (
+            "disabled algorithm",
+            {
+                let mut b = good.clone();
+                b["algorithm"] = json!("ML-DSA-65");
+                b
+            },
+            "unsupported algorithm",
+        ),
+        (
+            "no algorithm",
+            {
+                let mut b = good.clone();
+                b.as_object_mut().unwrap().remove("algorithm");
+                b
+            },
+            "unsupported algorithm",
+        ),
+        (
+            "wrong key length",
+            {
+                let mut b = good.clone();
+                b["public_key"] = json!("abcd");
+                b["address"] = json!("abcd");
+                b
+            },
+            "must be 32 bytes",
+        ),
+        (
+            "address mismatch",
+            {
+                let mut b = good.clone();
+                b["address"] = json!("00".repeat(32));
+                b
+            },
+            "address does not match verified public key",
+        ),
+        (
+            "secp key not uncompressed",
+            {
+                let mut b = good.clone();
+                b["algorithm"] = json!("secp256k1");
+                b["public_key"] = json!("02".repeat(65));
+                b["address"] = json!("02".repeat(65));
+                b
+            },
+            "uncompressed",
+        ),
+    ];
+    for (name, body, detail) in cases {
+        let (status, answer) = post(&server, "/api/v1/auth/sign-in", body).await;
+        assert_eq!(status, 400, "{name}: {answer}");
+        assert!(
+            answer["detail"].as_str().unwrap_or("").contains(detail),
+            "{name}: {answer}"
+        );
+    }
+    let res = crate::support::client()
+        .post(format!("{}/api/v1/auth/sign-in", server.base))
+        .header("content-type", "application/json")
+        .body("{not json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status().as_u16(), 400);
+    let body: serde_json::Value = res.json().await.unwrap();
+    assert!(
+        body["detail"]
+            .as_str()
+            .unwrap()
+            .starts_with("invalid JSON body"),
+        "{body}"
+    );
+}
+
+#[actix_web::test]
+async fn pending_challenges_are_bounded() {
+    let mut raw = raw_config(&temp_dir());
+    raw.max_pending_challenges = 2;
+    let (_issuer, server) = embedded(raw);
+    for address in ["aa", "bb"] {
+        assert_eq!(
+            post(
+                &server,
+                "/api/v1/auth/challenge",
+                json!({"address": address})
+            )
+            .await
+            .0,
+            200
+        );
+    }
+    let res = crate::support::client()
+        .post(format!("{}/api/v1/auth/challenge", server.base))
+        .json(&json!({"address": "cc"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status().as_u16(), 503);
+    assert!(res.headers().contains_key("retry-after"));
+    // A known address can still renew its own challenge.
+    assert_eq!(
+        post(&server, "/api/v1/auth/challenge", json!({"address": "aa"}))
+            .await
+            .0,
+        200
+    );
+}
