@@ -1,0 +1,102 @@
+//! The token issuer and the validator in one actix app.
+//!
+//! ```text
+//! SERVER_AUTH__ADMIN_PASSWORD='a strong password' cargo run --release --example embedded
+//! ```
+//!
+//! Serves on `BIND_ADDR` (default `127.0.0.1:8100`) the `/api/v1/auth/*` endpoints
+//! (jwks, challenge, sign-in, login, refresh) plus two protected routes. Configuration comes
+//! from `examples/embedded.yaml` (or the file named by `AUTH_CONFIG`), overridden by
+//! `SERVER_AUTH__*` and `AUTH_CLIENT__*` variables. Try it with the `wallet_client` example.
+
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use actix_web::{App, HttpResponse, HttpServer, get};
+use auth_runtime::{Principal, requires_role};
+use serde_json::json;
+
+/// Any signed-in caller: a wallet or the admin.
+#[get("/api/profile")]
+async fn profile(me: Principal) -> HttpResponse {
+    HttpResponse::Ok().json(json!({ "subject": me.claims().sub, "role": me.claims().role }))
+}
+
+#[requires_role("admin")]
+#[get("/api/admin/dashboard")]
+async fn admin_dashboard(me: Principal) -> HttpResponse {
+    HttpResponse::Ok().json(json!({ "message": format!("Welcome, {}", me.claims().sub) }))
+}
+
+#[actix_web::main]
+async fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "info,actix_server=warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .init();
+    match run().await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("error: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run() -> Result<(), String> {
+    let config_path = std::env::var_os("AUTH_CONFIG")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("examples/embedded.yaml")
+        });
+    let figment = auth_runtime::config::figment_from(&config_path);
+    let (issuer, auth) = auth_server::embed(&figment)
+        .map_err(|err| format!("{err} (configuration: {})", config_path.display()))?;
+
+    let bind = std::env::var("BIND_ADDR").unwrap_or_else(|_| "127.0.0.1:8100".to_owned());
+    let listener = TcpListener::bind(&bind).map_err(|err| {
+        format!(
+            "cannot listen on {bind}: {err}; choose another address with BIND_ADDR=127.0.0.1:8101"
+        )
+    })?;
+    let addr = listener
+        .local_addr()
+        .map_err(|err| format!("cannot read the bound address: {err}"))?;
+    let admin = issuer
+        .config()
+        .admin
+        .as_ref()
+        .map(|(email, _)| email.clone());
+
+    let server = HttpServer::new(move || {
+        App::new()
+            .wrap(auth.clone())
+            .service(issuer.service())
+            .service(profile)
+            .service(admin_dashboard)
+    })
+    .listen(listener)
+    .map_err(|err| format!("cannot serve on {addr}: {err}"))?
+    .run();
+
+    let base = format!("http://{addr}");
+    println!("listening on {base}");
+    println!(
+        "
+A wallet signs in:      cargo run --release --example wallet_client   (BASE_URL={base})
+The keys, for others:   curl {base}/api/v1/auth/jwks"
+    );
+    if let Some(email) = admin {
+        println!(
+            "The admin logs in:     curl -s -H 'Content-Type: application/json' \\
+                          -d '{{\"email\": \"{email}\", \"password\": \"...\"}}' {base}/api/v1/auth/login
+Then:                   curl -H \"Authorization: Bearer <access_token>\" {base}/api/admin/dashboard"
+        );
+    }
+    server.await.map_err(|err| format!("server failed: {err}"))
+}

@@ -1,0 +1,152 @@
+//! Drives the `embedded` example from outside, and runs the `wallet_client` example against
+//! it: the two together, as the README shows them.
+
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+const PASSWORD: &str = "embedded example password";
+
+struct Running(Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn example(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("test binary path");
+    let profile_dir = exe.parent().and_then(|d| d.parent()).expect("target dir");
+    profile_dir
+        .join("examples")
+        .join(format!("{name}{}", std::env::consts::EXE_SUFFIX))
+}
+
+fn key_dir() -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("embedded-example-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    dir
+}
+
+/// Starts the embedded example; returns it and its base URL.
+fn start(key_dir: &std::path::Path) -> (Running, String) {
+    let mut child = Command::new(example("embedded"))
+        .env("BIND_ADDR", "127.0.0.1:0")
+        .env("RUST_LOG", "warn")
+        .env_remove("AUTH_CONFIG")
+        .env("SERVER_AUTH__ADMIN_PASSWORD", PASSWORD)
+        .env("SERVER_AUTH__SIGNING_KEY_PATH", key_dir.join("key.pem"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("start the embedded example");
+    let stdout = child.stdout.take().expect("stdout");
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let running = Running(child);
+    loop {
+        let line = rx
+            .recv_timeout(Duration::from_secs(60))
+            .expect("the embedded example printed its address");
+        if let Some(base) = line.strip_prefix("listening on ") {
+            return (running, base.to_owned());
+        }
+    }
+}
+
+#[tokio::test]
+async fn wallet_client_signs_in_to_the_embedded_example() {
+    let dir = key_dir();
+    let (_server, base) = start(&dir);
+    let output = tokio::process::Command::new(example("wallet_client"))
+        .env("BASE_URL", &base)
+        .output()
+        .await
+        .expect("run the wallet client");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    for step in [
+        "1. made an Ed25519 wallet",
+        "4. signed in",
+        "\"role\":\"wallet\"",
+        "6. refreshed",
+        "8. the spent refresh token again -> 401",
+        "done",
+    ] {
+        assert!(stdout.contains(step), "missing {step:?} in:\n{stdout}");
+    }
+}
+
+#[tokio::test]
+async fn admin_logs_in_and_tokens_survive_a_restart() {
+    let dir = key_dir().with_extension("restart");
+    let client = reqwest::Client::new();
+    let token = {
+        let (_server, base) = start(&dir);
+        let login: Value = client
+            .post(format!("{base}/api/v1/auth/login"))
+            .json(&json!({"email": "admin@example.com", "password": PASSWORD}))
+            .send()
+            .await
+            .expect("login")
+            .json()
+            .await
+            .expect("JSON");
+        login["access_token"].as_str().expect("token").to_owned()
+    };
+    let (_server, base) = start(&dir);
+    let res = client
+        .get(format!("{base}/api/admin/dashboard"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .expect("dashboard");
+    assert_eq!(res.status().as_u16(), 200);
+    let body: Value = res.json().await.expect("JSON");
+    assert_eq!(body, json!({"message": "Welcome, admin@example.com"}));
+    let profile: Value = client
+        .get(format!("{base}/api/profile"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .expect("profile")
+        .json()
+        .await
+        .expect("JSON");
+    assert_eq!(
+        profile,
+        json!({"subject": "admin@example.com", "role": "admin"})
+    );
+}
+
+#[test]
+fn missing_admin_password_fails_at_start_naming_the_variable() {
+    let output = Command::new(example("embedded"))
+        .env("BIND_ADDR", "127.0.0.1:0")
+        .env_remove("SERVER_AUTH__ADMIN_PASSWORD")
+        .env(
+            "SERVER_AUTH__SIGNING_KEY_PATH",
+            key_dir().with_extension("nopw").join("key.pem"),
+        )
+        .output()
+        .expect("run the embedded example");
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("SERVER_AUTH__ADMIN_PASSWORD"), "{stderr}");
+}
