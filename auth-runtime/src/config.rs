@@ -160,6 +160,9 @@ pub struct RawConfig {
     pub max_token_bytes: usize,
     /// Path prefixes that are never checked (`/health` covers `/health` and `/health/...`).
     pub public_paths: Vec<String>,
+    /// Bound on the verified-token cache's estimated memory, in bytes; `0` turns the cache
+    /// off. Default 33554432 (32 MiB).
+    pub token_cache_max_bytes: u64,
 }
 
 impl Default for RawConfig {
@@ -177,6 +180,7 @@ impl Default for RawConfig {
             leeway_seconds: 30,
             max_token_bytes: 16 * 1024,
             public_paths: Vec::new(),
+            token_cache_max_bytes: 32 * 1024 * 1024,
         }
     }
 }
@@ -208,6 +212,8 @@ pub struct AuthConfig {
     pub max_token_bytes: usize,
     /// Path prefixes that are never checked.
     pub public_paths: Vec<String>,
+    /// Bound on the verified-token cache, in bytes; `0`: no cache.
+    pub token_cache_max_bytes: u64,
 }
 
 /// A configuration that cannot be used, with the key at fault and how to fix it.
@@ -370,6 +376,7 @@ impl RawConfig {
             leeway_seconds: self.leeway_seconds,
             max_token_bytes: self.max_token_bytes,
             public_paths,
+            token_cache_max_bytes: self.token_cache_max_bytes,
         }
     }
 }

@@ -37,7 +37,7 @@ use actix_web::dev::Payload;
 use actix_web::{FromRequest, HttpRequest};
 
 use crate::error::AuthError;
-use crate::validate::{RawClaims, TokenClaims};
+use crate::validate::{RawClaims, TokenClaims, ValidToken};
 
 tokio::task_local! {
     static CURRENT: Option<Principal>;
@@ -55,22 +55,25 @@ pub struct Principal {
 
 #[derive(Debug, PartialEq)]
 struct PrincipalData {
-    claims: TokenClaims,
+    token: Arc<ValidToken>,
     roles: Vec<String>,
-    raw: RawClaims,
 }
 
 impl Principal {
     /// An identity made of validated claims and resolved roles.
     pub fn new(claims: TokenClaims, roles: Vec<String>, raw: RawClaims) -> Principal {
+        Principal::from_token(Arc::new(ValidToken { claims, raw }), roles)
+    }
+
+    pub(crate) fn from_token(token: Arc<ValidToken>, roles: Vec<String>) -> Principal {
         Principal {
-            inner: Arc::new(PrincipalData { claims, roles, raw }),
+            inner: Arc::new(PrincipalData { token, roles }),
         }
     }
 
     /// The well-known claims (`sub`, `email`, `role`, `org_id`, `jti`, `groups`).
     pub fn claims(&self) -> &TokenClaims {
-        &self.inner.claims
+        &self.inner.token.claims
     }
 
     /// The roles the [`RoleResolver`](crate::RoleResolver) granted.
@@ -80,12 +83,12 @@ impl Principal {
 
     /// The token's groups.
     pub fn groups(&self) -> &[String] {
-        &self.inner.claims.groups
+        &self.inner.token.claims.groups
     }
 
     /// Every claim of the token.
     pub fn raw_claims(&self) -> &RawClaims {
-        &self.inner.raw
+        &self.inner.token.raw
     }
 
     /// Whether `role` was granted (exact, case-sensitive match).
@@ -100,7 +103,12 @@ impl Principal {
 
     /// Whether the token lists `group`.
     pub fn has_group(&self, group: &str) -> bool {
-        self.inner.claims.groups.iter().any(|held| held == group)
+        self.inner
+            .token
+            .claims
+            .groups
+            .iter()
+            .any(|held| held == group)
     }
 }
 

@@ -46,6 +46,7 @@
 #[path = "private.rs"]
 pub mod __private;
 pub mod anonymous;
+mod cache;
 pub mod config;
 pub mod context;
 pub mod error;
@@ -57,6 +58,7 @@ pub mod testing;
 pub mod validate;
 
 pub use anonymous::{AnonymousGuard, AnonymousRoute};
+pub use cache::TokenCacheStats;
 pub use config::{Algorithm, AuthConfig, ConfigError, RawConfig};
 pub use context::{Principal, SecurityContext};
 pub use error::{AuthError, InvalidReason};

@@ -40,12 +40,13 @@ use actix_web::{Error, HttpMessage};
 use figment::Figment;
 
 use crate::anonymous::{AnonymousMark, AnonymousRoute};
+use crate::cache::{Entry, TokenCache, TokenCacheStats};
 use crate::config::{AuthConfig, ConfigError};
 use crate::context::{Principal, SecurityContext};
 use crate::error::AuthError;
 use crate::jwks::{JwksKeySource, KeySet, KeySource};
 use crate::roles::{Resolver, RoleResolver};
-use crate::validate::Validator;
+use crate::validate::{Validator, now};
 
 /// The authentication middleware and its configuration. Cheap to clone: build it once,
 /// clone it into every worker's `App`.
@@ -59,6 +60,8 @@ struct Shared {
     validator: Validator,
     resolver: Resolver,
     anonymous: Vec<AnonymousRoute>,
+    /// Shared by every worker, like the rest of `Shared`.
+    cache: Option<Arc<TokenCache>>,
 }
 
 impl std::fmt::Debug for JwtAuth {
@@ -125,6 +128,7 @@ impl JwtAuth {
                 validator: shared.validator.clone(),
                 resolver: shared.resolver.clone(),
                 anonymous: shared.anonymous.clone(),
+                cache: shared.cache.clone(),
             },
         };
         shared.anonymous.push(AnonymousRoute::new(methods, pattern));
@@ -146,6 +150,12 @@ impl JwtAuth {
     /// Validates `token` and resolves its roles, as the middleware does for each request.
     pub async fn authenticate(&self, token: &str) -> Result<Principal, AuthError> {
         self.shared.authenticate(token).await
+    }
+
+    /// What the verified-token cache holds, or `None` when it is off
+    /// (`token_cache_max_bytes: 0`).
+    pub fn token_cache_stats(&self) -> Option<TokenCacheStats> {
+        self.shared.cache.as_ref().map(|cache| cache.stats())
     }
 }
 
@@ -177,12 +187,15 @@ impl JwtAuthBuilder {
             None if !self.config.enabled => Arc::new(Arc::new(KeySet::default())),
             None => Arc::new(JwksKeySource::new(&self.config)?),
         };
+        let cache = (self.config.enabled && self.config.token_cache_max_bytes > 0)
+            .then(|| Arc::new(TokenCache::new(self.config.token_cache_max_bytes)));
         Ok(JwtAuth {
             shared: Arc::new(Shared {
                 validator: Validator::new(&self.config, keys),
                 config: self.config,
                 resolver: self.resolver,
                 anonymous: self.anonymous,
+                cache,
             }),
         })
     }
@@ -190,9 +203,49 @@ impl JwtAuthBuilder {
 
 impl Shared {
     async fn authenticate(&self, token: &str) -> Result<Principal, AuthError> {
-        let valid = self.validator.validate(token).await?;
-        let roles = self.resolver.resolve(&valid.claims, &valid.raw).await;
-        Ok(Principal::new(valid.claims, roles, valid.raw))
+        let Some(cache) = &self.cache else {
+            let verified = self.validator.verify(token).await?;
+            let roles = self
+                .resolver
+                .resolve(&verified.token.claims, &verified.token.raw)
+                .await;
+            return Ok(Principal::from_token(verified.token, roles));
+        };
+        if let Some(entry) = cache.get(token) {
+            let seen = &entry.verified;
+            if self.validator.still_trusts(seen.kid.as_deref(), &seen.key) {
+                if let Err(err) = self.validator.check_times(seen.exp, seen.nbf, now()) {
+                    cache.remove(token);
+                    return Err(err);
+                }
+                return Ok(match &entry.principal {
+                    Some(principal) => principal.clone(),
+                    None => {
+                        let roles = self
+                            .resolver
+                            .resolve(&seen.token.claims, &seen.token.raw)
+                            .await;
+                        Principal::from_token(Arc::clone(&seen.token), roles)
+                    }
+                });
+            }
+            cache.remove(token);
+        }
+        let verified = self.validator.verify(token).await?;
+        let roles = self
+            .resolver
+            .resolve(&verified.token.claims, &verified.token.raw)
+            .await;
+        let principal = Principal::from_token(Arc::clone(&verified.token), roles);
+        let cached = self.resolver.cacheable().then(|| principal.clone());
+        cache.insert(
+            token,
+            Entry {
+                verified,
+                principal: cached,
+            },
+        );
+        Ok(principal)
     }
 
     fn is_public_path(&self, path: &str) -> bool {

@@ -42,7 +42,8 @@ use crate::validate::{RawClaims, TokenClaims};
 
 /// Decides which roles a validated token grants.
 ///
-/// Implemented for every `Fn(&TokenClaims, &RawClaims) -> Vec<String>` closure.
+/// Implemented for every `Fn(&TokenClaims, &RawClaims) -> Vec<String>` closure; such a
+/// closure is taken to depend on the token alone, so its answer is cached with the token.
 pub trait RoleResolver: Send + Sync + 'static {
     /// The roles of the token's holder.
     fn resolve(
@@ -50,6 +51,13 @@ pub trait RoleResolver: Send + Sync + 'static {
         claims: &TokenClaims,
         raw: &RawClaims,
     ) -> impl Future<Output = Vec<String>> + Send;
+
+    /// Whether the roles depend on the token alone, so that they may be cached with it and
+    /// reused for every request carrying the same token. `false` (the default) runs the
+    /// resolver on every request: right for one that reads a database.
+    fn cacheable(&self) -> bool {
+        false
+    }
 }
 
 /// The `role` claim, alone; no roles when it is empty.
@@ -74,6 +82,10 @@ impl RoleResolver for DefaultRoleResolver {
     ) -> impl Future<Output = Vec<String>> + Send {
         std::future::ready(DefaultRoleResolver::roles(claims))
     }
+
+    fn cacheable(&self) -> bool {
+        true
+    }
 }
 
 impl<F> RoleResolver for F
@@ -87,6 +99,10 @@ where
     ) -> impl Future<Output = Vec<String>> + Send {
         std::future::ready(self(claims, raw))
     }
+
+    fn cacheable(&self) -> bool {
+        true
+    }
 }
 
 /// The resolver as the middleware holds it: the default needs no allocation per request.
@@ -99,6 +115,13 @@ pub(crate) enum Resolver {
 impl Resolver {
     pub(crate) fn custom<R: RoleResolver>(resolver: R) -> Resolver {
         Resolver::Custom(std::sync::Arc::new(resolver))
+    }
+
+    pub(crate) fn cacheable(&self) -> bool {
+        match self {
+            Resolver::Default => true,
+            Resolver::Custom(resolver) => resolver.cacheable_erased(),
+        }
     }
 
     pub(crate) async fn resolve(&self, claims: &TokenClaims, raw: &RawClaims) -> Vec<String> {
@@ -115,6 +138,8 @@ pub(crate) trait ErasedResolver: Send + Sync {
         claims: &'a TokenClaims,
         raw: &'a RawClaims,
     ) -> BoxFuture<'a, Vec<String>>;
+
+    fn cacheable_erased(&self) -> bool;
 }
 
 impl<R: RoleResolver> ErasedResolver for R {
@@ -124,5 +149,9 @@ impl<R: RoleResolver> ErasedResolver for R {
         raw: &'a RawClaims,
     ) -> BoxFuture<'a, Vec<String>> {
         Box::pin(self.resolve(claims, raw))
+    }
+
+    fn cacheable_erased(&self) -> bool {
+        self.cacheable()
     }
 }

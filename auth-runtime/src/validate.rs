@@ -15,7 +15,7 @@ use serde_json::Value;
 
 use crate::config::{Algorithm, AuthConfig};
 use crate::error::{AuthError, InvalidReason};
-use crate::jwks::{KeyLookup, KeySet, KeySource, KeysUnavailable};
+use crate::jwks::{KeyLookup, KeySet, KeySource, KeysUnavailable, VerifyingKey};
 
 /// All claims of a validated token, as JSON.
 pub type RawClaims = serde_json::Map<String, Value>;
@@ -66,12 +66,21 @@ impl TokenClaims {
 }
 
 /// A token that passed every check.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ValidToken {
     /// The well-known claims.
     pub claims: TokenClaims,
     /// Every claim, for role resolvers and application code.
     pub raw: RawClaims,
+}
+
+/// What [`Validator::verify`] learnt about a valid token.
+pub(crate) struct Verified {
+    pub(crate) token: Arc<ValidToken>,
+    pub(crate) key: Arc<VerifyingKey>,
+    pub(crate) kid: Option<Box<str>>,
+    pub(crate) exp: u64,
+    pub(crate) nbf: Option<u64>,
 }
 
 /// Checks tokens against one configuration and one key source.
@@ -125,6 +134,13 @@ impl Validator {
 
     /// Validates a compact JWS (the part after `Bearer `).
     pub async fn validate(&self, token: &str) -> Result<ValidToken, AuthError> {
+        let verified = self.verify(token).await?;
+        Ok(Arc::unwrap_or_clone(verified.token))
+    }
+
+    /// Validates a token and keeps what is needed to accept the same bytes again without
+    /// verifying the signature: the key that verified it and its time bounds.
+    pub(crate) async fn verify(&self, token: &str) -> Result<Verified, AuthError> {
         let invalid = AuthError::InvalidToken;
         if token.len() > self.max_token_bytes {
             return Err(invalid(InvalidReason::TooLarge));
@@ -174,11 +190,42 @@ impl Validator {
             .map_err(|_| invalid(InvalidReason::Malformed))?;
         let raw: RawClaims =
             serde_json::from_slice(&payload).map_err(|_| invalid(InvalidReason::Malformed))?;
-        self.check_claims(&raw, now())?;
-        Ok(ValidToken {
-            claims: TokenClaims::from_raw(&raw),
-            raw,
+        let (exp, nbf) = self.check_claims(&raw, now())?;
+        Ok(Verified {
+            key: Arc::clone(key),
+            kid: kid.map(Box::from),
+            exp,
+            nbf,
+            token: Arc::new(ValidToken {
+                claims: TokenClaims::from_raw(&raw),
+                raw,
+            }),
         })
+    }
+
+    /// Whether `key` is still the one the key source holds for `kid`. A refetched set holds
+    /// freshly parsed keys, so this also says no after every refresh: cached tokens are then
+    /// verified once more.
+    pub(crate) fn still_trusts(&self, kid: Option<&str>, key: &Arc<VerifyingKey>) -> bool {
+        self.keys.cached().is_some_and(
+            |set| matches!(set.find(kid), KeyLookup::Found(current) if Arc::ptr_eq(current, key)),
+        )
+    }
+
+    /// The time checks alone: `exp` and `nbf` (when present) with the leeway, at `now`.
+    pub(crate) fn check_times(
+        &self,
+        exp: u64,
+        nbf: Option<u64>,
+        now: u64,
+    ) -> Result<(), AuthError> {
+        if now >= exp.saturating_add(self.leeway) {
+            return Err(AuthError::Expired);
+        }
+        if nbf.is_some_and(|nbf| nbf > now.saturating_add(self.leeway)) {
+            return Err(AuthError::InvalidToken(InvalidReason::NotYetValid));
+        }
+        Ok(())
     }
 
     /// The cached set when it knows `kid`; otherwise one refresh through the key source.
@@ -194,22 +241,22 @@ impl Validator {
             .map_err(|KeysUnavailable| AuthError::KeysUnavailable)
     }
 
-    /// The time-independent and time-dependent claim checks, `now` in seconds since the epoch.
-    pub(crate) fn check_claims(&self, raw: &RawClaims, now: u64) -> Result<(), AuthError> {
+    /// Every claim check, `now` in seconds since the epoch; returns `exp` and `nbf`.
+    pub(crate) fn check_claims(
+        &self,
+        raw: &RawClaims,
+        now: u64,
+    ) -> Result<(u64, Option<u64>), AuthError> {
         let invalid = AuthError::InvalidToken;
         let exp = raw
             .get("exp")
             .and_then(numeric_date)
             .ok_or(invalid(InvalidReason::MissingExpiry))?;
-        if now >= exp.saturating_add(self.leeway) {
-            return Err(AuthError::Expired);
-        }
-        if let Some(nbf) = raw.get("nbf") {
-            let nbf = numeric_date(nbf).ok_or(invalid(InvalidReason::NotYetValid))?;
-            if nbf > now.saturating_add(self.leeway) {
-                return Err(invalid(InvalidReason::NotYetValid));
-            }
-        }
+        let nbf = match raw.get("nbf") {
+            Some(nbf) => Some(numeric_date(nbf).ok_or(invalid(InvalidReason::NotYetValid))?),
+            None => None,
+        };
+        self.check_times(exp, nbf, now)?;
         match raw.get("iss") {
             Some(Value::String(iss)) if **iss == *self.issuer => {}
             _ => return Err(invalid(InvalidReason::WrongIssuer)),
@@ -222,7 +269,7 @@ impl Validator {
         if !audience_ok {
             return Err(invalid(InvalidReason::WrongAudience));
         }
-        Ok(())
+        Ok((exp, nbf))
     }
 }
 
@@ -244,7 +291,7 @@ fn numeric_date(value: &Value) -> Option<u64> {
         .map(|secs| secs.max(0.0) as u64)
 }
 
-fn now() -> u64 {
+pub(crate) fn now() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|elapsed| elapsed.as_secs())
