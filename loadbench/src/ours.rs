@@ -1,0 +1,61 @@
+//! The same app on auth-runtime, as the quickstart writes it.
+
+use actix_web::{App, HttpResponse, HttpServer, get};
+use auth_runtime::{JwtAuth, Principal, RawConfig, allow_anonymous};
+
+#[allow_anonymous]
+#[get("/health")]
+async fn health() -> HttpResponse {
+    HttpResponse::Ok().json(serde_json::json!({ "message": "ok" }))
+}
+
+#[get("/api/profile")]
+async fn profile(me: Principal) -> HttpResponse {
+    HttpResponse::Ok().json(serde_json::json!({ "subject": me.claims().sub }))
+}
+
+pub(crate) async fn serve(
+    port: u16,
+    issuer: String,
+    audience: String,
+    cache_bytes: u64,
+) -> std::io::Result<()> {
+    let config = RawConfig {
+        issuer,
+        audience,
+        accepted_algorithms: vec!["RS256".into(), "EdDSA".into()],
+        token_cache_max_bytes: cache_bytes,
+        ..RawConfig::default()
+    }
+    .validate()
+    .map_err(std::io::Error::other)?;
+    let auth = JwtAuth::new(config)
+        .map_err(std::io::Error::other)?
+        .anonymous_route(&[actix_web::http::Method::GET], "/stats");
+    let stats = auth.clone();
+    HttpServer::new(move || {
+        let stats = stats.clone();
+        App::new()
+            .wrap(auth.clone())
+            .service(health)
+            .service(profile)
+            .service(
+                actix_web::web::resource("/stats")
+                    .guard(auth_runtime::AnonymousGuard)
+                    .get(move || {
+                        let cache = stats.token_cache_stats();
+                        async move {
+                            HttpResponse::Ok().json(serde_json::json!(cache.map(|s| {
+                                serde_json::json!({
+                                    "entries": s.entries, "weight_bytes": s.weight_bytes,
+                                    "capacity_bytes": s.capacity_bytes, "hits": s.hits, "misses": s.misses,
+                                })
+                            })))
+                        }
+                    }),
+            )
+    })
+    .bind(("127.0.0.1", port))?
+    .run()
+    .await
+}
