@@ -5,25 +5,12 @@
 //! cargo bench -p auth-runtime --features testing --bench pieces
 //! ```
 
-use std::future::Future;
-use std::pin::pin;
-use std::task::{Context, Poll, Waker};
-
 use auth_runtime::testing::TestIssuer;
 use auth_runtime::{JwtAuth, RawClaims, SecurityContext, TokenClaims};
 use criterion::{Criterion, criterion_group, criterion_main};
 
-/// Polls a future that must finish without waiting (warm key cache: no network).
-fn ready<F: Future>(future: F) -> F::Output {
-    let mut future = pin!(future);
-    match future
-        .as_mut()
-        .poll(&mut Context::from_waker(Waker::noop()))
-    {
-        Poll::Ready(output) => output,
-        Poll::Pending => panic!("waited although everything was cached"),
-    }
-}
+mod common;
+use common::ready;
 
 fn pieces(c: &mut Criterion) {
     let issuer = TestIssuer::start();

@@ -5,10 +5,7 @@
 //! cargo bench -p auth-runtime --features testing --bench validate
 //! ```
 
-use std::future::Future;
-use std::pin::pin;
 use std::sync::Arc;
-use std::task::{Context, Poll, Waker};
 
 use auth_runtime::testing::TestIssuer;
 use auth_runtime::{JwksKeySource, Validator};
@@ -16,18 +13,8 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use jsonwebtoken::jwk::Jwk;
 use jsonwebtoken::{DecodingKey, Validation};
 
-/// Polls a future that must finish without waiting: validation with a warm cache never
-/// touches the network, so one poll is enough. Anything else is a bug worth a loud stop.
-fn ready<F: Future>(future: F) -> F::Output {
-    let mut future = pin!(future);
-    match future
-        .as_mut()
-        .poll(&mut Context::from_waker(Waker::noop()))
-    {
-        Poll::Ready(output) => output,
-        Poll::Pending => panic!("validation waited although the key cache was warm"),
-    }
-}
+mod common;
+use common::ready;
 
 fn validate(c: &mut Criterion) {
     let issuer = TestIssuer::start();
