@@ -105,6 +105,7 @@ impl Algorithm {
         Algorithm::ALL.into_iter().find(|alg| alg.as_str() == name)
     }
 
+    #[cfg(feature = "testing")]
     pub(crate) fn to_jwt(self) -> jsonwebtoken::Algorithm {
         use jsonwebtoken::Algorithm as J;
         match self {

@@ -22,7 +22,9 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwapOption;
-use jsonwebtoken::DecodingKey;
+use aws_lc_rs::signature::{self, ParsedPublicKey, VerificationAlgorithm};
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, Jwk, KeyAlgorithm, PublicKeyUse};
 
 use crate::config::{Algorithm, AuthConfig, ConfigError};
@@ -39,13 +41,54 @@ enum KeyKind {
     Ed25519,
 }
 
+impl KeyKind {
+    fn fits(self, alg: Algorithm) -> bool {
+        matches!(
+            (self, alg),
+            (
+                KeyKind::Rsa,
+                Algorithm::RS256
+                    | Algorithm::RS384
+                    | Algorithm::RS512
+                    | Algorithm::PS256
+                    | Algorithm::PS384
+                    | Algorithm::PS512
+            ) | (KeyKind::P256, Algorithm::ES256)
+                | (KeyKind::P384, Algorithm::ES384)
+                | (KeyKind::Ed25519, Algorithm::EdDSA)
+        )
+    }
+}
+
+/// The aws-lc verification algorithm of a JOSE algorithm. RSA keys under 2048 bits are
+/// refused by these.
+fn verification(alg: Algorithm) -> &'static dyn VerificationAlgorithm {
+    match alg {
+        Algorithm::RS256 => &signature::RSA_PKCS1_2048_8192_SHA256,
+        Algorithm::RS384 => &signature::RSA_PKCS1_2048_8192_SHA384,
+        Algorithm::RS512 => &signature::RSA_PKCS1_2048_8192_SHA512,
+        Algorithm::PS256 => &signature::RSA_PSS_2048_8192_SHA256,
+        Algorithm::PS384 => &signature::RSA_PSS_2048_8192_SHA384,
+        Algorithm::PS512 => &signature::RSA_PSS_2048_8192_SHA512,
+        Algorithm::ES256 => &signature::ECDSA_P256_SHA256_FIXED,
+        Algorithm::ES384 => &signature::ECDSA_P384_SHA384_FIXED,
+        Algorithm::EdDSA => &signature::ED25519,
+    }
+}
+
+/// Largest signature decoded: RSA-8192.
+const MAX_SIGNATURE_BYTES: usize = 1024;
+
 /// One public key, parsed once, ready to verify signatures.
+///
+/// The key is parsed into the crypto library's own form for each algorithm it may verify,
+/// so that a verification does no key parsing at all.
 pub struct VerifyingKey {
     kid: Option<String>,
     kind: KeyKind,
     /// The JWK's own `alg`, when it pins one.
     pinned: Option<Algorithm>,
-    key: DecodingKey,
+    parsed: Vec<(Algorithm, ParsedPublicKey)>,
 }
 
 impl std::fmt::Debug for VerifyingKey {
@@ -60,20 +103,39 @@ impl std::fmt::Debug for VerifyingKey {
 
 impl VerifyingKey {
     /// Parses a JWK. `Err` carries why it cannot be used (a private-use key, an unsupported
-    /// type, a key that does not parse); a key set skips such keys.
+    /// type, a key that does not parse, an RSA key under 2048 bits); a key set skips such
+    /// keys.
     pub fn from_jwk(jwk: &Jwk) -> Result<VerifyingKey, String> {
         if matches!(jwk.common.public_key_use, Some(ref u) if *u != PublicKeyUse::Signature) {
             return Err("its `use` is not `sig`".to_owned());
         }
-        let kind = match &jwk.algorithm {
-            AlgorithmParameters::RSA(_) => KeyKind::Rsa,
-            AlgorithmParameters::EllipticCurve(ec) => match ec.curve {
-                EllipticCurve::P256 => KeyKind::P256,
-                EllipticCurve::P384 => KeyKind::P384,
-                ref other => return Err(format!("curve {other:?} is not supported")),
-            },
+        let decode = |field: &str| {
+            URL_SAFE_NO_PAD
+                .decode(field)
+                .map_err(|_| "a key parameter is not base64url".to_owned())
+        };
+        let (kind, public) = match &jwk.algorithm {
+            AlgorithmParameters::RSA(rsa) => {
+                (KeyKind::Rsa, rsa_public_key_der(&decode(&rsa.n)?, &decode(&rsa.e)?))
+            }
+            AlgorithmParameters::EllipticCurve(ec) => {
+                let (kind, len) = match ec.curve {
+                    EllipticCurve::P256 => (KeyKind::P256, 32),
+                    EllipticCurve::P384 => (KeyKind::P384, 48),
+                    ref other => return Err(format!("curve {other:?} is not supported")),
+                };
+                let (x, y) = (decode(&ec.x)?, decode(&ec.y)?);
+                if x.len() != len || y.len() != len {
+                    return Err("its coordinates have the wrong length".to_owned());
+                }
+                let mut point = Vec::with_capacity(1 + 2 * len);
+                point.push(0x04);
+                point.extend_from_slice(&x);
+                point.extend_from_slice(&y);
+                (kind, point)
+            }
             AlgorithmParameters::OctetKeyPair(okp) => match okp.curve {
-                EllipticCurve::Ed25519 => KeyKind::Ed25519,
+                EllipticCurve::Ed25519 => (KeyKind::Ed25519, decode(&okp.x)?),
                 ref other => return Err(format!("curve {other:?} is not supported")),
             },
             // A symmetric key in a public key set is never used: it would let anyone who
@@ -88,12 +150,22 @@ impl VerifyingKey {
                 None => return Err(format!("its alg {alg:?} is not supported")),
             },
         };
-        let key = DecodingKey::from_jwk(jwk).map_err(|err| format!("it does not parse: {err}"))?;
+        let mut parsed = Vec::new();
+        for alg in Algorithm::ALL {
+            if kind.fits(alg) && pinned.is_none_or(|pinned| pinned == alg) {
+                let key = ParsedPublicKey::new(verification(alg), &public)
+                    .map_err(|err| format!("it does not parse: {err}"))?;
+                parsed.push((alg, key));
+            }
+        }
+        if parsed.is_empty() {
+            return Err("its alg does not fit its key type".to_owned());
+        }
         Ok(VerifyingKey {
             kid: jwk.common.key_id.clone(),
             kind,
             pinned,
-            key,
+            parsed,
         })
     }
 
@@ -105,29 +177,20 @@ impl VerifyingKey {
     /// Whether a token signed with `alg` may be checked with this key: the key type must fit
     /// the algorithm, and a key that pins an `alg` accepts only that one.
     pub fn accepts(&self, alg: Algorithm) -> bool {
-        if self.pinned.is_some_and(|pinned| pinned != alg) {
-            return false;
-        }
-        matches!(
-            (self.kind, alg),
-            (
-                KeyKind::Rsa,
-                Algorithm::RS256
-                    | Algorithm::RS384
-                    | Algorithm::RS512
-                    | Algorithm::PS256
-                    | Algorithm::PS384
-                    | Algorithm::PS512
-            ) | (KeyKind::P256, Algorithm::ES256)
-                | (KeyKind::P384, Algorithm::ES384)
-                | (KeyKind::Ed25519, Algorithm::EdDSA)
-        )
+        self.parsed.iter().any(|(parsed, _)| *parsed == alg)
     }
 
     /// Checks `signature` (base64url, the token's third part) over `message` (the first two
     /// parts with their dot).
     pub(crate) fn verify(&self, message: &[u8], signature: &str, alg: Algorithm) -> bool {
-        jsonwebtoken::crypto::verify(signature, message, &self.key, alg.to_jwt()).unwrap_or(false)
+        let Some((_, key)) = self.parsed.iter().find(|(parsed, _)| *parsed == alg) else {
+            return false;
+        };
+        let mut decoded = [0u8; MAX_SIGNATURE_BYTES];
+        match URL_SAFE_NO_PAD.decode_slice(signature, &mut decoded) {
+            Ok(len) => key.verify_sig(message, &decoded[..len]).is_ok(),
+            Err(_) => false,
+        }
     }
 }
 
@@ -144,6 +207,39 @@ fn key_algorithm(alg: KeyAlgorithm) -> Option<Algorithm> {
         KeyAlgorithm::EdDSA => Algorithm::EdDSA,
         _ => return None,
     })
+}
+
+/// A DER `RSAPublicKey ::= SEQUENCE { modulus INTEGER, publicExponent INTEGER }` (RFC 8017).
+fn rsa_public_key_der(n: &[u8], e: &[u8]) -> Vec<u8> {
+    fn length(len: usize, out: &mut Vec<u8>) {
+        if len < 0x80 {
+            out.push(len as u8);
+        } else {
+            let bytes = len.to_be_bytes();
+            let skip = bytes.iter().take_while(|b| **b == 0).count();
+            out.push(0x80 | (bytes.len() - skip) as u8);
+            out.extend_from_slice(&bytes[skip..]);
+        }
+    }
+    fn integer(value: &[u8], out: &mut Vec<u8>) {
+        let start = value.iter().position(|b| *b != 0).unwrap_or(value.len());
+        let value = &value[start..];
+        let pad = value.first().is_none_or(|b| b & 0x80 != 0);
+        out.push(0x02);
+        length(value.len() + usize::from(pad), out);
+        if pad {
+            out.push(0);
+        }
+        out.extend_from_slice(value);
+    }
+    let mut body = Vec::with_capacity(n.len() + e.len() + 16);
+    integer(n, &mut body);
+    integer(e, &mut body);
+    let mut der = Vec::with_capacity(body.len() + 4);
+    der.push(0x30);
+    length(body.len(), &mut der);
+    der.extend_from_slice(&body);
+    der
 }
 
 /// A parsed key set, indexed by `kid`.

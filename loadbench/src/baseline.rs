@@ -85,7 +85,6 @@ async fn profile(req: actix_web::HttpRequest) -> HttpResponse {
 
 pub(crate) async fn serve(port: u16, issuer: String, audience: String) -> std::io::Result<()> {
     let mut validation = Validation::new(Algorithm::RS256);
-    validation.algorithms = vec![Algorithm::RS256, Algorithm::EdDSA];
     validation.set_issuer(&[&issuer]);
     validation.set_audience(&[&audience]);
     let keys = web::Data::new(Keys {
