@@ -115,9 +115,10 @@ impl VerifyingKey {
                 .map_err(|_| "a key parameter is not base64url".to_owned())
         };
         let (kind, public) = match &jwk.algorithm {
-            AlgorithmParameters::RSA(rsa) => {
-                (KeyKind::Rsa, rsa_public_key_der(&decode(&rsa.n)?, &decode(&rsa.e)?))
-            }
+            AlgorithmParameters::RSA(rsa) => (
+                KeyKind::Rsa,
+                rsa_public_key_der(&decode(&rsa.n)?, &decode(&rsa.e)?),
+            ),
             AlgorithmParameters::EllipticCurve(ec) => {
                 let (kind, len) = match ec.curve {
                     EllipticCurve::P256 => (KeyKind::P256, 32),

@@ -46,7 +46,7 @@ use crate::context::{Principal, SecurityContext};
 use crate::error::AuthError;
 use crate::jwks::{JwksKeySource, KeySet, KeySource};
 use crate::roles::{Resolver, RoleResolver};
-use crate::validate::{Validator, now};
+use crate::validate::{ValidToken, Validator, now};
 
 /// The authentication middleware and its configuration. Cheap to clone: build it once,
 /// clone it into every worker's `App`.
@@ -205,11 +205,7 @@ impl Shared {
     async fn authenticate(&self, token: &str) -> Result<Principal, AuthError> {
         let Some(cache) = &self.cache else {
             let verified = self.validator.verify(token).await?;
-            let roles = self
-                .resolver
-                .resolve(&verified.token.claims, &verified.token.raw)
-                .await;
-            return Ok(Principal::from_token(verified.token, roles));
+            return Ok(self.with_roles(verified.token).await);
         };
         if let Some(entry) = cache.get(token) {
             let seen = &entry.verified;
@@ -220,23 +216,13 @@ impl Shared {
                 }
                 return Ok(match &entry.principal {
                     Some(principal) => principal.clone(),
-                    None => {
-                        let roles = self
-                            .resolver
-                            .resolve(&seen.token.claims, &seen.token.raw)
-                            .await;
-                        Principal::from_token(Arc::clone(&seen.token), roles)
-                    }
+                    None => self.with_roles(Arc::clone(&seen.token)).await,
                 });
             }
             cache.remove(token);
         }
         let verified = self.validator.verify(token).await?;
-        let roles = self
-            .resolver
-            .resolve(&verified.token.claims, &verified.token.raw)
-            .await;
-        let principal = Principal::from_token(Arc::clone(&verified.token), roles);
+        let principal = self.with_roles(Arc::clone(&verified.token)).await;
         let cached = self.resolver.cacheable().then(|| principal.clone());
         cache.insert(
             token,
@@ -246,6 +232,12 @@ impl Shared {
             },
         );
         Ok(principal)
+    }
+
+    /// The caller behind a validated token, with the resolver's roles.
+    async fn with_roles(&self, token: Arc<ValidToken>) -> Principal {
+        let roles = self.resolver.resolve(&token.claims, &token.raw).await;
+        Principal::from_token(token, roles)
     }
 
     fn is_public_path(&self, path: &str) -> bool {
