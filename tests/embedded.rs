@@ -1,32 +1,14 @@
 //! Drives the `embedded` example from outside, and runs the `wallet_client` example against
 //! it: the two together, as the README shows them.
 
-use std::io::{BufRead, BufReader};
+mod common;
+
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
-use std::time::Duration;
+use std::process::{Command, Stdio};
 
 use serde_json::{Value, json};
 
 const PASSWORD: &str = "embedded example password";
-
-struct Running(Child);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn example(name: &str) -> PathBuf {
-    let exe = std::env::current_exe().expect("test binary path");
-    let profile_dir = exe.parent().and_then(|d| d.parent()).expect("target dir");
-    profile_dir
-        .join("examples")
-        .join(format!("{name}{}", std::env::consts::EXE_SUFFIX))
-}
 
 fn key_dir() -> PathBuf {
     let dir = std::env::temp_dir().join(format!("embedded-example-{}", std::process::id()));
@@ -35,8 +17,8 @@ fn key_dir() -> PathBuf {
 }
 
 /// Starts the embedded example; returns it and its base URL.
-fn start(key_dir: &std::path::Path) -> (Running, String) {
-    let mut child = Command::new(example("embedded"))
+fn start(key_dir: &std::path::Path) -> (common::Running, String) {
+    let child = Command::new(common::example_binary("embedded"))
         .env("BIND_ADDR", "127.0.0.1:0")
         .env("RUST_LOG", "warn")
         .env_remove("AUTH_CONFIG")
@@ -46,31 +28,16 @@ fn start(key_dir: &std::path::Path) -> (Running, String) {
         .stderr(Stdio::inherit())
         .spawn()
         .expect("start the embedded example");
-    let stdout = child.stdout.take().expect("stdout");
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    let running = Running(child);
-    loop {
-        let line = rx
-            .recv_timeout(Duration::from_secs(60))
-            .expect("the embedded example printed its address");
-        if let Some(base) = line.strip_prefix("listening on ") {
-            return (running, base.to_owned());
-        }
-    }
+    let (running, lines) = common::Running::start(child, "listening on ");
+    let base = common::Running::base(&lines);
+    (running, base)
 }
 
 #[tokio::test]
 async fn wallet_client_signs_in_to_the_embedded_example() {
     let dir = key_dir();
     let (_server, base) = start(&dir);
-    let output = tokio::process::Command::new(example("wallet_client"))
+    let output = tokio::process::Command::new(common::example_binary("wallet_client"))
         .env("BASE_URL", &base)
         .output()
         .await
@@ -137,7 +104,7 @@ async fn admin_logs_in_and_tokens_survive_a_restart() {
 
 #[test]
 fn missing_admin_password_fails_at_start_naming_the_variable() {
-    let output = Command::new(example("embedded"))
+    let output = Command::new(common::example_binary("embedded"))
         .env("BIND_ADDR", "127.0.0.1:0")
         .env_remove("SERVER_AUTH__ADMIN_PASSWORD")
         .env(

@@ -1,42 +1,21 @@
 //! Drives the built quickstart example from outside, as a newcomer (or another tool) would:
 //! start the binary, read what it prints, talk HTTP to it.
 
-use std::io::{BufRead, BufReader};
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
-use std::time::Duration;
+mod common;
+
+use std::process::{Command, Stdio};
 
 use auth_runtime::testing::TestIssuer;
 use serde_json::{Value, json};
 
 struct Quickstart {
-    child: Child,
+    _running: common::Running,
     base: String,
     lines: Vec<String>,
 }
 
-impl Drop for Quickstart {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// `cargo test` builds the examples next to the test binaries: target/<profile>/examples.
-fn example_binary() -> PathBuf {
-    let exe = std::env::current_exe().expect("test binary path");
-    let profile_dir = exe
-        .parent()
-        .and_then(|deps| deps.parent())
-        .expect("target dir");
-    profile_dir
-        .join("examples")
-        .join(format!("quickstart{}", std::env::consts::EXE_SUFFIX))
-}
-
 fn command(env: &[(&str, &str)]) -> Command {
-    let mut command = Command::new(example_binary());
+    let mut command = Command::new(common::example_binary("quickstart"));
     command
         .env("BIND_ADDR", "127.0.0.1:0")
         .env_remove("AUTH_CONFIG")
@@ -51,33 +30,13 @@ fn command(env: &[(&str, &str)]) -> Command {
 
 /// Starts the example and reads its output until the line `until` starts with appears.
 fn start(env: &[(&str, &str)], until: &str) -> Quickstart {
-    let mut child = command(env).spawn().expect("start the quickstart example");
-    let stdout = child.stdout.take().expect("stdout");
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    let mut lines = Vec::new();
-    loop {
-        let line = rx
-            .recv_timeout(Duration::from_secs(60))
-            .unwrap_or_else(|_| panic!("quickstart printed no `{until}` line; got {lines:#?}"));
-        let done = line.starts_with(until);
-        lines.push(line);
-        if done {
-            break;
-        }
+    let child = command(env).spawn().expect("start the quickstart example");
+    let (running, lines) = common::Running::start(child, until);
+    Quickstart {
+        base: common::Running::base(&lines),
+        _running: running,
+        lines,
     }
-    let base = lines
-        .iter()
-        .find_map(|l| l.strip_prefix("listening on "))
-        .expect("listening line")
-        .to_owned();
-    Quickstart { child, base, lines }
 }
 
 fn exported(lines: &[String], name: &str) -> String {

@@ -54,6 +54,16 @@ impl Guard for AnonymousGuard {
 #[derive(Clone, Default)]
 pub(crate) struct AnonymousMark(pub(crate) Rc<Cell<bool>>);
 
+impl AnonymousMark {
+    /// A fresh mark, put into the request's extensions for the guard to find.
+    pub(crate) fn install(req: &actix_web::dev::ServiceRequest) -> AnonymousMark {
+        use actix_web::HttpMessage as _;
+        let mark = AnonymousMark::default();
+        req.extensions_mut().insert(mark.clone());
+        mark
+    }
+}
+
 /// One anonymous route: its methods (empty: any) and its pattern relative to its scope.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AnonymousRoute {

@@ -32,11 +32,11 @@ use std::pin::Pin;
 use std::rc::Rc;
 use std::sync::Arc;
 
+use actix_web::Error;
 use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{Service, ServiceRequest, ServiceResponse, Transform, forward_ready};
 use actix_web::http::Method;
 use actix_web::http::header::{AUTHORIZATION, HeaderMap};
-use actix_web::{Error, HttpMessage};
 use figment::Figment;
 
 use crate::anonymous::{AnonymousMark, AnonymousRoute};
@@ -354,8 +354,7 @@ where
 
         // An anonymous resource may answer: route first, then look at the mark.
         let token = bearer_token(req.headers()).map(str::to_owned);
-        let mark = AnonymousMark::default();
-        req.extensions_mut().insert(mark.clone());
+        let mark = AnonymousMark::install(&req);
         let method = req.method().clone();
         let path = req.path().to_owned();
         let routed = service.call(req);
@@ -389,9 +388,7 @@ fn install_mark(req: &ServiceRequest, shared: &Shared) -> Option<AnonymousMark> 
     if shared.anonymous.is_empty() {
         return None;
     }
-    let mark = AnonymousMark::default();
-    req.extensions_mut().insert(mark.clone());
-    Some(mark)
+    Some(AnonymousMark::install(req))
 }
 
 fn reject<B>(req: ServiceRequest, err: AuthError) -> ServiceResponse<EitherBody<B>> {

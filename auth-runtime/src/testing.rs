@@ -41,7 +41,7 @@
 use std::net::{SocketAddr, TcpListener};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use actix_web::dev::ServerHandle;
 use actix_web::{App, HttpResponse, HttpServer, web};
@@ -56,6 +56,7 @@ use jsonwebtoken::{EncodingKey, Header};
 use serde_json::{Value, json};
 
 use crate::config::{Algorithm, AuthConfig, DEFAULT_JWKS_PATH, RawConfig};
+use crate::validate::now;
 
 /// The audience tokens get unless told otherwise.
 pub const DEFAULT_AUDIENCE: &str = "test-api";
@@ -279,7 +280,7 @@ impl TestIssuer {
     /// minutes, signed with the current key.
     pub fn token(&self) -> TokenBuilder {
         let key = Arc::clone(self.state.lock().keys.last().expect("a signing key"));
-        let now = unix_now();
+        let now = now();
         let mut claims = serde_json::Map::new();
         claims.insert("iss".into(), json!(self.state.issuer));
         claims.insert("aud".into(), json!(self.state.audience));
@@ -380,13 +381,6 @@ async fn serve_jwks(state: web::Data<State>) -> HttpResponse {
     }
 }
 
-fn unix_now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
-}
-
 enum KidChoice {
     Key,
     None,
@@ -446,13 +440,13 @@ impl TokenBuilder {
 
     /// `exp` at now plus `seconds` (negative: already expired).
     pub fn expires_in(self, seconds: i64) -> Self {
-        let exp = unix_now().saturating_add_signed(seconds);
+        let exp = now().saturating_add_signed(seconds);
         self.claim("exp", json!(exp))
     }
 
     /// `nbf` at now plus `seconds`.
     pub fn not_before_in(self, seconds: i64) -> Self {
-        let nbf = unix_now().saturating_add_signed(seconds);
+        let nbf = now().saturating_add_signed(seconds);
         self.claim("nbf", json!(nbf))
     }
 
