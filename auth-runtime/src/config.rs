@@ -152,6 +152,10 @@ pub struct RawConfig {
     pub jwks_timeout_seconds: u64,
     /// Largest JWKS response read, in bytes. Default 262144 (256 KiB).
     pub jwks_max_bytes: usize,
+    /// Whether https key fetches go through the proxy named by `HTTPS_PROXY` / `ALL_PROXY`
+    /// (honouring `NO_PROXY`). Default `true`: TLS keeps a proxy from changing the keys.
+    /// Plain-http fetches never use a proxy, whatever this says.
+    pub use_env_proxy: bool,
     /// Algorithms a token may be signed with. Default `["RS256"]`.
     pub accepted_algorithms: Vec<String>,
     /// Clock skew tolerated on `exp` and `nbf`, in seconds. Default 30.
@@ -177,6 +181,7 @@ impl Default for RawConfig {
             jwks_min_refresh_interval_seconds: 2,
             jwks_timeout_seconds: 5,
             jwks_max_bytes: 256 * 1024,
+            use_env_proxy: true,
             accepted_algorithms: vec!["RS256".to_owned()],
             leeway_seconds: 30,
             max_token_bytes: 16 * 1024,
@@ -205,6 +210,8 @@ pub struct AuthConfig {
     pub jwks_timeout: Duration,
     /// Largest JWKS response read.
     pub jwks_max_bytes: usize,
+    /// Whether https key fetches follow the environment's proxy (plain http never does).
+    pub use_env_proxy: bool,
     /// Accepted signature algorithms, never empty.
     pub accepted_algorithms: Vec<Algorithm>,
     /// Clock skew tolerated on `exp` and `nbf`, in seconds.
@@ -373,6 +380,7 @@ impl RawConfig {
             jwks_min_refresh_interval: Duration::from_secs(self.jwks_min_refresh_interval_seconds),
             jwks_timeout: Duration::from_secs(self.jwks_timeout_seconds),
             jwks_max_bytes: self.jwks_max_bytes,
+            use_env_proxy: self.use_env_proxy,
             accepted_algorithms,
             leeway_seconds: self.leeway_seconds,
             max_token_bytes: self.max_token_bytes,

@@ -401,19 +401,7 @@ impl JwksKeySource {
     /// [`prefetch`]: JwksKeySource::prefetch
     pub fn new(config: &AuthConfig) -> Result<JwksKeySource, ConfigError> {
         crate::config::check_jwks_url(&config.jwks_endpoint)?;
-        let client = reqwest::Client::builder()
-            .timeout(config.jwks_timeout)
-            .connect_timeout(config.jwks_timeout)
-            // The source is shared by every actix worker, each with its own runtime; a pooled
-            // connection belongs to the runtime that opened it, so none is kept. Fetches are
-            // rare enough that this costs nothing.
-            .pool_max_idle_per_host(0)
-            .redirect(reqwest::redirect::Policy::none())
-            .user_agent(concat!("auth-runtime/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|err| {
-                ConfigError::new(format!("cannot build the HTTP client for the JWKS: {err}"))
-            })?;
+        let client = key_fetch_client(&config.jwks_endpoint, config)?;
         Ok(JwksKeySource {
             inner: Arc::new(Inner {
                 url: config.jwks_endpoint.clone(),
@@ -479,6 +467,36 @@ impl JwksKeySource {
                 .store(false, Ordering::Release),
         }
     }
+}
+
+/// The HTTP client that fetches keys (and, later, documents pointing at them) from `url`.
+///
+/// A plain-http URL is fetched directly, never through a proxy: a proxy named in the
+/// environment would otherwise see and answer the request, and could hand over its own keys.
+/// An https URL follows the environment's proxy (`HTTPS_PROXY`, `ALL_PROXY`, `NO_PROXY`)
+/// unless `use_env_proxy` is off; TLS keeps such a proxy from changing what is fetched.
+pub(crate) fn key_fetch_client(
+    url: &str,
+    config: &AuthConfig,
+) -> Result<reqwest::Client, ConfigError> {
+    let plain_http = url
+        .get(..7)
+        .is_some_and(|scheme| scheme.eq_ignore_ascii_case("http://"));
+    let mut builder = reqwest::Client::builder()
+        .timeout(config.jwks_timeout)
+        .connect_timeout(config.jwks_timeout)
+        // The source is shared by every actix worker, each with its own runtime; a pooled
+        // connection belongs to the runtime that opened it, so none is kept. Fetches are
+        // rare enough that this costs nothing.
+        .pool_max_idle_per_host(0)
+        .redirect(reqwest::redirect::Policy::none())
+        .user_agent(concat!("auth-runtime/", env!("CARGO_PKG_VERSION")));
+    if plain_http || !config.use_env_proxy {
+        builder = builder.no_proxy();
+    }
+    builder.build().map_err(|err| {
+        ConfigError::new(format!("cannot build the HTTP client for the JWKS: {err}"))
+    })
 }
 
 /// Why a fetch is wanted.
