@@ -32,6 +32,7 @@
 use std::cell::Cell;
 use std::rc::Rc;
 
+use actix_web::dev::ResourceDef;
 use actix_web::guard::{Guard, GuardContext};
 use actix_web::http::Method;
 
@@ -68,24 +69,155 @@ impl AnonymousMark {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AnonymousRoute {
     methods: Vec<Method>,
-    pattern: String,
+    pattern: ResourceDef,
+    /// The pattern matches the empty rest of a path: a resource at its scope's own path.
+    at_scope_root: bool,
 }
 
 impl AnonymousRoute {
     /// A route answering `methods` (empty: any method) at `pattern`, spelled as in the
-    /// resource definition (`"/items/{id}"`).
-    pub fn new(methods: &[Method], pattern: impl Into<String>) -> AnonymousRoute {
+    /// resource definition (`"/items/{id}"`, `"/files/{path:.*}"`).
+    pub fn new(methods: &[Method], pattern: &str) -> AnonymousRoute {
+        let pattern = compile(pattern);
         AnonymousRoute {
             methods: methods.to_vec(),
-            pattern: pattern.into(),
+            at_scope_root: pattern.is_match(""),
+            pattern,
         }
     }
 
-    /// Whether a request for `method` that routing would send to a resource with the full
-    /// pattern `matched` could be this route. A yes is checked again after routing, so it
-    /// may be generous; a no must be right.
-    pub(crate) fn could_match(&self, method: &Method, matched: &str) -> bool {
-        (self.methods.is_empty() || self.methods.contains(method))
-            && matched.ends_with(self.pattern.as_str())
+    /// Whether routing could hand a request for `method` and `path` (the decoded path routing
+    /// matches on, relative to where the middleware sits) to this route, in whatever scope it
+    /// is mounted. A yes is checked again after routing, so it may be generous; a no must be
+    /// right. Allocates nothing.
+    pub(crate) fn could_match(&self, method: &Method, path: &str) -> bool {
+        if !(self.methods.is_empty() || self.methods.contains(method)) {
+            return false;
+        }
+        // A scope consumes a prefix of the path that ends before a `/` (or at its end), and
+        // the route matches the rest. The scope's own pattern is unknown here, so every such
+        // split is a candidate.
+        self.at_scope_root
+            || self.pattern.is_match(path)
+            || path
+                .match_indices('/')
+                .any(|(at, _)| at > 0 && self.pattern.is_match(&path[at..]))
+    }
+}
+
+/// The pattern as routing sees it: actix puts a `/` in front of a non-empty pattern that lacks
+/// one. A pattern actix itself would refuse (it panics when the resource is registered) is
+/// taken as matching every path, which keeps the answer generous rather than wrong.
+fn compile(pattern: &str) -> ResourceDef {
+    let pattern = if pattern.is_empty() || pattern.starts_with('/') {
+        pattern.to_owned()
+    } else {
+        format!("/{pattern}")
+    };
+    let parsed = std::panic::catch_unwind(|| ResourceDef::new(pattern.as_str()));
+    parsed.unwrap_or_else(|_| {
+        tracing::warn!(
+            pattern,
+            "anonymous route pattern does not parse; matching every path"
+        );
+        ResourceDef::new("/{tail}*")
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::alloc::{GlobalAlloc, Layout, System};
+    use std::cell::Cell;
+
+    /// Counts the allocations of the current thread, so that tests running in parallel do
+    /// not disturb each other's figures.
+    struct Counting;
+
+    thread_local! {
+        static ALLOCATIONS: Cell<u64> = const { Cell::new(0) };
+    }
+
+    // SAFETY: every call is forwarded to the system allocator unchanged.
+    unsafe impl GlobalAlloc for Counting {
+        unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+            ALLOCATIONS.with(|n| n.set(n.get() + 1));
+            // SAFETY: same layout, same contract.
+            unsafe { System.alloc(layout) }
+        }
+        unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+            // SAFETY: `ptr` came from `alloc` above, which is the system allocator's.
+            unsafe { System.dealloc(ptr, layout) }
+        }
+    }
+
+    #[global_allocator]
+    static COUNTING: Counting = Counting;
+
+    fn routes() -> Vec<AnonymousRoute> {
+        vec![
+            AnonymousRoute::new(&[Method::GET], "/health"),
+            AnonymousRoute::new(&[Method::GET, Method::PUT], "/orders/{id:\\d+}"),
+            AnonymousRoute::new(&[], "/assets/{path:.*}"),
+            AnonymousRoute::new(&[Method::GET], "/stock/{id}/public"),
+        ]
+    }
+
+    const PATHS: [&str; 6] = [
+        "/health",
+        "/api/v1/orders/42",
+        "/assets/css/site.css",
+        "/stock/7/public",
+        "/api/profile/settings/notifications",
+        "/",
+    ];
+
+    #[test]
+    fn the_check_allocates_nothing() {
+        let routes = routes();
+        let check = |method: &Method| {
+            PATHS
+                .iter()
+                .filter(|path| routes.iter().any(|r| r.could_match(method, path)))
+                .count()
+        };
+        // Warm up the regex engines' per-thread caches.
+        assert_eq!(check(&Method::GET), 4);
+        let counted = ALLOCATIONS.with(Cell::get);
+        drop(std::hint::black_box(String::from("counted")));
+        assert_eq!(
+            ALLOCATIONS.with(Cell::get),
+            counted + 1,
+            "the counter counts"
+        );
+        let before = ALLOCATIONS.with(Cell::get);
+        for _ in 0..1000 {
+            assert_eq!(check(&Method::GET), 4);
+            assert_eq!(check(&Method::POST), 1);
+        }
+        assert_eq!(ALLOCATIONS.with(Cell::get) - before, 0);
+    }
+
+    #[test]
+    fn a_route_matches_in_any_scope_and_never_for_another_method() {
+        let health = AnonymousRoute::new(&[Method::GET], "/health");
+        assert!(health.could_match(&Method::GET, "/health"));
+        assert!(health.could_match(&Method::GET, "/internal/health"));
+        assert!(!health.could_match(&Method::POST, "/health"));
+        assert!(!health.could_match(&Method::GET, "/healthz"));
+        assert!(!health.could_match(&Method::GET, "/health/x"));
+        let relative = AnonymousRoute::new(&[], "status");
+        assert!(relative.could_match(&Method::DELETE, "/v1/status"));
+        let root = AnonymousRoute::new(&[Method::GET], "");
+        assert!(
+            root.could_match(&Method::GET, "/anything"),
+            "a scope's own path"
+        );
+    }
+
+    #[test]
+    fn a_pattern_actix_refuses_matches_everything_instead_of_panicking() {
+        let broken = AnonymousRoute::new(&[Method::GET], "/items/{id");
+        assert!(broken.could_match(&Method::GET, "/somewhere/else"));
     }
 }

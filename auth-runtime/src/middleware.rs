@@ -10,8 +10,11 @@
 //! | under a `public_paths` prefix | not looked at | not looked at | not looked at |
 //!
 //! A rejected request never reaches its handler. Rejections are ordinary responses, so
-//! middleware wrapped *around* this one (CORS, logging) still sees and decorates them. Wrap
-//! `JwtAuth` first (innermost), then the rest:
+//! middleware wrapped *around* this one (CORS, `DefaultHeaders`, `Logger`) still sees and
+//! decorates them. A rejection decided after routing (the request could have reached an
+//! anonymous handler and did not) goes out on a request rebuilt from the original's head,
+//! without the extensions and app data of the original. Wrap `JwtAuth` first (innermost),
+//! then the rest:
 //!
 //! ```no_run
 //! use actix_web::{App, HttpServer};
@@ -34,7 +37,9 @@ use std::sync::Arc;
 
 use actix_web::Error;
 use actix_web::body::{EitherBody, MessageBody};
-use actix_web::dev::{Service, ServiceRequest, ServiceResponse, Transform, forward_ready};
+use actix_web::dev::{
+    RequestHead, Service, ServiceRequest, ServiceResponse, Transform, forward_ready,
+};
 use actix_web::http::Method;
 use actix_web::http::header::{AUTHORIZATION, HeaderMap};
 use figment::Figment;
@@ -240,6 +245,7 @@ impl Shared {
         Principal::from_token(token, roles)
     }
 
+    /// Whether the decoded path (as routing sees it) lies under a `public_paths` prefix.
     fn is_public_path(&self, path: &str) -> bool {
         self.config.public_paths.iter().any(|prefix| {
             path.strip_prefix(prefix.as_str())
@@ -253,13 +259,11 @@ impl Shared {
         if self.anonymous.is_empty() {
             return false;
         }
-        match req.match_pattern() {
-            Some(matched) => self
-                .anonymous
-                .iter()
-                .any(|route| route.could_match(req.method(), &matched)),
-            None => false,
-        }
+        let path = req.match_info().unprocessed();
+        let method = req.method();
+        self.anonymous
+            .iter()
+            .any(|route| route.could_match(method, path))
     }
 }
 
@@ -321,7 +325,7 @@ where
         let shared = Arc::clone(&self.shared);
         let service = Rc::clone(&self.service);
 
-        if !shared.config.enabled || shared.is_public_path(req.path()) {
+        if !shared.config.enabled || shared.is_public_path(req.match_info().as_str()) {
             return Box::pin(async move { Ok(service.call(req).await?.map_into_left_body()) });
         }
 
@@ -352,11 +356,10 @@ where
             });
         }
 
-        // An anonymous resource may answer: route first, then look at the mark.
-        let token = bearer_token(req.headers()).map(str::to_owned);
+        // An anonymous resource may answer: route first, then look at the mark. Routing takes
+        // the request; a copy of its head answers for it if it turns out to need a rejection.
         let mark = AnonymousMark::install(&req);
-        let method = req.method().clone();
-        let path = req.path().to_owned();
+        let head = req.head().clone();
         let routed = service.call(req);
         Box::pin(async move {
             if mark.0.get() {
@@ -364,8 +367,8 @@ where
                     .await?
                     .map_into_left_body());
             }
-            let outcome = match token {
-                Ok(token) => shared.authenticate(&token).await,
+            let outcome = match bearer_token(&head.headers) {
+                Ok(token) => shared.authenticate(token).await,
                 Err(missing) => Err(missing),
             };
             match outcome {
@@ -373,15 +376,24 @@ where
                     .await?
                     .map_into_left_body()),
                 Err(err) => {
-                    // The request now belongs to the unpolled handler future, which is
-                    // dropped here without having run; only an `Err` can carry the answer.
-                    log_rejection(&method, &path, &err);
+                    // The request belongs to the unpolled handler future, dropped here
+                    // without having run; the answer goes out on a request rebuilt from the
+                    // head, so that outer middleware handles it like any other response.
                     drop(routed);
-                    Err(err.into())
+                    Ok(reject(rebuilt(head), err))
                 }
             }
         })
     }
+}
+
+/// A request carrying `head` (method, URI, version, headers, peer address), to answer for one
+/// that routing consumed. It has no extensions and no app data of its own.
+fn rebuilt(head: RequestHead) -> ServiceRequest {
+    let mut req = actix_web::test::TestRequest::default().to_srv_request();
+    req.match_info_mut().get_mut().update(&head.uri);
+    *req.head_mut() = head;
+    req
 }
 
 fn install_mark(req: &ServiceRequest, shared: &Shared) -> Option<AnonymousMark> {

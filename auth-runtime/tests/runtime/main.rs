@@ -3,10 +3,12 @@
 
 mod support;
 
+mod anonymous;
 mod cache;
 mod config;
 mod context;
 mod jwks;
 mod macros;
+mod outer;
 mod policy;
 mod validation;

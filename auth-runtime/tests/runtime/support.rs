@@ -115,6 +115,18 @@ pub fn serve(auth: JwtAuth) -> Server {
     serve_routes(auth, routes)
 }
 
+impl Server {
+    /// Runs a server bound to `addr` in the background.
+    pub fn spawn(addr: std::net::SocketAddr, server: actix_web::dev::Server) -> Server {
+        let handle = server.handle();
+        actix_web::rt::spawn(server);
+        Server {
+            base: format!("http://{addr}"),
+            handle,
+        }
+    }
+}
+
 pub fn serve_routes(auth: JwtAuth, configure: fn(&mut web::ServiceConfig)) -> Server {
     let server = HttpServer::new(move || {
         App::new()
@@ -132,11 +144,7 @@ pub fn serve_routes(auth: JwtAuth, configure: fn(&mut web::ServiceConfig)) -> Se
     .shutdown_timeout(0)
     .bind("127.0.0.1:0")
     .expect("bind loopback");
-    let base = format!("http://{}", server.addrs()[0]);
-    let server = server.run();
-    let handle = server.handle();
-    actix_web::rt::spawn(server);
-    Server { base, handle }
+    Server::spawn(server.addrs()[0], server.run())
 }
 
 pub fn config_with(

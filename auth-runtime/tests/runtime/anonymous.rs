@@ -1,0 +1,219 @@
+//! Every request that routing hands to an anonymous handler is anonymous, whatever was
+//! registered before it and however its path is spelled; every other request needs a token.
+//!
+//! One app registers anonymous handlers behind wider patterns, other methods, scopes and
+//! hand-registered resources, inside `NormalizePath`; a table of requests (path spellings
+//! included) says which handler answers and with which status.
+
+use actix_web::http::Method;
+use actix_web::middleware::{NormalizePath, TrailingSlash};
+use actix_web::{App, HttpResponse, HttpServer, get, post, route, web};
+use auth_runtime::testing::TestIssuer;
+use auth_runtime::{AnonymousGuard, JwtAuth, SecurityContext, allow_anonymous};
+use serde_json::json;
+
+use crate::support::{Server, client, send};
+
+fn answer(handler: &str) -> HttpResponse {
+    HttpResponse::Ok().json(json!({
+        "handler": handler,
+        "identity": SecurityContext::get().map(|me| me.claims().sub.clone()),
+    }))
+}
+
+#[allow_anonymous]
+#[get("/ping")]
+async fn ping() -> HttpResponse {
+    answer("ping")
+}
+
+#[post("/stock/{id}")]
+async fn stock_update() -> HttpResponse {
+    answer("stock_update")
+}
+
+#[allow_anonymous]
+#[get("/stock/public")]
+async fn stock_public() -> HttpResponse {
+    answer("stock_public")
+}
+
+/// Wider, same method, registered first: routing picks it, so `/files/readme` is protected.
+#[get("/files/{name}")]
+async fn file() -> HttpResponse {
+    answer("file")
+}
+
+#[allow_anonymous]
+#[get("/files/readme")]
+async fn readme() -> HttpResponse {
+    answer("readme")
+}
+
+#[allow_anonymous]
+#[get("/orders/{id:\\d+}")]
+async fn order() -> HttpResponse {
+    answer("order")
+}
+
+#[allow_anonymous]
+#[get("/assets/{path:.*}")]
+async fn asset() -> HttpResponse {
+    answer("asset")
+}
+
+#[allow_anonymous]
+#[route("/multi", method = "GET", method = "PUT")]
+async fn multi() -> HttpResponse {
+    answer("multi")
+}
+
+mod catalogue {
+    use super::*;
+
+    /// In the `/api` scope registered first: any method on anything below it.
+    #[route("/{tail:.*}", method = "POST", method = "DELETE")]
+    pub async fn api_writes() -> HttpResponse {
+        answer("api_writes")
+    }
+
+    #[allow_anonymous]
+    #[get("/catalogue")]
+    pub async fn catalogue() -> HttpResponse {
+        answer("catalogue")
+    }
+}
+
+fn app_routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(ping)
+        .service(stock_update)
+        .service(stock_public)
+        .service(file)
+        .service(readme)
+        .service(order)
+        .service(asset)
+        .service(multi)
+        .service(
+            web::scope("/api")
+                .service(catalogue::api_writes)
+                .service(catalogue::catalogue),
+        )
+        // By hand: a catch-all resource for POST registered before an anonymous resource.
+        .service(
+            web::resource("/hand/{any}")
+                .guard(actix_web::guard::Post())
+                .to(|| async { answer("hand_post") }),
+        )
+        .service(
+            web::resource("/hand/status")
+                .guard(AnonymousGuard)
+                .route(web::get().to(|| async { answer("hand_status") })),
+        )
+        .service(
+            web::scope("/v{version}").service(
+                web::resource("/hand/status")
+                    .guard(AnonymousGuard)
+                    .route(web::get().to(|| async { answer("versioned_status") })),
+            ),
+        );
+}
+
+fn serve(auth: JwtAuth) -> Server {
+    let auth = auth.anonymous_route(&[Method::GET], "/hand/status");
+    let server = HttpServer::new(move || {
+        App::new()
+            .wrap(auth.clone())
+            .wrap(NormalizePath::new(TrailingSlash::Trim))
+            .configure(app_routes)
+    })
+    .workers(1)
+    .disable_signals()
+    .shutdown_timeout(0)
+    .bind("127.0.0.1:0")
+    .expect("bind loopback");
+    Server::spawn(server.addrs()[0], server.run())
+}
+
+/// (method, path as sent, handler that must answer without a token; `None`: 401)
+const TABLE: &[(&str, &str, Option<&str>)] = &[
+    ("GET", "/ping", Some("ping")),
+    ("GET", "/%70ing", Some("ping")),
+    ("GET", "/%70%69%6E%67", Some("ping")),
+    ("GET", "/%70%69%6e%67", Some("ping")),
+    ("GET", "//ping", Some("ping")),
+    ("GET", "/ping/", Some("ping")),
+    ("GET", "///ping//", Some("ping")),
+    ("POST", "/ping", None),
+    ("GET", "/pingx", None),
+    ("GET", "/stock/public", Some("stock_public")),
+    ("GET", "/stock/%70ublic", Some("stock_public")),
+    ("GET", "/stock//public/", Some("stock_public")),
+    ("POST", "/stock/public", None),
+    ("GET", "/stock/42", None),
+    ("GET", "/files/readme", None),
+    ("GET", "/files/other", None),
+    ("GET", "/orders/12", Some("order")),
+    ("GET", "/orders/%31%32", Some("order")),
+    ("GET", "/orders/abc", None),
+    ("GET", "/assets/css/site.css", Some("asset")),
+    ("GET", "/assets/%63ss/site.css", Some("asset")),
+    ("GET", "/multi", Some("multi")),
+    ("PUT", "/multi", Some("multi")),
+    ("POST", "/multi", None),
+    ("GET", "/api/catalogue", Some("catalogue")),
+    ("GET", "/%61pi/%63atalogue", Some("catalogue")),
+    ("POST", "/api/catalogue", None),
+    ("GET", "/hand/status", Some("hand_status")),
+    ("GET", "/hand/%73tatus", Some("hand_status")),
+    ("POST", "/hand/status", None),
+    ("GET", "/v2/hand/status", Some("versioned_status")),
+    ("GET", "/v2/hand/other", None),
+    ("GET", "/nowhere", None),
+];
+
+#[actix_web::test]
+async fn anonymous_handlers_answer_every_spelling_routing_accepts_in_any_registration_order() {
+    let issuer = TestIssuer::start();
+    let server = serve(JwtAuth::new(issuer.config()).unwrap());
+    let mut failures = Vec::new();
+    for &(method, path, expected) in TABLE {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+        let reply = send(client().request(method.clone(), format!("{}{path}", server.base))).await;
+        let ok = match expected {
+            Some(handler) => {
+                reply.status == 200
+                    && reply.body["handler"] == handler
+                    && reply.body["identity"].is_null()
+            }
+            None => reply.status == 401,
+        };
+        if !ok {
+            failures.push(format!(
+                "{method} {path}: expected {expected:?}, got {} {}",
+                reply.status, reply.body
+            ));
+        }
+    }
+    assert!(failures.is_empty(), "{failures:#?}");
+}
+
+#[actix_web::test]
+async fn a_token_on_a_request_routed_to_a_protected_handler_is_still_checked() {
+    let issuer = TestIssuer::start();
+    let server = serve(JwtAuth::new(issuer.config()).unwrap());
+    let token = issuer.token().sub("alice").sign();
+    for (method, path, handler) in [
+        (reqwest::Method::GET, "/files/readme", "file"),
+        (reqwest::Method::POST, "/stock/public", "stock_update"),
+        (reqwest::Method::POST, "/api/catalogue", "api_writes"),
+    ] {
+        let url = format!("{}{path}", server.base);
+        let reply = send(client().request(method.clone(), &url).bearer_auth(&token)).await;
+        assert_eq!(reply.status, 200, "{method} {path}: {}", reply.body);
+        assert_eq!(reply.body["handler"], handler);
+        assert_eq!(reply.body["identity"], "alice");
+        let forged = format!("{token}x");
+        let reply = send(client().request(method.clone(), &url).bearer_auth(forged)).await;
+        assert_eq!(reply.status, 401, "{method} {path}");
+    }
+}
