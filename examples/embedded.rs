@@ -54,7 +54,7 @@ async fn run() -> Result<(), String> {
         .unwrap_or_else(|| {
             PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("examples/embedded.yaml")
         });
-    let figment = auth_runtime::config::figment_from(&config_path);
+    let figment = auth_server::config::figment_from(&config_path);
     let (issuer, auth) = auth_server::embed(&figment)
         .map_err(|err| format!("{err} (configuration: {})", config_path.display()))?;
 

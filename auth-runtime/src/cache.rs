@@ -8,8 +8,10 @@
 //!   holds for its `kid`: a key that leaves the set takes its tokens with it (and a refetched
 //!   set, whose keys are parsed anew, makes every token be verified once more).
 //! - Only verified tokens are stored, so a flood of forged tokens never enters it; the cache
-//!   is bounded by an estimate of its memory (`token_cache_max_bytes`), sharded (no global
-//!   lock), and its S3-FIFO eviction keeps the tokens that keep coming back.
+//!   is bounded by its memory (`token_cache_max_bytes`), counted for each entry from what it
+//!   really holds (the token, every parsed claim, the roles, the allocations around them),
+//!   sharded (no global lock), and its S3-FIFO eviction keeps the tokens that keep coming
+//!   back.
 //! - Roles are stored with the token only when the role resolver says they may be
 //!   ([`RoleResolver::cacheable`](crate::RoleResolver::cacheable)).
 
@@ -18,28 +20,145 @@ use std::sync::Arc;
 use quick_cache::Weighter;
 use quick_cache::sync::Cache;
 
-use crate::context::Principal;
-use crate::validate::Verified;
+use serde_json::{Map, Value};
 
-/// Per-entry memory beyond the token text: the map slot, the `Arc`s, the parsed claims'
-/// structure.
-const ENTRY_OVERHEAD: u64 = 512;
+use crate::context::Principal;
+use crate::validate::{ValidToken, Verified};
+
+/// Per-entry memory the cache itself spends on an entry: its slot, hash and bookkeeping.
+const SLOT_OVERHEAD: usize = 128;
 
 /// A verified token, ready to be accepted again.
 pub(crate) struct Entry {
-    pub(crate) verified: Verified,
+    verified: Verified,
     /// Present when the roles may be cached with the token.
-    pub(crate) principal: Option<Principal>,
+    principal: Option<Principal>,
+    /// What the entry holds in memory, counted once when it is made.
+    weight: u64,
 }
 
-/// An entry's estimated memory: the token (kept as the key) and its decoded claims (kept
-/// twice: raw and extracted), which are smaller than the base64 they came from.
+impl Entry {
+    /// An entry for `token`, weighed by everything it keeps alive: the token text (the key),
+    /// the parsed claims (raw and extracted), the roles, and the allocations around them.
+    /// The claims are walked once here, on a miss that just verified a signature; a token
+    /// whose claims are shaped to be small as text and large in memory weighs what it costs.
+    pub(crate) fn new(token: &str, verified: Verified, principal: Option<Principal>) -> Entry {
+        let mut bytes = SLOT_OVERHEAD
+            + heap(token.len())
+            + heap(size_of::<Entry>() + 2 * size_of::<usize>())
+            + heap(size_of::<ValidToken>() + 2 * size_of::<usize>())
+            + verified.kid.as_ref().map_or(0, |kid| heap(kid.len()))
+            + claims_bytes(&verified.token);
+        if let Some(principal) = &principal {
+            bytes += heap(6 * size_of::<usize>())
+                + heap(size_of_val(principal.roles()))
+                + principal
+                    .roles()
+                    .iter()
+                    .map(|r| heap(r.len()))
+                    .sum::<usize>();
+        }
+        Entry {
+            verified,
+            principal,
+            weight: bytes as u64,
+        }
+    }
+
+    pub(crate) fn verified(&self) -> &Verified {
+        &self.verified
+    }
+
+    pub(crate) fn principal(&self) -> Option<&Principal> {
+        self.principal.as_ref()
+    }
+}
+
+/// What one allocation of `len` bytes takes from the allocator: a header and rounding to 16
+/// bytes, 32 at least (glibc's malloc; jemalloc and mimalloc take less).
+fn heap(len: usize) -> usize {
+    if len == 0 {
+        0
+    } else {
+        (len + 8).next_multiple_of(16).max(32)
+    }
+}
+
+fn claims_bytes(token: &ValidToken) -> usize {
+    let claims = &token.claims;
+    [
+        &claims.sub,
+        &claims.email,
+        &claims.role,
+        &claims.org_id,
+        &claims.jti,
+    ]
+    .iter()
+    .map(|s| heap(s.capacity()))
+    .sum::<usize>()
+        + heap(claims.groups.capacity() * size_of::<String>())
+        + claims
+            .groups
+            .iter()
+            .map(|g| heap(g.capacity()))
+            .sum::<usize>()
+        + object_bytes(&token.raw)
+}
+
+fn value_bytes(value: &Value) -> usize {
+    match value {
+        Value::Null | Value::Bool(_) | Value::Number(_) => 0,
+        Value::String(s) => heap(s.capacity()),
+        Value::Array(items) => {
+            heap(items.capacity() * size_of::<Value>())
+                + items.iter().map(value_bytes).sum::<usize>()
+        }
+        Value::Object(map) => object_bytes(map),
+    }
+}
+
+fn object_bytes(map: &Map<String, Value>) -> usize {
+    let members: usize = map
+        .iter()
+        .map(|(name, value)| heap(name.capacity()) + value_bytes(value))
+        .sum();
+    members + map_structure_bytes(map.len())
+}
+
+/// The memory of a map's own structure for `len` members. serde_json's map is a `BTreeMap`
+/// (nodes of up to 11 members, at least 5 below the root) unless some crate in the build
+/// turns on its `preserve_order` feature, which makes it an `IndexMap` (a vector of members
+/// plus a hash table, both grown by doubling); the map's size tells which.
+fn map_structure_bytes(len: usize) -> usize {
+    if len == 0 {
+        return 0;
+    }
+    let member = size_of::<String>() + size_of::<Value>();
+    if size_of::<Map<String, Value>>() <= 3 * size_of::<usize>() {
+        const NODE_HEADER: usize = 16;
+        let leaf = heap(NODE_HEADER + 11 * member);
+        let internal = heap(NODE_HEADER + 11 * member + 12 * size_of::<usize>());
+        let leaves = if len <= 11 { 1 } else { len.div_ceil(5) };
+        let internals = if leaves == 1 {
+            0
+        } else {
+            leaves.div_ceil(5) + 1
+        };
+        leaves * leaf + internals * internal
+    } else {
+        let capacity = len.next_power_of_two();
+        heap(capacity * (member + size_of::<usize>()))
+            + heap(capacity * (size_of::<usize>() + 1) + 16)
+    }
+}
+
+/// Weighs an entry by what [`Entry::new`] counted.
 #[derive(Clone, Copy)]
 struct EntryWeight;
 
 impl Weighter<Box<str>, Arc<Entry>> for EntryWeight {
-    fn weight(&self, token: &Box<str>, _entry: &Arc<Entry>) -> u64 {
-        3 * token.len() as u64 + ENTRY_OVERHEAD
+    fn weight(&self, _token: &Box<str>, entry: &Arc<Entry>) -> u64 {
+        entry.weight
     }
 }
 
@@ -64,7 +183,8 @@ pub struct TokenCacheStats {
 
 impl TokenCache {
     pub(crate) fn new(max_bytes: u64) -> TokenCache {
-        let typical = 3 * 1024 + ENTRY_OVERHEAD;
+        // A typical token of a kilobyte with ten claims weighs about 4 KiB.
+        let typical = 4 * 1024;
         let items = (max_bytes / typical).max(16) as usize;
         TokenCache {
             entries: Cache::with_weighter(items, max_bytes, EntryWeight),
@@ -76,6 +196,10 @@ impl TokenCache {
     }
 
     pub(crate) fn insert(&self, token: &str, entry: Entry) {
+        if entry.weight > self.entries.capacity() {
+            // Larger than the whole cache: it would only push every other token out.
+            return;
+        }
         self.entries.insert(Box::from(token), Arc::new(entry));
     }
 

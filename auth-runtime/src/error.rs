@@ -46,6 +46,19 @@ pub enum InvalidReason {
     WrongIssuer,
     /// `aud` is missing or does not contain the configured audience.
     WrongAudience,
+    /// The header or the claims hold the same member name twice (RFC 8725 3.x: which one a
+    /// reader takes differs between libraries).
+    DuplicateMember,
+    /// The header has a `crit` member: no critical extension is understood (RFC 7515 4.1.11).
+    CriticalHeader,
+    /// `iat` is present and not a number.
+    BadIssuedAt,
+    /// `iat` lies in the future, beyond the leeway.
+    IssuedInFuture,
+    /// The token claims a longer lifetime than `max_token_lifetime_seconds`.
+    LifetimeTooLong,
+    /// The header's `typ` is not the `required_token_type`.
+    WrongType,
 }
 
 impl InvalidReason {
@@ -63,6 +76,12 @@ impl InvalidReason {
             InvalidReason::NotYetValid => "token not yet valid",
             InvalidReason::WrongIssuer => "invalid issuer",
             InvalidReason::WrongAudience => "invalid audience",
+            InvalidReason::DuplicateMember => "duplicate JSON member",
+            InvalidReason::CriticalHeader => "unsupported critical header",
+            InvalidReason::BadIssuedAt => "invalid iat claim",
+            InvalidReason::IssuedInFuture => "token issued in the future",
+            InvalidReason::LifetimeTooLong => "token lifetime exceeds the allowed maximum",
+            InvalidReason::WrongType => "unexpected token type",
         }
     }
 }

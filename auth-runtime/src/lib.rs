@@ -53,6 +53,7 @@ pub mod error;
 pub mod jwks;
 pub mod middleware;
 pub mod roles;
+mod strict_json;
 #[cfg(feature = "testing")]
 pub mod testing;
 pub mod validate;

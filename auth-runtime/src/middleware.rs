@@ -213,13 +213,13 @@ impl Shared {
             return Ok(self.with_roles(verified.token).await);
         };
         if let Some(entry) = cache.get(token) {
-            let seen = &entry.verified;
+            let seen = entry.verified();
             if self.validator.still_trusts(seen.kid.as_deref(), &seen.key) {
                 if let Err(err) = self.validator.check_times(seen.exp, seen.nbf, now()) {
                     cache.remove(token);
                     return Err(err);
                 }
-                return Ok(match &entry.principal {
+                return Ok(match entry.principal() {
                     Some(principal) => principal.clone(),
                     None => self.with_roles(Arc::clone(&seen.token)).await,
                 });
@@ -229,13 +229,7 @@ impl Shared {
         let verified = self.validator.verify(token).await?;
         let principal = self.with_roles(Arc::clone(&verified.token)).await;
         let cached = self.resolver.cacheable().then(|| principal.clone());
-        cache.insert(
-            token,
-            Entry {
-                verified,
-                principal: cached,
-            },
-        );
+        cache.insert(token, Entry::new(token, verified, cached));
         Ok(principal)
     }
 

@@ -292,6 +292,7 @@ impl TestIssuer {
             claims,
             kid: KidChoice::Key,
             alg: None,
+            typ: Some("JWT".to_owned()),
         }
     }
 
@@ -346,6 +347,28 @@ impl TestIssuer {
         self.state.fetches.load(Ordering::SeqCst)
     }
 
+    /// Signs `header` and `claims` exactly as given (JSON text, not re-serialised) with the
+    /// current key: for tokens no well-behaved issuer makes, such as ones with a member name
+    /// given twice. The header should name the key's algorithm and `kid`
+    /// ([`kid`](TestIssuer::kid)).
+    ///
+    /// # Panics
+    /// When the key cannot sign (it always can).
+    pub fn sign_raw(&self, header: &str, claims: &str) -> String {
+        use base64::Engine as _;
+        use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        let key = Arc::clone(self.state.lock().keys.last().expect("a signing key"));
+        let message = format!(
+            "{}.{}",
+            URL_SAFE_NO_PAD.encode(header),
+            URL_SAFE_NO_PAD.encode(claims)
+        );
+        let signature =
+            jsonwebtoken::crypto::sign(message.as_bytes(), &key.encoding, key.alg.to_jwt())
+                .expect("the key signs with its own algorithm");
+        format!("{message}.{signature}")
+    }
+
     /// The JWKS document as currently served.
     pub fn jwks(&self) -> Value {
         jwks_document(&self.state.lock())
@@ -393,6 +416,7 @@ pub struct TokenBuilder {
     claims: serde_json::Map<String, Value>,
     kid: KidChoice,
     alg: Option<Algorithm>,
+    typ: Option<String>,
 }
 
 impl TokenBuilder {
@@ -481,6 +505,18 @@ impl TokenBuilder {
         self
     }
 
+    /// The header's `typ` (`at+jwt`, say), instead of `JWT`.
+    pub fn typ(mut self, typ: &str) -> Self {
+        self.typ = Some(typ.to_owned());
+        self
+    }
+
+    /// No `typ` in the header.
+    pub fn without_typ(mut self) -> Self {
+        self.typ = None;
+        self
+    }
+
     /// The claims as they will be signed.
     pub fn claims(&self) -> &serde_json::Map<String, Value> {
         &self.claims
@@ -493,6 +529,7 @@ impl TokenBuilder {
     pub fn sign(self) -> String {
         let alg = self.alg.unwrap_or(self.key.alg);
         let mut header = Header::new(alg.to_jwt());
+        header.typ = self.typ;
         header.kid = match self.kid {
             KidChoice::Key => Some(self.key.kid.clone()),
             KidChoice::None => None,

@@ -10,12 +10,12 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use serde::Deserialize;
 use serde_json::Value;
 
-use crate::config::{Algorithm, AuthConfig};
+use crate::config::{Algorithm, AuthConfig, media_type};
 use crate::error::{AuthError, InvalidReason};
 use crate::jwks::{KeyLookup, KeySet, KeySource, KeysUnavailable, VerifyingKey};
+use crate::strict_json::{self, StrictError};
 
 /// All claims of a validated token, as JSON.
 pub type RawClaims = serde_json::Map<String, Value>;
@@ -91,6 +91,8 @@ pub struct Validator {
     accepted: Arc<[Algorithm]>,
     leeway: u64,
     max_token_bytes: usize,
+    max_lifetime: Option<u64>,
+    required_type: Option<Arc<str>>,
     keys: Arc<dyn KeySource>,
 }
 
@@ -104,16 +106,6 @@ impl std::fmt::Debug for Validator {
     }
 }
 
-#[derive(Deserialize)]
-struct Header<'a> {
-    #[serde(borrow)]
-    alg: Option<std::borrow::Cow<'a, str>>,
-    #[serde(borrow)]
-    kid: Option<std::borrow::Cow<'a, str>>,
-    /// Critical extensions: none are understood, so any is a refusal (RFC 7515 4.1.11).
-    crit: Option<serde::de::IgnoredAny>,
-}
-
 impl Validator {
     /// A validator for `config` that takes keys from `keys`.
     pub fn new(config: &AuthConfig, keys: Arc<dyn KeySource>) -> Validator {
@@ -123,6 +115,8 @@ impl Validator {
             accepted: Arc::from(config.accepted_algorithms.as_slice()),
             leeway: config.leeway_seconds,
             max_token_bytes: config.max_token_bytes,
+            max_lifetime: config.max_token_lifetime_seconds,
+            required_type: config.required_token_type.as_deref().map(Arc::from),
             keys,
         }
     }
@@ -154,23 +148,37 @@ impl Validator {
         let header_json = URL_SAFE_NO_PAD
             .decode(header_b64)
             .map_err(|_| invalid(InvalidReason::Malformed))?;
-        let header: Header<'_> =
-            serde_json::from_slice(&header_json).map_err(|_| invalid(InvalidReason::Malformed))?;
-        if header.crit.is_some() {
-            return Err(invalid(InvalidReason::Malformed));
+        let header = strict_json::object(&header_json).map_err(refusal)?;
+        // Critical extensions: none are understood, so any `crit`, even `null`, is a refusal
+        // (RFC 7515 4.1.11).
+        if header.contains_key("crit") {
+            return Err(invalid(InvalidReason::CriticalHeader));
         }
-        let alg_name = header
-            .alg
-            .as_deref()
-            .ok_or(invalid(InvalidReason::MissingAlgorithm))?;
+        let alg_name = match header.get("alg") {
+            Some(Value::String(alg)) => alg.as_str(),
+            _ => return Err(invalid(InvalidReason::MissingAlgorithm)),
+        };
         let alg = Algorithm::from_name(alg_name)
             .filter(|alg| self.accepted.contains(alg))
             .ok_or_else(|| AuthError::AlgorithmNotAccepted(alg_name.to_owned()))?;
+        let kid = match header.get("kid") {
+            None => None,
+            Some(Value::String(kid)) => Some(kid.as_str()),
+            Some(_) => return Err(invalid(InvalidReason::Malformed)),
+        };
+        if let Some(required) = &self.required_type {
+            let typ_ok = matches!(
+                header.get("typ"),
+                Some(Value::String(typ)) if media_type(typ) == **required
+            );
+            if !typ_ok {
+                return Err(invalid(InvalidReason::WrongType));
+            }
+        }
         if signature.is_empty() {
             return Err(invalid(InvalidReason::BadSignature));
         }
 
-        let kid = header.kid.as_deref();
         let set = self.key_set_for(kid).await?;
         let key = match set.find(kid) {
             KeyLookup::Found(key) => key,
@@ -188,8 +196,7 @@ impl Validator {
         let payload = URL_SAFE_NO_PAD
             .decode(payload_b64)
             .map_err(|_| invalid(InvalidReason::Malformed))?;
-        let raw: RawClaims =
-            serde_json::from_slice(&payload).map_err(|_| invalid(InvalidReason::Malformed))?;
+        let raw: RawClaims = strict_json::object(&payload).map_err(refusal)?;
         let (exp, nbf) = self.check_claims(&raw, now())?;
         Ok(Verified {
             key: Arc::clone(key),
@@ -257,6 +264,18 @@ impl Validator {
             None => None,
         };
         self.check_times(exp, nbf, now)?;
+        let iat = match raw.get("iat") {
+            Some(iat) => Some(numeric_date(iat).ok_or(invalid(InvalidReason::BadIssuedAt))?),
+            None => None,
+        };
+        if iat.is_some_and(|iat| iat > now.saturating_add(self.leeway)) {
+            return Err(invalid(InvalidReason::IssuedInFuture));
+        }
+        if let Some(max) = self.max_lifetime
+            && exp.saturating_sub(iat.unwrap_or(now)) > max
+        {
+            return Err(invalid(InvalidReason::LifetimeTooLong));
+        }
         match raw.get("iss") {
             Some(Value::String(iss)) if **iss == *self.issuer => {}
             _ => return Err(invalid(InvalidReason::WrongIssuer)),
@@ -271,6 +290,13 @@ impl Validator {
         }
         Ok((exp, nbf))
     }
+}
+
+fn refusal(err: StrictError) -> AuthError {
+    AuthError::InvalidToken(match err {
+        StrictError::Malformed => InvalidReason::Malformed,
+        StrictError::Duplicate => InvalidReason::DuplicateMember,
+    })
 }
 
 /// A JWT NumericDate: seconds since the epoch, possibly fractional (rounded down). Negative
@@ -377,6 +403,72 @@ mod tests {
         assert_eq!(
             v.check_claims(&bad, 10),
             Err(AuthError::InvalidToken(InvalidReason::WrongAudience))
+        );
+    }
+
+    fn strict_validator(max_lifetime: Option<u64>) -> Validator {
+        let config = RawConfig {
+            issuer: "https://id.example".into(),
+            audience: "api".into(),
+            leeway_seconds: 30,
+            max_token_lifetime_seconds: max_lifetime,
+            ..RawConfig::default()
+        }
+        .validate()
+        .unwrap();
+        Validator::new(&config, Arc::new(Arc::new(KeySet::default())))
+    }
+
+    fn timed(iat: Option<Value>, exp: u64) -> RawClaims {
+        let mut c = claims(json!({"iss": "https://id.example", "aud": "api", "exp": exp}));
+        if let Some(iat) = iat {
+            c.insert("iat".into(), iat);
+        }
+        c
+    }
+
+    #[test]
+    fn iat_must_be_a_number_and_not_in_the_future_beyond_the_leeway() {
+        let v = strict_validator(None);
+        let now = 1_000_000;
+        assert!(
+            v.check_claims(&timed(Some(json!(now + 30)), now + 60), now)
+                .is_ok()
+        );
+        assert!(v.check_claims(&timed(None, now + 60), now).is_ok());
+        assert_eq!(
+            v.check_claims(&timed(Some(json!(now + 31)), now + 60), now),
+            Err(AuthError::InvalidToken(InvalidReason::IssuedInFuture))
+        );
+        for bad in [json!("yesterday"), json!(null), json!([now])] {
+            assert_eq!(
+                v.check_claims(&timed(Some(bad.clone()), now + 60), now),
+                Err(AuthError::InvalidToken(InvalidReason::BadIssuedAt)),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn lifetime_is_measured_from_iat_or_from_now_without_it() {
+        let v = strict_validator(Some(3600));
+        let now = 1_000_000;
+        let too_long = Err(AuthError::InvalidToken(InvalidReason::LifetimeTooLong));
+        assert!(
+            v.check_claims(&timed(Some(json!(now - 100)), now - 100 + 3600), now)
+                .is_ok()
+        );
+        assert_eq!(
+            v.check_claims(&timed(Some(json!(now - 100)), now - 100 + 3601), now),
+            too_long
+        );
+        assert!(v.check_claims(&timed(None, now + 3600), now).is_ok());
+        assert_eq!(v.check_claims(&timed(None, now + 3601), now), too_long);
+        let unlimited = strict_validator(None);
+        assert!(
+            unlimited
+                .check_claims(&timed(Some(json!(now)), now + 10 * 365 * 86_400), now)
+                .is_ok()
         );
     }
 

@@ -1,10 +1,11 @@
 //! The `server_auth` section, read through figment like `auth_client` (environment:
 //! `SERVER_AUTH__ADMIN_PASSWORD=...`).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use auth_runtime::ConfigError;
+use auth_runtime::config::{EnvSection, explain};
 use figment::Figment;
 use serde::{Deserialize, Serialize};
 
@@ -12,6 +13,25 @@ use crate::wallet::WalletAlgorithm;
 
 /// The figment section this crate reads.
 pub const SECTION: &str = "server_auth";
+
+/// The standard figment of an app that embeds the issuer: the YAML file at `yaml_path`
+/// (skipped when it does not exist), then the `AUTH_CLIENT__*` and `SERVER_AUTH__*`
+/// environment variables on top. String settings stay exactly as written
+/// (`SERVER_AUTH__ADMIN_PASSWORD=123456` is the text `123456`), and an error never repeats the
+/// value of a secret-looking key such as `admin_password`.
+///
+/// ```no_run
+/// let figment = auth_server::config::figment_from("config.yaml");
+/// let (issuer, auth) = auth_server::embed(&figment)?;
+/// # Ok::<(), auth_runtime::ConfigError>(())
+/// ```
+pub fn figment_from(yaml_path: impl AsRef<Path>) -> Figment {
+    auth_runtime::config::figment_from(yaml_path).merge(EnvSection::new(
+        "SERVER_AUTH",
+        SECTION,
+        &RawServerConfig::default(),
+    ))
+}
 
 /// The `server_auth` section as written, before checking.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -101,12 +121,10 @@ pub struct ServerConfig {
 impl ServerConfig {
     /// Reads the `server_auth` section of `figment` and checks it.
     pub fn from_figment(figment: &Figment) -> Result<ServerConfig, ConfigError> {
-        let raw: RawServerConfig = figment.focus(SECTION).extract().map_err(|err| {
-            error(format!(
-                "invalid `{SECTION}` configuration: {err}. Check the key's spelling and type in \
-                 the YAML file and the SERVER_AUTH__* environment variables"
-            ))
-        })?;
+        let raw: RawServerConfig = figment
+            .focus(SECTION)
+            .extract()
+            .map_err(|err| explain(SECTION, err))?;
         raw.validate()
     }
 }

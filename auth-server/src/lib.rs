@@ -14,7 +14,7 @@
 //! #[actix_web::main]
 //! async fn main() -> Result<(), Box<dyn std::error::Error>> {
 //!     // `server_auth` and `auth_client` from one file, SERVER_AUTH__* / AUTH_CLIENT__* win.
-//!     let figment = auth_runtime::config::figment_from("config.yaml");
+//!     let figment = auth_server::config::figment_from("config.yaml");
 //!     let (issuer, auth) = auth_server::embed(&figment)?; // the validator trusts the issuer
 //!     HttpServer::new(move || {
 //!         App::new()

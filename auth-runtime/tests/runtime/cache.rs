@@ -175,3 +175,31 @@ async fn a_flood_of_distinct_tokens_stays_within_the_bound() {
     assert!(stats.entries < 3000, "evicted: {stats:?}");
     assert!(stats.hits >= 20, "the honest token kept hitting: {stats:?}");
 }
+
+#[actix_web::test]
+async fn a_token_heavier_than_the_whole_cache_is_verified_every_time_instead() {
+    let issuer = TestIssuer::start();
+    let config = config_with(&issuer, |raw| raw.token_cache_max_bytes = 64 * 1024);
+    let auth = declare(JwtAuth::new(config).unwrap());
+    let server = serve(auth.clone());
+    // About 9 KB as text, far more than 64 KiB once parsed.
+    let heavy = issuer
+        .token()
+        .claim(
+            "x",
+            serde_json::json!(vec![serde_json::json!({"a": 0}); 1100]),
+        )
+        .sign();
+    let light = issuer.token().sub("light").sign();
+    for _ in 0..3 {
+        assert_eq!(get(&server, "/api/profile", Some(&heavy)).await.status, 200);
+        assert_eq!(get(&server, "/api/profile", Some(&light)).await.status, 200);
+    }
+    let stats = auth.token_cache_stats().unwrap();
+    assert_eq!(
+        (stats.entries, stats.hits, stats.misses),
+        (1, 2, 4),
+        "{stats:?}"
+    );
+    assert!(stats.weight_bytes <= 64 * 1024);
+}

@@ -89,3 +89,122 @@ fn wrong_type_names_the_key() {
         Ok(())
     });
 }
+
+#[test]
+fn string_settings_from_the_environment_stay_exactly_as_written() {
+    for audience in ["31415926535", "007", "1.50", "true", "-0", "1e3", "null"] {
+        Jail::expect_with(|jail| {
+            jail.set_env("AUTH_CLIENT__ISSUER", "https://id.example");
+            jail.set_env("AUTH_CLIENT__AUDIENCE", audience);
+            let figment = auth_runtime::config::figment_from("absent.yaml");
+            let config = AuthConfig::from_figment(&figment)
+                .unwrap_or_else(|err| panic!("{audience}: {err}"));
+            assert_eq!(config.audience, audience);
+            Ok(())
+        });
+    }
+}
+
+#[test]
+fn numbers_booleans_and_lists_from_the_environment_keep_their_types() {
+    Jail::expect_with(|jail| {
+        jail.set_env("AUTH_CLIENT__ISSUER", "https://id.example");
+        jail.set_env("AUTH_CLIENT__AUDIENCE", "api");
+        jail.set_env("AUTH_CLIENT__JWKS_TTL_SECONDS", "600");
+        jail.set_env("AUTH_CLIENT__USE_ENV_PROXY", "false");
+        jail.set_env("AUTH_CLIENT__PUBLIC_PATHS", "[/health, '/docs']");
+        jail.set_env("auth_client__leeway_seconds", "5");
+        let figment = auth_runtime::config::figment_from("absent.yaml");
+        let config = AuthConfig::from_figment(&figment).unwrap();
+        assert_eq!(config.jwks_ttl.as_secs(), 600);
+        assert!(!config.use_env_proxy);
+        assert_eq!(config.public_paths, vec!["/health", "/docs"]);
+        assert_eq!(
+            config.leeway_seconds, 5,
+            "variable names match without case"
+        );
+        Ok(())
+    });
+}
+
+#[test]
+fn a_wrong_setting_names_the_key_the_variable_and_what_is_expected() {
+    Jail::expect_with(|jail| {
+        jail.set_env("AUTH_CLIENT__ISSUER", "https://id.example");
+        jail.set_env("AUTH_CLIENT__AUDIENCE", "api");
+        jail.set_env("AUTH_CLIENT__JWKS_TTL_SECONDS", "soon");
+        let figment = auth_runtime::config::figment_from("absent.yaml");
+        let err = AuthConfig::from_figment(&figment).unwrap_err().to_string();
+        assert!(err.contains("`auth_client.jwks_ttl_seconds`"), "{err}");
+        assert!(err.contains("AUTH_CLIENT__JWKS_TTL_SECONDS"), "{err}");
+        assert!(err.contains("u64"), "{err}");
+        Ok(())
+    });
+    Jail::expect_with(|jail| {
+        jail.create_file(
+            "auth.yaml",
+            "auth_client:\n  issuer: https://id.example\n  audiense: api\n",
+        )?;
+        let err = AuthConfig::from_figment(&auth_runtime::config::figment_from("auth.yaml"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("`auth_client.audiense` is not a known key"),
+            "{err}"
+        );
+        assert!(err.contains("audience"), "the known keys are listed: {err}");
+        assert!(err.contains("auth.yaml"), "the file is named: {err}");
+        Ok(())
+    });
+}
+
+#[test]
+fn errors_never_print_the_value_of_a_secret_looking_key() {
+    let secret = "hunter2-do-not-print";
+    let section = "vault";
+    #[derive(serde::Deserialize, serde::Serialize, Default)]
+    #[serde(default, deny_unknown_fields)]
+    struct Vault {
+        ttl_seconds: u64,
+        client_secret: Vec<u64>,
+        api_token: u64,
+    }
+    let cases = [
+        (
+            "VAULT__CLIENT_SECRET",
+            format!("[{secret}]"),
+            "`vault.client_secret.0` must be u64",
+        ),
+        (
+            "VAULT__API_TOKEN",
+            secret.to_owned(),
+            "`vault.api_token` must be u64, not a string",
+        ),
+        (
+            "VAULT__TTL_SECONDS",
+            "visible-value".to_owned(),
+            "\"visible-value\"",
+        ),
+    ];
+    for (variable, value, expected) in cases {
+        Jail::expect_with(|jail| {
+            jail.set_env(variable, &value);
+            let figment = figment::Figment::new().merge(auth_runtime::config::EnvSection::new(
+                "VAULT",
+                section,
+                &Vault::default(),
+            ));
+            let err = figment
+                .focus(section)
+                .extract::<Vault>()
+                .map_err(|err| auth_runtime::config::explain(section, err))
+                .err()
+                .expect("a bad setting")
+                .to_string();
+            assert!(!err.contains(secret), "{err}");
+            assert!(err.contains(expected), "{err}");
+            assert!(err.contains(variable), "{err}");
+            Ok(())
+        });
+    }
+}

@@ -287,19 +287,183 @@ async fn garbage_tokens_are_401_never_500() {
     }
 }
 
+fn claims_now(extra: &str, issuer: &TestIssuer) -> String {
+    format!(
+        r#"{{"iss":"{}","aud":"{}","sub":"mallory","exp":{}{extra}}}"#,
+        issuer.issuer(),
+        issuer.audience(),
+        now() + 300
+    )
+}
+
 #[actix_web::test]
-async fn critical_header_extensions_are_refused() {
+async fn any_crit_header_is_refused_even_null_or_empty() {
     let issuer = TestIssuer::start();
     let server = serve(auth_for(&issuer));
-    let token = issuer.token().sign();
-    let header = URL_SAFE_NO_PAD.encode(
-        format!(
-            r#"{{"alg":"RS256","kid":"{}","crit":["exp"],"exp":1}}"#,
-            issuer.kid()
-        )
-        .as_bytes(),
+    let claims = claims_now("", &issuer);
+    let plain = issuer.sign_raw(
+        &format!(r#"{{"alg":"RS256","kid":"{}"}}"#, issuer.kid()),
+        &claims,
     );
-    let rest = token.split_once('.').unwrap().1;
-    let reply = get(&server, "/api/profile", Some(&format!("{header}.{rest}"))).await;
-    assert_invalid_token(&reply, "Invalid token: malformed token");
+    assert_eq!(get(&server, "/api/profile", Some(&plain)).await.status, 200);
+    for crit in ["null", "[]", r#"["exp"]"#, "\"exp\"", "{}"] {
+        let header = format!(
+            r#"{{"alg":"RS256","kid":"{}","crit":{crit}}}"#,
+            issuer.kid()
+        );
+        let token = issuer.sign_raw(&header, &claims);
+        let reply = get(&server, "/api/profile", Some(&token)).await;
+        assert_invalid_token(&reply, "Invalid token: unsupported critical header");
+    }
+}
+
+#[actix_web::test]
+async fn a_member_given_twice_in_the_claims_is_refused_at_any_depth() {
+    let issuer = TestIssuer::start();
+    let server = serve(auth_for(&issuer));
+    let header = format!(r#"{{"alg":"RS256","kid":"{}"}}"#, issuer.kid());
+    // Last-one-wins would make this viewer an admin.
+    let doubled_role = issuer.sign_raw(
+        &header,
+        &claims_now(r#","role":"viewer","role":"admin""#, &issuer),
+    );
+    let reply = get(&server, "/api/admin", Some(&doubled_role)).await;
+    assert_invalid_token(&reply, "Invalid token: duplicate JSON member");
+    let reply = get(&server, "/api/profile", Some(&doubled_role)).await;
+    assert_invalid_token(&reply, "Invalid token: duplicate JSON member");
+    let nested = issuer.sign_raw(
+        &header,
+        &claims_now(
+            r#","realm_access":{"roles":["viewer"],"roles":["admin"]}"#,
+            &issuer,
+        ),
+    );
+    let reply = get(&server, "/api/profile", Some(&nested)).await;
+    assert_invalid_token(&reply, "Invalid token: duplicate JSON member");
+    let escaped = issuer.sign_raw(
+        &header,
+        &claims_now(r#","role":"viewer","\u0072ole":"admin""#, &issuer),
+    );
+    let reply = get(&server, "/api/admin", Some(&escaped)).await;
+    assert_invalid_token(&reply, "Invalid token: duplicate JSON member");
+}
+
+#[actix_web::test]
+async fn a_member_given_twice_in_the_header_is_refused() {
+    let issuer = TestIssuer::start();
+    let server = serve(auth_for(&issuer));
+    let claims = claims_now("", &issuer);
+    for header in [
+        format!(
+            r#"{{"alg":"RS256","alg":"RS256","kid":"{}"}}"#,
+            issuer.kid()
+        ),
+        format!(
+            r#"{{"alg":"RS256","kid":"other","kid":"{}"}}"#,
+            issuer.kid()
+        ),
+        format!(
+            r#"{{"alg":"RS256","kid":"{}","typ":"JWT","typ":"at+jwt"}}"#,
+            issuer.kid()
+        ),
+    ] {
+        let token = issuer.sign_raw(&header, &claims);
+        let reply = get(&server, "/api/profile", Some(&token)).await;
+        assert_invalid_token(&reply, "Invalid token: duplicate JSON member");
+    }
+}
+
+#[actix_web::test]
+async fn iat_in_the_future_beyond_the_leeway_or_not_a_number_is_refused() {
+    let issuer = TestIssuer::start();
+    let server = serve(auth_for(&issuer));
+    let within = issuer.token().claim("iat", json!(now() + 20)).sign();
+    assert_eq!(
+        get(&server, "/api/profile", Some(&within)).await.status,
+        200
+    );
+    let future = issuer.token().claim("iat", json!(now() + 120)).sign();
+    let reply = get(&server, "/api/profile", Some(&future)).await;
+    assert_invalid_token(&reply, "Invalid token: token issued in the future");
+    let text = issuer.token().claim("iat", json!("now")).sign();
+    let reply = get(&server, "/api/profile", Some(&text)).await;
+    assert_invalid_token(&reply, "Invalid token: invalid iat claim");
+    let without = issuer.token().without_claim("iat").sign();
+    assert_eq!(
+        get(&server, "/api/profile", Some(&without)).await.status,
+        200
+    );
+}
+
+#[actix_web::test]
+async fn max_token_lifetime_refuses_long_lived_tokens_with_or_without_iat() {
+    let issuer = TestIssuer::start();
+    let config = config_with(&issuer, |raw| raw.max_token_lifetime_seconds = Some(3600));
+    let server = serve(declare(JwtAuth::new(config).unwrap()));
+    let short = issuer.token().expires_in(1800).sign();
+    assert_eq!(get(&server, "/api/profile", Some(&short)).await.status, 200);
+    let long = issuer.token().expires_in(7200).sign();
+    let reply = get(&server, "/api/profile", Some(&long)).await;
+    assert_invalid_token(
+        &reply,
+        "Invalid token: token lifetime exceeds the allowed maximum",
+    );
+    // Issued long ago and valid for a day: the lifetime counts from iat, not from now.
+    let old = issuer
+        .token()
+        .claim("iat", json!(now() - 86_000))
+        .expires_in(400)
+        .sign();
+    let reply = get(&server, "/api/profile", Some(&old)).await;
+    assert_invalid_token(
+        &reply,
+        "Invalid token: token lifetime exceeds the allowed maximum",
+    );
+    let no_iat = issuer.token().without_claim("iat").expires_in(7200).sign();
+    let reply = get(&server, "/api/profile", Some(&no_iat)).await;
+    assert_invalid_token(
+        &reply,
+        "Invalid token: token lifetime exceeds the allowed maximum",
+    );
+    // Off by default.
+    let default = serve(auth_for(&issuer));
+    let year = issuer.token().expires_in(365 * 86_400).sign();
+    assert_eq!(get(&default, "/api/profile", Some(&year)).await.status, 200);
+}
+
+#[actix_web::test]
+async fn required_token_type_refuses_other_types_such_as_id_tokens() {
+    let issuer = TestIssuer::start();
+    let config = config_with(&issuer, |raw| raw.required_token_type = "at+jwt".into());
+    let server = serve(declare(JwtAuth::new(config).unwrap()));
+    for typ in ["at+jwt", "application/at+jwt", "AT+JWT"] {
+        let token = issuer.token().typ(typ).sign();
+        assert_eq!(
+            get(&server, "/api/profile", Some(&token)).await.status,
+            200,
+            "{typ}"
+        );
+    }
+    let id_token = issuer.token().sign();
+    let reply = get(&server, "/api/profile", Some(&id_token)).await;
+    assert_invalid_token(&reply, "Invalid token: unexpected token type");
+    let untyped = issuer.token().without_typ().typ("").sign();
+    let reply = get(&server, "/api/profile", Some(&untyped)).await;
+    assert_invalid_token(&reply, "Invalid token: unexpected token type");
+    let missing = issuer.token().without_typ().sign();
+    let reply = get(&server, "/api/profile", Some(&missing)).await;
+    assert_invalid_token(&reply, "Invalid token: unexpected token type");
+    // Off by default: any typ.
+    let default = serve(auth_for(&issuer));
+    assert_eq!(
+        get(&default, "/api/profile", Some(&id_token)).await.status,
+        200
+    );
+}
+
+fn now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
 }

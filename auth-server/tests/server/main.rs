@@ -3,6 +3,7 @@
 
 mod support;
 
+mod config;
 mod keys;
 mod login;
 mod wallet;

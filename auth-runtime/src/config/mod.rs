@@ -20,7 +20,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use figment::Figment;
-use figment::providers::{Env, Format, Yaml};
+use figment::providers::{Format, Yaml};
 use serde::{Deserialize, Serialize};
 
 /// The figment section this crate reads.
@@ -29,8 +29,12 @@ pub const SECTION: &str = "auth_client";
 /// The path appended to the issuer when no `jwks_endpoint` is configured.
 pub const DEFAULT_JWKS_PATH: &str = "/api/v1/auth/jwks";
 
+mod env;
+
+pub use env::{EnvSection, explain, is_secret_key};
+
 /// Builds the standard figment: the YAML file at `yaml_path` (skipped when it does not
-/// exist), then every `AUTH_CLIENT__*` and `SERVER_AUTH__*` environment variable on top.
+/// exist), then the `AUTH_CLIENT__*` environment variables on top (see [`EnvSection`]).
 ///
 /// ```no_run
 /// let figment = auth_runtime::config::figment_from("config.yaml");
@@ -40,17 +44,11 @@ pub const DEFAULT_JWKS_PATH: &str = "/api/v1/auth/jwks";
 pub fn figment_from(yaml_path: impl AsRef<Path>) -> Figment {
     Figment::new()
         .merge(Yaml::file(yaml_path.as_ref()))
-        .merge(env_section("AUTH_CLIENT"))
-        .merge(env_section("SERVER_AUTH"))
-}
-
-/// The environment variables of one section: `PREFIX__KEY` becomes `prefix.key`, and every
-/// further `__` is one more level of nesting.
-pub fn env_section(prefix: &str) -> Env {
-    let wanted = format!("{}__", prefix.to_ascii_lowercase());
-    Env::raw()
-        .filter(move |key| key.as_str().to_ascii_lowercase().starts_with(&wanted))
-        .split("__")
+        .merge(EnvSection::new(
+            "AUTH_CLIENT",
+            SECTION,
+            &RawConfig::default(),
+        ))
 }
 
 /// A signature algorithm the validator can accept.
@@ -163,6 +161,12 @@ pub struct RawConfig {
     /// Largest token accepted, in bytes, checked before any parsing. Default 16384: wallet
     /// tokens carry the wallet's public key, about 10.5 KB for ML-DSA-65.
     pub max_token_bytes: usize,
+    /// Longest lifetime a token may claim, in seconds: `exp - iat`, or `exp - now` for a
+    /// token without `iat`. Default: no limit.
+    pub max_token_lifetime_seconds: Option<u64>,
+    /// The header `typ` every token must carry (`at+jwt` for RFC 9068 access tokens;
+    /// compared without case, an `application/` prefix ignored). Default empty: any `typ`.
+    pub required_token_type: String,
     /// Path prefixes that are never checked (`/health` covers `/health` and `/health/...`).
     pub public_paths: Vec<String>,
     /// Bound on the verified-token cache's estimated memory, in bytes; `0` turns the cache
@@ -185,6 +189,8 @@ impl Default for RawConfig {
             accepted_algorithms: vec!["RS256".to_owned()],
             leeway_seconds: 30,
             max_token_bytes: 16 * 1024,
+            max_token_lifetime_seconds: None,
+            required_token_type: String::new(),
             public_paths: Vec::new(),
             token_cache_max_bytes: 32 * 1024 * 1024,
         }
@@ -218,6 +224,10 @@ pub struct AuthConfig {
     pub leeway_seconds: u64,
     /// Largest token accepted, in bytes.
     pub max_token_bytes: usize,
+    /// Longest lifetime a token may claim, in seconds; `None`: no limit.
+    pub max_token_lifetime_seconds: Option<u64>,
+    /// The `typ` every token must carry, without an `application/` prefix; `None`: any.
+    pub required_token_type: Option<String>,
     /// Path prefixes that are never checked.
     pub public_paths: Vec<String>,
     /// Bound on the verified-token cache, in bytes; `0`: no cache.
@@ -256,12 +266,10 @@ impl AuthConfig {
     /// Reads the `auth_client` section of `figment` and checks it. A missing section means
     /// all defaults, which fails because `issuer` must be set.
     pub fn from_figment(figment: &Figment) -> Result<AuthConfig, ConfigError> {
-        let raw: RawConfig = figment.focus(SECTION).extract().map_err(|err| {
-            ConfigError::new(format!(
-                "invalid `{SECTION}` configuration: {err}. Check the key's spelling and type \
-                 in the YAML file and the AUTH_CLIENT__* environment variables"
-            ))
-        })?;
+        let raw: RawConfig = figment
+            .focus(SECTION)
+            .extract()
+            .map_err(|err| explain(SECTION, err))?;
         raw.validate()
     }
 
@@ -344,6 +352,12 @@ impl RawConfig {
                 "{SECTION}.max_token_bytes must be at least 256 (default 16384)"
             )));
         }
+        if self.max_token_lifetime_seconds == Some(0) {
+            return Err(ConfigError::new(format!(
+                "{SECTION}.max_token_lifetime_seconds must be at least 1; leave it out for no \
+                 limit"
+            )));
+        }
         let mut public_paths = Vec::with_capacity(self.public_paths.len());
         for path in &self.public_paths {
             if !path.starts_with('/') {
@@ -384,9 +398,22 @@ impl RawConfig {
             accepted_algorithms,
             leeway_seconds: self.leeway_seconds,
             max_token_bytes: self.max_token_bytes,
+            max_token_lifetime_seconds: self.max_token_lifetime_seconds,
+            required_token_type: Some(media_type(&self.required_token_type))
+                .filter(|typ| !typ.is_empty()),
             public_paths,
             token_cache_max_bytes: self.token_cache_max_bytes,
         }
+    }
+}
+
+/// A JOSE `typ` in the form it is compared in: trimmed, lower case, without the
+/// `application/` prefix that RFC 7515 (4.1.9) lets senders leave out.
+pub(crate) fn media_type(typ: &str) -> String {
+    let typ = typ.trim().to_ascii_lowercase();
+    match typ.strip_prefix("application/") {
+        Some(rest) => rest.to_owned(),
+        None => typ,
     }
 }
 

@@ -1,0 +1,74 @@
+//! The `server_auth` section from the environment: strings stay strings, secrets stay out of
+//! errors.
+
+// figment's `Jail` closures return `figment::Error`, which is large; that is its API.
+#![allow(clippy::result_large_err)]
+
+use auth_server::config::{ServerConfig, figment_from};
+use figment::Jail;
+
+#[test]
+fn a_numeric_admin_password_from_the_environment_stays_text() {
+    Jail::expect_with(|jail| {
+        jail.set_env("SERVER_AUTH__AUDIENCE", "2024");
+        jail.set_env("SERVER_AUTH__AUTO_CREATE_ADMIN", "true");
+        jail.set_env("SERVER_AUTH__ADMIN_EMAIL", "admin@example.com");
+        jail.set_env("SERVER_AUTH__ADMIN_PASSWORD", "0031415926535");
+        jail.set_env("SERVER_AUTH__ACCESS_TOKEN_EXPIRE_MINUTES", "5");
+        let config = ServerConfig::from_figment(&figment_from("absent.yaml"))
+            .unwrap_or_else(|err| panic!("{err}"));
+        assert_eq!(config.audience, "2024");
+        assert_eq!(config.access_token_ttl.as_secs(), 300);
+        assert!(config.admin.is_some());
+        Ok(())
+    });
+}
+
+#[test]
+fn a_bad_admin_password_setting_is_named_but_never_printed() {
+    Jail::expect_with(|jail| {
+        // In YAML an unquoted number is a number, not the text the password should be.
+        jail.create_file(
+            "auth.yaml",
+            "server_auth:\n  audience: api\n  admin_password: 31415926535\n",
+        )?;
+        let err = ServerConfig::from_figment(&figment_from("auth.yaml"))
+            .unwrap_err()
+            .to_string();
+        assert!(!err.contains("31415926535"), "{err}");
+        assert!(
+            err.contains("`server_auth.admin_password` must be a string, not an integer"),
+            "{err}"
+        );
+        assert!(err.contains("auth.yaml"), "{err}");
+        Ok(())
+    });
+    Jail::expect_with(|jail| {
+        // From the environment the same text is taken as written, brackets included.
+        jail.set_env("SERVER_AUTH__AUDIENCE", "api");
+        jail.set_env("SERVER_AUTH__AUTO_CREATE_ADMIN", "true");
+        jail.set_env("SERVER_AUTH__ADMIN_EMAIL", "admin@example.com");
+        jail.set_env("SERVER_AUTH__ADMIN_PASSWORD", "[correct, horse]");
+        let config = ServerConfig::from_figment(&figment_from("absent.yaml")).unwrap();
+        assert_eq!(
+            config.admin.map(|(_, password)| password).as_deref(),
+            Some("[correct, horse]")
+        );
+        Ok(())
+    });
+}
+
+#[test]
+fn the_runtime_figment_leaves_server_auth_variables_to_auth_server() {
+    Jail::expect_with(|jail| {
+        jail.set_env("SERVER_AUTH__AUDIENCE", "only-for-the-issuer");
+        let runtime = auth_runtime::config::figment_from("absent.yaml");
+        assert!(runtime.find_value("server_auth.audience").is_err());
+        let server = figment_from("absent.yaml");
+        assert_eq!(
+            server.extract_inner::<String>("server_auth.audience")?,
+            "only-for-the-issuer"
+        );
+        Ok(())
+    });
+}
