@@ -30,7 +30,6 @@
 //! requests at all.
 
 use std::cell::Cell;
-use std::rc::Rc;
 
 use actix_web::dev::ResourceDef;
 use actix_web::guard::{Guard, GuardContext};
@@ -42,27 +41,55 @@ use actix_web::http::Method;
 pub struct AnonymousGuard;
 
 impl Guard for AnonymousGuard {
-    fn check(&self, ctx: &GuardContext<'_>) -> bool {
-        if let Some(mark) = ctx.req_data().get::<AnonymousMark>() {
-            mark.0.set(true);
-        }
+    fn check(&self, _ctx: &GuardContext<'_>) -> bool {
+        WINDOW.with(|window| {
+            let mut state = window.get();
+            if state.open {
+                state.marked = true;
+                window.set(state);
+            }
+        });
         true
     }
 }
 
-/// Shared between the middleware and the guard through the request extensions: routing owns
-/// the request while it runs, so the middleware keeps its own handle to the cell.
-#[derive(Clone, Default)]
-pub(crate) struct AnonymousMark(pub(crate) Rc<Cell<bool>>);
+/// Where the guard leaves its mark while the middleware routes a request.
+#[derive(Clone, Copy, Default)]
+struct Window {
+    open: bool,
+    marked: bool,
+}
 
-impl AnonymousMark {
-    /// A fresh mark, put into the request's extensions for the guard to find.
-    pub(crate) fn install(req: &actix_web::dev::ServiceRequest) -> AnonymousMark {
-        use actix_web::HttpMessage as _;
-        let mark = AnonymousMark::default();
-        req.extensions_mut().insert(mark.clone());
-        mark
+thread_local! {
+    static WINDOW: Cell<Window> = const { Cell::new(Window { open: false, marked: false }) };
+}
+
+/// Runs `route` (the inner service's `call`, which routes synchronously) and tells whether
+/// the resource routing picked carries the [`AnonymousGuard`].
+///
+/// The mark travels through a per-thread window that is open only while `route` runs: the
+/// guard of the request being routed is the only one that can run inside it, since routing
+/// runs to its end within `call` on this thread and nothing else runs there meanwhile. A
+/// window opened inside another (a wrapped scope) is that inner call's alone; a guard that
+/// runs outside any window (routing deferred by some middleware in between) marks nothing,
+/// so the request keeps needing a token. Nothing is allocated.
+pub(crate) fn route<R>(route: impl FnOnce() -> R) -> (R, bool) {
+    struct Restore(Window);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            WINDOW.with(|window| window.set(self.0));
+        }
     }
+    let outer = Restore(WINDOW.with(|window| {
+        window.replace(Window {
+            open: true,
+            marked: false,
+        })
+    }));
+    let routed = route();
+    let marked = WINDOW.with(|window| window.get().marked);
+    drop(outer);
+    (routed, marked)
 }
 
 /// One anonymous route: its methods (empty: any) and its pattern relative to its scope.

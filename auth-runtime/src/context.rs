@@ -39,6 +39,8 @@ use actix_web::{FromRequest, HttpRequest};
 use crate::error::AuthError;
 use crate::validate::{RawClaims, TokenClaims, ValidToken};
 
+use tokio::task::futures::TaskLocalFuture;
+
 tokio::task_local! {
     static CURRENT: Option<Principal>;
 }
@@ -175,6 +177,11 @@ impl SecurityContext {
     /// every request; call it yourself for work outside a request, or in tests.
     pub async fn scope<F: Future>(principal: Option<Principal>, future: F) -> F::Output {
         CURRENT.scope(principal, future).await
+    }
+
+    /// Runs `future` with no identity: what an anonymous route sees.
+    pub(crate) fn anonymous_scope<F: Future>(future: F) -> TaskLocalFuture<Option<Principal>, F> {
+        CURRENT.scope(None, future)
     }
 
     /// Wraps `future` so that it runs with the identity current *now*: for work handed to

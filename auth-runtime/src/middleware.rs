@@ -30,6 +30,7 @@
 //! # Ok(()) }
 //! ```
 
+use std::cell::RefCell;
 use std::future::{Future, Ready, ready};
 use std::pin::Pin;
 use std::rc::Rc;
@@ -40,11 +41,13 @@ use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{
     RequestHead, Service, ServiceRequest, ServiceResponse, Transform, forward_ready,
 };
-use actix_web::http::Method;
 use actix_web::http::header::{AUTHORIZATION, HeaderMap};
+use actix_web::http::{Method, Uri, Version};
 use figment::Figment;
+use futures_util::future::{Either, MapOk, TryFutureExt as _};
+use tokio::task::futures::TaskLocalFuture;
 
-use crate::anonymous::{AnonymousMark, AnonymousRoute};
+use crate::anonymous::{self, AnonymousRoute};
 use crate::cache::{Entry, TokenCache, TokenCacheStats};
 use crate::config::{AuthConfig, ConfigError};
 use crate::context::{Principal, SecurityContext};
@@ -292,6 +295,7 @@ where
         ready(Ok(JwtAuthMiddleware {
             service: Rc::new(service),
             shared: Arc::clone(&self.shared),
+            spare_headers: RefCell::new(HeaderMap::new()),
         }))
     }
 }
@@ -300,9 +304,17 @@ where
 pub struct JwtAuthMiddleware<S> {
     service: Rc<S>,
     shared: Arc<Shared>,
+    /// Headers of the request being routed first, kept in case it needs a rejection.
+    spare_headers: RefCell<HeaderMap>,
 }
 
 type LocalBoxFuture<T> = Pin<Box<dyn Future<Output = T>>>;
+
+/// The future of an anonymous request: the routed handler inside an empty identity scope.
+/// Spelled out, not boxed, so that anonymous routes cost as little as possible.
+type AnonymousFuture<F, B> = MapOk<TaskLocalFuture<Option<Principal>, F>, LeftBody<B>>;
+
+type LeftBody<B> = fn(ServiceResponse<B>) -> ServiceResponse<EitherBody<B>>;
 
 impl<S, B> Service<ServiceRequest> for JwtAuthMiddleware<S>
 where
@@ -311,7 +323,8 @@ where
 {
     type Response = ServiceResponse<EitherBody<B>>;
     type Error = Error;
-    type Future = LocalBoxFuture<Result<Self::Response, Self::Error>>;
+    type Future =
+        Either<AnonymousFuture<S::Future, B>, LocalBoxFuture<Result<Self::Response, Self::Error>>>;
 
     forward_ready!(service);
 
@@ -320,13 +333,15 @@ where
         let service = Rc::clone(&self.service);
 
         if !shared.config.enabled || shared.is_public_path(req.match_info().as_str()) {
-            return Box::pin(async move { Ok(service.call(req).await?.map_into_left_body()) });
+            return Either::Right(Box::pin(async move {
+                Ok(service.call(req).await?.map_into_left_body())
+            }));
         }
 
         if !shared.could_be_anonymous(&req) {
             // No anonymous resource can answer: decide before routing, so that a rejection
             // is an ordinary response that outer middleware still decorates.
-            return Box::pin(async move {
+            return Either::Right(Box::pin(async move {
                 let outcome = match bearer_token(req.headers()) {
                     Ok(token) => shared.authenticate(token).await,
                     Err(missing) => Err(missing),
@@ -337,30 +352,24 @@ where
                 };
                 // The guard may still mark the route anonymous if the declarations missed
                 // it; it then runs as anonymous routes do, without an identity.
-                let mark = install_mark(&req, &shared);
-                let routed = service.call(req);
-                let identity = if mark.is_some_and(|m| m.0.get()) {
-                    None
-                } else {
-                    Some(principal)
-                };
+                let (routed, anonymous) = anonymous::route(|| service.call(req));
+                let identity = (!anonymous).then_some(principal);
                 Ok(SecurityContext::scope(identity, routed)
                     .await?
                     .map_into_left_body())
-            });
+            }));
         }
 
         // An anonymous resource may answer: route first, then look at the mark. Routing takes
         // the request; a copy of its head answers for it if it turns out to need a rejection.
-        let mark = AnonymousMark::install(&req);
-        let head = req.head().clone();
-        let routed = service.call(req);
-        Box::pin(async move {
-            if mark.0.get() {
-                return Ok(SecurityContext::scope(None, routed)
-                    .await?
-                    .map_into_left_body());
-            }
+        let head = self.copy_head(&req);
+        let (routed, anonymous) = anonymous::route(|| service.call(req));
+        if anonymous {
+            let left: LeftBody<B> = ServiceResponse::map_into_left_body;
+            return Either::Left(SecurityContext::anonymous_scope(routed).map_ok(left));
+        }
+        let head = head.finish(&self.spare_headers);
+        Either::Right(Box::pin(async move {
             let outcome = match bearer_token(&head.headers) {
                 Ok(token) => shared.authenticate(token).await,
                 Err(missing) => Err(missing),
@@ -377,7 +386,49 @@ where
                     Ok(reject(rebuilt(head), err))
                 }
             }
-        })
+        }))
+    }
+}
+
+impl<S> JwtAuthMiddleware<S> {
+    /// Copies what a rebuilt request needs from `req`. The headers go into this worker's
+    /// spare map, whose storage is reused from one request to the next: an anonymous request
+    /// (the common case here) allocates nothing for a copy it never uses.
+    fn copy_head(&self, req: &ServiceRequest) -> HeadCopy {
+        let mut spare = self.spare_headers.borrow_mut();
+        spare.clear();
+        for (name, value) in req.headers().iter() {
+            spare.append(name.clone(), value.clone());
+        }
+        let head = req.head();
+        HeadCopy {
+            method: head.method.clone(),
+            uri: head.uri.clone(),
+            version: head.version,
+            peer_addr: head.peer_addr,
+        }
+    }
+}
+
+/// The parts of a request head kept aside while routing takes the request; its headers wait
+/// in the worker's spare map.
+struct HeadCopy {
+    method: Method,
+    uri: Uri,
+    version: Version,
+    peer_addr: Option<std::net::SocketAddr>,
+}
+
+impl HeadCopy {
+    /// The whole head, taking the headers out of the spare map.
+    fn finish(self, spare: &RefCell<HeaderMap>) -> RequestHead {
+        let mut head = RequestHead::default();
+        head.method = self.method;
+        head.uri = self.uri;
+        head.version = self.version;
+        head.peer_addr = self.peer_addr;
+        head.headers = std::mem::take(&mut *spare.borrow_mut());
+        head
     }
 }
 
@@ -388,13 +439,6 @@ fn rebuilt(head: RequestHead) -> ServiceRequest {
     req.match_info_mut().get_mut().update(&head.uri);
     *req.head_mut() = head;
     req
-}
-
-fn install_mark(req: &ServiceRequest, shared: &Shared) -> Option<AnonymousMark> {
-    if shared.anonymous.is_empty() {
-        return None;
-    }
-    Some(AnonymousMark::install(req))
 }
 
 fn reject<B>(req: ServiceRequest, err: AuthError) -> ServiceResponse<EitherBody<B>> {

@@ -5,7 +5,8 @@
 //! ```
 //!
 //! It starts a token issuer, then each app in its own process (actix's default workers), and
-//! drives it with wrk (1 thread, 32 connections): the anonymous route, the protected route
+//! drives it with wrk (1 thread, 32 connections): the anonymous route (five alternating rounds
+//! per app, medians of throughput and of the app's CPU time per request), the protected route
 //! with one repeated token, and the protected route with tokens that never repeat. Then it
 //! floods auth-runtime's app with 100,000 distinct valid tokens and reads its cache's
 //! bounded size. `LOADBENCH_SECONDS` sets the length of each run (default 10).
@@ -25,6 +26,7 @@ use auth_runtime::testing::TestIssuer;
 const AUDIENCE: &str = "bench";
 const FLOOD_TOKENS: usize = 100_000;
 const FLOOD_CACHE_BYTES: u64 = 16 * 1024 * 1024;
+const ANONYMOUS_ROUNDS: usize = 5;
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().collect();
@@ -129,7 +131,10 @@ fn http_get(base: &str, path: &str, token: Option<&str>) -> Option<(u16, String)
 
 struct Run {
     requests_per_second: f64,
+    requests: u64,
     failures: u64,
+    /// CPU time the app spent per request (user and system), when it was measured.
+    cpu_micros: Option<f64>,
 }
 
 fn wrk(
@@ -160,10 +165,58 @@ fn wrk(
         .find_map(|l| l.trim().strip_prefix("Non-2xx or 3xx responses:"))
         .and_then(|v| v.trim().parse().ok())
         .unwrap_or(0);
+    let requests = text
+        .lines()
+        .find_map(|l| l.trim().split_once(" requests in "))
+        .and_then(|(count, _)| count.parse().ok())
+        .unwrap_or(0);
     Ok(Run {
         requests_per_second,
+        requests,
         failures,
+        cpu_micros: None,
     })
+}
+
+/// CPU time (user plus system) a process has used so far, in clock ticks.
+fn cpu_ticks(pid: u32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the command name (which may hold spaces) start after the last ')'.
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    Some(fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?)
+}
+
+/// Clock ticks per second, as `getconf CLK_TCK` says (100 on Linux).
+fn ticks_per_second() -> f64 {
+    Command::new("getconf")
+        .arg("CLK_TCK")
+        .output()
+        .ok()
+        .and_then(|out| String::from_utf8_lossy(&out.stdout).trim().parse().ok())
+        .unwrap_or(100.0)
+}
+
+/// A wrk run against `app` that also measures the app's CPU time per request.
+fn measured(app: &App, url: &str, seconds: u64) -> Result<Run, String> {
+    let before = cpu_ticks(app.child.id());
+    let mut run = wrk(url, seconds, None, None)?;
+    let after = cpu_ticks(app.child.id());
+    if let (Some(before), Some(after)) = (before, after)
+        && run.requests > 0
+    {
+        let seconds = (after - before) as f64 / ticks_per_second();
+        run.cpu_micros = Some(seconds * 1e6 / run.requests as f64);
+    }
+    Ok(run)
+}
+
+fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    match values.len() {
+        0 => 0.0,
+        n if n % 2 == 1 => values[n / 2],
+        n => (values[n / 2 - 1] + values[n / 2]) / 2.0,
+    }
 }
 
 /// A wrk script sending each token of `tokens` once, in order (then starting over).
@@ -249,17 +302,40 @@ fn orchestrate() -> Result<(), String> {
     let flood_script = token_script(&dir, "flood", &flood)?;
     let header = format!("Authorization: Bearer {repeated}");
 
-    let mut rows: Vec<(&str, [Run; 3])> = Vec::new();
-    for (name, kind) in [
-        ("auth-runtime", "serve-ours"),
-        ("hand-written", "serve-baseline"),
-    ] {
-        eprintln!("benchmarking {name}...");
-        let app = start_app(kind, issuer.issuer(), 32 * 1024 * 1024)?;
+    let apps = [
+        (
+            "auth-runtime",
+            start_app("serve-ours", issuer.issuer(), 32 * 1024 * 1024)?,
+        ),
+        (
+            "hand-written",
+            start_app("serve-baseline", issuer.issuer(), 0)?,
+        ),
+    ];
+    for (_, app) in &apps {
         // Warm-up: the first token fetches the JWKS.
         let _ = http_get(&app.base, "/api/profile", Some(&repeated));
         let _ = wrk(&format!("{}/health", app.base), 2, None, None)?;
-        let anonymous = wrk(&format!("{}/health", app.base), seconds, None, None)?;
+    }
+    // The anonymous route is compared in alternating rounds, so that both apps meet the same
+    // moments of a noisy machine; the medians are reported.
+    eprintln!("anonymous route, {ANONYMOUS_ROUNDS} alternating rounds...");
+    let mut anonymous: [Vec<Run>; 2] = [Vec::new(), Vec::new()];
+    for _ in 0..ANONYMOUS_ROUNDS {
+        for (i, (_, app)) in apps.iter().enumerate() {
+            anonymous[i].push(measured(app, &format!("{}/health", app.base), seconds)?);
+        }
+    }
+    let mut rows: Vec<(&str, [Run; 3])> = Vec::new();
+    for (i, (name, app)) in apps.iter().enumerate() {
+        eprintln!("benchmarking {name}...");
+        let runs = std::mem::take(&mut anonymous[i]);
+        let anonymous_run = Run {
+            requests_per_second: median(runs.iter().map(|r| r.requests_per_second).collect()),
+            requests: runs.iter().map(|r| r.requests).sum(),
+            failures: runs.iter().map(|r| r.failures).sum(),
+            cpu_micros: Some(median(runs.iter().filter_map(|r| r.cpu_micros).collect())),
+        };
         let repeated_run = wrk(
             &format!("{}/api/profile", app.base),
             seconds,
@@ -272,8 +348,9 @@ fn orchestrate() -> Result<(), String> {
             None,
             Some(&unique_script),
         )?;
-        rows.push((name, [anonymous, repeated_run, unique_run]));
+        rows.push((name, [anonymous_run, repeated_run, unique_run]));
     }
+    drop(apps);
 
     eprintln!("flooding auth-runtime with {FLOOD_TOKENS} distinct tokens...");
     let app = start_app("serve-ours", issuer.issuer(), FLOOD_CACHE_BYTES)?;
@@ -310,7 +387,7 @@ fn orchestrate() -> Result<(), String> {
     println!("| scenario | {} | {} |", rows[0].0, rows[1].0);
     println!("|---|---|---|");
     let names = [
-        "anonymous route",
+        "anonymous route (median of 5 alternating runs)",
         "protected, one repeated token",
         "protected, never-repeated tokens",
     ];
@@ -334,6 +411,17 @@ fn orchestrate() -> Result<(), String> {
     let ratio = |row: usize, i: usize| {
         rows[row].1[i].requests_per_second / rows[row].1[0].requests_per_second
     };
+    let cpu = |row: usize| rows[row].1[0].cpu_micros.unwrap_or(0.0);
+    println!(
+        "| anonymous route, app CPU per request (median) | {:.2} µs | {:.2} µs |",
+        cpu(0),
+        cpu(1)
+    );
+    println!(
+        "| anonymous route, auth-runtime / hand-written | {:.2}x req/s, {:.2}x CPU | |",
+        rows[0].1[0].requests_per_second / rows[1].1[0].requests_per_second,
+        cpu(0) / cpu(1)
+    );
     println!(
         "| repeated token / anonymous (same app) | {:.2}x | {:.2}x |",
         ratio(0, 1),
