@@ -63,7 +63,9 @@ pub use cache::TokenCacheStats;
 pub use config::{Algorithm, AuthConfig, ConfigError, RawConfig};
 pub use context::{Principal, SecurityContext};
 pub use error::{AuthError, InvalidReason};
-pub use jwks::{JwksKeySource, KeySet, KeySource, KeysUnavailable, VerifyingKey};
+pub use jwks::{
+    JwksError, JwksKeySource, KeyError, KeySet, KeySource, KeysUnavailable, VerifyingKey,
+};
 pub use middleware::{JwtAuth, JwtAuthBuilder};
 pub use roles::{DefaultRoleResolver, RoleResolver};
 pub use validate::{RawClaims, TokenClaims, ValidToken, Validator};
@@ -86,8 +88,12 @@ pub use validate::{RawClaims, TokenClaims, ValidToken, Validator};
 /// valid token whose roles (as resolved by the [`RoleResolver`]) contain none of the listed
 /// ones is 403 `{"detail": "Requires one of roles: ['admin']"}` with
 /// `WWW-Authenticate: Bearer ... error="insufficient_scope"`. Either way the handler's body
-/// never runs and none of its other extractors runs (a JSON body is not even read). Role names
-/// are compared exactly. Outside a wrapped app there is never an identity, so the handler
+/// never runs. Without a valid token the middleware answers before the handler is reached,
+/// so none of its extractors is even built. The 403 comes from the hidden first extractor:
+/// actix builds every extractor of a handler (the synchronous `FromRequest::from_request`)
+/// and then polls them in order, so the role check ends the request before any other
+/// extractor's future is polled and before the body is read; only work an extractor does
+/// inside `from_request` itself runs for such a request. Role names are compared exactly. Outside a wrapped app there is never an identity, so the handler
 /// answers 401: the attribute fails closed.
 ///
 /// The attribute adds a hidden first parameter; everything else about the handler (name,

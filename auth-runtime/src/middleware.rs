@@ -264,9 +264,22 @@ impl Shared {
     }
 }
 
-/// Where the `Authorization` header stands. Several headers, another scheme, or an empty
-/// token all count as missing: an ambiguous credential is no credential.
-fn bearer_token(headers: &HeaderMap) -> Result<&str, AuthError> {
+/// The bearer token of a request, read as the middleware reads it: exactly one
+/// `Authorization` header, scheme `Bearer` (any case), one non-empty token without spaces.
+/// Several headers, another scheme, or an empty token all count as missing
+/// ([`AuthError::MissingCredentials`]): an ambiguous credential is no credential.
+///
+/// ```
+/// use actix_web::http::header::{AUTHORIZATION, HeaderMap, HeaderValue};
+/// use auth_runtime::middleware::bearer_token;
+///
+/// let mut headers = HeaderMap::new();
+/// headers.insert(AUTHORIZATION, HeaderValue::from_static("Bearer abc.def.ghi"));
+/// assert_eq!(bearer_token(&headers), Ok("abc.def.ghi"));
+/// headers.append(AUTHORIZATION, HeaderValue::from_static("Bearer other"));
+/// assert!(bearer_token(&headers).is_err());
+/// ```
+pub fn bearer_token(headers: &HeaderMap) -> Result<&str, AuthError> {
     let mut values = headers.get_all(AUTHORIZATION);
     let (Some(value), None) = (values.next(), values.next()) else {
         return Err(AuthError::MissingCredentials);
@@ -329,18 +342,17 @@ where
     forward_ready!(service);
 
     fn call(&self, req: ServiceRequest) -> Self::Future {
-        let shared = Arc::clone(&self.shared);
-        let service = Rc::clone(&self.service);
-
-        if !shared.config.enabled || shared.is_public_path(req.match_info().as_str()) {
+        if !self.shared.config.enabled || self.shared.is_public_path(req.match_info().as_str()) {
+            let service = Rc::clone(&self.service);
             return Either::Right(Box::pin(async move {
                 Ok(service.call(req).await?.map_into_left_body())
             }));
         }
 
-        if !shared.could_be_anonymous(&req) {
+        if !self.shared.could_be_anonymous(&req) {
             // No anonymous resource can answer: decide before routing, so that a rejection
             // is an ordinary response that outer middleware still decorates.
+            let (shared, service) = (Arc::clone(&self.shared), Rc::clone(&self.service));
             return Either::Right(Box::pin(async move {
                 let outcome = match bearer_token(req.headers()) {
                     Ok(token) => shared.authenticate(token).await,
@@ -363,12 +375,13 @@ where
         // An anonymous resource may answer: route first, then look at the mark. Routing takes
         // the request; a copy of its head answers for it if it turns out to need a rejection.
         let head = self.copy_head(&req);
-        let (routed, anonymous) = anonymous::route(|| service.call(req));
+        let (routed, anonymous) = anonymous::route(|| self.service.call(req));
         if anonymous {
             let left: LeftBody<B> = ServiceResponse::map_into_left_body;
             return Either::Left(SecurityContext::anonymous_scope(routed).map_ok(left));
         }
         let head = head.finish(&self.spare_headers);
+        let shared = Arc::clone(&self.shared);
         Either::Right(Box::pin(async move {
             let outcome = match bearer_token(&head.headers) {
                 Ok(token) => shared.authenticate(token).await,

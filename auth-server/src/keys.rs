@@ -125,7 +125,8 @@ impl KeyRing {
         }
         let jwks = json!({ "keys": keys });
         let body = serde_json::to_vec(&jwks).map_err(|err| ConfigError::new(err.to_string()))?;
-        let key_set = KeySet::from_jwks_json(&body).map_err(ConfigError::new)?;
+        let key_set =
+            KeySet::from_jwks_json(&body).map_err(|err| ConfigError::new(err.to_string()))?;
         Ok(KeyRing {
             current,
             jwks,

@@ -7,6 +7,7 @@ mod anonymous;
 mod cache;
 mod config;
 mod context;
+mod extractors;
 mod jwks;
 mod macros;
 mod outer;

@@ -1,0 +1,265 @@
+//! One JWK, parsed once into the crypto library's form of a verifying key.
+
+use std::fmt;
+
+use aws_lc_rs::signature::{self, ParsedPublicKey, VerificationAlgorithm};
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, Jwk, KeyAlgorithm, PublicKeyUse};
+
+use crate::config::Algorithm;
+
+/// The kinds of public key the validator can use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum KeyKind {
+    Rsa,
+    P256,
+    P384,
+    Ed25519,
+}
+
+impl KeyKind {
+    fn fits(self, alg: Algorithm) -> bool {
+        matches!(
+            (self, alg),
+            (
+                KeyKind::Rsa,
+                Algorithm::RS256
+                    | Algorithm::RS384
+                    | Algorithm::RS512
+                    | Algorithm::PS256
+                    | Algorithm::PS384
+                    | Algorithm::PS512
+            ) | (KeyKind::P256, Algorithm::ES256)
+                | (KeyKind::P384, Algorithm::ES384)
+                | (KeyKind::Ed25519, Algorithm::EdDSA)
+        )
+    }
+}
+
+/// The aws-lc verification algorithm of a JOSE algorithm. RSA keys under 2048 bits are
+/// refused by these.
+fn verification(alg: Algorithm) -> &'static dyn VerificationAlgorithm {
+    match alg {
+        Algorithm::RS256 => &signature::RSA_PKCS1_2048_8192_SHA256,
+        Algorithm::RS384 => &signature::RSA_PKCS1_2048_8192_SHA384,
+        Algorithm::RS512 => &signature::RSA_PKCS1_2048_8192_SHA512,
+        Algorithm::PS256 => &signature::RSA_PSS_2048_8192_SHA256,
+        Algorithm::PS384 => &signature::RSA_PSS_2048_8192_SHA384,
+        Algorithm::PS512 => &signature::RSA_PSS_2048_8192_SHA512,
+        Algorithm::ES256 => &signature::ECDSA_P256_SHA256_FIXED,
+        Algorithm::ES384 => &signature::ECDSA_P384_SHA384_FIXED,
+        Algorithm::EdDSA => &signature::ED25519,
+    }
+}
+
+/// Why a JWK cannot be used to verify signatures.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum KeyError {
+    /// Its `use` is not `sig`.
+    NotForSigning,
+    /// A key parameter is not base64url.
+    NotBase64Url,
+    /// Its curve (named here) is not supported.
+    UnsupportedCurve(String),
+    /// Its EC coordinates have the wrong length for the curve.
+    CoordinateLength,
+    /// A symmetric (`oct`) key: never used, since anyone who can read the set could forge
+    /// tokens with it.
+    Symmetric,
+    /// Its key type is not supported.
+    UnsupportedKeyType,
+    /// Its `alg` (named here) is not supported.
+    UnsupportedAlgorithm(String),
+    /// The key material does not parse (the crypto library's reason); RSA keys under 2048
+    /// bits end here.
+    Unparsable(String),
+    /// Its `alg` does not fit its key type.
+    AlgorithmMismatch,
+}
+
+impl fmt::Display for KeyError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            KeyError::NotForSigning => f.write_str("its `use` is not `sig`"),
+            KeyError::NotBase64Url => f.write_str("a key parameter is not base64url"),
+            KeyError::UnsupportedCurve(curve) => write!(f, "curve {curve} is not supported"),
+            KeyError::CoordinateLength => f.write_str("its coordinates have the wrong length"),
+            KeyError::Symmetric => f.write_str("kty `oct` is refused"),
+            KeyError::UnsupportedKeyType => f.write_str("its key type is not supported"),
+            KeyError::UnsupportedAlgorithm(alg) => write!(f, "its alg {alg} is not supported"),
+            KeyError::Unparsable(why) => write!(f, "it does not parse: {why}"),
+            KeyError::AlgorithmMismatch => f.write_str("its alg does not fit its key type"),
+        }
+    }
+}
+
+impl std::error::Error for KeyError {}
+
+/// Largest signature decoded: RSA-8192.
+const MAX_SIGNATURE_BYTES: usize = 1024;
+
+/// One public key, parsed once, ready to verify signatures.
+///
+/// The key is parsed into the crypto library's own form for each algorithm it may verify,
+/// so that a verification does no key parsing at all.
+pub struct VerifyingKey {
+    pub(super) kid: Option<String>,
+    kind: KeyKind,
+    /// The JWK's own `alg`, when it pins one.
+    pinned: Option<Algorithm>,
+    parsed: Vec<(Algorithm, ParsedPublicKey)>,
+}
+
+impl std::fmt::Debug for VerifyingKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("VerifyingKey")
+            .field("kid", &self.kid)
+            .field("kind", &self.kind)
+            .field("pinned", &self.pinned)
+            .finish_non_exhaustive()
+    }
+}
+
+impl VerifyingKey {
+    /// Parses a JWK. `Err` says why it cannot be used (a key not for signatures, an
+    /// unsupported type, a key that does not parse, an RSA key under 2048 bits); a key set
+    /// skips such keys.
+    pub fn from_jwk(jwk: &Jwk) -> Result<VerifyingKey, KeyError> {
+        if matches!(jwk.common.public_key_use, Some(ref u) if *u != PublicKeyUse::Signature) {
+            return Err(KeyError::NotForSigning);
+        }
+        let decode = |field: &str| {
+            URL_SAFE_NO_PAD
+                .decode(field)
+                .map_err(|_| KeyError::NotBase64Url)
+        };
+        let (kind, public) = match &jwk.algorithm {
+            AlgorithmParameters::RSA(rsa) => (
+                KeyKind::Rsa,
+                rsa_public_key_der(&decode(&rsa.n)?, &decode(&rsa.e)?),
+            ),
+            AlgorithmParameters::EllipticCurve(ec) => {
+                let (kind, len) = match ec.curve {
+                    EllipticCurve::P256 => (KeyKind::P256, 32),
+                    EllipticCurve::P384 => (KeyKind::P384, 48),
+                    ref other => return Err(KeyError::UnsupportedCurve(format!("{other:?}"))),
+                };
+                let (x, y) = (decode(&ec.x)?, decode(&ec.y)?);
+                if x.len() != len || y.len() != len {
+                    return Err(KeyError::CoordinateLength);
+                }
+                let mut point = Vec::with_capacity(1 + 2 * len);
+                point.push(0x04);
+                point.extend_from_slice(&x);
+                point.extend_from_slice(&y);
+                (kind, point)
+            }
+            AlgorithmParameters::OctetKeyPair(okp) => match okp.curve {
+                EllipticCurve::Ed25519 => (KeyKind::Ed25519, decode(&okp.x)?),
+                ref other => return Err(KeyError::UnsupportedCurve(format!("{other:?}"))),
+            },
+            // A symmetric key in a public key set is never used: it would let anyone who
+            // can read the set forge tokens.
+            AlgorithmParameters::OctetKey(_) => return Err(KeyError::Symmetric),
+            _ => return Err(KeyError::UnsupportedKeyType),
+        };
+        let pinned = match jwk.common.key_algorithm {
+            None => None,
+            Some(alg) => match key_algorithm(alg) {
+                Some(alg) => Some(alg),
+                None => return Err(KeyError::UnsupportedAlgorithm(format!("{alg:?}"))),
+            },
+        };
+        let mut parsed = Vec::new();
+        for alg in Algorithm::ALL {
+            if kind.fits(alg) && pinned.is_none_or(|pinned| pinned == alg) {
+                let key = ParsedPublicKey::new(verification(alg), &public)
+                    .map_err(|err| KeyError::Unparsable(err.to_string()))?;
+                parsed.push((alg, key));
+            }
+        }
+        if parsed.is_empty() {
+            return Err(KeyError::AlgorithmMismatch);
+        }
+        Ok(VerifyingKey {
+            kid: jwk.common.key_id.clone(),
+            kind,
+            pinned,
+            parsed,
+        })
+    }
+
+    /// The key's `kid`, if it has one.
+    pub fn kid(&self) -> Option<&str> {
+        self.kid.as_deref()
+    }
+
+    /// Whether a token signed with `alg` may be checked with this key: the key type must fit
+    /// the algorithm, and a key that pins an `alg` accepts only that one.
+    pub fn accepts(&self, alg: Algorithm) -> bool {
+        self.parsed.iter().any(|(parsed, _)| *parsed == alg)
+    }
+
+    /// Checks `signature` (base64url, the token's third part) over `message` (the first two
+    /// parts with their dot).
+    pub(crate) fn verify(&self, message: &[u8], signature: &str, alg: Algorithm) -> bool {
+        let Some((_, key)) = self.parsed.iter().find(|(parsed, _)| *parsed == alg) else {
+            return false;
+        };
+        let mut decoded = [0u8; MAX_SIGNATURE_BYTES];
+        match URL_SAFE_NO_PAD.decode_slice(signature, &mut decoded) {
+            Ok(len) => key.verify_sig(message, &decoded[..len]).is_ok(),
+            Err(_) => false,
+        }
+    }
+}
+
+fn key_algorithm(alg: KeyAlgorithm) -> Option<Algorithm> {
+    Some(match alg {
+        KeyAlgorithm::RS256 => Algorithm::RS256,
+        KeyAlgorithm::RS384 => Algorithm::RS384,
+        KeyAlgorithm::RS512 => Algorithm::RS512,
+        KeyAlgorithm::PS256 => Algorithm::PS256,
+        KeyAlgorithm::PS384 => Algorithm::PS384,
+        KeyAlgorithm::PS512 => Algorithm::PS512,
+        KeyAlgorithm::ES256 => Algorithm::ES256,
+        KeyAlgorithm::ES384 => Algorithm::ES384,
+        KeyAlgorithm::EdDSA => Algorithm::EdDSA,
+        _ => return None,
+    })
+}
+
+/// A DER `RSAPublicKey ::= SEQUENCE { modulus INTEGER, publicExponent INTEGER }` (RFC 8017).
+fn rsa_public_key_der(n: &[u8], e: &[u8]) -> Vec<u8> {
+    fn length(len: usize, out: &mut Vec<u8>) {
+        if len < 0x80 {
+            out.push(len as u8);
+        } else {
+            let bytes = len.to_be_bytes();
+            let skip = bytes.iter().take_while(|b| **b == 0).count();
+            out.push(0x80 | (bytes.len() - skip) as u8);
+            out.extend_from_slice(&bytes[skip..]);
+        }
+    }
+    fn integer(value: &[u8], out: &mut Vec<u8>) {
+        let start = value.iter().position(|b| *b != 0).unwrap_or(value.len());
+        let value = &value[start..];
+        let pad = value.first().is_none_or(|b| b & 0x80 != 0);
+        out.push(0x02);
+        length(value.len() + usize::from(pad), out);
+        if pad {
+            out.push(0);
+        }
+        out.extend_from_slice(value);
+    }
+    let mut body = Vec::with_capacity(n.len() + e.len() + 16);
+    integer(n, &mut body);
+    integer(e, &mut body);
+    let mut der = Vec::with_capacity(body.len() + 4);
+    der.push(0x30);
+    length(body.len(), &mut der);
+    der.extend_from_slice(&body);
+    der
+}

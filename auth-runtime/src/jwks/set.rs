@@ -1,0 +1,149 @@
+//! The keys a validator trusts, indexed by `kid`, and the [`KeySource`] trait.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use jsonwebtoken::jwk::Jwk;
+
+use super::key::VerifyingKey;
+
+/// A boxed future, as returned by [`KeySource::refresh`].
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+/// Why a JWKS document was refused as a whole.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum JwksError {
+    /// Not JSON of the form `{"keys": [...]}` (the parser's reason).
+    NotJwks(String),
+}
+
+impl fmt::Display for JwksError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            JwksError::NotJwks(why) => {
+                write!(
+                    f,
+                    "not a JWKS document (expected {{\"keys\": [...]}}): {why}"
+                )
+            }
+        }
+    }
+}
+
+impl std::error::Error for JwksError {}
+
+/// A parsed key set, indexed by `kid`.
+#[derive(Debug, Default)]
+pub struct KeySet {
+    keys: Vec<Arc<VerifyingKey>>,
+    by_kid: HashMap<String, usize>,
+}
+
+/// The answer of [`KeySet::find`].
+#[derive(Debug)]
+pub enum KeyLookup<'a> {
+    /// The key to verify with.
+    Found(&'a Arc<VerifyingKey>),
+    /// The set holds no key with this `kid` (or, for a token without `kid`, no key at all).
+    Unknown,
+    /// The token has no `kid` and the set holds several keys.
+    Ambiguous,
+}
+
+impl KeySet {
+    /// Builds a set from parsed keys; a later key with a `kid` already seen is ignored.
+    pub fn new(keys: impl IntoIterator<Item = VerifyingKey>) -> KeySet {
+        let mut set = KeySet::default();
+        for key in keys {
+            if let Some(kid) = &key.kid {
+                if set.by_kid.contains_key(kid) {
+                    continue;
+                }
+                set.by_kid.insert(kid.clone(), set.keys.len());
+            }
+            set.keys.push(Arc::new(key));
+        }
+        set
+    }
+
+    /// Parses a JWKS document (`{"keys": [...]}`). Keys that cannot be used are skipped and
+    /// logged; the document itself must be JSON with a `keys` array.
+    pub fn from_jwks_json(body: &[u8]) -> Result<KeySet, JwksError> {
+        #[derive(serde::Deserialize)]
+        struct Document {
+            keys: Vec<serde_json::Value>,
+        }
+        let document: Document =
+            serde_json::from_slice(body).map_err(|err| JwksError::NotJwks(err.to_string()))?;
+        let mut keys = Vec::with_capacity(document.keys.len());
+        for (index, value) in document.keys.into_iter().enumerate() {
+            let parsed = serde_json::from_value::<Jwk>(value)
+                .map_err(|err| format!("it is not a JWK: {err}"))
+                .and_then(|jwk| VerifyingKey::from_jwk(&jwk).map_err(|err| err.to_string()));
+            match parsed {
+                Ok(key) => keys.push(key),
+                Err(why) => tracing::debug!(index, why, "skipping JWKS key"),
+            }
+        }
+        Ok(KeySet::new(keys))
+    }
+
+    /// Finds the key for a token's `kid`. A token without `kid` is matched only when the set
+    /// holds exactly one key.
+    pub fn find(&self, kid: Option<&str>) -> KeyLookup<'_> {
+        match kid {
+            Some(kid) => match self.by_kid.get(kid) {
+                Some(&index) => KeyLookup::Found(&self.keys[index]),
+                None => KeyLookup::Unknown,
+            },
+            None => match self.keys.as_slice() {
+                [only] => KeyLookup::Found(only),
+                [] => KeyLookup::Unknown,
+                _ => KeyLookup::Ambiguous,
+            },
+        }
+    }
+
+    /// Number of usable keys.
+    pub fn len(&self) -> usize {
+        self.keys.len()
+    }
+
+    /// Whether the set holds no usable key.
+    pub fn is_empty(&self) -> bool {
+        self.keys.is_empty()
+    }
+}
+
+/// No key set could be obtained.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KeysUnavailable;
+
+/// Where the validator gets its keys.
+///
+/// [`JwksKeySource`] fetches them over HTTP; an issuer embedded in the same process can hand
+/// its keys over directly by implementing this trait.
+pub trait KeySource: Send + Sync + 'static {
+    /// The keys at hand, without waiting; `None` when none were loaded yet. Called on every
+    /// request, so it must be cheap and must not block.
+    fn cached(&self) -> Option<Arc<KeySet>>;
+
+    /// Called when a token's `kid` is not in [`cached`](KeySource::cached) (or nothing is
+    /// cached): get a newer set if the source allows it now, and return the newest set held.
+    fn refresh(&self) -> BoxFuture<'_, Result<Arc<KeySet>, KeysUnavailable>>;
+}
+
+/// A fixed key set: for keys known at start-up, and for tests.
+impl KeySource for Arc<KeySet> {
+    fn cached(&self) -> Option<Arc<KeySet>> {
+        Some(Arc::clone(self))
+    }
+
+    fn refresh(&self) -> BoxFuture<'_, Result<Arc<KeySet>, KeysUnavailable>> {
+        let set = Arc::clone(self);
+        Box::pin(async move { Ok(set) })
+    }
+}
