@@ -4,8 +4,9 @@
 //! Inside an app wrapped by [`JwtAuth`](crate::JwtAuth) every route needs a valid token. A
 //! resource becomes anonymous with two pieces, both needed:
 //!
-//! 1. the [`AnonymousGuard`], added as the **last** guard of the resource or route: when
-//!    routing picks that resource, the guard marks the request as anonymous;
+//! 1. a mark: the [`Anonymous`] middleware on the route or resource (it marks the request
+//!    when routing picks it), or the [`AnonymousGuard`] as its **last** guard (what
+//!    `#[allow_anonymous]` adds);
 //! 2. a declaration of its methods and pattern on the middleware
 //!    ([`JwtAuth::anonymous_route`](crate::JwtAuth::anonymous_route)), so that a request
 //!    without a token that could reach it is routed first instead of refused at once.
@@ -30,27 +31,97 @@
 //! requests at all.
 
 use std::cell::Cell;
+use std::future::{Ready, ready};
 
-use actix_web::dev::ResourceDef;
+use actix_web::dev::{
+    ResourceDef, Service, ServiceRequest, ServiceResponse, Transform, forward_ready,
+};
 use actix_web::guard::{Guard, GuardContext};
 use actix_web::http::Method;
 
-/// Marks the resource it guards as anonymous. Always passes; put it last, after any other
-/// guard, so that it only marks a request when its resource is really the one chosen.
+/// Marks the resource it guards as anonymous. Always passes; it must be the **last** guard
+/// checked, after any other guard of its route and resource, so that it only marks a request
+/// whose resource is really the one chosen: a guard checked after it that then fails (a
+/// `.method(..)` added after it on a `web::route()`) would leave the mark on a request routed
+/// elsewhere. `#[allow_anonymous]` puts it last; for routes registered by hand, [`Anonymous`]
+/// has no such rule.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct AnonymousGuard;
 
 impl Guard for AnonymousGuard {
     fn check(&self, _ctx: &GuardContext<'_>) -> bool {
-        WINDOW.with(|window| {
-            let mut state = window.get();
-            if state.open {
-                state.marked = true;
-                window.set(state);
-            }
-        });
+        mark();
         true
     }
+}
+
+/// Marks the route it wraps as anonymous, as [`AnonymousGuard`] does, but only
+/// once routing has really picked it: it runs after every guard passed, so the order in which
+/// guards and it are added does not matter. The safer choice for resources registered by
+/// hand; it still needs the route declared with
+/// [`JwtAuth::anonymous_route`](crate::JwtAuth::anonymous_route).
+///
+/// ```
+/// use actix_web::{App, HttpResponse, http::Method, web};
+/// use auth_runtime::{Anonymous, JwtAuth};
+///
+/// # fn demo(auth: JwtAuth) {
+/// let auth = auth.anonymous_route(&[Method::GET], "/status");
+/// let app = App::new().wrap(auth).service(
+///     web::resource("/status")
+///         .route(web::get().to(|| async { HttpResponse::Ok().body("up") }).wrap(Anonymous))
+///         .route(web::post().to(|| async { HttpResponse::Accepted().finish() })),
+/// );
+/// # }
+/// ```
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Anonymous;
+
+impl<S, B> Transform<S, ServiceRequest> for Anonymous
+where
+    S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = actix_web::Error>,
+{
+    type Response = ServiceResponse<B>;
+    type Error = actix_web::Error;
+    type Transform = AnonymousService<S>;
+    type InitError = ();
+    type Future = Ready<Result<AnonymousService<S>, ()>>;
+
+    fn new_transform(&self, service: S) -> Self::Future {
+        ready(Ok(AnonymousService { service }))
+    }
+}
+
+/// The service [`Anonymous`] wraps around a route or resource.
+pub struct AnonymousService<S> {
+    service: S,
+}
+
+impl<S, B> Service<ServiceRequest> for AnonymousService<S>
+where
+    S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = actix_web::Error>,
+{
+    type Response = ServiceResponse<B>;
+    type Error = actix_web::Error;
+    type Future = S::Future;
+
+    forward_ready!(service);
+
+    fn call(&self, req: ServiceRequest) -> S::Future {
+        mark();
+        self.service.call(req)
+    }
+}
+
+/// Marks the request being routed as anonymous, when a middleware is routing it.
+fn mark() {
+    WINDOW.with(|window| {
+        let mut state = window.get();
+        if state.open {
+            state.marked = true;
+            window.set(state);
+        }
+    });
 }
 
 /// Where the guard leaves its mark while the middleware routes a request.
@@ -70,9 +141,10 @@ thread_local! {
 /// The mark travels through a per-thread window that is open only while `route` runs: the
 /// guard of the request being routed is the only one that can run inside it, since routing
 /// runs to its end within `call` on this thread and nothing else runs there meanwhile. A
-/// window opened inside another (a wrapped scope) is that inner call's alone; a guard that
-/// runs outside any window (routing deferred by some middleware in between) marks nothing,
-/// so the request keeps needing a token. Nothing is allocated.
+/// window opened inside another (a scope wrapped by its own `JwtAuth`) passes its mark on to
+/// the outer one when it closes; a guard that runs outside any window (routing deferred by
+/// some middleware in between) marks nothing, so the request keeps needing a token. Nothing
+/// is allocated.
 pub(crate) fn route<R>(route: impl FnOnce() -> R) -> (R, bool) {
     struct Restore(Window);
     impl Drop for Restore {
@@ -80,7 +152,7 @@ pub(crate) fn route<R>(route: impl FnOnce() -> R) -> (R, bool) {
             WINDOW.with(|window| window.set(self.0));
         }
     }
-    let outer = Restore(WINDOW.with(|window| {
+    let mut outer = Restore(WINDOW.with(|window| {
         window.replace(Window {
             open: true,
             marked: false,
@@ -88,9 +160,15 @@ pub(crate) fn route<R>(route: impl FnOnce() -> R) -> (R, bool) {
     }));
     let routed = route();
     let marked = WINDOW.with(|window| window.get().marked);
+    // A window opened inside another one (a scope wrapped by its own `JwtAuth`) routed the
+    // same request on to an anonymous handler: the outer request is anonymous too.
+    outer.0.marked |= marked && outer.0.open;
     drop(outer);
     (routed, marked)
 }
+
+/// How many path segments of scopes the pre-routing check looks behind.
+const MAX_SCOPE_DEPTH: usize = 16;
 
 /// One anonymous route: its methods (empty: any) and its pattern relative to its scope.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -123,12 +201,20 @@ impl AnonymousRoute {
         }
         // A scope consumes a prefix of the path that ends before a `/` (or at its end), and
         // the route matches the rest. The scope's own pattern is unknown here, so every such
-        // split is a candidate.
-        self.at_scope_root
-            || self.pattern.is_match(path)
-            || path
-                .match_indices('/')
-                .any(|(at, _)| at > 0 && self.pattern.is_match(&path[at..]))
+        // split is a candidate, up to a nesting depth no app reaches; a path with more splits
+        // than that (made up to cost CPU) is a generous yes.
+        if self.at_scope_root || self.pattern.is_match(path) {
+            return true;
+        }
+        let mut splits = path.match_indices('/').filter(|(at, _)| *at > 0);
+        for _ in 0..MAX_SCOPE_DEPTH {
+            match splits.next() {
+                Some((at, _)) if self.pattern.is_match(&path[at..]) => return true,
+                Some(_) => {}
+                None => return false,
+            }
+        }
+        true
     }
 }
 
@@ -240,6 +326,17 @@ mod tests {
             root.could_match(&Method::GET, "/anything"),
             "a scope's own path"
         );
+    }
+
+    #[test]
+    fn a_path_of_many_slashes_is_a_cheap_yes() {
+        let route = AnonymousRoute::new(&[Method::GET], "/files/{name:.*}/public");
+        let deep = "/".repeat(60_000);
+        assert!(route.could_match(&Method::GET, &deep));
+        let nested = format!("{}/files/a/public", "/s".repeat(15));
+        assert!(route.could_match(&Method::GET, &nested));
+        let shallow = "/a/b/c/d";
+        assert!(!route.could_match(&Method::GET, shallow));
     }
 
     #[test]

@@ -17,13 +17,16 @@
 
 use std::sync::Arc;
 
-use quick_cache::Weighter;
-use quick_cache::sync::Cache;
+use quick_cache::sync::{Cache, DefaultLifecycle};
+use quick_cache::{DefaultHashBuilder, OptionsBuilder, Weighter};
 
 use serde_json::{Map, Value};
 
 use crate::context::Principal;
 use crate::validate::{ValidToken, Verified};
+
+/// The least share of the bound one shard of the cache gets (unless the bound is smaller).
+const MIN_SHARD_BYTES: u64 = 1024 * 1024;
 
 /// Per-entry memory the cache itself spends on an entry: its slot, hash and bookkeeping.
 const SLOT_OVERHEAD: usize = 128;
@@ -51,11 +54,11 @@ impl Entry {
             + claims_bytes(&verified.token);
         if let Some(principal) = &principal {
             bytes += heap(6 * size_of::<usize>())
-                + heap(size_of_val(principal.roles()))
+                + heap(principal.roles_capacity() * size_of::<String>())
                 + principal
                     .roles()
                     .iter()
-                    .map(|r| heap(r.len()))
+                    .map(|r| heap(r.capacity()))
                     .sum::<usize>();
         }
         Entry {
@@ -186,9 +189,26 @@ impl TokenCache {
         // A typical token of a kilobyte with ten claims weighs about 4 KiB.
         let typical = 4 * 1024;
         let items = (max_bytes / typical).max(16) as usize;
-        TokenCache {
-            entries: Cache::with_weighter(items, max_bytes, EntryWeight),
-        }
+        let parallelism = std::thread::available_parallelism().map_or(4, |n| n.get()) as u64;
+        // Each shard holds its share of the bound, and a token weighing more than that share
+        // is never kept: shards of at least 1 MiB keep even the heaviest tokens cacheable.
+        let shards = (max_bytes / MIN_SHARD_BYTES).clamp(1, 4 * parallelism);
+        let options = OptionsBuilder::new()
+            .estimated_items_capacity(items)
+            .weight_capacity(max_bytes)
+            .shards(shards as usize)
+            .build();
+        let entries = match options {
+            Ok(options) => Cache::with_options(
+                options,
+                EntryWeight,
+                DefaultHashBuilder::default(),
+                DefaultLifecycle::default(),
+            ),
+            // Only fails when a capacity above is missing, which it never is.
+            Err(_) => Cache::with_weighter(items, max_bytes, EntryWeight),
+        };
+        TokenCache { entries }
     }
 
     pub(crate) fn get(&self, token: &str) -> Option<Arc<Entry>> {
@@ -196,10 +216,6 @@ impl TokenCache {
     }
 
     pub(crate) fn insert(&self, token: &str, entry: Entry) {
-        if entry.weight > self.entries.capacity() {
-            // Larger than the whole cache: it would only push every other token out.
-            return;
-        }
         self.entries.insert(Box::from(token), Arc::new(entry));
     }
 

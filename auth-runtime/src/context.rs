@@ -73,6 +73,11 @@ impl Principal {
         }
     }
 
+    /// How many roles the role list has room for (what it holds in memory).
+    pub(crate) fn roles_capacity(&self) -> usize {
+        self.inner.roles.capacity()
+    }
+
     /// The well-known claims (`sub`, `email`, `role`, `org_id`, `jti`, `groups`).
     pub fn claims(&self) -> &TokenClaims {
         &self.inner.token.claims

@@ -58,7 +58,7 @@ mod strict_json;
 pub mod testing;
 pub mod validate;
 
-pub use anonymous::{AnonymousGuard, AnonymousRoute};
+pub use anonymous::{Anonymous, AnonymousGuard, AnonymousRoute};
 pub use cache::TokenCacheStats;
 pub use config::{Algorithm, AuthConfig, ConfigError, RawConfig};
 pub use context::{Principal, SecurityContext};

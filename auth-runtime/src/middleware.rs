@@ -377,6 +377,8 @@ where
         let head = self.copy_head(&req);
         let (routed, anonymous) = anonymous::route(|| self.service.call(req));
         if anonymous {
+            // The copy is not needed; it must not keep this request's credentials around.
+            self.spare_headers.borrow_mut().clear();
             let left: LeftBody<B> = ServiceResponse::map_into_left_body;
             return Either::Left(SecurityContext::anonymous_scope(routed).map_ok(left));
         }

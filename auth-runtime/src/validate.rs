@@ -5,7 +5,7 @@
 //! configured list before any key is looked up (so `none` and HS* never reach a verifier), and
 //! no claim is read before the signature holds.
 
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use base64::Engine as _;
@@ -77,7 +77,10 @@ pub struct ValidToken {
 /// What [`Validator::verify`] learnt about a valid token.
 pub(crate) struct Verified {
     pub(crate) token: Arc<ValidToken>,
-    pub(crate) key: Arc<VerifyingKey>,
+    /// The key that verified it, held weakly: a cached token must not keep the parsed key
+    /// material of an old key set alive. The allocation stays, so its address cannot be
+    /// taken by another key and mistaken for this one.
+    pub(crate) key: Weak<VerifyingKey>,
     pub(crate) kid: Option<Box<str>>,
     pub(crate) exp: u64,
     pub(crate) nbf: Option<u64>,
@@ -199,7 +202,7 @@ impl Validator {
         let raw: RawClaims = strict_json::object(&payload).map_err(refusal)?;
         let (exp, nbf) = self.check_claims(&raw, now())?;
         Ok(Verified {
-            key: Arc::clone(key),
+            key: Arc::downgrade(key),
             kid: kid.map(Box::from),
             exp,
             nbf,
@@ -213,10 +216,10 @@ impl Validator {
     /// Whether `key` is still the one the key source holds for `kid`. A refetched set holds
     /// freshly parsed keys, so this also says no after every refresh: cached tokens are then
     /// verified once more.
-    pub(crate) fn still_trusts(&self, kid: Option<&str>, key: &Arc<VerifyingKey>) -> bool {
-        self.keys.cached().is_some_and(
-            |set| matches!(set.find(kid), KeyLookup::Found(current) if Arc::ptr_eq(current, key)),
-        )
+    pub(crate) fn still_trusts(&self, kid: Option<&str>, key: &Weak<VerifyingKey>) -> bool {
+        self.keys.cached().is_some_and(|set| {
+            matches!(set.find(kid), KeyLookup::Found(current) if std::ptr::eq(Arc::as_ptr(current), key.as_ptr()))
+        })
     }
 
     /// The time checks alone: `exp` and `nbf` (when present) with the leeway, at `now`.

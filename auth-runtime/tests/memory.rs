@@ -94,6 +94,17 @@ async fn hostile_claim_shapes_keep_the_process_within_twice_the_cache_bound() {
             let res = client.get(&base).bearer_auth(token).send().await.unwrap();
             assert_eq!(res.status(), 200, "{name}");
         }
+        // The shape is cached (and so weighed), not turned away: its last token hits.
+        let hits = stats.token_cache_stats().unwrap().hits;
+        let res = client
+            .get(&base)
+            .bearer_auth(tokens.last().unwrap())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 200, "{name}");
+        let cached = stats.token_cache_stats().unwrap().hits == hits + 1;
+        assert!(cached, "{name}: the last token is answered from the cache");
         let grown = rss().saturating_sub(before);
         let cache = stats.token_cache_stats().unwrap();
         eprintln!(

@@ -146,6 +146,29 @@ async fn environment_proxies_never_supply_plain_http_keys_and_https_follows_the_
     );
     drop(handle.stop(false));
 
+    // The URL is fetched as parsed: spaces around it or a tab inside it, which a URL parser
+    // drops, do not make a plain-http URL look like anything else.
+    let spaced_issuer = {
+        let mut raw = issuer.raw_config();
+        raw.issuer = format!(" {}", issuer.issuer());
+        raw
+    };
+    let tabbed_endpoint = {
+        let mut raw = issuer.raw_config();
+        raw.jwks_endpoint = format!("{}/api/v1/au\tth/jwks", issuer.issuer());
+        raw
+    };
+    for raw in [spaced_issuer, tabbed_endpoint] {
+        let source = JwksKeySource::new(&raw.validate().unwrap()).unwrap();
+        let keys = source.prefetch().await.expect("the real issuer's keys");
+        assert_eq!(keys.len(), 1);
+    }
+    assert_eq!(
+        proxy.requests(),
+        Vec::<String>::new(),
+        "still nothing went to the proxy"
+    );
+
     // https: the environment's proxy is followed by default (TLS protects the keys)...
     let https = |use_env_proxy: bool| {
         let mut raw = issuer.raw_config();

@@ -50,11 +50,12 @@ impl EnvSection {
         match shape {
             Some(Value::String(..)) => Value::from(text.to_owned()),
             Some(Value::Array(..)) => Value::from(list(text)),
-            // Numbers, booleans, settings whose default is empty, and unknown keys (which the
-            // section then refuses by name).
-            _ => text
+            // Numbers, booleans and optional settings.
+            Some(_) => text
                 .parse()
                 .unwrap_or_else(|_| Value::from(text.to_owned())),
+            // Aliases (`jwks_url`) and unknown keys, which the section then refuses by name.
+            None => Value::from(text.to_owned()),
         }
     }
 }
@@ -62,6 +63,9 @@ impl EnvSection {
 /// `[a, b]` (items trimmed, quotes around an item removed) or one bare item.
 fn list(text: &str) -> Vec<String> {
     let text = text.trim();
+    if text.is_empty() {
+        return Vec::new();
+    }
     let Some(inner) = text.strip_prefix('[').and_then(|t| t.strip_suffix(']')) else {
         return vec![text.to_owned()];
     };
@@ -150,22 +154,24 @@ fn insert(dict: &mut Dict, keys: &[String], value: Value) {
     current.insert(last.clone(), value);
 }
 
-/// Whether a setting's value must never appear in an error or a log: its name holds one of
-/// these words (`admin_password`, `client_secret`, `signing_key_path`, ...).
+/// Whether a setting's value must never appear in an error or a log: its name contains one of
+/// these words, in any case and as any part of the name (`admin_password`, `clientSecret`,
+/// `api_keys`, `signing_key_path`, ...). Some harmless names match too; they lose only the
+/// echo of their value.
 pub fn is_secret_key(key: &str) -> bool {
-    const WORDS: [&str; 8] = [
+    const WORDS: [&str; 9] = [
         "password",
         "passwd",
+        "pwd",
+        "passphrase",
         "secret",
         "token",
         "key",
         "credential",
-        "credentials",
         "private",
     ];
-    key.to_ascii_lowercase()
-        .split(|c: char| !c.is_ascii_alphanumeric())
-        .any(|word| WORDS.contains(&word))
+    let key = key.to_ascii_lowercase();
+    WORDS.iter().any(|word| key.contains(word))
 }
 
 /// A figment extraction error of `section` as a [`ConfigError`]: every problem with the full
@@ -270,6 +276,7 @@ mod tests {
         assert_eq!(list("['/a', \"/b\"]"), vec!["/a", "/b"]);
         assert_eq!(list("[]"), Vec::<String>::new());
         assert_eq!(list("RS256"), vec!["RS256"]);
+        assert_eq!(list(""), Vec::<String>::new());
         assert_eq!(list("[007, 1.50]"), vec!["007", "1.50"]);
     }
 
@@ -280,10 +287,16 @@ mod tests {
             "client_secret",
             "signing_key_path",
             "api_token",
+            "api_keys",
+            "clientSecret",
+            "secrets",
+            "apikey",
+            "db_pwd",
+            "passphrase",
         ] {
             assert!(is_secret_key(key), "{key}");
         }
-        for key in ["audience", "issuer", "jwks_endpoint", "keycloak_realm"] {
+        for key in ["audience", "issuer", "jwks_endpoint", "leeway_seconds"] {
             assert!(!is_secret_key(key), "{key}");
         }
     }

@@ -198,7 +198,9 @@ impl Default for RawConfig {
 }
 
 /// A configuration that was read and checked: everything the validator needs.
-#[derive(Debug, Clone, PartialEq)]
+///
+/// Its `Debug` output shows the JWKS URL without any user name or password in it.
+#[derive(Clone, PartialEq)]
 pub struct AuthConfig {
     /// `false`: the middleware lets every request through without looking at it.
     pub enabled: bool,
@@ -232,6 +234,32 @@ pub struct AuthConfig {
     pub public_paths: Vec<String>,
     /// Bound on the verified-token cache, in bytes; `0`: no cache.
     pub token_cache_max_bytes: u64,
+}
+
+impl fmt::Debug for AuthConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AuthConfig")
+            .field("enabled", &self.enabled)
+            .field("issuer", &self.issuer)
+            .field("audience", &self.audience)
+            .field("jwks_endpoint", &redacted_text(&self.jwks_endpoint))
+            .field("jwks_ttl", &self.jwks_ttl)
+            .field("jwks_min_refresh_interval", &self.jwks_min_refresh_interval)
+            .field("jwks_timeout", &self.jwks_timeout)
+            .field("jwks_max_bytes", &self.jwks_max_bytes)
+            .field("use_env_proxy", &self.use_env_proxy)
+            .field("accepted_algorithms", &self.accepted_algorithms)
+            .field("leeway_seconds", &self.leeway_seconds)
+            .field("max_token_bytes", &self.max_token_bytes)
+            .field(
+                "max_token_lifetime_seconds",
+                &self.max_token_lifetime_seconds,
+            )
+            .field("required_token_type", &self.required_token_type)
+            .field("public_paths", &self.public_paths)
+            .field("token_cache_max_bytes", &self.token_cache_max_bytes)
+            .finish()
+    }
 }
 
 /// A configuration that cannot be used, with the key at fault and how to fix it.
@@ -328,7 +356,10 @@ impl RawConfig {
             )));
         }
         let jwks_endpoint = if self.jwks_endpoint.trim().is_empty() {
-            format!("{}{DEFAULT_JWKS_PATH}", self.issuer.trim_end_matches('/'))
+            format!(
+                "{}{DEFAULT_JWKS_PATH}",
+                self.issuer.trim().trim_end_matches('/')
+            )
         } else {
             self.jwks_endpoint.trim().to_owned()
         };
@@ -417,25 +448,56 @@ pub(crate) fn media_type(typ: &str) -> String {
     }
 }
 
-/// Plain http is refused unless the host is loopback: a key set fetched in clear text can be
+/// The JWKS URL, parsed once: the same parsed form decides on a proxy and is fetched. Plain
+/// http is refused unless the host is loopback: a key set fetched in clear text can be
 /// swapped by anyone on the path, and with it every identity.
-pub(crate) fn check_jwks_url(url: &str) -> Result<(), ConfigError> {
+pub(crate) fn check_jwks_url(url: &str) -> Result<reqwest::Url, ConfigError> {
+    let shown = redacted_text(url);
     let parsed = reqwest::Url::parse(url).map_err(|err| {
         ConfigError::new(format!(
-            "{SECTION}.jwks_endpoint `{url}` is not a valid URL ({err}); give an absolute \
+            "{SECTION}.jwks_endpoint `{shown}` is not a valid URL ({err}); give an absolute \
              https:// URL, or fix {SECTION}.issuer it is derived from"
         ))
     })?;
     match parsed.scheme() {
-        "https" => Ok(()),
-        "http" if is_loopback(&parsed) => Ok(()),
+        "https" => Ok(parsed),
+        "http" if is_loopback(&parsed) => Ok(parsed),
         "http" => Err(ConfigError::new(format!(
-            "{SECTION}.jwks_endpoint `{url}` uses plain http to a non-loopback host; use \
+            "{SECTION}.jwks_endpoint `{shown}` uses plain http to a non-loopback host; use \
              https (plain http is allowed only for localhost, 127.0.0.1 and ::1)"
         ))),
         other => Err(ConfigError::new(format!(
-            "{SECTION}.jwks_endpoint `{url}` has scheme `{other}`; use https://"
+            "{SECTION}.jwks_endpoint `{shown}` has scheme `{other}`; use https://"
         ))),
+    }
+}
+
+/// A URL as it may be shown in errors and logs: a user name or password in it is replaced.
+pub(crate) fn redacted(url: &reqwest::Url) -> String {
+    let mut shown = url.clone();
+    if !shown.username().is_empty() || shown.password().is_some() {
+        // Both setters only fail for URLs that cannot carry credentials at all.
+        let _ = shown.set_username("redacted");
+        let _ = shown.set_password(None);
+    }
+    shown.to_string()
+}
+
+/// [`redacted`] for text that may not even parse: everything up to an `@` in what would be
+/// the authority is dropped.
+fn redacted_text(url: &str) -> String {
+    match reqwest::Url::parse(url) {
+        Ok(parsed) => redacted(&parsed),
+        Err(_) => match url.split_once("://") {
+            Some((scheme, rest)) => {
+                let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+                match rest[..authority_end].rfind('@') {
+                    Some(at) => format!("{scheme}://redacted@{}", &rest[at + 1..]),
+                    None => url.to_owned(),
+                }
+            }
+            None => url.to_owned(),
+        },
     }
 }
 
@@ -520,6 +582,23 @@ mod tests {
             check_jwks_url(ok).unwrap();
         }
         assert!(check_jwks_url("ftp://id.example").is_err());
+    }
+
+    #[test]
+    fn credentials_in_a_jwks_url_are_never_shown() {
+        let err = check_jwks_url("http://client:hunter2@id.example/jwks").unwrap_err();
+        assert!(!err.message().contains("hunter2"), "{err}");
+        assert!(!err.message().contains("client:"), "{err}");
+        let err = check_jwks_url("https://client:hunter2@id example/jwks").unwrap_err();
+        assert!(!err.message().contains("hunter2"), "{err}");
+        let mut config = raw("https://id.example", "api");
+        config.jwks_endpoint = "https://client:hunter2@id.example/jwks".into();
+        let config = config.validate().unwrap();
+        let shown = format!("{config:?}");
+        assert!(
+            !shown.contains("hunter2") && shown.contains("id.example"),
+            "{shown}"
+        );
     }
 
     #[test]

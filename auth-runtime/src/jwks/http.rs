@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use arc_swap::ArcSwapOption;
 
 use super::set::{BoxFuture, JwksError, KeySet, KeySource, KeysUnavailable};
-use crate::config::{AuthConfig, ConfigError};
+use crate::config::{AuthConfig, ConfigError, redacted};
 
 /// A key set fetched from a JWKS URL and cached (see the module documentation for when it
 /// refetches).
@@ -20,7 +20,9 @@ pub struct JwksKeySource {
 }
 
 struct Inner {
-    url: String,
+    url: reqwest::Url,
+    /// The URL as it may be shown: without any user name or password in it.
+    shown: String,
     client: reqwest::Client,
     ttl: Duration,
     min_refresh_interval: Duration,
@@ -43,7 +45,7 @@ struct Loaded {
 impl std::fmt::Debug for JwksKeySource {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("JwksKeySource")
-            .field("url", &self.inner.url)
+            .field("url", &self.inner.shown)
             .finish_non_exhaustive()
     }
 }
@@ -56,11 +58,12 @@ impl JwksKeySource {
     ///
     /// [`prefetch`]: JwksKeySource::prefetch
     pub fn new(config: &AuthConfig) -> Result<JwksKeySource, ConfigError> {
-        crate::config::check_jwks_url(&config.jwks_endpoint)?;
-        let client = key_fetch_client(&config.jwks_endpoint, config)?;
+        let url = crate::config::check_jwks_url(&config.jwks_endpoint)?;
+        let client = key_fetch_client(&url, config)?;
         Ok(JwksKeySource {
             inner: Arc::new(Inner {
-                url: config.jwks_endpoint.clone(),
+                shown: redacted(&url),
+                url,
                 client,
                 ttl: config.jwks_ttl,
                 min_refresh_interval: config.jwks_min_refresh_interval,
@@ -125,19 +128,19 @@ impl JwksKeySource {
     }
 }
 
-/// The HTTP client that fetches keys (and, later, documents pointing at them) from `url`.
+/// The HTTP client that fetches keys (and, later, documents pointing at them) from `url`,
+/// which must be the parsed URL that is then fetched (never text parsed again elsewhere).
 ///
-/// A plain-http URL is fetched directly, never through a proxy: a proxy named in the
-/// environment would otherwise see and answer the request, and could hand over its own keys.
-/// An https URL follows the environment's proxy (`HTTPS_PROXY`, `ALL_PROXY`, `NO_PROXY`)
-/// unless `use_env_proxy` is off; TLS keeps such a proxy from changing what is fetched.
+/// Only an https URL may go through a proxy: the environment's (`HTTPS_PROXY`, `ALL_PROXY`,
+/// `NO_PROXY`), unless `use_env_proxy` is off; TLS keeps such a proxy from changing what is
+/// fetched. Anything else is fetched directly, never through a proxy: a proxy named in the
+/// environment would otherwise see and answer a plain-http request, and could hand over keys
+/// of its own.
 pub(crate) fn key_fetch_client(
-    url: &str,
+    url: &reqwest::Url,
     config: &AuthConfig,
 ) -> Result<reqwest::Client, ConfigError> {
-    let plain_http = url
-        .get(..7)
-        .is_some_and(|scheme| scheme.eq_ignore_ascii_case("http://"));
+    let plain_http = url.scheme() != "https";
     let mut builder = reqwest::Client::builder()
         .timeout(config.jwks_timeout)
         .connect_timeout(config.jwks_timeout)
@@ -198,7 +201,7 @@ impl Inner {
                     stale_at: Instant::now() + self.ttl,
                 })));
                 self.generation.fetch_add(1, Ordering::AcqRel);
-                tracing::debug!(url = %self.url, keys = set.len(), "JWKS loaded");
+                tracing::debug!(url = %self.shown, keys = set.len(), "JWKS loaded");
                 Ok(set)
             }
             Err(why) => {
@@ -213,7 +216,7 @@ impl Inner {
                     })));
                 }
                 tracing::warn!(
-                    url = %self.url,
+                    url = %self.shown,
                     error = %why,
                     serving_cached_keys = cached.is_ok(),
                     "JWKS fetch failed"
@@ -234,7 +237,7 @@ impl Inner {
     async fn fetch(&self) -> Result<KeySet, FetchError> {
         let mut response = self
             .client
-            .get(&self.url)
+            .get(self.url.clone())
             .header(reqwest::header::ACCEPT, "application/json")
             .send()
             .await

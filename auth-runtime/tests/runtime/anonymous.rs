@@ -9,7 +9,7 @@ use actix_web::http::Method;
 use actix_web::middleware::{NormalizePath, TrailingSlash};
 use actix_web::{App, HttpResponse, HttpServer, get, post, route, web};
 use auth_runtime::testing::TestIssuer;
-use auth_runtime::{AnonymousGuard, JwtAuth, SecurityContext, allow_anonymous};
+use auth_runtime::{Anonymous, AnonymousGuard, JwtAuth, SecurityContext, allow_anonymous};
 use serde_json::json;
 
 use crate::support::{Server, client, send};
@@ -84,6 +84,21 @@ mod catalogue {
     }
 }
 
+mod nested {
+    use super::*;
+
+    #[allow_anonymous]
+    #[get("/open")]
+    pub async fn open() -> HttpResponse {
+        answer("nested_open")
+    }
+
+    #[get("/closed")]
+    pub async fn closed() -> HttpResponse {
+        answer("nested_closed")
+    }
+}
+
 fn app_routes(cfg: &mut web::ServiceConfig) {
     cfg.service(ping)
         .service(stock_update)
@@ -109,6 +124,17 @@ fn app_routes(cfg: &mut web::ServiceConfig) {
                 .guard(AnonymousGuard)
                 .route(web::get().to(|| async { answer("hand_status") })),
         )
+        // By hand with the middleware: the method guard comes after it, which is fine.
+        .service(
+            web::resource("/wrapped")
+                .route(
+                    web::route()
+                        .to(|| async { answer("wrapped") })
+                        .wrap(Anonymous)
+                        .method(Method::GET),
+                )
+                .route(web::post().to(|| async { answer("wrapped_post") })),
+        )
         .service(
             web::scope("/v{version}").service(
                 web::resource("/hand/status")
@@ -119,7 +145,9 @@ fn app_routes(cfg: &mut web::ServiceConfig) {
 }
 
 fn serve(auth: JwtAuth) -> Server {
-    let auth = auth.anonymous_route(&[Method::GET], "/hand/status");
+    let auth = auth
+        .anonymous_route(&[Method::GET], "/hand/status")
+        .anonymous_route(&[], "/wrapped");
     let server = HttpServer::new(move || {
         App::new()
             .wrap(auth.clone())
@@ -167,6 +195,8 @@ const TABLE: &[(&str, &str, Option<&str>)] = &[
     ("GET", "/hand/%73tatus", Some("hand_status")),
     ("POST", "/hand/status", None),
     ("GET", "/v2/hand/status", Some("versioned_status")),
+    ("GET", "/wrapped", Some("wrapped")),
+    ("POST", "/wrapped", None),
     ("GET", "/v2/hand/other", None),
     ("GET", "/nowhere", None),
 ];
@@ -195,6 +225,41 @@ async fn anonymous_handlers_answer_every_spelling_routing_accepts_in_any_registr
         }
     }
     assert!(failures.is_empty(), "{failures:#?}");
+}
+
+#[actix_web::test]
+async fn a_scope_wrapped_by_its_own_jwt_auth_inside_a_wrapped_app_keeps_anonymous_handlers_open() {
+    let issuer = TestIssuer::start();
+    let outer = JwtAuth::new(issuer.config()).unwrap();
+    let inner = JwtAuth::new(issuer.config()).unwrap();
+    let server = HttpServer::new(move || {
+        App::new().wrap(outer.clone()).service(
+            web::scope("/nested")
+                .wrap(inner.clone())
+                .service(nested::open)
+                .service(nested::closed),
+        )
+    })
+    .workers(1)
+    .disable_signals()
+    .shutdown_timeout(0)
+    .bind("127.0.0.1:0")
+    .expect("bind loopback");
+    let server = Server::spawn(server.addrs()[0], server.run());
+    let url = |path: &str| format!("{}/nested/{path}", server.base);
+    let open = send(client().get(url("open"))).await;
+    assert_eq!(
+        (open.status, &open.body["handler"]),
+        (200, &json!("nested_open"))
+    );
+    assert!(open.body["identity"].is_null());
+    assert_eq!(send(client().get(url("closed"))).await.status, 401);
+    let token = issuer.token().sub("alice").sign();
+    let closed = send(client().get(url("closed")).bearer_auth(&token)).await;
+    assert_eq!(
+        (closed.status, &closed.body["identity"]),
+        (200, &json!("alice"))
+    );
 }
 
 #[actix_web::test]

@@ -114,6 +114,7 @@ fn numbers_booleans_and_lists_from_the_environment_keep_their_types() {
         jail.set_env("AUTH_CLIENT__USE_ENV_PROXY", "false");
         jail.set_env("AUTH_CLIENT__PUBLIC_PATHS", "[/health, '/docs']");
         jail.set_env("auth_client__leeway_seconds", "5");
+        jail.set_env("AUTH_CLIENT__JWKS_URL", "https://keys.example/2024");
         let figment = auth_runtime::config::figment_from("absent.yaml");
         let config = AuthConfig::from_figment(&figment).unwrap();
         assert_eq!(config.jwks_ttl.as_secs(), 600);
@@ -122,6 +123,22 @@ fn numbers_booleans_and_lists_from_the_environment_keep_their_types() {
         assert_eq!(
             config.leeway_seconds, 5,
             "variable names match without case"
+        );
+        assert_eq!(
+            config.jwks_endpoint, "https://keys.example/2024",
+            "an alias stays text"
+        );
+        Ok(())
+    });
+    Jail::expect_with(|jail| {
+        jail.set_env("AUTH_CLIENT__ISSUER", "https://id.example");
+        jail.set_env("AUTH_CLIENT__AUDIENCE", "api");
+        jail.set_env("AUTH_CLIENT__PUBLIC_PATHS", "");
+        let figment = auth_runtime::config::figment_from("absent.yaml");
+        let config = AuthConfig::from_figment(&figment).unwrap();
+        assert!(
+            config.public_paths.is_empty(),
+            "an empty variable is an empty list"
         );
         Ok(())
     });
