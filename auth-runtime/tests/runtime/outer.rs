@@ -7,7 +7,7 @@ use std::sync::{Mutex, OnceLock};
 use actix_web::dev::Service as _;
 use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::middleware::{DefaultHeaders, Logger};
-use actix_web::{App, HttpMessage as _, HttpResponse, HttpServer, get};
+use actix_web::{App, HttpMessage as _, HttpResponse, HttpServer, get, web};
 use auth_runtime::testing::TestIssuer;
 use auth_runtime::{JwtAuth, allow_anonymous, requires_role};
 
@@ -60,6 +60,9 @@ impl log::Log for Capture {
 /// Put into the request's extensions by an outer middleware.
 struct Stamp;
 
+/// App data of the app.
+struct AppName;
+
 fn serve(auth: JwtAuth) -> Server {
     static LOGGER: Capture = Capture;
     // Only this module installs a `log` logger; a second call fails harmlessly.
@@ -67,6 +70,7 @@ fn serve(auth: JwtAuth) -> Server {
     log::set_max_level(log::LevelFilter::Info);
     let server = HttpServer::new(move || {
         App::new()
+            .app_data(web::Data::new(AppName))
             .wrap(auth.clone())
             .wrap(
                 actix_cors::Cors::default()
@@ -79,11 +83,13 @@ fn serve(auth: JwtAuth) -> Server {
                 let res = srv.call(req);
                 async move {
                     let mut res = res.await?;
-                    let seen = res.request().extensions().contains::<Stamp>();
-                    res.headers_mut().insert(
-                        HeaderName::from_static("x-stamp-seen"),
-                        HeaderValue::from_static(if seen { "yes" } else { "no" }),
-                    );
+                    let yes_no =
+                        |seen: bool| HeaderValue::from_static(if seen { "yes" } else { "no" });
+                    let stamp = res.request().extensions().contains::<Stamp>();
+                    let data = res.request().app_data::<web::Data<AppName>>().is_some();
+                    let headers = res.headers_mut();
+                    headers.insert(HeaderName::from_static("x-stamp-seen"), yes_no(stamp));
+                    headers.insert(HeaderName::from_static("x-app-data-seen"), yes_no(data));
                     Ok(res)
                 }
             })
@@ -159,6 +165,7 @@ async fn cors_default_headers_and_logger_see_every_rejection_before_and_after_ro
         let after_routing = case.starts_with("after routing") && status != 200;
         let stamp = if after_routing { "no" } else { "yes" };
         assert_eq!(reply.header("x-stamp-seen"), stamp, "extensions, {case}");
+        assert_eq!(reply.header("x-app-data-seen"), stamp, "app data, {case}");
         let line = format!("{status} GET {path} HTTP/1.1");
         let seen = logged().lock().unwrap().contains(&line);
         assert!(seen, "Logger, {case}: {:?}", logged().lock().unwrap());
