@@ -7,12 +7,12 @@
 
 use actix_web::http::Method;
 use actix_web::middleware::{NormalizePath, TrailingSlash};
-use actix_web::{App, HttpResponse, HttpServer, get, post, route, web};
+use actix_web::{App, HttpResponse, get, post, route, web};
 use auth_runtime::testing::TestIssuer;
 use auth_runtime::{Anonymous, AnonymousGuard, JwtAuth, SecurityContext, allow_anonymous};
 use serde_json::json;
 
-use crate::support::{Server, client, send};
+use crate::support::{Server, client, send, serve_app};
 
 fn answer(handler: &str) -> HttpResponse {
     HttpResponse::Ok().json(json!({
@@ -148,18 +148,12 @@ fn serve(auth: JwtAuth) -> Server {
     let auth = auth
         .anonymous_route(&[Method::GET], "/hand/status")
         .anonymous_route(&[], "/wrapped");
-    let server = HttpServer::new(move || {
+    serve_app(1, move || {
         App::new()
             .wrap(auth.clone())
             .wrap(NormalizePath::new(TrailingSlash::Trim))
             .configure(app_routes)
     })
-    .workers(1)
-    .disable_signals()
-    .shutdown_timeout(0)
-    .bind("127.0.0.1:0")
-    .expect("bind loopback");
-    Server::spawn(server.addrs()[0], server.run())
 }
 
 /// (method, path as sent, handler that must answer without a token; `None`: 401)
@@ -232,20 +226,14 @@ async fn a_scope_wrapped_by_its_own_jwt_auth_inside_a_wrapped_app_keeps_anonymou
     let issuer = TestIssuer::start();
     let outer = JwtAuth::new(issuer.config()).unwrap();
     let inner = JwtAuth::new(issuer.config()).unwrap();
-    let server = HttpServer::new(move || {
+    let server = serve_app(1, move || {
         App::new().wrap(outer.clone()).service(
             web::scope("/nested")
                 .wrap(inner.clone())
                 .service(nested::open)
                 .service(nested::closed),
         )
-    })
-    .workers(1)
-    .disable_signals()
-    .shutdown_timeout(0)
-    .bind("127.0.0.1:0")
-    .expect("bind loopback");
-    let server = Server::spawn(server.addrs()[0], server.run());
+    });
     let url = |path: &str| format!("{}/nested/{path}", server.base);
     let open = send(client().get(url("open"))).await;
     assert_eq!(

@@ -7,11 +7,11 @@ use std::sync::{Mutex, OnceLock};
 use actix_web::dev::Service as _;
 use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::middleware::{DefaultHeaders, Logger};
-use actix_web::{App, HttpMessage as _, HttpResponse, HttpServer, get, web};
+use actix_web::{App, HttpMessage as _, HttpResponse, get, web};
 use auth_runtime::testing::TestIssuer;
 use auth_runtime::{JwtAuth, allow_anonymous, requires_role};
 
-use crate::support::{Server, client, send};
+use crate::support::{Server, client, cors, send, serve_app};
 
 /// Wider than the anonymous route below and registered first, so that a request for
 /// `/outer/wide/open` may be anonymous before routing and turns out not to be after it.
@@ -68,16 +68,11 @@ fn serve(auth: JwtAuth) -> Server {
     // Only this module installs a `log` logger; a second call fails harmlessly.
     let _ = log::set_logger(&LOGGER);
     log::set_max_level(log::LevelFilter::Info);
-    let server = HttpServer::new(move || {
+    serve_app(1, move || {
         App::new()
             .app_data(web::Data::new(AppName))
             .wrap(auth.clone())
-            .wrap(
-                actix_cors::Cors::default()
-                    .allowed_origin("https://app.example")
-                    .allow_any_method()
-                    .allow_any_header(),
-            )
+            .wrap(cors())
             .wrap_fn(|req, srv| {
                 req.extensions_mut().insert(Stamp);
                 let res = srv.call(req);
@@ -100,12 +95,6 @@ fn serve(auth: JwtAuth) -> Server {
             .service(protected)
             .service(admin)
     })
-    .workers(1)
-    .disable_signals()
-    .shutdown_timeout(0)
-    .bind("127.0.0.1:0")
-    .expect("bind loopback");
-    Server::spawn(server.addrs()[0], server.run())
 }
 
 #[actix_web::test]

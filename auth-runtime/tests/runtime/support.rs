@@ -4,7 +4,8 @@ use std::sync::LazyLock;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use actix_web::dev::ServerHandle;
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServerHandle, ServiceFactory, ServiceRequest, ServiceResponse};
 use actix_web::http::Method;
 use actix_web::{App, HttpResponse, HttpServer, web};
 use auth_runtime::{AnonymousGuard, AuthConfig, AuthError, JwtAuth, SecurityContext};
@@ -115,36 +116,48 @@ pub fn serve(auth: JwtAuth) -> Server {
     serve_routes(auth, routes)
 }
 
-impl Server {
-    /// Runs a server bound to `addr` in the background.
-    pub fn spawn(addr: std::net::SocketAddr, server: actix_web::dev::Server) -> Server {
-        let handle = server.handle();
-        actix_web::rt::spawn(server);
-        Server {
-            base: format!("http://{addr}"),
-            handle,
-        }
-    }
+/// Serves the app `factory` builds on a loopback port with `workers` workers, in the
+/// background.
+pub fn serve_app<F, T, B>(workers: usize, factory: F) -> Server
+where
+    F: Fn() -> App<T> + Send + Clone + 'static,
+    T: ServiceFactory<
+            ServiceRequest,
+            Config = (),
+            Response = ServiceResponse<B>,
+            Error = actix_web::Error,
+            InitError = (),
+        > + 'static,
+    B: MessageBody + 'static,
+{
+    let server = HttpServer::new(factory)
+        .workers(workers)
+        .disable_signals()
+        .shutdown_timeout(0)
+        .bind("127.0.0.1:0")
+        .expect("bind loopback");
+    let base = format!("http://{}", server.addrs()[0]);
+    let server = server.run();
+    let handle = server.handle();
+    actix_web::rt::spawn(server);
+    Server { base, handle }
+}
+
+/// actix-cors letting `https://app.example` in; requests without `Origin` pass untouched.
+pub fn cors() -> actix_cors::Cors {
+    actix_cors::Cors::default()
+        .allowed_origin("https://app.example")
+        .allow_any_method()
+        .allow_any_header()
 }
 
 pub fn serve_routes(auth: JwtAuth, configure: fn(&mut web::ServiceConfig)) -> Server {
-    let server = HttpServer::new(move || {
+    serve_app(2, move || {
         App::new()
             .wrap(auth.clone())
-            .wrap(
-                actix_cors::Cors::default()
-                    .allowed_origin("https://app.example")
-                    .allow_any_method()
-                    .allow_any_header(),
-            )
+            .wrap(cors())
             .configure(configure)
     })
-    .workers(2)
-    .disable_signals()
-    .shutdown_timeout(0)
-    .bind("127.0.0.1:0")
-    .expect("bind loopback");
-    Server::spawn(server.addrs()[0], server.run())
 }
 
 pub fn config_with(
