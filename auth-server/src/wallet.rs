@@ -80,8 +80,10 @@ impl WalletAlgorithm {
             .map_err(|_| WalletError::BadSignature)
     }
 
-    /// Checks that the key and signature have this algorithm's shape (lengths, encodings,
-    /// low S), without any cryptography: what fails here is a client error, not a forgery.
+    /// Checks that the key and signature have this algorithm's shape (lengths, encodings),
+    /// without any cryptography: a [`WalletError::Malformed`] here is a client error, not a
+    /// forgery. A secp256k1 signature with a high S is well-formed and fails as
+    /// [`WalletError::BadSignature`], here and in [`verify`](WalletAlgorithm::verify).
     pub fn check_shape(
         self,
         public_key: &[u8],
@@ -131,8 +133,9 @@ fn expect_len(
     }
 }
 
-/// Parses a DER `ECDSA-Sig-Value ::= SEQUENCE { r INTEGER, s INTEGER }` strictly and refuses
-/// an S in the upper half of the group order (the malleable form of the same signature).
+/// Parses a DER `ECDSA-Sig-Value ::= SEQUENCE { r INTEGER, s INTEGER }` strictly (malformed
+/// DER is [`WalletError::Malformed`]) and refuses an S in the upper half of the group order,
+/// the malleable form of the same signature, as [`WalletError::BadSignature`].
 fn check_low_s(der: &[u8]) -> Result<(), WalletError> {
     let malformed = || WalletError::Malformed("secp256k1 signature must be DER encoded".to_owned());
     let (body, rest) = der_element(der, 0x30).ok_or_else(malformed)?;
@@ -147,9 +150,9 @@ fn check_low_s(der: &[u8]) -> Result<(), WalletError> {
     let mut padded = [0u8; 32];
     padded[32 - s.len()..].copy_from_slice(s);
     if padded > SECP256K1_HALF_ORDER {
-        return Err(WalletError::Malformed(
-            "secp256k1 signature has a high S value; normalise it to low S".to_owned(),
-        ));
+        // The malleable twin of a valid signature is refused as a failed signature, as the
+        // original does: well-formed, but not accepted.
+        return Err(WalletError::BadSignature);
     }
     Ok(())
 }

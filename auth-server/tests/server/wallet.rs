@@ -189,7 +189,7 @@ async fn challenge_issued_to_another_address_is_refused() {
 }
 
 #[actix_web::test]
-async fn secp256k1_high_s_is_refused_and_low_s_accepted() {
+async fn secp256k1_high_s_is_a_failed_signature_that_spends_the_challenge() {
     let (_issuer, server) = embedded(raw_config(&temp_dir()));
     let wallet = Wallet::new(WalletAlgorithm::Secp256k1);
     let challenge = challenge_for(&server, &wallet.address()).await;
@@ -197,11 +197,17 @@ async fn secp256k1_high_s_is_refused_and_low_s_accepted() {
     let mut body = wallet.sign_in_body(&challenge);
     body["signature"] = json!(hex(&secp256k1::with_s(&low, true)));
     let (status, answer) = post(&server, "/api/v1/auth/sign-in", body).await;
-    assert_eq!(status, 400, "{answer}");
-    assert!(
-        answer["detail"].as_str().unwrap().contains("high S"),
-        "{answer}"
-    );
+    assert_eq!(status, 401, "{answer}");
+    assert_eq!(answer["detail"], "signature verification failed");
+    // The challenge is spent: even the valid low-S twin cannot use it now.
+    let (status, answer) = post(
+        &server,
+        "/api/v1/auth/sign-in",
+        wallet.sign_in_body(&challenge),
+    )
+    .await;
+    assert_eq!(status, 401, "{answer}");
+    assert_eq!(answer["detail"], "invalid or expired challenge");
     let challenge = challenge_for(&server, &wallet.address()).await;
     assert_eq!(
         post(
