@@ -71,7 +71,7 @@ async fn run() -> Result<(), String> {
         .config()
         .admin
         .as_ref()
-        .map(|(email, _)| email.clone());
+        .map(|admin| admin.email().to_owned());
 
     let server = HttpServer::new(move || {
         App::new()

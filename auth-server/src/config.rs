@@ -1,9 +1,12 @@
 //! The `server_auth` section, read through figment like `auth_client` (environment:
 //! `SERVER_AUTH__ADMIN_PASSWORD=...`).
 
+use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use argon2::password_hash::phc::PasswordHash;
+use argon2::{Argon2, PasswordHasher as _, PasswordVerifier as _};
 use auth_runtime::ConfigError;
 use auth_runtime::config::{EnvSection, explain};
 use figment::Figment;
@@ -33,8 +36,9 @@ pub fn figment_from(yaml_path: impl AsRef<Path>) -> Figment {
     ))
 }
 
-/// The `server_auth` section as written, before checking.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// The `server_auth` section as written, before checking. Its `Debug` output never shows
+/// `admin_password`.
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct RawServerConfig {
     /// `iss` of every token issued. Default `http://localhost:8100`.
@@ -66,6 +70,102 @@ pub struct RawServerConfig {
     pub max_pending_challenges: usize,
     /// Most refresh tokens held at once; beyond it, sign-in answers 503. Default 100000.
     pub max_refresh_tokens: usize,
+}
+
+impl fmt::Debug for RawServerConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let password = if self.admin_password.is_empty() {
+            ""
+        } else {
+            "<redacted>"
+        };
+        f.debug_struct("RawServerConfig")
+            .field("issuer", &self.issuer)
+            .field("audience", &self.audience)
+            .field(
+                "access_token_expire_minutes",
+                &self.access_token_expire_minutes,
+            )
+            .field("refresh_token_expire_days", &self.refresh_token_expire_days)
+            .field("challenge_ttl_seconds", &self.challenge_ttl_seconds)
+            .field(
+                "supported_wallet_algorithms",
+                &self.supported_wallet_algorithms,
+            )
+            .field("auto_create_admin", &self.auto_create_admin)
+            .field("admin_email", &self.admin_email)
+            .field("admin_password", &password)
+            .field("signing_key_path", &self.signing_key_path)
+            .field("retiring_key_paths", &self.retiring_key_paths)
+            .field("max_pending_challenges", &self.max_pending_challenges)
+            .field("max_refresh_tokens", &self.max_refresh_tokens)
+            .finish()
+    }
+}
+
+/// The bootstrap admin of password login: the login e-mail and an argon2id hash of the
+/// password (a PHC string). The password itself is never kept, and `Debug` shows no hash.
+#[derive(Clone, PartialEq, Eq)]
+pub struct AdminAccount {
+    email: String,
+    password_hash: String,
+}
+
+impl AdminAccount {
+    /// The login e-mail.
+    pub fn email(&self) -> &str {
+        &self.email
+    }
+
+    /// The argon2id PHC string of the password.
+    pub fn password_hash(&self) -> &str {
+        &self.password_hash
+    }
+
+    /// Whether `password` is the admin's password (argon2id verification).
+    pub fn verifies(&self, password: &str) -> bool {
+        PasswordHash::new(&self.password_hash)
+            .ok()
+            .is_some_and(|hash| {
+                Argon2::default()
+                    .verify_password(password.as_bytes(), &hash)
+                    .is_ok()
+            })
+    }
+}
+
+impl fmt::Debug for AdminAccount {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AdminAccount")
+            .field("email", &self.email)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The admin password as an argon2id PHC string: kept as given when it already is one,
+/// hashed otherwise.
+fn admin_password_hash(password: &str) -> Result<String, ConfigError> {
+    if password.starts_with('$') {
+        let parsed = PasswordHash::new(password).map_err(|err| {
+            ConfigError::new(format!(
+                "server_auth.admin_password looks like a PHC hash but does not parse ({err}); \
+                 give an argon2id PHC string or the plain password"
+            ))
+        })?;
+        if parsed.algorithm.as_str() != "argon2id" {
+            return Err(ConfigError::new(format!(
+                "server_auth.admin_password is a `{}` hash; only argon2id hashes are accepted \
+                 (or give the plain password, hashed at start-up)",
+                parsed.algorithm.as_str()
+            )));
+        }
+        return Ok(password.to_owned());
+    }
+    let salt = argon2::password_hash::generate_salt();
+    Argon2::default()
+        .hash_password_with_salt(password.as_bytes(), &salt)
+        .map(|hash| hash.to_string())
+        .map_err(|err| ConfigError::new(format!("cannot hash server_auth.admin_password: {err}")))
 }
 
 impl Default for RawServerConfig {
@@ -106,8 +206,9 @@ pub struct ServerConfig {
     pub challenge_ttl: Duration,
     /// Accepted wallet algorithms, never empty.
     pub wallet_algorithms: Vec<WalletAlgorithm>,
-    /// The bootstrap admin, when password login is enabled: e-mail and password as given.
-    pub admin: Option<(String, String)>,
+    /// The bootstrap admin, when password login is enabled: the e-mail and an argon2id hash
+    /// of the password. The password itself is not kept.
+    pub admin: Option<AdminAccount>,
     /// Where the signing key lives.
     pub signing_key_path: PathBuf,
     /// Published, non-signing keys.
@@ -186,7 +287,10 @@ impl RawServerConfig {
                      (SERVER_AUTH__ADMIN_PASSWORD, plain or an argon2id PHC string)"
                 )));
             }
-            Some((self.admin_email.trim().to_owned(), self.admin_password))
+            Some(AdminAccount {
+                email: self.admin_email.trim().to_owned(),
+                password_hash: admin_password_hash(&self.admin_password)?,
+            })
         } else {
             None
         };

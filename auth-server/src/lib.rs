@@ -56,8 +56,6 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use actix_web::{HttpResponse, Scope, get, http::header, post, web};
-use argon2::password_hash::phc::PasswordHash;
-use argon2::{Argon2, PasswordHasher as _, PasswordVerifier as _};
 use auth_runtime::{AuthConfig, ConfigError, JwtAuth, KeySet, allow_anonymous};
 use aws_lc_rs::hmac;
 use aws_lc_rs::rand::{SecureRandom as _, SystemRandom};
@@ -69,7 +67,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 use subtle::ConstantTimeEq as _;
 
-pub use config::{RawServerConfig, ServerConfig};
+pub use config::{AdminAccount, RawServerConfig, ServerConfig};
 pub use error::ServerError;
 pub use store::{AuthStore, MemoryStore};
 pub use wallet::WalletAlgorithm;
@@ -114,14 +112,9 @@ struct Inner {
     config: ServerConfig,
     keys: KeyRing,
     store: Arc<dyn AuthStore>,
-    admin: Option<Admin>,
+    admin: Option<AdminAccount>,
     refresh_key: hmac::Key,
     rng: SystemRandom,
-}
-
-struct Admin {
-    email: String,
-    password_hash: String,
 }
 
 impl std::fmt::Debug for AuthServer {
@@ -152,13 +145,7 @@ impl AuthServer {
         store: impl AuthStore,
     ) -> Result<AuthServer, ConfigError> {
         let keys = KeyRing::open(&config.signing_key_path, &config.retiring_key_paths)?;
-        let admin = match &config.admin {
-            Some((email, password)) => Some(Admin {
-                email: email.clone(),
-                password_hash: admin_password_hash(password)?,
-            }),
-            None => None,
-        };
+        let admin = config.admin.clone();
         let rng = SystemRandom::new();
         let refresh_key = hmac::Key::generate(hmac::HMAC_SHA256, &rng)
             .map_err(|_| ConfigError::new("cannot generate the refresh token key"))?;
@@ -300,32 +287,6 @@ impl AuthServer {
         );
         body
     }
-}
-
-/// The admin password as an argon2id PHC string: kept as given when it already is one,
-/// hashed otherwise. The plain text is not kept.
-fn admin_password_hash(password: &str) -> Result<String, ConfigError> {
-    if password.starts_with('$') {
-        let parsed = PasswordHash::new(password).map_err(|err| {
-            ConfigError::new(format!(
-                "server_auth.admin_password looks like a PHC hash but does not parse ({err}); \
-                 give an argon2id PHC string or the plain password"
-            ))
-        })?;
-        if parsed.algorithm.as_str() != "argon2id" {
-            return Err(ConfigError::new(format!(
-                "server_auth.admin_password is a `{}` hash; only argon2id hashes are accepted \
-                 (or give the plain password, hashed at start-up)",
-                parsed.algorithm.as_str()
-            )));
-        }
-        return Ok(password.to_owned());
-    }
-    let salt = argon2::password_hash::generate_salt();
-    Argon2::default()
-        .hash_password_with_salt(password.as_bytes(), &salt)
-        .map(|hash| hash.to_string())
-        .map_err(|err| ConfigError::new(format!("cannot hash server_auth.admin_password: {err}")))
 }
 
 fn unix_now() -> u64 {
@@ -497,22 +458,16 @@ async fn login_endpoint(
             .trim()
             .to_ascii_lowercase()
             .as_bytes()
-            .ct_eq(admin.email.to_ascii_lowercase().as_bytes()),
+            .ct_eq(admin.email().to_ascii_lowercase().as_bytes()),
     );
-    let password_ok = PasswordHash::new(&admin.password_hash)
-        .ok()
-        .is_some_and(|hash| {
-            Argon2::default()
-                .verify_password(password.as_bytes(), &hash)
-                .is_ok()
-        });
+    let password_ok = admin.verifies(&password);
     if !(email_ok && password_ok) {
         tracing::info!("admin login refused");
         return Err(ServerError::unauthorized("invalid credentials"));
     }
     let mut identity = Map::new();
-    identity.insert("sub".into(), json!(admin.email));
-    identity.insert("email".into(), json!(admin.email));
+    identity.insert("sub".into(), json!(admin.email()));
+    identity.insert("email".into(), json!(admin.email()));
     identity.insert("role".into(), json!("admin"));
     let (access, refresh) = server.issue(identity, None).await?;
     Ok(HttpResponse::Ok().json(server.token_response(access, refresh)))

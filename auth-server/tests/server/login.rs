@@ -155,3 +155,20 @@ async fn refresh_rotates_and_reuse_revokes_the_family() {
     let (status, _) = post(&server, "/api/v1/auth/refresh", json!({})).await;
     assert_eq!(status, 400);
 }
+
+#[test]
+fn the_admin_password_is_held_only_as_an_argon2id_hash() {
+    let raw = raw_config(&temp_dir());
+    assert!(!format!("{raw:?}").contains(ADMIN_PASSWORD), "{raw:?}");
+    let config = raw.validate().unwrap();
+    let shown = format!("{config:?}");
+    assert!(!shown.contains(ADMIN_PASSWORD), "{shown}");
+    let admin = config.admin.as_ref().expect("password login on");
+    assert_eq!(admin.email(), ADMIN_EMAIL);
+    assert!(admin.password_hash().starts_with("$argon2id$"));
+    assert!(!admin.password_hash().contains(ADMIN_PASSWORD));
+    assert!(admin.verifies(ADMIN_PASSWORD));
+    assert!(!admin.verifies("wrong"));
+    let server = auth_server::AuthServer::new(config).unwrap();
+    assert!(!format!("{:?} {:?}", server, server.config()).contains(ADMIN_PASSWORD));
+}
