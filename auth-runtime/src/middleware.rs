@@ -236,6 +236,11 @@ impl Shared {
         Ok(principal)
     }
 
+    /// The caller behind a request's bearer token.
+    async fn authenticate_request(&self, headers: &HeaderMap) -> Result<Principal, AuthError> {
+        self.authenticate(bearer_token(headers)?).await
+    }
+
     /// The caller behind a validated token, with the resolver's roles.
     async fn with_roles(&self, token: Arc<ValidToken>) -> Principal {
         let roles = self.resolver.resolve(&token.claims, &token.raw).await;
@@ -354,11 +359,7 @@ where
             // is an ordinary response that outer middleware still decorates.
             let (shared, service) = (Arc::clone(&self.shared), Rc::clone(&self.service));
             return Either::Right(Box::pin(async move {
-                let outcome = match bearer_token(req.headers()) {
-                    Ok(token) => shared.authenticate(token).await,
-                    Err(missing) => Err(missing),
-                };
-                let principal = match outcome {
+                let principal = match shared.authenticate_request(req.headers()).await {
                     Ok(principal) => principal,
                     Err(err) => return Ok(reject(req, err)),
                 };
@@ -385,11 +386,7 @@ where
         let head = head.finish(&self.spare_headers);
         let shared = Arc::clone(&self.shared);
         Either::Right(Box::pin(async move {
-            let outcome = match bearer_token(&head.headers) {
-                Ok(token) => shared.authenticate(token).await,
-                Err(missing) => Err(missing),
-            };
-            match outcome {
+            match shared.authenticate_request(&head.headers).await {
                 Ok(principal) => Ok(SecurityContext::scope(Some(principal), routed)
                     .await?
                     .map_into_left_body()),
