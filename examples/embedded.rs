@@ -56,6 +56,7 @@ async fn run() -> Result<(), String> {
         });
     let figment = auth_server::config::figment_from(&config_path);
     let (issuer, auth) = auth_server::embed(&figment)
+        .await
         .map_err(|err| format!("{err} (configuration: {})", config_path.display()))?;
 
     let bind = std::env::var("BIND_ADDR").unwrap_or_else(|_| "127.0.0.1:8100".to_owned());

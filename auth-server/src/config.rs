@@ -24,9 +24,11 @@ pub const SECTION: &str = "server_auth";
 /// value of a secret-looking key such as `admin_password`.
 ///
 /// ```no_run
+/// # async fn run() -> Result<(), auth_runtime::ConfigError> {
 /// let figment = auth_server::config::figment_from("config.yaml");
-/// let (issuer, auth) = auth_server::embed(&figment)?;
-/// # Ok::<(), auth_runtime::ConfigError>(())
+/// let (issuer, auth) = auth_server::embed(&figment).await?;
+/// # Ok(())
+/// # }
 /// ```
 pub fn figment_from(yaml_path: impl AsRef<Path>) -> Figment {
     auth_runtime::config::figment_from(yaml_path).merge(EnvSection::new(
@@ -66,10 +68,32 @@ pub struct RawServerConfig {
     /// Keys that no longer sign but whose tokens are still accepted: published in the JWKS
     /// so that rotation needs no downtime.
     pub retiring_key_paths: Vec<PathBuf>,
-    /// Most challenges pending at once; beyond it, `/challenge` answers 503. Default 10000.
-    pub max_pending_challenges: usize,
-    /// Most refresh tokens held at once; beyond it, sign-in answers 503. Default 100000.
-    pub max_refresh_tokens: usize,
+    /// Longest a session lasts, from its sign-in, however often its refresh token is rotated.
+    /// Default 30.
+    pub session_max_days: u64,
+    /// Most live sessions the in-memory store holds; beyond it, sign-in and login answer 503.
+    /// Default 100000.
+    pub max_sessions: usize,
+    /// Most spent challenges the in-memory store remembers (each only until it expires).
+    /// Default 100000.
+    pub max_spent_challenges: usize,
+    /// Failed logins one client address (an IPv6 /64) may have before it gets 429. Default 5.
+    pub login_failures_per_client: u32,
+    /// Failed logins the admin account may have, from all clients together, before every
+    /// login for it gets 429. Default 20.
+    pub login_failures_per_account: u32,
+    /// How fast the count of failed logins decays: one failure forgotten per this many
+    /// seconds. Default 60.
+    pub login_failure_decay_seconds: u64,
+    /// Password hashes checked at once (off the request workers); further logins wait, and
+    /// beyond a short queue get 503. Default 0: half the CPU cores, at least one.
+    pub max_concurrent_password_hashes: usize,
+    /// Where sessions and spent challenges are kept: empty for this process's memory, or a
+    /// `postgres://user:password@host/db` URL (cargo feature `postgres`) that every instance
+    /// shares.
+    pub store_url: String,
+    /// Most connections to the PostgreSQL store per instance. Default 8.
+    pub store_pool_size: usize,
 }
 
 impl fmt::Debug for RawServerConfig {
@@ -97,8 +121,24 @@ impl fmt::Debug for RawServerConfig {
             .field("admin_password", &password)
             .field("signing_key_path", &self.signing_key_path)
             .field("retiring_key_paths", &self.retiring_key_paths)
-            .field("max_pending_challenges", &self.max_pending_challenges)
-            .field("max_refresh_tokens", &self.max_refresh_tokens)
+            .field("session_max_days", &self.session_max_days)
+            .field("max_sessions", &self.max_sessions)
+            .field("max_spent_challenges", &self.max_spent_challenges)
+            .field("login_failures_per_client", &self.login_failures_per_client)
+            .field(
+                "login_failures_per_account",
+                &self.login_failures_per_account,
+            )
+            .field(
+                "login_failure_decay_seconds",
+                &self.login_failure_decay_seconds,
+            )
+            .field(
+                "max_concurrent_password_hashes",
+                &self.max_concurrent_password_hashes,
+            )
+            .field("store_url", &redacted_url(&self.store_url))
+            .field("store_pool_size", &self.store_pool_size)
             .finish()
     }
 }
@@ -185,14 +225,21 @@ impl Default for RawServerConfig {
             admin_password: String::new(),
             signing_key_path: PathBuf::from("auth-data/signing-key.pem"),
             retiring_key_paths: Vec::new(),
-            max_pending_challenges: 10_000,
-            max_refresh_tokens: 100_000,
+            session_max_days: 30,
+            max_sessions: 100_000,
+            max_spent_challenges: 100_000,
+            login_failures_per_client: 5,
+            login_failures_per_account: 20,
+            login_failure_decay_seconds: 60,
+            max_concurrent_password_hashes: 0,
+            store_url: String::new(),
+            store_pool_size: 8,
         }
     }
 }
 
-/// The checked configuration.
-#[derive(Debug, Clone, PartialEq)]
+/// The checked configuration. Its `Debug` output shows no password and no store credentials.
+#[derive(Clone, PartialEq)]
 pub struct ServerConfig {
     /// `iss` of issued tokens.
     pub issuer: String,
@@ -213,10 +260,65 @@ pub struct ServerConfig {
     pub signing_key_path: PathBuf,
     /// Published, non-signing keys.
     pub retiring_key_paths: Vec<PathBuf>,
-    /// Bound on pending challenges.
-    pub max_pending_challenges: usize,
-    /// Bound on stored refresh tokens.
-    pub max_refresh_tokens: usize,
+    /// Absolute lifetime of a session.
+    pub session_max: Duration,
+    /// Bound on live sessions (in-memory store).
+    pub max_sessions: usize,
+    /// Bound on remembered spent challenges (in-memory store).
+    pub max_spent_challenges: usize,
+    /// Login throttling and hashing limits.
+    pub login: LoginLimits,
+    /// The PostgreSQL store's URL, when sessions are kept there.
+    pub store_url: Option<String>,
+    /// Connections to the PostgreSQL store per instance.
+    pub store_pool_size: usize,
+}
+
+impl fmt::Debug for ServerConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ServerConfig")
+            .field("issuer", &self.issuer)
+            .field("audience", &self.audience)
+            .field("access_token_ttl", &self.access_token_ttl)
+            .field("refresh_token_ttl", &self.refresh_token_ttl)
+            .field("challenge_ttl", &self.challenge_ttl)
+            .field("wallet_algorithms", &self.wallet_algorithms)
+            .field("admin", &self.admin)
+            .field("signing_key_path", &self.signing_key_path)
+            .field("retiring_key_paths", &self.retiring_key_paths)
+            .field("session_max", &self.session_max)
+            .field("max_sessions", &self.max_sessions)
+            .field("max_spent_challenges", &self.max_spent_challenges)
+            .field("login", &self.login)
+            .field("store_url", &self.store_url.as_deref().map(redacted_url))
+            .field("store_pool_size", &self.store_pool_size)
+            .finish()
+    }
+}
+
+/// How password logins are throttled and hashed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LoginLimits {
+    /// Failed logins per client address before 429.
+    pub failures_per_client: u32,
+    /// Failed logins for the admin account before 429.
+    pub failures_per_account: u32,
+    /// One failure is forgotten per this long.
+    pub failure_decay: Duration,
+    /// Password hashes checked at once.
+    pub concurrent_hashes: usize,
+}
+
+/// `url` without its password, for logs and `Debug`.
+fn redacted_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme_end), Some(at)) if at > scheme_end => {
+            let credentials = &url[scheme_end + 3..at];
+            let user = credentials.split(':').next().unwrap_or("");
+            format!("{}{user}:<redacted>{}", &url[..scheme_end + 3], &url[at..])
+        }
+        _ => url.to_owned(),
+    }
 }
 
 impl ServerConfig {
@@ -295,25 +397,69 @@ impl RawServerConfig {
             None
         };
         for (key, value) in [
-            ("max_pending_challenges", self.max_pending_challenges),
-            ("max_refresh_tokens", self.max_refresh_tokens),
+            ("session_max_days", self.session_max_days),
+            ("max_sessions", self.max_sessions as u64),
+            ("max_spent_challenges", self.max_spent_challenges as u64),
+            (
+                "login_failures_per_client",
+                u64::from(self.login_failures_per_client),
+            ),
+            (
+                "login_failures_per_account",
+                u64::from(self.login_failures_per_account),
+            ),
+            (
+                "login_failure_decay_seconds",
+                self.login_failure_decay_seconds,
+            ),
+            ("store_pool_size", self.store_pool_size as u64),
         ] {
             if value == 0 {
                 return Err(error(format!("{SECTION}.{key} must be at least 1")));
             }
         }
+        let store_url = match self.store_url.trim() {
+            "" => None,
+            url if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
+                Some(url.to_owned())
+            }
+            url => {
+                return Err(error(format!(
+                    "{SECTION}.store_url must be empty (sessions in this process's memory) or a \
+                     postgres:// URL, not `{}`",
+                    redacted_url(url)
+                )));
+            }
+        };
+        let concurrent_hashes = match self.max_concurrent_password_hashes {
+            0 => std::thread::available_parallelism().map_or(1, |cores| (cores.get() / 2).max(1)),
+            n => n,
+        };
         Ok(ServerConfig {
             issuer: self.issuer,
             audience: self.audience,
-            access_token_ttl: Duration::from_secs(self.access_token_expire_minutes * 60),
-            refresh_token_ttl: Duration::from_secs(self.refresh_token_expire_days * 86_400),
+            access_token_ttl: Duration::from_secs(
+                self.access_token_expire_minutes.saturating_mul(60),
+            ),
+            refresh_token_ttl: Duration::from_secs(
+                self.refresh_token_expire_days.saturating_mul(86_400),
+            ),
             challenge_ttl: Duration::from_secs(self.challenge_ttl_seconds),
             wallet_algorithms,
             admin,
             signing_key_path: self.signing_key_path,
             retiring_key_paths: self.retiring_key_paths,
-            max_pending_challenges: self.max_pending_challenges,
-            max_refresh_tokens: self.max_refresh_tokens,
+            session_max: Duration::from_secs(self.session_max_days.saturating_mul(86_400)),
+            max_sessions: self.max_sessions,
+            max_spent_challenges: self.max_spent_challenges,
+            login: LoginLimits {
+                failures_per_client: self.login_failures_per_client,
+                failures_per_account: self.login_failures_per_account,
+                failure_decay: Duration::from_secs(self.login_failure_decay_seconds),
+                concurrent_hashes,
+            },
+            store_url,
+            store_pool_size: self.store_pool_size,
         })
     }
 }

@@ -144,8 +144,8 @@ async fn a_second_app_that_only_knows_the_jwks_url_accepts_the_tokens() {
     drop(server.stop(false));
 }
 
-#[test]
-fn embed_reads_both_sections_and_refuses_disagreement() {
+#[actix_web::test]
+async fn embed_reads_both_sections_and_refuses_disagreement() {
     use figment::providers::Serialized;
     let dir = temp_dir();
     let base = figment::Figment::new()
@@ -154,10 +154,22 @@ fn embed_reads_both_sections_and_refuses_disagreement() {
             "server_auth.signing_key_path",
             dir.join("k.pem"),
         ));
-    let (server, auth) = auth_server::embed(&base).expect("auth_client defaults to server_auth");
+    let (server, auth) = auth_server::embed(&base)
+        .await
+        .expect("auth_client defaults to server_auth");
     assert_eq!(auth.config().issuer, server.config().issuer);
     assert_eq!(auth.config().audience, "app");
-    let disagreeing = base.merge(Serialized::default("auth_client.audience", "other"));
-    let err = auth_server::embed(&disagreeing).unwrap_err();
+    let disagreeing = base
+        .clone()
+        .merge(Serialized::default("auth_client.audience", "other"));
+    let err = auth_server::embed(&disagreeing).await.unwrap_err();
     assert!(err.message().contains("auth_client.audience"), "{err}");
+    // A PostgreSQL store URL needs the `postgres` feature, or a reachable database with it.
+    let with_store = base.merge(Serialized::default(
+        "server_auth.store_url",
+        "postgres://app:s3cret-pw@127.0.0.1:1/auth",
+    ));
+    let err = auth_server::embed(&with_store).await.unwrap_err();
+    assert!(err.message().contains("server_auth.store_url"), "{err}");
+    assert!(!err.message().contains("s3cret-pw"), "{err}");
 }

@@ -3,8 +3,13 @@
 use auth_server::{RawServerConfig, WalletAlgorithm};
 use serde_json::json;
 
+use std::time::{Duration, Instant};
+
+use futures_util::future::join_all;
+
 use crate::support::{
-    ADMIN_EMAIL, ADMIN_PASSWORD, Wallet, claims, embedded, get, post, raw_config, sign_in, temp_dir,
+    ADMIN_EMAIL, ADMIN_PASSWORD, Wallet, claims, client_from, embedded, get, issuer, post,
+    post_with, raw_config, serve_on_one_worker, sign_in, temp_dir, validator_for,
 };
 
 #[actix_web::test]
@@ -171,4 +176,135 @@ fn the_admin_password_is_held_only_as_an_argon2id_hash() {
     assert!(!admin.verifies("wrong"));
     let server = auth_server::AuthServer::new(config).unwrap();
     assert!(!format!("{:?} {:?}", server, server.config()).contains(ADMIN_PASSWORD));
+}
+
+fn login_body(password: &str) -> serde_json::Value {
+    json!({"email": ADMIN_EMAIL, "password": password})
+}
+
+/// Posts a login from `client`; the status and `Retry-After`.
+async fn login_from(
+    client: &reqwest::Client,
+    server: &crate::support::Server,
+    email: &str,
+    password: &str,
+) -> (u16, Option<u64>) {
+    let res = client
+        .post(format!("{}/api/v1/auth/login", server.base))
+        .json(&json!({"email": email, "password": password}))
+        .send()
+        .await
+        .expect("request");
+    let retry_after = res
+        .headers()
+        .get("retry-after")
+        .map(|value| value.to_str().unwrap().parse().unwrap());
+    (res.status().as_u16(), retry_after)
+}
+
+#[actix_web::test]
+async fn a_guessing_client_is_locked_out_and_the_lockout_decays() {
+    let mut raw = raw_config(&temp_dir());
+    raw.login_failures_per_client = 5;
+    raw.login_failure_decay_seconds = 1;
+    let (_issuer, server) = embedded(raw);
+    let guesser = client_from("127.0.0.11");
+    for n in 0..5 {
+        let (status, _) = login_from(&guesser, &server, ADMIN_EMAIL, &format!("guess {n}")).await;
+        assert_eq!(status, 401);
+    }
+    // Locked: even the right password is not checked, and the answer says when to retry.
+    let (status, retry_after) = login_from(&guesser, &server, ADMIN_EMAIL, ADMIN_PASSWORD).await;
+    assert_eq!((status, retry_after), (429, Some(1)));
+    let (status, _) = login_from(&guesser, &server, "other@example.com", "x").await;
+    assert_eq!(status, 429, "the client is locked whatever the account");
+    // Another client address is not locked out.
+    let admin = client_from("127.0.0.12");
+    assert_eq!(
+        login_from(&admin, &server, ADMIN_EMAIL, ADMIN_PASSWORD)
+            .await
+            .0,
+        200
+    );
+    // The lockout decays: one failure is forgotten per second.
+    actix_web::rt::time::sleep(Duration::from_millis(1100)).await;
+    assert_eq!(
+        login_from(&guesser, &server, ADMIN_EMAIL, ADMIN_PASSWORD)
+            .await
+            .0,
+        200
+    );
+}
+
+#[actix_web::test]
+async fn guesses_from_many_addresses_lock_the_account_not_other_logins() {
+    let mut raw = raw_config(&temp_dir());
+    raw.login_failures_per_client = 100;
+    raw.login_failures_per_account = 4;
+    raw.login_failure_decay_seconds = 3600;
+    let (_issuer, server) = embedded(raw);
+    for n in 0..4 {
+        let client = client_from(&format!("127.0.1.{}", n + 1));
+        let (status, _) = login_from(&client, &server, ADMIN_EMAIL, "guess").await;
+        assert_eq!(status, 401);
+    }
+    let fresh = client_from("127.0.1.50");
+    let (status, retry_after) = login_from(&fresh, &server, ADMIN_EMAIL, ADMIN_PASSWORD).await;
+    assert_eq!(status, 429);
+    assert!(retry_after.is_some_and(|secs| (1..=3600).contains(&secs)));
+    // Logins naming another account are not held by the admin's lockout (and fail).
+    let (status, _) = login_from(&fresh, &server, "other@example.com", ADMIN_PASSWORD).await;
+    assert_eq!(status, 401);
+}
+
+#[actix_web::test]
+async fn password_hashing_runs_off_the_request_worker_a_bounded_number_at_a_time() {
+    let mut raw = raw_config(&temp_dir());
+    raw.login_failures_per_client = 1_000;
+    raw.login_failures_per_account = 1_000;
+    raw.max_concurrent_password_hashes = 1;
+    let issuer = issuer(raw);
+    let server = serve_on_one_worker(&issuer, validator_for(&issuer));
+    let client = crate::support::client();
+    let started = Instant::now();
+    // Thirty logins at once: one hash at a time, four waiting, the rest told to retry.
+    let logins = join_all((0..30).map(|n| {
+        let client = client.clone();
+        let server = &server;
+        async move {
+            let answer = post_with(
+                &client,
+                server,
+                "/api/v1/auth/login",
+                login_body(&format!("guess {n}")),
+            )
+            .await;
+            (answer.0, started.elapsed())
+        }
+    }));
+    // Meanwhile, on the same single worker, the JWKS.
+    let jwks = async {
+        actix_web::rt::time::sleep(Duration::from_millis(5)).await;
+        let status = get(&server, "/api/v1/auth/jwks", None).await.0;
+        (status, started.elapsed())
+    };
+    let (logins, (jwks_status, jwks_done)) = tokio::join!(logins, jwks);
+    assert_eq!(jwks_status, 200);
+    let statuses: Vec<u16> = logins.iter().map(|(status, _)| *status).collect();
+    assert!(
+        statuses.iter().all(|s| *s == 401 || *s == 503),
+        "{statuses:?}"
+    );
+    assert!(
+        statuses.contains(&503),
+        "the queue is bounded: {statuses:?}"
+    );
+    let checked = logins.iter().filter(|(status, _)| *status == 401).count();
+    assert!(checked >= 2, "{statuses:?}");
+    // The JWKS answered while password hashes were still being checked.
+    let last_login = logins.iter().map(|(_, done)| *done).max().unwrap();
+    assert!(
+        jwks_done < last_login,
+        "jwks {jwks_done:?}, last login {last_login:?}"
+    );
 }

@@ -6,4 +6,5 @@ mod support;
 mod config;
 mod keys;
 mod login;
+mod sessions;
 mod wallet;

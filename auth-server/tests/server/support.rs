@@ -1,12 +1,12 @@
 use std::path::PathBuf;
-use std::sync::LazyLock;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
 use actix_web::dev::ServerHandle;
 use actix_web::{App, HttpResponse, HttpServer, get};
 use auth_runtime::{JwtAuth, Principal, requires_role};
-use auth_server::{AuthServer, RawServerConfig, WalletAlgorithm};
+use auth_server::{AuthServer, Clock, RawServerConfig, WalletAlgorithm};
 use aws_lc_rs::rand::SystemRandom;
 use aws_lc_rs::signature::{
     ECDSA_P256K1_SHA256_ASN1_SIGNING, EcdsaKeyPair, Ed25519KeyPair, KeyPair, ML_DSA_65_SIGNING,
@@ -48,6 +48,64 @@ pub fn issuer(raw: RawServerConfig) -> AuthServer {
     AuthServer::new(raw.validate().expect("valid server config")).expect("issuer")
 }
 
+/// A clock the test moves forward by hand, starting at the system time.
+#[derive(Clone, Default)]
+pub struct TestClock {
+    offset_secs: Arc<AtomicU64>,
+}
+
+impl TestClock {
+    pub fn clock(&self) -> Clock {
+        let offset = Arc::clone(&self.offset_secs);
+        Clock::from_fn(move || {
+            std::time::SystemTime::now() + Duration::from_secs(offset.load(Ordering::SeqCst))
+        })
+    }
+
+    /// Moves the clock to `secs` after the real time.
+    pub fn set(&self, secs: u64) {
+        self.offset_secs.store(secs, Ordering::SeqCst);
+    }
+}
+
+/// Where the issuer keeps its sessions: every behaviour test runs against each.
+#[derive(Clone, Debug)]
+pub enum Backend {
+    Memory,
+}
+
+impl Backend {
+    /// Every store the behaviour tests run against.
+    pub async fn all() -> Vec<Backend> {
+        vec![Backend::Memory]
+    }
+
+    /// An issuer on this store, reading `clock`.
+    pub async fn issuer_with_clock(&self, raw: RawServerConfig, clock: Clock) -> AuthServer {
+        let config = raw.validate().expect("valid server config");
+        match self {
+            Backend::Memory => AuthServer::builder(config).clock(clock).build(),
+        }
+        .expect("issuer")
+    }
+
+    /// An issuer on this store, mounted with its validator on a loopback server.
+    pub async fn embedded(&self, raw: RawServerConfig) -> (AuthServer, Server) {
+        self.embedded_with_clock(raw, Clock::system()).await
+    }
+
+    pub async fn embedded_with_clock(
+        &self,
+        raw: RawServerConfig,
+        clock: Clock,
+    ) -> (AuthServer, Server) {
+        let issuer = self.issuer_with_clock(raw, clock).await;
+        let auth = validator_for(&issuer);
+        let server = serve(&issuer, auth);
+        (issuer, server)
+    }
+}
+
 #[get("/api/profile")]
 async fn profile(me: Principal) -> HttpResponse {
     HttpResponse::Ok().json(json!({ "subject": me.claims().sub, "role": me.claims().role }))
@@ -81,9 +139,12 @@ impl Drop for Server {
 
 /// Runs an app factory on a loopback port (a macro: the app types are unnameable).
 macro_rules! start {
-    ($factory:expr) => {{
+    ($factory:expr) => {
+        start!($factory, 2)
+    };
+    ($factory:expr, $workers:expr) => {{
         let server = HttpServer::new($factory)
-            .workers(2)
+            .workers($workers)
             .disable_signals()
             .shutdown_timeout(0)
             .bind("127.0.0.1:0")
@@ -109,6 +170,21 @@ pub fn serve(server: &AuthServer, auth: JwtAuth) -> Server {
             .service(profile)
             .service(dashboard)
     })
+}
+
+/// The issuer and its validator on a server with one worker thread.
+pub fn serve_on_one_worker(server: &AuthServer, auth: JwtAuth) -> Server {
+    let server = server.clone();
+    start!(
+        move || {
+            App::new()
+                .wrap(auth.clone())
+                .service(server.service())
+                .service(profile)
+                .service(dashboard)
+        },
+        1
+    )
 }
 
 /// An app with only the validator and the protected routes: no issuer inside.
@@ -149,7 +225,26 @@ pub fn client() -> reqwest::Client {
 }
 
 pub async fn post(server: &Server, path: &str, body: Value) -> (u16, Value) {
-    let res = client()
+    post_with(&client(), server, path, body).await
+}
+
+/// A client whose connections leave from `ip` (any 127.x.y.z reaches a loopback server), so
+/// that a test can be several client addresses.
+pub fn client_from(ip: &str) -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .local_address(ip.parse::<std::net::IpAddr>().expect("ip"))
+        .build()
+        .expect("client")
+}
+
+pub async fn post_with(
+    client: &reqwest::Client,
+    server: &Server,
+    path: &str,
+    body: Value,
+) -> (u16, Value) {
+    let res = client
         .post(format!("{}{path}", server.base))
         .json(&body)
         .send()

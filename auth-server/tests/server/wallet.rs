@@ -3,11 +3,12 @@
 use std::time::Duration;
 
 use auth_server::WalletAlgorithm;
+use futures_util::future::join_all;
 use serde_json::json;
 
 use crate::support::{
-    Wallet, challenge_for, claims, embedded, get, hex, post, raw_config, secp256k1, sign_in,
-    temp_dir,
+    Backend, Wallet, challenge_for, claims, embedded, get, hex, post, raw_config, secp256k1,
+    sign_in, temp_dir,
 };
 
 #[actix_web::test]
@@ -114,29 +115,125 @@ async fn replayed_challenge_is_refused() {
 }
 
 #[actix_web::test]
-async fn a_new_challenge_replaces_the_previous_one() {
-    let (_issuer, server) = embedded(raw_config(&temp_dir()));
-    let wallet = Wallet::new(WalletAlgorithm::Ed25519);
-    let first = challenge_for(&server, &wallet.address()).await;
-    let second = challenge_for(&server, &wallet.address()).await;
-    assert_ne!(first, second);
-    assert_eq!(
-        post(&server, "/api/v1/auth/sign-in", wallet.sign_in_body(&first))
-            .await
-            .0,
-        401
-    );
-    let second_again = challenge_for(&server, &wallet.address()).await;
-    assert_eq!(
-        post(
+async fn every_challenge_of_an_address_works_once_and_none_cancels_another() {
+    for backend in Backend::all().await {
+        let (_issuer, server) = backend.embedded(raw_config(&temp_dir())).await;
+        let wallet = Wallet::new(WalletAlgorithm::Ed25519);
+        let first = challenge_for(&server, &wallet.address()).await;
+        // Someone else asks for a challenge for this wallet's address, many times.
+        for _ in 0..5 {
+            challenge_for(&server, &wallet.address()).await;
+        }
+        let second = challenge_for(&server, &wallet.address()).await;
+        assert_ne!(first, second);
+        for challenge in [&first, &second] {
+            let body = wallet.sign_in_body(challenge);
+            let (status, answer) = post(&server, "/api/v1/auth/sign-in", body.clone()).await;
+            assert_eq!(status, 200, "{backend:?}: {answer}");
+            let (status, answer) = post(&server, "/api/v1/auth/sign-in", body).await;
+            assert_eq!(
+                (status, answer["detail"].as_str()),
+                (401, Some("invalid or expired challenge"))
+            );
+        }
+    }
+}
+
+#[actix_web::test]
+async fn junk_sign_ins_for_an_address_do_not_burn_its_owners_challenge() {
+    for backend in Backend::all().await {
+        let (_issuer, server) = backend.embedded(raw_config(&temp_dir())).await;
+        let victim = Wallet::new(WalletAlgorithm::Ed25519);
+        let challenge = challenge_for(&server, &victim.address()).await;
+        let junk = |challenge: &str| {
+            json!({
+                "address": victim.address(),
+                "public_key": victim.address(),
+                "signature": "00".repeat(64),
+                "challenge": challenge,
+                "algorithm": "Ed25519",
+            })
+        };
+        // A made-up challenge, a tampered copy of the victim's, and the attacker's own
+        // challenge for the victim's address: each refused, none touches the victim's.
+        let mut tampered = challenge.clone().into_bytes();
+        tampered[0] = if tampered[0] == b'0' { b'1' } else { b'0' };
+        let own = challenge_for(&server, &victim.address()).await;
+        for (made_up, expected) in [
+            ("ab".repeat(32), "invalid or expired challenge"),
+            (
+                String::from_utf8(tampered).unwrap(),
+                "invalid or expired challenge",
+            ),
+            (own, "signature verification failed"),
+        ] {
+            let (status, answer) = post(&server, "/api/v1/auth/sign-in", junk(&made_up)).await;
+            assert_eq!(
+                (status, answer["detail"].as_str()),
+                (401, Some(expected)),
+                "{backend:?}"
+            );
+        }
+        let (status, answer) = post(
             &server,
             "/api/v1/auth/sign-in",
-            wallet.sign_in_body(&second_again)
+            victim.sign_in_body(&challenge),
         )
-        .await
-        .0,
-        200
-    );
+        .await;
+        assert_eq!(status, 200, "{backend:?}: {answer}");
+    }
+}
+
+#[actix_web::test]
+async fn a_flood_of_challenges_and_junk_sign_ins_does_not_lock_real_wallets_out() {
+    for backend in Backend::all().await {
+        let mut raw = raw_config(&temp_dir());
+        raw.max_spent_challenges = 50;
+        let (_issuer, server) = backend.embedded(raw).await;
+        let wallet = Wallet::new(WalletAlgorithm::Ed25519);
+        let early = challenge_for(&server, &wallet.address()).await;
+        let addresses: Vec<String> = (0..1500u32).map(|n| format!("{n:064x}")).collect();
+        for batch in addresses.chunks(100) {
+            let answers = join_all(batch.iter().map(|address| {
+                post(
+                    &server,
+                    "/api/v1/auth/challenge",
+                    json!({ "address": address }),
+                )
+            }))
+            .await;
+            assert!(
+                answers.iter().all(|(status, _)| *status == 200),
+                "{answers:?}"
+            );
+        }
+        // Junk sign-ins burning 300 real challenges of made-up wallets: six times the bound.
+        for address in &addresses[..300] {
+            let challenge = challenge_for(&server, address).await;
+            let (status, _) = post(
+                &server,
+                "/api/v1/auth/sign-in",
+                json!({
+                    "address": address,
+                    "public_key": address,
+                    "signature": "00".repeat(64),
+                    "challenge": challenge,
+                    "algorithm": "Ed25519",
+                }),
+            )
+            .await;
+            assert_eq!(status, 401);
+        }
+        for challenge in [early, challenge_for(&server, &wallet.address()).await] {
+            let (status, answer) = post(
+                &server,
+                "/api/v1/auth/sign-in",
+                wallet.sign_in_body(&challenge),
+            )
+            .await;
+            assert_eq!(status, 200, "{backend:?}: {answer}");
+        }
+    }
 }
 
 #[actix_web::test]
@@ -325,39 +422,5 @@ async fn malformed_sign_in_input_is_400_never_500() {
             .unwrap()
             .starts_with("invalid JSON body"),
         "{body}"
-    );
-}
-
-#[actix_web::test]
-async fn pending_challenges_are_bounded() {
-    let mut raw = raw_config(&temp_dir());
-    raw.max_pending_challenges = 2;
-    let (_issuer, server) = embedded(raw);
-    for address in ["aa", "bb"] {
-        assert_eq!(
-            post(
-                &server,
-                "/api/v1/auth/challenge",
-                json!({"address": address})
-            )
-            .await
-            .0,
-            200
-        );
-    }
-    let res = crate::support::client()
-        .post(format!("{}/api/v1/auth/challenge", server.base))
-        .json(&json!({"address": "cc"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status().as_u16(), 503);
-    assert!(res.headers().contains_key("retry-after"));
-    // A known address can still renew its own challenge.
-    assert_eq!(
-        post(&server, "/api/v1/auth/challenge", json!({"address": "aa"}))
-            .await
-            .0,
-        200
     );
 }

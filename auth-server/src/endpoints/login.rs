@@ -1,0 +1,48 @@
+//! `POST /login`: the bootstrap admin's password login.
+
+use actix_web::{HttpRequest, HttpResponse, post, web};
+use auth_runtime::allow_anonymous;
+use serde::Deserialize;
+use serde_json::{Map, json};
+
+use super::required;
+use crate::error::ServerError;
+use crate::server::AuthServer;
+
+#[derive(Deserialize)]
+pub(super) struct LoginRequest {
+    email: Option<String>,
+    password: Option<String>,
+}
+
+#[allow_anonymous]
+#[post("/login")]
+pub(super) async fn login(
+    server: web::Data<AuthServer>,
+    req: HttpRequest,
+    body: web::Json<LoginRequest>,
+) -> Result<HttpResponse, ServerError> {
+    let Some(admin) = &server.inner.config.admin else {
+        return Err(ServerError::forbidden("password login disabled"));
+    };
+    let body = body.into_inner();
+    let (Some(email), Some(password)) = (required(body.email), body.password) else {
+        return Err(ServerError::bad_request("email and password required"));
+    };
+    let guard = &server.inner.login;
+    let client = req
+        .peer_addr()
+        .map_or(std::net::Ipv4Addr::UNSPECIFIED.into(), |peer| peer.ip());
+    let for_admin = email.trim().eq_ignore_ascii_case(admin.email());
+    let attempt = guard.begin(client, for_admin, server.now())?;
+    if !guard.verify(admin, &email, password).await? {
+        tracing::info!("admin login refused");
+        return Err(ServerError::unauthorized("invalid credentials"));
+    }
+    guard.succeeded(attempt, server.now());
+    let mut identity = Map::new();
+    identity.insert("sub".into(), json!(admin.email()));
+    identity.insert("email".into(), json!(admin.email()));
+    identity.insert("role".into(), json!("admin"));
+    Ok(HttpResponse::Ok().json(server.start_session(identity).await?))
+}

@@ -1,0 +1,128 @@
+//! Token issuing: access tokens (RS256 JWTs), refresh tokens, and the sessions behind them.
+//!
+//! A refresh token is 64 base64url characters: the 16-byte session id followed by 32 random
+//! bytes. The store keeps only an HMAC of the current one, so a token read from the store's
+//! tables signs nobody in, and an earlier token of the session is recognised as reuse.
+
+use std::time::SystemTime;
+
+use aws_lc_rs::hmac;
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde_json::{Map, Value, json};
+
+use crate::clock::{later, unix_seconds};
+use crate::error::ServerError;
+use crate::hex::to_hex;
+use crate::server::AuthServer;
+use crate::store::{NewSession, SessionId, TokenHash};
+
+/// A refresh token and what the store knows of it.
+pub(crate) struct RefreshToken {
+    pub(crate) token: String,
+    pub(crate) hash: TokenHash,
+}
+
+impl AuthServer {
+    /// Starts a session for `identity` and answers with its first token pair.
+    pub(crate) async fn start_session(
+        &self,
+        identity: Map<String, Value>,
+    ) -> Result<Map<String, Value>, ServerError> {
+        let now = self.now();
+        let config = &self.inner.config;
+        let id: SessionId = self.random_bytes()?;
+        let refresh = self.refresh_token(id)?;
+        let ends_at = later(now, config.session_max);
+        let access = self.access_token(&identity, now)?;
+        self.inner
+            .store
+            .start_session(
+                NewSession {
+                    id,
+                    claims: identity,
+                    token_hash: refresh.hash,
+                    token_expires_at: self.refresh_expiry(now, ends_at),
+                    ends_at,
+                },
+                now,
+            )
+            .await?;
+        Ok(self.token_response(access, refresh.token))
+    }
+
+    /// When a refresh token issued at `now` stops being accepted: its own lifetime, never
+    /// beyond the session's end.
+    pub(crate) fn refresh_expiry(
+        &self,
+        now: SystemTime,
+        session_ends_at: SystemTime,
+    ) -> SystemTime {
+        later(now, self.inner.config.refresh_token_ttl).min(session_ends_at)
+    }
+
+    /// A new refresh token of session `id`.
+    pub(crate) fn refresh_token(&self, id: SessionId) -> Result<RefreshToken, ServerError> {
+        let mut bytes = [0u8; 48];
+        bytes[..16].copy_from_slice(&id);
+        bytes[16..].copy_from_slice(&self.random_bytes::<32>()?);
+        let token = URL_SAFE_NO_PAD.encode(bytes);
+        let hash = self.refresh_hash(&token);
+        Ok(RefreshToken { token, hash })
+    }
+
+    /// The session a presented refresh token names, and its hash; `None` when it is not
+    /// shaped like one of ours.
+    pub(crate) fn parse_refresh_token(&self, token: &str) -> Option<(SessionId, TokenHash)> {
+        if token.len() != 64 {
+            return None;
+        }
+        let bytes = URL_SAFE_NO_PAD.decode(token).ok()?;
+        let id: SessionId = bytes.get(..16)?.try_into().ok()?;
+        Some((id, self.refresh_hash(token)))
+    }
+
+    fn refresh_hash(&self, token: &str) -> TokenHash {
+        let tag = hmac::sign(&self.inner.refresh_key, token.as_bytes());
+        let mut hash = [0u8; 32];
+        hash.copy_from_slice(tag.as_ref());
+        hash
+    }
+
+    /// A signed access token for `identity`.
+    pub(crate) fn access_token(
+        &self,
+        identity: &Map<String, Value>,
+        now: SystemTime,
+    ) -> Result<String, ServerError> {
+        let config = &self.inner.config;
+        let issued_at = unix_seconds(now);
+        let mut claims = identity.clone();
+        claims.insert("iss".into(), json!(config.issuer));
+        claims.insert("aud".into(), json!(config.audience));
+        claims.insert("iat".into(), json!(issued_at));
+        claims.insert(
+            "exp".into(),
+            json!(issued_at.saturating_add(config.access_token_ttl.as_secs())),
+        );
+        claims.insert("jti".into(), json!(to_hex(&self.random_bytes::<16>()?)));
+        self.inner
+            .keys
+            .current
+            .sign(&Value::Object(claims))
+            .map_err(|()| ServerError::internal())
+    }
+
+    /// The JSON answer carrying a token pair.
+    pub(crate) fn token_response(&self, access: String, refresh: String) -> Map<String, Value> {
+        let mut body = Map::new();
+        body.insert("access_token".into(), json!(access));
+        body.insert("refresh_token".into(), json!(refresh));
+        body.insert("token_type".into(), json!("Bearer"));
+        body.insert(
+            "expires_in".into(),
+            json!(self.inner.config.access_token_ttl.as_secs()),
+        );
+        body
+    }
+}

@@ -1,0 +1,211 @@
+//! The issuer value: configuration, keys, store and clock, shared by every worker.
+
+use std::sync::Arc;
+
+use actix_web::Scope;
+use auth_runtime::{AuthConfig, ConfigError, JwtAuth, KeySet};
+use aws_lc_rs::hmac;
+use aws_lc_rs::rand::{SecureRandom as _, SystemRandom};
+use figment::Figment;
+use serde_json::Value;
+
+use crate::challenge::{ChallengeKey, derive};
+use crate::clock::Clock;
+use crate::config::ServerConfig;
+use crate::endpoints;
+use crate::error::ServerError;
+use crate::keys::KeyRing;
+use crate::login::LoginGuard;
+use crate::store::{AuthStore, MemoryStore};
+
+/// The path prefix of every endpoint.
+pub const BASE_PATH: &str = "/api/v1/auth";
+
+/// The token issuer. Cheap to clone; build it once and mount [`service`](Self::service) in
+/// every worker's `App`.
+#[derive(Clone)]
+pub struct AuthServer {
+    pub(crate) inner: Arc<Inner>,
+}
+
+pub(crate) struct Inner {
+    pub(crate) config: ServerConfig,
+    pub(crate) keys: KeyRing,
+    pub(crate) store: Arc<dyn AuthStore>,
+    pub(crate) clock: Clock,
+    pub(crate) challenges: ChallengeKey,
+    pub(crate) refresh_key: hmac::Key,
+    pub(crate) login: LoginGuard,
+    rng: SystemRandom,
+}
+
+impl std::fmt::Debug for AuthServer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AuthServer")
+            .field("issuer", &self.inner.config.issuer)
+            .field("kid", &self.inner.keys.current.kid())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Builds an [`AuthServer`] with a chosen store or clock.
+#[must_use]
+pub struct AuthServerBuilder {
+    config: ServerConfig,
+    store: Option<Arc<dyn AuthStore>>,
+    clock: Clock,
+}
+
+impl AuthServerBuilder {
+    /// Keeps sessions and spent challenges in `store` instead of this process's memory.
+    pub fn store(mut self, store: impl AuthStore) -> AuthServerBuilder {
+        self.store = Some(Arc::new(store));
+        self
+    }
+
+    /// Reads the time from `clock` (the system clock by default).
+    pub fn clock(mut self, clock: Clock) -> AuthServerBuilder {
+        self.clock = clock;
+        self
+    }
+
+    /// Opens (or creates) the signing key and assembles the issuer. Without a store, the
+    /// in-memory one; with `store_url` configured and no store given, an error (connect with
+    /// [`AuthServer::connect`]).
+    pub fn build(self) -> Result<AuthServer, ConfigError> {
+        let store = match self.store {
+            Some(store) => store,
+            None if self.config.store_url.is_some() => {
+                return Err(ConfigError::new(
+                    "server_auth.store_url is set: build the issuer with \
+                     `AuthServer::connect(&figment).await`, which opens the PostgreSQL store",
+                ));
+            }
+            None => Arc::new(MemoryStore::new(
+                self.config.max_sessions,
+                self.config.max_spent_challenges,
+            )),
+        };
+        let keys = KeyRing::open(
+            &self.config.signing_key_path,
+            &self.config.retiring_key_paths,
+        )?;
+        let secret = store.secret();
+        let challenges = ChallengeKey::new(secret);
+        let refresh_key = derive(secret, b"auth-server refresh token v1");
+        let login = LoginGuard::new(self.config.login);
+        Ok(AuthServer {
+            inner: Arc::new(Inner {
+                config: self.config,
+                keys,
+                store,
+                clock: self.clock,
+                challenges,
+                refresh_key,
+                login,
+                rng: SystemRandom::new(),
+            }),
+        })
+    }
+}
+
+impl AuthServer {
+    /// Reads and checks `server_auth`, opens (or creates) the signing key, hashes the admin
+    /// password, with the in-memory store. Fails when `store_url` is set: use
+    /// [`connect`](Self::connect) then.
+    pub fn from_figment(figment: &Figment) -> Result<AuthServer, ConfigError> {
+        AuthServer::new(ServerConfig::from_figment(figment)?)
+    }
+
+    /// Reads and checks `server_auth` and opens the store it names: PostgreSQL when
+    /// `store_url` is set (creating or upgrading its tables), this process's memory otherwise.
+    pub async fn connect(figment: &Figment) -> Result<AuthServer, ConfigError> {
+        let config = ServerConfig::from_figment(figment)?;
+        match config.store_url.clone() {
+            None => AuthServer::new(config),
+            Some(_) => Err(ConfigError::new(
+                "server_auth.store_url names a PostgreSQL store, but auth-server was built \
+                 without its `postgres` feature; enable it in Cargo.toml",
+            )),
+        }
+    }
+
+    /// An issuer for a checked configuration, with the in-memory store.
+    pub fn new(config: ServerConfig) -> Result<AuthServer, ConfigError> {
+        AuthServer::builder(config).build()
+    }
+
+    /// An issuer keeping sessions and spent challenges in `store`.
+    pub fn with_store(
+        config: ServerConfig,
+        store: impl AuthStore,
+    ) -> Result<AuthServer, ConfigError> {
+        AuthServer::builder(config).store(store).build()
+    }
+
+    /// A builder, to choose the store or the clock.
+    pub fn builder(config: ServerConfig) -> AuthServerBuilder {
+        AuthServerBuilder {
+            config,
+            store: None,
+            clock: Clock::system(),
+        }
+    }
+
+    /// The checked configuration.
+    pub fn config(&self) -> &ServerConfig {
+        &self.inner.config
+    }
+
+    /// The `kid` of the key that signs new tokens (its RFC 7638 thumbprint).
+    pub fn kid(&self) -> &str {
+        self.inner.keys.current.kid()
+    }
+
+    /// The JWKS document served at `/api/v1/auth/jwks`.
+    pub fn jwks(&self) -> &Value {
+        &self.inner.keys.jwks
+    }
+
+    /// The issuer's public keys as a key source for [`JwtAuth::builder`].
+    pub fn key_source(&self) -> Arc<KeySet> {
+        Arc::clone(&self.inner.keys.key_set)
+    }
+
+    /// A validator for `client` that takes keys straight from this issuer. Fails when its
+    /// issuer or audience differ from the ones tokens are issued with.
+    pub fn validator(&self, client: AuthConfig) -> Result<JwtAuth, ConfigError> {
+        for (key, ours, theirs) in [
+            ("issuer", &self.inner.config.issuer, &client.issuer),
+            ("audience", &self.inner.config.audience, &client.audience),
+        ] {
+            if ours != theirs {
+                return Err(ConfigError::new(format!(
+                    "auth_client.{key} (`{theirs}`) differs from server_auth.{key} (`{ours}`): \
+                     the tokens issued here would be refused; set both to the same value"
+                )));
+            }
+        }
+        JwtAuth::builder(client)
+            .key_source(self.key_source())
+            .build()
+    }
+
+    /// The endpoints, under [`BASE_PATH`].
+    pub fn service(&self) -> Scope {
+        endpoints::scope(self.clone())
+    }
+
+    pub(crate) fn random_bytes<const N: usize>(&self) -> Result<[u8; N], ServerError> {
+        let mut bytes = [0u8; N];
+        self.inner
+            .rng
+            .fill(&mut bytes)
+            .map_err(|_| ServerError::internal())?;
+        Ok(bytes)
+    }
+
+    pub(crate) fn now(&self) -> std::time::SystemTime {
+        self.inner.clock.now()
+    }
+}

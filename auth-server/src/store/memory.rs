@@ -1,0 +1,322 @@
+//! The in-process store.
+
+use std::collections::HashMap;
+use std::future::ready;
+use std::sync::{Mutex, MutexGuard};
+use std::time::SystemTime;
+
+use aws_lc_rs::rand::{SecureRandom as _, SystemRandom};
+use serde_json::{Map, Value};
+
+use super::{
+    AuthStore, BoxFuture, ChallengeId, NewSession, Rotate, Rotation, SessionId, SignInOutcome,
+    StoreError, TokenHash,
+};
+
+/// The in-process store: bounded, lost on restart, one instance only. Its secret is drawn at
+/// random when it is created.
+pub struct MemoryStore {
+    max_sessions: usize,
+    max_spent_challenges: usize,
+    secret: [u8; 32],
+    state: Mutex<State>,
+}
+
+impl std::fmt::Debug for MemoryStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MemoryStore")
+            .field("max_sessions", &self.max_sessions)
+            .field("max_spent_challenges", &self.max_spent_challenges)
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Default)]
+struct State {
+    sessions: HashMap<SessionId, Session>,
+    /// Challenges spent by a verified signature: kept until they expire, whatever it takes.
+    spent: HashMap<ChallengeId, SystemTime>,
+    /// Challenges burnt by a failed signature: kept while there is room.
+    burnt: HashMap<ChallengeId, SystemTime>,
+}
+
+struct Session {
+    claims: Map<String, Value>,
+    token_hash: TokenHash,
+    token_expires_at: SystemTime,
+    ends_at: SystemTime,
+    generation: u64,
+    revoked: bool,
+}
+
+impl Session {
+    /// Whether the session still holds a place: not revoked, not ended, its token not expired.
+    fn live(&self, now: SystemTime) -> bool {
+        !self.revoked && self.ends_at > now && self.token_expires_at > now
+    }
+}
+
+impl MemoryStore {
+    /// A store holding at most `max_sessions` live sessions and `max_spent_challenges` spent
+    /// challenges (each for at most its time to live).
+    ///
+    /// # Panics
+    /// When the system's random generator fails, which happens only on a broken system.
+    pub fn new(max_sessions: usize, max_spent_challenges: usize) -> MemoryStore {
+        let mut secret = [0u8; 32];
+        // aws-lc's generator reads the kernel's getrandom, which waits for seeding and does not
+        // fail on Linux or the BSDs; a failure means a broken system, where no secret is safe.
+        SystemRandom::new()
+            .fill(&mut secret)
+            .expect("the system random generator works");
+        MemoryStore {
+            max_sessions,
+            max_spent_challenges,
+            secret,
+            state: Mutex::new(State::default()),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // Every critical section leaves the maps consistent, so a panic elsewhere while the
+        // lock was held cannot have left half an update behind.
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+/// Makes room in `map` (at most `max` entries) by dropping expired entries; whether there is
+/// room then.
+fn room(map: &mut HashMap<ChallengeId, SystemTime>, max: usize, now: SystemTime) -> bool {
+    if map.len() >= max {
+        map.retain(|_, expires_at| *expires_at > now);
+    }
+    map.len() < max
+}
+
+impl AuthStore for MemoryStore {
+    fn secret(&self) -> &[u8; 32] {
+        &self.secret
+    }
+
+    fn spend_challenge(
+        &self,
+        id: ChallengeId,
+        expires_at: SystemTime,
+        outcome: SignInOutcome,
+        now: SystemTime,
+    ) -> BoxFuture<'_, Result<bool, StoreError>> {
+        let mut state = self.lock();
+        let state = &mut *state;
+        let seen = |map: &HashMap<ChallengeId, SystemTime>| {
+            map.get(&id).is_some_and(|expiry| *expiry > now)
+        };
+        let answer = if seen(&state.spent) || seen(&state.burnt) {
+            Ok(false)
+        } else {
+            match outcome {
+                SignInOutcome::Verified => {
+                    if room(&mut state.spent, self.max_spent_challenges, now) {
+                        state.spent.insert(id, expires_at);
+                        Ok(true)
+                    } else {
+                        Err(StoreError::Full {
+                            what: "spent challenges",
+                        })
+                    }
+                }
+                SignInOutcome::Failed => {
+                    if room(&mut state.burnt, self.max_spent_challenges, now) {
+                        state.burnt.insert(id, expires_at);
+                    }
+                    Ok(true)
+                }
+            }
+        };
+        Box::pin(ready(answer))
+    }
+
+    fn start_session(
+        &self,
+        session: NewSession,
+        now: SystemTime,
+    ) -> BoxFuture<'_, Result<(), StoreError>> {
+        let mut state = self.lock();
+        if state.sessions.len() >= self.max_sessions {
+            state.sessions.retain(|_, s| s.live(now));
+        }
+        let answer = if state.sessions.len() >= self.max_sessions {
+            Err(StoreError::Full { what: "sessions" })
+        } else {
+            state.sessions.insert(
+                session.id,
+                Session {
+                    claims: session.claims,
+                    token_hash: session.token_hash,
+                    token_expires_at: session.token_expires_at,
+                    ends_at: session.ends_at,
+                    generation: 0,
+                    revoked: false,
+                },
+            );
+            Ok(())
+        };
+        Box::pin(ready(answer))
+    }
+
+    fn rotate(&self, rotate: Rotate) -> BoxFuture<'_, Result<Rotation, StoreError>> {
+        let mut state = self.lock();
+        let answer = match state.sessions.get_mut(&rotate.id) {
+            None => Rotation::Unknown,
+            Some(session) if session.revoked => Rotation::Revoked,
+            Some(session)
+                if session.ends_at <= rotate.now || session.token_expires_at <= rotate.now =>
+            {
+                Rotation::Expired
+            }
+            Some(session) if session.token_hash != rotate.presented => {
+                session.revoked = true;
+                Rotation::Reused
+            }
+            Some(session) => {
+                session.token_hash = rotate.next;
+                session.token_expires_at = rotate.next_expires_at.min(session.ends_at);
+                session.generation += 1;
+                Rotation::Rotated {
+                    claims: session.claims.clone(),
+                    generation: session.generation,
+                }
+            }
+        };
+        Box::pin(ready(Ok(answer)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn run<T>(future: BoxFuture<'_, T>) -> T {
+        let mut future = future;
+        let waker = std::task::Waker::noop();
+        match future
+            .as_mut()
+            .poll(&mut std::task::Context::from_waker(waker))
+        {
+            std::task::Poll::Ready(value) => value,
+            std::task::Poll::Pending => unreachable!("the memory store never waits"),
+        }
+    }
+
+    fn at(secs: u64) -> SystemTime {
+        SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000 + secs)
+    }
+
+    fn session(id: u8, token: u8) -> NewSession {
+        NewSession {
+            id: [id; 16],
+            claims: Map::new(),
+            token_hash: [token; 32],
+            token_expires_at: at(100),
+            ends_at: at(1000),
+        }
+    }
+
+    fn rotate(id: u8, presented: u8, next: u8, now: u64) -> Rotate {
+        Rotate {
+            id: [id; 16],
+            presented: [presented; 32],
+            next: [next; 32],
+            next_expires_at: at(now + 100),
+            now: at(now),
+        }
+    }
+
+    #[test]
+    fn rotation_is_single_use_and_reuse_revokes_the_session() {
+        let store = MemoryStore::new(10, 10);
+        run(store.start_session(session(1, 1), at(0))).unwrap();
+        assert!(matches!(
+            run(store.rotate(rotate(1, 1, 2, 10))).unwrap(),
+            Rotation::Rotated { generation: 1, .. }
+        ));
+        assert_eq!(
+            run(store.rotate(rotate(1, 1, 3, 20))).unwrap(),
+            Rotation::Reused
+        );
+        assert_eq!(
+            run(store.rotate(rotate(1, 2, 4, 30))).unwrap(),
+            Rotation::Revoked
+        );
+        assert_eq!(
+            run(store.rotate(rotate(9, 1, 4, 30))).unwrap(),
+            Rotation::Unknown
+        );
+    }
+
+    #[test]
+    fn the_bound_counts_live_sessions_not_rotations() {
+        let store = MemoryStore::new(2, 10);
+        run(store.start_session(session(1, 1), at(0))).unwrap();
+        for n in 1..200u8 {
+            assert!(matches!(
+                run(store.rotate(rotate(1, n, n + 1, 1))).unwrap(),
+                Rotation::Rotated { .. }
+            ));
+        }
+        run(store.start_session(session(2, 1), at(0))).unwrap();
+        assert!(matches!(
+            run(store.start_session(session(3, 1), at(0))),
+            Err(StoreError::Full { what: "sessions" })
+        ));
+        // A session whose token expired gives its place up.
+        let mut short = session(4, 1);
+        short.token_expires_at = at(1);
+        run(store.start_session(short, at(50))).unwrap_err();
+        assert_eq!(
+            run(store.rotate(rotate(2, 1, 2, 100))).unwrap(),
+            Rotation::Expired
+        );
+        run(store.start_session(session(5, 1), at(150))).unwrap();
+    }
+
+    #[test]
+    fn sessions_end_at_their_absolute_end() {
+        let store = MemoryStore::new(2, 10);
+        let mut long = session(1, 1);
+        long.token_expires_at = at(1000);
+        run(store.start_session(long, at(0))).unwrap();
+        // Rotated just before the end: the next token expires with the session, not later.
+        assert!(matches!(
+            run(store.rotate(rotate(1, 1, 2, 999))).unwrap(),
+            Rotation::Rotated { .. }
+        ));
+        assert_eq!(
+            run(store.rotate(rotate(1, 2, 3, 1000))).unwrap(),
+            Rotation::Expired
+        );
+    }
+
+    #[test]
+    fn spent_challenges_are_kept_and_burnt_ones_never_crowd_them_out() {
+        let store = MemoryStore::new(1, 2);
+        let spend = |id: u8, outcome| run(store.spend_challenge([id; 16], at(60), outcome, at(0)));
+        for id in 10..50 {
+            assert!(spend(id, SignInOutcome::Failed).unwrap());
+        }
+        assert!(spend(1, SignInOutcome::Verified).unwrap());
+        assert!(!spend(1, SignInOutcome::Verified).unwrap());
+        assert!(!spend(10, SignInOutcome::Verified).unwrap(), "burnt first");
+        assert!(spend(2, SignInOutcome::Verified).unwrap());
+        assert!(matches!(
+            spend(3, SignInOutcome::Verified),
+            Err(StoreError::Full { .. })
+        ));
+        // Expired entries make room.
+        assert!(
+            run(store.spend_challenge([3; 16], at(200), SignInOutcome::Verified, at(61))).unwrap()
+        );
+    }
+}

@@ -1,0 +1,160 @@
+//! Where sessions and spent challenges live.
+//!
+//! A sign-in starts a *session*: one record holding the identity, the hash of the one refresh
+//! token that is current, how many times it was rotated, and when the session ends. Rotating
+//! the refresh token replaces the hash in one atomic step; presenting any other token of the
+//! session (an earlier, spent one) revokes the session in that same step, so no interleaving of
+//! concurrent refreshes leaves a descendant of a replayed token working.
+//!
+//! Wallet challenges are not stored when issued: each carries its expiry and a MAC under the
+//! store's [secret](AuthStore::secret). Only spent challenges are remembered, until they
+//! expire, so that each is used once.
+//!
+//! [`MemoryStore`], the default, keeps everything in this process, bounded in size; a restart
+//! loses every session (clients sign in again; access tokens stay valid because the signing key
+//! is persisted). Several instances share one PostgreSQL database instead (`PgStore`, cargo
+//! feature `postgres`).
+
+mod memory;
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::time::SystemTime;
+
+use serde_json::{Map, Value};
+
+pub use memory::MemoryStore;
+
+/// A boxed future, as returned by [`AuthStore`] methods.
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// A keyed hash (HMAC-SHA256) of a refresh token: the token itself is never stored.
+pub type TokenHash = [u8; 32];
+
+/// The random identifier of a session, carried inside each of its refresh tokens.
+pub type SessionId = [u8; 16];
+
+/// The identifier of a wallet challenge (its expiry and nonce), remembered once spent.
+pub type ChallengeId = [u8; 16];
+
+/// A new session, as [`AuthStore::start_session`] stores it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewSession {
+    /// Random, 128 bits.
+    pub id: SessionId,
+    /// The identity claims to put into every access token of the session.
+    pub claims: Map<String, Value>,
+    /// The hash of the first refresh token.
+    pub token_hash: TokenHash,
+    /// When the first refresh token stops being accepted.
+    pub token_expires_at: SystemTime,
+    /// When the session ends, however often its token is rotated (`session_max_days`).
+    pub ends_at: SystemTime,
+}
+
+/// One refresh-token rotation, as [`AuthStore::rotate`] applies it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rotate {
+    /// The session named by the presented token.
+    pub id: SessionId,
+    /// The hash of the presented token.
+    pub presented: TokenHash,
+    /// The hash of the token that replaces it.
+    pub next: TokenHash,
+    /// When the next token stops being accepted; the store holds it to the session's end.
+    pub next_expires_at: SystemTime,
+    /// The time of the request.
+    pub now: SystemTime,
+}
+
+/// What [`AuthStore::rotate`] did.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Rotation {
+    /// The presented token was the current one: it is now spent and `next` is current.
+    Rotated {
+        /// The session's identity claims.
+        claims: Map<String, Value>,
+        /// How many times the session's token has been rotated, this time included.
+        generation: u64,
+    },
+    /// The presented token was an earlier, spent token of a live session: someone replays it.
+    /// The session is now revoked.
+    Reused,
+    /// The session was revoked earlier (after a reuse).
+    Revoked,
+    /// The session reached its end, or its current token expired unused.
+    Expired,
+    /// No such session (never existed, or expired and forgotten).
+    Unknown,
+}
+
+/// What [`AuthStore::spend_challenge`] is told about the sign-in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SignInOutcome {
+    /// The signature verified: the sign-in goes ahead if this is the challenge's first use.
+    Verified,
+    /// The signature failed: the challenge is burnt too, as far as the store has room (a
+    /// failed challenge cannot sign anyone in, so forgetting it early opens nothing).
+    Failed,
+}
+
+/// Why a store could not answer.
+#[derive(Debug)]
+pub enum StoreError {
+    /// The store is at its configured bound.
+    Full {
+        /// What is full: `sessions` or `spent challenges`.
+        what: &'static str,
+    },
+    /// The store cannot be reached or failed (database down, connection lost, ...).
+    Unavailable(Box<dyn std::error::Error + Send + Sync>),
+}
+
+impl fmt::Display for StoreError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            StoreError::Full { what } => write!(f, "the store holds its maximum of {what}"),
+            StoreError::Unavailable(source) => write!(f, "the store is unavailable: {source}"),
+        }
+    }
+}
+
+impl std::error::Error for StoreError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            StoreError::Full { .. } => None,
+            StoreError::Unavailable(source) => Some(source.as_ref()),
+        }
+    }
+}
+
+/// Storage for sessions and spent challenges. Every method is one atomic step: a store shared
+/// by several instances must enforce it (a transaction or one conditional statement), never by
+/// reading and then writing.
+pub trait AuthStore: Send + Sync + 'static {
+    /// The 32-byte secret under which challenges are MAC'd and refresh tokens hashed. Every
+    /// instance sharing the store must see the same one.
+    fn secret(&self) -> &[u8; 32];
+
+    /// Remembers that the challenge `id` (valid until `expires_at`) was used. `Ok(true)` the
+    /// first time, `Ok(false)` when it was spent before.
+    fn spend_challenge(
+        &self,
+        id: ChallengeId,
+        expires_at: SystemTime,
+        outcome: SignInOutcome,
+        now: SystemTime,
+    ) -> BoxFuture<'_, Result<bool, StoreError>>;
+
+    /// Stores a new session.
+    fn start_session(
+        &self,
+        session: NewSession,
+        now: SystemTime,
+    ) -> BoxFuture<'_, Result<(), StoreError>>;
+
+    /// Rotates a session's refresh token, or revokes the session when the presented token is
+    /// not its current one.
+    fn rotate(&self, rotate: Rotate) -> BoxFuture<'_, Result<Rotation, StoreError>>;
+}
