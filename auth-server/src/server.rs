@@ -123,6 +123,22 @@ impl AuthServer {
         let config = ServerConfig::from_figment(figment)?;
         match config.store_url.clone() {
             None => AuthServer::new(config),
+            #[cfg(feature = "postgres")]
+            Some(url) => {
+                let store = crate::store::PgStore::connect(
+                    &url,
+                    config.store_pool_size,
+                    config.max_sessions,
+                )
+                .await
+                .map_err(|err| {
+                    ConfigError::new(format!(
+                        "server_auth.store_url: cannot open the PostgreSQL store: {err}"
+                    ))
+                })?;
+                AuthServer::builder(config).store(store).build()
+            }
+            #[cfg(not(feature = "postgres"))]
             Some(_) => Err(ConfigError::new(
                 "server_auth.store_url names a PostgreSQL store, but auth-server was built \
                  without its `postgres` feature; enable it in Cargo.toml",

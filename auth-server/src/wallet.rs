@@ -93,6 +93,12 @@ impl WalletAlgorithm {
             WalletAlgorithm::Ed25519 => {
                 expect_len(self, "public key", public_key, 32)?;
                 expect_len(self, "signature", signature, 64)?;
+                if ed25519_small_order(public_key) {
+                    return Err(WalletError::Malformed(
+                        "Ed25519 public key is a point of small order, which anyone can sign for"
+                            .to_owned(),
+                    ));
+                }
                 &ED25519
             }
             WalletAlgorithm::MlDsa65 => {
@@ -114,6 +120,55 @@ impl WalletAlgorithm {
             }
         })
     }
+}
+
+/// Encodings (sign bit aside) of the Ed25519 points of order 1, 2, 4 and 8, canonical or not:
+/// a signature "by" such a key verifies for a share of all messages without any secret, so
+/// such a key identifies nobody.
+const ED25519_SMALL_ORDER: [[u8; 32]; 7] = [
+    // 0 (order 4)
+    [0; 32],
+    // 1 (order 1)
+    [
+        1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+        0, 0,
+    ],
+    // order 8
+    [
+        0x26, 0xe8, 0x95, 0x8f, 0xc2, 0xb2, 0x27, 0xb0, 0x45, 0xc3, 0xf4, 0x89, 0xf2, 0xef, 0x98,
+        0xf0, 0xd5, 0xdf, 0xac, 0x05, 0xd3, 0xc6, 0x33, 0x39, 0xb1, 0x38, 0x02, 0x88, 0x6d, 0x53,
+        0xfc, 0x05,
+    ],
+    // order 8
+    [
+        0xc7, 0x17, 0x6a, 0x70, 0x3d, 0x4d, 0xd8, 0x4f, 0xba, 0x3c, 0x0b, 0x76, 0x0d, 0x10, 0x67,
+        0x0f, 0x2a, 0x20, 0x53, 0xfa, 0x2c, 0x39, 0xcc, 0xc6, 0x4e, 0xc7, 0xfd, 0x77, 0x92, 0xac,
+        0x03, 0x7a,
+    ],
+    // p - 1 (order 2)
+    [
+        0xec, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+        0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+        0xff, 0x7f,
+    ],
+    // p, a non-canonical 0 (order 4)
+    [
+        0xed, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+        0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+        0xff, 0x7f,
+    ],
+    // p + 1, a non-canonical 1 (order 1)
+    [
+        0xee, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+        0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+        0xff, 0x7f,
+    ],
+];
+
+fn ed25519_small_order(public_key: &[u8]) -> bool {
+    ED25519_SMALL_ORDER.iter().any(|bad| {
+        public_key.len() == 32 && public_key[..31] == bad[..31] && public_key[31] & 0x7f == bad[31]
+    })
 }
 
 fn expect_len(
@@ -192,6 +247,43 @@ fn der_integer(input: &[u8]) -> Option<(&[u8], &[u8])> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn small_order_ed25519_keys_are_refused_and_really_are_forgeable() {
+        use aws_lc_rs::signature::UnparsedPublicKey;
+        // With R = the identity and S = 0, a signature "verifies" whenever the message hash
+        // times the key is the identity: for some of 200 messages with each listed key that
+        // is a point, and never with a real key.
+        let mut signature = [0u8; 64];
+        signature[0] = 1;
+        let forgeable = |key: &[u8]| {
+            (0..200u32).any(|n| {
+                UnparsedPublicKey::new(&ED25519, key)
+                    .verify(&n.to_be_bytes(), &signature)
+                    .is_ok()
+            })
+        };
+        let mut points = 0;
+        for bad in ED25519_SMALL_ORDER {
+            for sign in [0, 0x80] {
+                let mut key = bad;
+                key[31] |= sign;
+                assert!(ed25519_small_order(&key));
+                assert!(matches!(
+                    WalletAlgorithm::Ed25519.check_shape(&key, &[0; 64]),
+                    Err(WalletError::Malformed(_))
+                ));
+                points += usize::from(forgeable(&key));
+            }
+        }
+        assert!(points >= 8, "{points} of the listed encodings forgeable");
+        let real = aws_lc_rs::signature::Ed25519KeyPair::generate().unwrap();
+        let real = aws_lc_rs::signature::KeyPair::public_key(&real)
+            .as_ref()
+            .to_vec();
+        assert!(!ed25519_small_order(&real));
+        assert!(!forgeable(&real));
+    }
 
     #[test]
     fn der_integers_must_be_minimal_and_positive() {

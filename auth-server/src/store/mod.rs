@@ -16,6 +16,8 @@
 //! feature `postgres`).
 
 mod memory;
+#[cfg(feature = "postgres")]
+mod postgres;
 
 use std::fmt;
 use std::future::Future;
@@ -25,6 +27,8 @@ use std::time::SystemTime;
 use serde_json::{Map, Value};
 
 pub use memory::MemoryStore;
+#[cfg(feature = "postgres")]
+pub use postgres::PgStore;
 
 /// A boxed future, as returned by [`AuthStore`] methods.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;

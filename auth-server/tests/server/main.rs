@@ -1,9 +1,13 @@
 //! auth-server over real HTTP: an actix server on a loopback port with the issuer mounted and
 //! the auth-runtime validator wrapped around it, wallets that really sign.
 
+#[cfg(feature = "postgres")]
+mod pg;
 mod support;
 
 mod config;
+#[cfg(feature = "postgres")]
+mod instances;
 mod keys;
 mod login;
 mod sessions;

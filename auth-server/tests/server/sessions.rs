@@ -48,7 +48,7 @@ async fn the_bound_counts_sessions_not_refreshes() {
             let (status, answer) = sign_in(&server, &Wallet::new(WalletAlgorithm::Ed25519)).await;
             assert_eq!(status, 200, "{answer}");
         }
-        if matches!(backend, Backend::Memory) {
+        {
             let wallet = Wallet::new(WalletAlgorithm::Ed25519);
             let challenge = crate::support::challenge_for(&server, &wallet.address()).await;
             let res = client()
@@ -76,7 +76,7 @@ async fn refresh_works_when_no_new_session_fits_and_a_retry_is_no_reuse() {
         let (_issuer, server) = backend.embedded(raw).await;
         let (_, a) = sign_in(&server, &Wallet::new(WalletAlgorithm::Ed25519)).await;
         let (_, b) = sign_in(&server, &Wallet::new(WalletAlgorithm::Ed25519)).await;
-        if matches!(backend, Backend::Memory) {
+        {
             let (status, _) = sign_in(&server, &Wallet::new(WalletAlgorithm::Ed25519)).await;
             assert_eq!(status, 503, "the store is full of sessions");
         }

@@ -72,12 +72,19 @@ impl TestClock {
 #[derive(Clone, Debug)]
 pub enum Backend {
     Memory,
+    /// A fresh database on the shared throwaway cluster for each issuer.
+    #[cfg(feature = "postgres")]
+    Postgres,
 }
 
 impl Backend {
     /// Every store the behaviour tests run against.
     pub async fn all() -> Vec<Backend> {
-        vec![Backend::Memory]
+        vec![
+            Backend::Memory,
+            #[cfg(feature = "postgres")]
+            Backend::Postgres,
+        ]
     }
 
     /// An issuer on this store, reading `clock`.
@@ -85,6 +92,21 @@ impl Backend {
         let config = raw.validate().expect("valid server config");
         match self {
             Backend::Memory => AuthServer::builder(config).clock(clock).build(),
+            #[cfg(feature = "postgres")]
+            Backend::Postgres => {
+                let url = crate::pg::fresh_database();
+                let store = auth_server::store::PgStore::connect(
+                    &url,
+                    config.store_pool_size,
+                    config.max_sessions,
+                )
+                .await
+                .expect("PostgreSQL store");
+                AuthServer::builder(config)
+                    .clock(clock)
+                    .store(store)
+                    .build()
+            }
         }
         .expect("issuer")
     }

@@ -185,6 +185,32 @@ async fn junk_sign_ins_for_an_address_do_not_burn_its_owners_challenge() {
 }
 
 #[actix_web::test]
+async fn a_small_order_ed25519_key_cannot_sign_in_with_a_forged_signature() {
+    let (_issuer, server) = embedded(raw_config(&temp_dir()));
+    // R = the identity, S = 0: "valid" for a share of all messages under a small-order key.
+    let forged = format!("01{}", "00".repeat(63));
+    for address in ["00".repeat(32), format!("{}80", "00".repeat(31))] {
+        for _ in 0..8 {
+            let challenge = challenge_for(&server, &address).await;
+            let (status, answer) = post(
+                &server,
+                "/api/v1/auth/sign-in",
+                json!({
+                    "address": address,
+                    "public_key": address,
+                    "signature": forged,
+                    "challenge": challenge,
+                    "algorithm": "Ed25519",
+                }),
+            )
+            .await;
+            assert_eq!(status, 400, "{answer}");
+            assert!(answer["detail"].as_str().unwrap().contains("small order"));
+        }
+    }
+}
+
+#[actix_web::test]
 async fn a_flood_of_challenges_and_junk_sign_ins_does_not_lock_real_wallets_out() {
     for backend in Backend::all().await {
         let mut raw = raw_config(&temp_dir());
@@ -192,7 +218,9 @@ async fn a_flood_of_challenges_and_junk_sign_ins_does_not_lock_real_wallets_out(
         let (_issuer, server) = backend.embedded(raw).await;
         let wallet = Wallet::new(WalletAlgorithm::Ed25519);
         let early = challenge_for(&server, &wallet.address()).await;
-        let addresses: Vec<String> = (0..1500u32).map(|n| format!("{n:064x}")).collect();
+        let addresses: Vec<String> = (0..1500u32)
+            .map(|n| format!("{n:08x}{}", "ab".repeat(28)))
+            .collect();
         for batch in addresses.chunks(100) {
             let answers = join_all(batch.iter().map(|address| {
                 post(
@@ -210,7 +238,7 @@ async fn a_flood_of_challenges_and_junk_sign_ins_does_not_lock_real_wallets_out(
         // Junk sign-ins burning 300 real challenges of made-up wallets: six times the bound.
         for address in &addresses[..300] {
             let challenge = challenge_for(&server, address).await;
-            let (status, _) = post(
+            let (status, answer) = post(
                 &server,
                 "/api/v1/auth/sign-in",
                 json!({
@@ -222,7 +250,7 @@ async fn a_flood_of_challenges_and_junk_sign_ins_does_not_lock_real_wallets_out(
                 }),
             )
             .await;
-            assert_eq!(status, 401);
+            assert_eq!(status, 401, "{backend:?} {address} {answer}");
         }
         for challenge in [early, challenge_for(&server, &wallet.address()).await] {
             let (status, answer) = post(

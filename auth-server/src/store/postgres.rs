@@ -1,0 +1,377 @@
+//! The PostgreSQL store: every instance of the issuer on one database shares sessions, spent
+//! challenges and the secret.
+//!
+//! Each operation is one statement or one transaction holding the session's row lock, so two
+//! instances racing on one session are ordered by the database. The store runs its
+//! connections on a runtime thread of its own: an operation from any actix worker is handed
+//! to it, and a dead database makes operations fail with [`StoreError::Unavailable`] (a 503)
+//! after at most a few seconds, never a 500.
+
+use std::future::Future;
+use std::str::FromStr as _;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use aws_lc_rs::rand::{SecureRandom as _, SystemRandom};
+use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
+use serde_json::{Map, Value};
+use tokio_postgres::NoTls;
+
+use super::{
+    AuthStore, BoxFuture, ChallengeId, NewSession, Rotate, Rotation, SignInOutcome, StoreError,
+};
+
+/// How long one store operation may take, waiting for a connection included.
+const OPERATION_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// How often expired sessions and challenges are deleted.
+const SWEEP_EVERY: Duration = Duration::from_secs(60);
+
+/// Serialises schema changes of instances starting at once (`pg_advisory_xact_lock` key).
+const MIGRATION_LOCK: i64 = 0x6175_7468_5f73_7276; // "auth_srv"
+
+/// The schema, one step per entry; applied in order, each at most once per database.
+const MIGRATIONS: &[(i32, &str)] = &[(1, include_str!("migrations/001_sessions.sql"))];
+
+/// Sessions, spent challenges and the shared secret in PostgreSQL, for every instance of the
+/// issuer on one database.
+///
+/// Each operation is one statement or one transaction holding the session's row lock, so two
+/// instances racing on one session are ordered by the database. Connections run on a runtime
+/// thread of the store's own; when the database is unreachable an operation fails with
+/// [`StoreError::Unavailable`] (a 503) within a few seconds.
+pub struct PgStore {
+    shared: Arc<Shared>,
+    secret: [u8; 32],
+    runtime: StoreRuntime,
+}
+
+/// The store's runtime, shut down without blocking when dropped: the store may be dropped on
+/// an async worker, where a blocking shutdown would panic.
+struct StoreRuntime(Option<tokio::runtime::Runtime>);
+
+impl Drop for StoreRuntime {
+    fn drop(&mut self) {
+        if let Some(runtime) = self.0.take() {
+            runtime.shutdown_background();
+        }
+    }
+}
+
+struct Shared {
+    pool: Pool,
+    max_sessions: i64,
+}
+
+impl std::fmt::Debug for PgStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PgStore")
+            .field("pool", &self.shared.pool.status())
+            .field("max_sessions", &self.shared.max_sessions)
+            .finish_non_exhaustive()
+    }
+}
+
+fn unavailable(err: impl std::error::Error + Send + Sync + 'static) -> StoreError {
+    StoreError::Unavailable(Box::new(err))
+}
+
+fn message(text: impl Into<String>) -> StoreError {
+    StoreError::Unavailable(text.into().into())
+}
+
+impl PgStore {
+    /// Connects to `url` (`postgres://user:password@host:port/database`) with up to
+    /// `pool_size` connections, creates or upgrades the tables, and reads the shared secret
+    /// (creating it if this is the first instance). `max_sessions` bounds live sessions as in
+    /// the memory store.
+    pub async fn connect(
+        url: &str,
+        pool_size: usize,
+        max_sessions: usize,
+    ) -> Result<PgStore, StoreError> {
+        let mut config = tokio_postgres::Config::from_str(url)
+            .map_err(|err| message(format!("not a PostgreSQL URL: {err}")))?;
+        if config.get_connect_timeout().is_none() {
+            config.connect_timeout(Duration::from_secs(3));
+        }
+        config.application_name("auth-server");
+        let manager = Manager::from_config(
+            config,
+            NoTls,
+            ManagerConfig {
+                recycling_method: RecyclingMethod::Fast,
+            },
+        );
+        let pool = Pool::builder(manager)
+            .max_size(pool_size.max(1))
+            .runtime(Runtime::Tokio1)
+            .wait_timeout(Some(OPERATION_TIMEOUT))
+            .create_timeout(Some(OPERATION_TIMEOUT))
+            .recycle_timeout(Some(OPERATION_TIMEOUT))
+            .build()
+            .map_err(|err| message(format!("cannot build the connection pool: {err}")))?;
+        let runtime = StoreRuntime(Some(
+            tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(1)
+                .thread_name("auth-store")
+                .enable_all()
+                .build()
+                .map_err(unavailable)?,
+        ));
+        let Some(handle) = runtime.0.as_ref().map(|r| r.handle().clone()) else {
+            return Err(message("the store runtime did not start"));
+        };
+        let shared = Arc::new(Shared {
+            pool,
+            max_sessions: i64::try_from(max_sessions).unwrap_or(i64::MAX),
+        });
+        let mut fresh = [0u8; 32];
+        SystemRandom::new()
+            .fill(&mut fresh)
+            .map_err(|_| message("the system random generator failed"))?;
+        let setup = Arc::clone(&shared);
+        let secret = handle
+            .spawn(async move { setup.prepare(fresh).await })
+            .await
+            .map_err(unavailable)??;
+        let sweeper = Arc::clone(&shared);
+        handle.spawn(async move {
+            let mut every = tokio::time::interval(SWEEP_EVERY);
+            loop {
+                every.tick().await;
+                if let Err(err) = sweeper.sweep().await {
+                    tracing::warn!(error = %err, "could not delete expired sessions");
+                }
+            }
+        });
+        Ok(PgStore {
+            shared,
+            secret,
+            runtime,
+        })
+    }
+
+    /// Runs `operation` on the store's runtime, within [`OPERATION_TIMEOUT`].
+    fn run<T, F>(
+        &self,
+        operation: impl FnOnce(Arc<Shared>) -> F,
+    ) -> BoxFuture<'_, Result<T, StoreError>>
+    where
+        F: Future<Output = Result<T, StoreError>> + Send + 'static,
+        T: Send + 'static,
+    {
+        let future = operation(Arc::clone(&self.shared));
+        let handle = self.runtime.0.as_ref().map(|runtime| {
+            runtime.spawn(async move {
+                tokio::time::timeout(OPERATION_TIMEOUT, future)
+                    .await
+                    .unwrap_or_else(|_| Err(message("the database did not answer in time")))
+            })
+        });
+        Box::pin(async move {
+            match handle {
+                Some(handle) => handle.await.map_err(unavailable)?,
+                None => Err(message("the store is shut down")),
+            }
+        })
+    }
+}
+
+impl Shared {
+    async fn client(&self) -> Result<deadpool_postgres::Object, StoreError> {
+        self.pool.get().await.map_err(unavailable)
+    }
+
+    /// Applies missing migrations and returns the shared secret.
+    async fn prepare(&self, fresh: [u8; 32]) -> Result<[u8; 32], StoreError> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(unavailable)?;
+        tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
+            .await
+            .map_err(unavailable)?;
+        tx.batch_execute(
+            "CREATE TABLE IF NOT EXISTS auth_schema_migrations (
+                 version integer PRIMARY KEY,
+                 applied_at timestamptz NOT NULL DEFAULT now()
+             )",
+        )
+        .await
+        .map_err(unavailable)?;
+        let applied: i32 = tx
+            .query_one(
+                "SELECT coalesce(max(version), 0) FROM auth_schema_migrations",
+                &[],
+            )
+            .await
+            .map_err(unavailable)?
+            .get(0);
+        for (version, sql) in MIGRATIONS.iter().filter(|(v, _)| *v > applied) {
+            tx.batch_execute(sql).await.map_err(unavailable)?;
+            tx.execute(
+                "INSERT INTO auth_schema_migrations (version) VALUES ($1)",
+                &[version],
+            )
+            .await
+            .map_err(unavailable)?;
+            tracing::info!(version, "auth store schema migrated");
+        }
+        tx.execute(
+            "INSERT INTO auth_secrets (name, value) VALUES ('master', $1)
+             ON CONFLICT (name) DO NOTHING",
+            &[&&fresh[..]],
+        )
+        .await
+        .map_err(unavailable)?;
+        let stored: Vec<u8> = tx
+            .query_one("SELECT value FROM auth_secrets WHERE name = 'master'", &[])
+            .await
+            .map_err(unavailable)?
+            .get(0);
+        tx.commit().await.map_err(unavailable)?;
+        stored
+            .try_into()
+            .map_err(|_| message("auth_secrets.master is not 32 bytes"))
+    }
+
+    async fn sweep(&self) -> Result<(), StoreError> {
+        let client = self.client().await?;
+        client
+            .batch_execute(
+                "DELETE FROM auth_sessions WHERE least(ends_at, token_expires_at) < now();
+                 DELETE FROM auth_spent_challenges WHERE expires_at < now();",
+            )
+            .await
+            .map_err(unavailable)
+    }
+}
+
+impl AuthStore for PgStore {
+    fn secret(&self) -> &[u8; 32] {
+        &self.secret
+    }
+
+    fn spend_challenge(
+        &self,
+        id: ChallengeId,
+        expires_at: SystemTime,
+        outcome: SignInOutcome,
+        now: SystemTime,
+    ) -> BoxFuture<'_, Result<bool, StoreError>> {
+        let verified = outcome == SignInOutcome::Verified;
+        self.run(move |shared| async move {
+            let client = shared.client().await?;
+            // A row comes back only when this call inserted it (or replaced an expired one).
+            let rows = client
+                .query(
+                    "INSERT INTO auth_spent_challenges (id, expires_at, verified)
+                     VALUES ($1, $2, $3)
+                     ON CONFLICT (id) DO UPDATE
+                         SET expires_at = excluded.expires_at, verified = excluded.verified
+                         WHERE auth_spent_challenges.expires_at <= $4
+                     RETURNING id",
+                    &[&&id[..], &expires_at, &verified, &now],
+                )
+                .await
+                .map_err(unavailable)?;
+            Ok(!rows.is_empty())
+        })
+    }
+
+    fn start_session(
+        &self,
+        session: NewSession,
+        now: SystemTime,
+    ) -> BoxFuture<'_, Result<(), StoreError>> {
+        self.run(move |shared| async move {
+            let client = shared.client().await?;
+            let claims = Value::Object(session.claims);
+            // One statement: the row goes in only while fewer than `max_sessions` are live.
+            let inserted = client
+                .execute(
+                    "INSERT INTO auth_sessions
+                         (id, claims, token_hash, token_expires_at, ends_at, started_at)
+                     SELECT $1, $2, $3, $4, $5, $6
+                     WHERE (SELECT count(*) FROM auth_sessions
+                            WHERE revoked_at IS NULL AND ends_at > $6
+                              AND token_expires_at > $6) < $7",
+                    &[
+                        &&session.id[..],
+                        &claims,
+                        &&session.token_hash[..],
+                        &session.token_expires_at,
+                        &session.ends_at,
+                        &now,
+                        &shared.max_sessions,
+                    ],
+                )
+                .await
+                .map_err(unavailable)?;
+            if inserted == 1 {
+                Ok(())
+            } else {
+                Err(StoreError::Full { what: "sessions" })
+            }
+        })
+    }
+
+    fn rotate(&self, rotate: Rotate) -> BoxFuture<'_, Result<Rotation, StoreError>> {
+        self.run(move |shared| async move {
+            let mut client = shared.client().await?;
+            let tx = client.transaction().await.map_err(unavailable)?;
+            // The row lock orders concurrent rotations of one session, on every instance.
+            let Some(row) = tx
+                .query_opt(
+                    "SELECT claims, token_hash, token_expires_at, ends_at,
+                            revoked_at IS NOT NULL
+                     FROM auth_sessions WHERE id = $1 FOR UPDATE",
+                    &[&&rotate.id[..]],
+                )
+                .await
+                .map_err(unavailable)?
+            else {
+                return Ok(Rotation::Unknown);
+            };
+            let token_hash: Vec<u8> = row.get(1);
+            let token_expires_at: SystemTime = row.get(2);
+            let ends_at: SystemTime = row.get(3);
+            let revoked: bool = row.get(4);
+            let answer = if revoked {
+                Rotation::Revoked
+            } else if ends_at <= rotate.now || token_expires_at <= rotate.now {
+                Rotation::Expired
+            } else if token_hash != rotate.presented {
+                tx.execute(
+                    "UPDATE auth_sessions SET revoked_at = $2 WHERE id = $1",
+                    &[&&rotate.id[..], &rotate.now],
+                )
+                .await
+                .map_err(unavailable)?;
+                Rotation::Reused
+            } else {
+                let generation: i64 = tx
+                    .query_one(
+                        "UPDATE auth_sessions
+                         SET token_hash = $2, token_expires_at = least($3, ends_at),
+                             generation = generation + 1
+                         WHERE id = $1
+                         RETURNING generation",
+                        &[&&rotate.id[..], &&rotate.next[..], &rotate.next_expires_at],
+                    )
+                    .await
+                    .map_err(unavailable)?
+                    .get(0);
+                let claims = match row.get::<_, Value>(0) {
+                    Value::Object(claims) => claims,
+                    _ => Map::new(),
+                };
+                Rotation::Rotated {
+                    claims,
+                    generation: u64::try_from(generation).unwrap_or(0),
+                }
+            };
+            tx.commit().await.map_err(unavailable)?;
+            Ok(answer)
+        })
+    }
+}

@@ -1,0 +1,272 @@
+//! Two issuer instances as separate processes on one PostgreSQL database: each is this test
+//! binary started again to run `issuer_instance` alone, configured through SERVER_AUTH__*
+//! variables as a deployment would be.
+
+use std::io::{BufRead as _, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use auth_server::WalletAlgorithm;
+use futures_util::future::join_all;
+use serde_json::{Value, json};
+
+use crate::pg::{Cluster, fresh_database};
+use crate::support::{
+    ADMIN_EMAIL, ADMIN_PASSWORD, Server, Wallet, challenge_for, client, get, post, sign_in,
+    temp_dir,
+};
+
+const STORE_URL: &str = "AUTH_TEST_INSTANCE_STORE_URL";
+const KEY_PATH: &str = "AUTH_TEST_INSTANCE_KEY_PATH";
+
+/// The body of a child process: one issuer with its validator, until the parent goes away.
+#[actix_web::test]
+#[ignore = "started as a child process by the two-instance tests"]
+async fn issuer_instance() {
+    let (Ok(url), Ok(key)) = (std::env::var(STORE_URL), std::env::var(KEY_PATH)) else {
+        return;
+    };
+    // SAFETY: the child runs this one test alone, before any other thread reads the
+    // environment.
+    unsafe {
+        std::env::set_var("SERVER_AUTH__STORE_URL", url);
+        std::env::set_var("SERVER_AUTH__SIGNING_KEY_PATH", key);
+        std::env::set_var("SERVER_AUTH__ISSUER", "http://127.0.0.1:8100");
+        std::env::set_var("SERVER_AUTH__AUDIENCE", "test-app");
+        std::env::set_var("SERVER_AUTH__AUTO_CREATE_ADMIN", "true");
+        std::env::set_var("SERVER_AUTH__ADMIN_EMAIL", ADMIN_EMAIL);
+        std::env::set_var("SERVER_AUTH__ADMIN_PASSWORD", ADMIN_PASSWORD);
+    }
+    let figment = auth_server::config::figment_from("/nonexistent/config.yaml");
+    let (issuer, auth) = auth_server::embed(&figment).await.expect("issuer");
+    let server = crate::support::serve(&issuer, auth);
+    println!("listening {}", server.base);
+    // The parent holds our stdin: when it closes, the test is over.
+    std::thread::spawn(|| {
+        let mut line = String::new();
+        while std::io::stdin().read_line(&mut line).is_ok_and(|n| n > 0) {}
+        std::process::exit(0);
+    });
+    std::future::pending::<()>().await;
+}
+
+struct Instance {
+    child: Child,
+    server: Server,
+}
+
+impl Instance {
+    fn start(store_url: &str, key: &Path) -> Instance {
+        let mut child = Command::new(std::env::current_exe().expect("test binary"))
+            .args([
+                "--exact",
+                "instances::issuer_instance",
+                "--ignored",
+                "--nocapture",
+                "--test-threads=1",
+            ])
+            .env(STORE_URL, store_url)
+            .env(KEY_PATH, key)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("start an instance");
+        let stdout = child.stdout.take().expect("stdout");
+        let mut lines = BufReader::new(stdout).lines();
+        let base = loop {
+            let line = lines
+                .next()
+                .expect("the instance printed its address")
+                .expect("stdout");
+            // libtest prints `test instances::issuer_instance ... ` first, on the same line.
+            if let Some((_, base)) = line.split_once("listening ") {
+                break base.trim().to_owned();
+            }
+        };
+        std::thread::spawn(move || lines.for_each(drop));
+        Instance {
+            child,
+            server: Server::external(base),
+        }
+    }
+}
+
+impl Drop for Instance {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn two_instances(store_url: &str) -> (Instance, Instance) {
+    let key = temp_dir().join("signing-key.pem");
+    // The first creates the signing key, the second finds it.
+    let a = Instance::start(store_url, &key);
+    let b = Instance::start(store_url, &key);
+    (a, b)
+}
+
+async fn refresh(server: &Server, token: &str) -> (u16, Value) {
+    post(
+        server,
+        "/api/v1/auth/refresh",
+        json!({ "refresh_token": token }),
+    )
+    .await
+}
+
+fn token(answer: &Value, name: &str) -> String {
+    answer[name]
+        .as_str()
+        .unwrap_or_else(|| panic!("{name} in {answer}"))
+        .to_owned()
+}
+
+#[actix_web::test]
+async fn two_instances_share_challenges_sessions_and_reuse_detection() {
+    let (a, b) = two_instances(&fresh_database());
+    let wallet = Wallet::new(WalletAlgorithm::Ed25519);
+
+    // A challenge issued by A completes on B; B's token is accepted by A's validator.
+    let challenge = challenge_for(&a.server, &wallet.address()).await;
+    let (status, signed) = post(
+        &b.server,
+        "/api/v1/auth/sign-in",
+        wallet.sign_in_body(&challenge),
+    )
+    .await;
+    assert_eq!(status, 200, "{signed}");
+    let (status, _) = post(
+        &a.server,
+        "/api/v1/auth/sign-in",
+        wallet.sign_in_body(&challenge),
+    )
+    .await;
+    assert_eq!(status, 401, "the challenge is spent for both");
+    let access = token(&signed, "access_token");
+    assert_eq!(get(&a.server, "/api/profile", Some(&access)).await.0, 200);
+
+    // Refresh on A, reuse on B: detected, and nothing of the session works on either.
+    let r1 = token(&signed, "refresh_token");
+    let (status, second) = refresh(&a.server, &r1).await;
+    assert_eq!(status, 200, "{second}");
+    let r2 = token(&second, "refresh_token");
+    let (status, answer) = refresh(&b.server, &r1).await;
+    assert_eq!(status, 401);
+    assert!(
+        token(&answer, "detail").contains("already used"),
+        "{answer}"
+    );
+    assert_eq!(refresh(&a.server, &r2).await.0, 401);
+    assert_eq!(refresh(&b.server, &r2).await.0, 401);
+
+    // The admin logs in on B and refreshes on A.
+    let (status, login) = post(
+        &b.server,
+        "/api/v1/auth/login",
+        json!({"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD}),
+    )
+    .await;
+    assert_eq!(status, 200, "{login}");
+    let (status, renewed) = refresh(&a.server, &token(&login, "refresh_token")).await;
+    assert_eq!(status, 200, "{renewed}");
+    let (status, _) = get(
+        &b.server,
+        "/api/admin/dashboard",
+        Some(&token(&renewed, "access_token")),
+    )
+    .await;
+    assert_eq!(status, 200);
+}
+
+#[actix_web::test]
+async fn concurrent_refreshes_across_two_instances_leave_nothing_working() {
+    let (a, b) = two_instances(&fresh_database());
+    let wallet = Wallet::new(WalletAlgorithm::Ed25519);
+    for trial in 0..30 {
+        let (_, signed) = sign_in(&a.server, &wallet).await;
+        let r1 = token(&signed, "refresh_token");
+        let racers = if trial % 2 == 0 { 2 } else { 4 };
+        let answers = join_all((0..racers).map(|n| {
+            let server = if n % 2 == 0 { &a.server } else { &b.server };
+            refresh(server, &r1)
+        }))
+        .await;
+        assert!(
+            answers.iter().all(|(s, _)| *s == 200 || *s == 401),
+            "{answers:?}"
+        );
+        let winners: Vec<&Value> = answers
+            .iter()
+            .filter(|(s, _)| *s == 200)
+            .map(|(_, answer)| answer)
+            .collect();
+        assert!(winners.len() <= 1, "trial {trial}: {answers:?}");
+        for winner in winners {
+            let next = token(winner, "refresh_token");
+            assert_eq!(refresh(&a.server, &next).await.0, 401, "trial {trial}");
+            assert_eq!(refresh(&b.server, &next).await.0, 401, "trial {trial}");
+        }
+    }
+}
+
+#[actix_web::test]
+async fn a_database_restart_gives_503s_then_service_resumes_with_sessions_intact() {
+    let mut cluster = Cluster::start();
+    let (a, b) = two_instances(&cluster.create_database());
+    let wallet = Wallet::new(WalletAlgorithm::Ed25519);
+    let (status, signed) = sign_in(&a.server, &wallet).await;
+    assert_eq!(status, 200, "{signed}");
+    let (status, second) = refresh(&b.server, &token(&signed, "refresh_token")).await;
+    assert_eq!(status, 200, "{second}");
+    let r2 = token(&second, "refresh_token");
+
+    cluster.stop();
+    for server in [&a.server, &b.server] {
+        let res = client()
+            .post(format!("{}/api/v1/auth/refresh", server.base))
+            .json(&json!({ "refresh_token": r2 }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status().as_u16(), 503);
+        assert!(res.headers().contains_key("retry-after"));
+        let (status, answer) = sign_in(server, &wallet).await;
+        assert_eq!(status, 503, "{answer}");
+        let (status, answer) = post(
+            server,
+            "/api/v1/auth/login",
+            json!({"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD}),
+        )
+        .await;
+        assert_eq!(status, 503, "{answer}");
+        assert_eq!(get(server, "/api/v1/auth/jwks", None).await.0, 200);
+    }
+
+    cluster.resume();
+    // The refresh refused during the outage was no spend: retried, it works (a connection
+    // broken by the restart may cost one more 503 before the pool replaces it).
+    let mut attempts = Vec::new();
+    let third = loop {
+        let (status, answer) = refresh(&b.server, &r2).await;
+        attempts.push(status);
+        assert!(status == 200 || status == 503, "{attempts:?}: {answer}");
+        if status == 200 {
+            break answer;
+        }
+        assert!(attempts.len() < 40, "{attempts:?}");
+        actix_web::rt::time::sleep(Duration::from_millis(250)).await;
+    };
+    let r3 = token(&third, "refresh_token");
+    // The session survived the restart: its earlier token is a detected reuse.
+    let (status, answer) = refresh(&a.server, &r2).await;
+    assert_eq!(status, 401, "{answer}");
+    assert!(
+        token(&answer, "detail").contains("already used"),
+        "{answer}"
+    );
+    assert_eq!(refresh(&a.server, &r3).await.0, 401);
+    let (status, answer) = sign_in(&a.server, &wallet).await;
+    assert_eq!(status, 200, "{answer}");
+}
