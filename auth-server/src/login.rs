@@ -157,8 +157,9 @@ impl LoginGuard {
         Ok(Attempt { client, account })
     }
 
-    /// The attempt succeeded: it no longer counts as a failure.
-    pub(crate) fn succeeded(&self, attempt: Attempt, now: SystemTime) {
+    /// The attempt did not fail (it succeeded, or no password was checked): it no longer
+    /// counts as a failure.
+    pub(crate) fn refund(&self, attempt: Attempt, now: SystemTime) {
         let decay = self.limits.failure_decay;
         let mut scores = self.scores();
         if let Some(score) = scores.clients.get_mut(&attempt.client) {
@@ -256,7 +257,7 @@ mod tests {
         let guard = LoginGuard::new(limits());
         for _ in 0..10 {
             let attempt = guard.begin(ip("10.0.0.1"), true, at(0.0)).unwrap();
-            guard.succeeded(attempt, at(0.0));
+            guard.refund(attempt, at(0.0));
         }
     }
 

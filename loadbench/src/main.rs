@@ -10,8 +10,12 @@
 //! with one repeated token, and the protected route with tokens that never repeat. Then it
 //! floods auth-runtime's app with 100,000 distinct valid tokens and reads its cache's
 //! bounded size. `LOADBENCH_SECONDS` sets the length of each run (default 10).
+//!
+//! `cargo run --release -p auth-loadbench -- login-flood` instead measures auth-server's `GET /jwks` while six clients
+//! guess the admin password (no wrk needed).
 
 mod baseline;
+mod login_flood;
 mod ours;
 
 use std::io::Write as _;
@@ -32,6 +36,19 @@ fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().collect();
     let served = match args.get(1).map(String::as_str) {
         Some("serve-ours") | Some("serve-baseline") => serve(&args),
+        Some("login-flood") => {
+            let seconds = std::env::var("LOADBENCH_SECONDS")
+                .ok()
+                .and_then(|s| s.parse().ok())
+                .unwrap_or(10);
+            return match login_flood::run(seconds) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(message) => {
+                    eprintln!("error: {message}");
+                    ExitCode::FAILURE
+                }
+            };
+        }
         _ => {
             return match orchestrate() {
                 Ok(()) => ExitCode::SUCCESS,

@@ -35,11 +35,17 @@ pub(super) async fn login(
         .map_or(std::net::Ipv4Addr::UNSPECIFIED.into(), |peer| peer.ip());
     let for_admin = email.trim().eq_ignore_ascii_case(admin.email());
     let attempt = guard.begin(client, for_admin, server.now())?;
-    if !guard.verify(admin, &email, password).await? {
-        tracing::info!("admin login refused");
-        return Err(ServerError::unauthorized("invalid credentials"));
+    match guard.verify(admin, &email, password).await {
+        Ok(true) => guard.refund(attempt, server.now()),
+        Ok(false) => {
+            tracing::info!("admin login refused");
+            return Err(ServerError::unauthorized("invalid credentials"));
+        }
+        Err(busy) => {
+            guard.refund(attempt, server.now());
+            return Err(busy);
+        }
     }
-    guard.succeeded(attempt, server.now());
     let mut identity = Map::new();
     identity.insert("sub".into(), json!(admin.email()));
     identity.insert("email".into(), json!(admin.email()));

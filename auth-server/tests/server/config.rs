@@ -74,3 +74,53 @@ fn the_runtime_figment_leaves_server_auth_variables_to_auth_server() {
         Ok(())
     });
 }
+
+#[test]
+fn the_store_url_password_never_shows_and_only_postgres_urls_are_taken() {
+    Jail::expect_with(|jail| {
+        jail.set_env("SERVER_AUTH__AUDIENCE", "api");
+        jail.set_env(
+            "SERVER_AUTH__STORE_URL",
+            "postgres://auth:db-pass-123@db.internal:5432/auth",
+        );
+        jail.set_env("SERVER_AUTH__SESSION_MAX_DAYS", "14");
+        let config = ServerConfig::from_figment(&figment_from("absent.yaml"))
+            .unwrap_or_else(|err| panic!("{err}"));
+        assert_eq!(
+            config.store_url.as_deref(),
+            Some("postgres://auth:db-pass-123@db.internal:5432/auth")
+        );
+        assert_eq!(config.session_max.as_secs(), 14 * 86_400);
+        let shown = format!("{config:?}");
+        assert!(!shown.contains("db-pass-123"), "{shown}");
+        assert!(
+            shown.contains("postgres://auth:<redacted>@db.internal:5432/auth"),
+            "{shown}"
+        );
+
+        jail.set_env("SERVER_AUTH__STORE_URL", "redis://:db-pass-123@cache/0");
+        let err = ServerConfig::from_figment(&figment_from("absent.yaml"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("server_auth.store_url"), "{err}");
+        assert!(!err.contains("db-pass-123"), "{err}");
+
+        for (key, value) in [
+            ("SESSION_MAX_DAYS", "0"),
+            ("MAX_SESSIONS", "0"),
+            ("LOGIN_FAILURES_PER_CLIENT", "0"),
+        ] {
+            jail.set_env("SERVER_AUTH__STORE_URL", "");
+            jail.set_env(format!("SERVER_AUTH__{key}"), value);
+            let err = ServerConfig::from_figment(&figment_from("absent.yaml"))
+                .unwrap_err()
+                .to_string();
+            assert!(
+                err.contains(&format!("server_auth.{}", key.to_lowercase())),
+                "{err}"
+            );
+            jail.set_env(format!("SERVER_AUTH__{key}"), "1");
+        }
+        Ok(())
+    });
+}
