@@ -161,6 +161,23 @@ async fn two_instances_share_challenges_sessions_and_reuse_detection() {
     assert_eq!(refresh(&a.server, &r2).await.0, 401);
     assert_eq!(refresh(&b.server, &r2).await.0, 401);
 
+    // Sign-in on A, refresh on B, reuse on A: detected, and B's token dies with the session.
+    let (status, on_a) = sign_in(&a.server, &wallet).await;
+    assert_eq!(status, 200, "{on_a}");
+    let first = token(&on_a, "refresh_token");
+    let (status, on_b) = refresh(&b.server, &first).await;
+    assert_eq!(status, 200, "{on_b}");
+    let (status, answer) = refresh(&a.server, &first).await;
+    assert_eq!(status, 401);
+    assert!(
+        token(&answer, "detail").contains("already used"),
+        "{answer}"
+    );
+    assert_eq!(
+        refresh(&b.server, &token(&on_b, "refresh_token")).await.0,
+        401
+    );
+
     // The admin logs in on B and refreshes on A.
     let (status, login) = post(
         &b.server,

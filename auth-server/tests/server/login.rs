@@ -8,24 +8,26 @@ use std::time::{Duration, Instant};
 use futures_util::future::join_all;
 
 use crate::support::{
-    ADMIN_EMAIL, ADMIN_PASSWORD, Wallet, claims, client_from, embedded, get, issuer, post,
+    ADMIN_EMAIL, ADMIN_PASSWORD, Backend, Wallet, claims, client_from, embedded, get, issuer, post,
     post_with, raw_config, serve_on_one_worker, sign_in, temp_dir, validator_for,
 };
 
 #[actix_web::test]
 async fn admin_logs_in_and_reaches_the_admin_route() {
-    let (_issuer, server) = embedded(raw_config(&temp_dir()));
-    let body = json!({"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD});
-    let (status, answer) = post(&server, "/api/v1/auth/login", body).await;
-    assert_eq!(status, 200, "{answer}");
-    let access = answer["access_token"].as_str().unwrap();
-    assert_eq!(claims(access)["role"], "admin");
-    assert!(answer["refresh_token"].is_string());
-    let (status, page) = get(&server, "/api/admin/dashboard", Some(access)).await;
-    assert_eq!(
-        (status, page),
-        (200, json!({"message": format!("Welcome, {ADMIN_EMAIL}")}))
-    );
+    for backend in Backend::all().await {
+        let (_issuer, server) = backend.embedded(raw_config(&temp_dir())).await;
+        let body = json!({"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD});
+        let (status, answer) = post(&server, "/api/v1/auth/login", body).await;
+        assert_eq!(status, 200, "{answer}");
+        let access = answer["access_token"].as_str().unwrap();
+        assert_eq!(claims(access)["role"], "admin");
+        assert!(answer["refresh_token"].is_string());
+        let (status, page) = get(&server, "/api/admin/dashboard", Some(access)).await;
+        assert_eq!(
+            (status, page),
+            (200, json!({"message": format!("Welcome, {ADMIN_EMAIL}")}))
+        );
+    }
 }
 
 #[actix_web::test]
@@ -99,66 +101,68 @@ fn start_up_refuses_weak_or_missing_admin_passwords_and_other_hashes() {
 
 #[actix_web::test]
 async fn refresh_rotates_and_reuse_revokes_the_family() {
-    let (_issuer, server) = embedded(raw_config(&temp_dir()));
-    let wallet = Wallet::new(WalletAlgorithm::Ed25519);
-    let (_, first) = sign_in(&server, &wallet).await;
-    let r1 = first["refresh_token"].as_str().unwrap().to_owned();
+    for backend in Backend::all().await {
+        let (_issuer, server) = backend.embedded(raw_config(&temp_dir())).await;
+        let wallet = Wallet::new(WalletAlgorithm::Ed25519);
+        let (_, first) = sign_in(&server, &wallet).await;
+        let r1 = first["refresh_token"].as_str().unwrap().to_owned();
 
-    let (status, second) = post(
-        &server,
-        "/api/v1/auth/refresh",
-        json!({"refresh_token": r1}),
-    )
-    .await;
-    assert_eq!(status, 200, "{second}");
-    let r2 = second["refresh_token"].as_str().unwrap().to_owned();
-    assert_ne!(r1, r2, "rotated on use");
-    let access = second["access_token"].as_str().unwrap();
-    assert_eq!(claims(access)["wallet_address"], wallet.address());
-    assert_eq!(get(&server, "/api/profile", Some(access)).await.0, 200);
-
-    // r1 again: a replay. The whole family goes, r2 included.
-    let (status, answer) = post(
-        &server,
-        "/api/v1/auth/refresh",
-        json!({"refresh_token": r1}),
-    )
-    .await;
-    assert_eq!(status, 401);
-    assert!(
-        answer["detail"].as_str().unwrap().contains("already used"),
-        "{answer}"
-    );
-    let (status, _) = post(
-        &server,
-        "/api/v1/auth/refresh",
-        json!({"refresh_token": r2}),
-    )
-    .await;
-    assert_eq!(status, 401);
-
-    // Another sign-in's family is untouched.
-    let (_, other) = sign_in(&server, &wallet).await;
-    let r3 = other["refresh_token"].as_str().unwrap();
-    assert_eq!(
-        post(
+        let (status, second) = post(
             &server,
             "/api/v1/auth/refresh",
-            json!({"refresh_token": r3})
+            json!({"refresh_token": r1}),
         )
-        .await
-        .0,
-        200
-    );
-    let (status, _) = post(
-        &server,
-        "/api/v1/auth/refresh",
-        json!({"refresh_token": "made-up"}),
-    )
-    .await;
-    assert_eq!(status, 401);
-    let (status, _) = post(&server, "/api/v1/auth/refresh", json!({})).await;
-    assert_eq!(status, 400);
+        .await;
+        assert_eq!(status, 200, "{second}");
+        let r2 = second["refresh_token"].as_str().unwrap().to_owned();
+        assert_ne!(r1, r2, "rotated on use");
+        let access = second["access_token"].as_str().unwrap();
+        assert_eq!(claims(access)["wallet_address"], wallet.address());
+        assert_eq!(get(&server, "/api/profile", Some(access)).await.0, 200);
+
+        // r1 again: a replay. The whole family goes, r2 included.
+        let (status, answer) = post(
+            &server,
+            "/api/v1/auth/refresh",
+            json!({"refresh_token": r1}),
+        )
+        .await;
+        assert_eq!(status, 401);
+        assert!(
+            answer["detail"].as_str().unwrap().contains("already used"),
+            "{answer}"
+        );
+        let (status, _) = post(
+            &server,
+            "/api/v1/auth/refresh",
+            json!({"refresh_token": r2}),
+        )
+        .await;
+        assert_eq!(status, 401);
+
+        // Another sign-in's family is untouched.
+        let (_, other) = sign_in(&server, &wallet).await;
+        let r3 = other["refresh_token"].as_str().unwrap();
+        assert_eq!(
+            post(
+                &server,
+                "/api/v1/auth/refresh",
+                json!({"refresh_token": r3})
+            )
+            .await
+            .0,
+            200
+        );
+        let (status, _) = post(
+            &server,
+            "/api/v1/auth/refresh",
+            json!({"refresh_token": "made-up"}),
+        )
+        .await;
+        assert_eq!(status, 401);
+        let (status, _) = post(&server, "/api/v1/auth/refresh", json!({})).await;
+        assert_eq!(status, 400);
+    }
 }
 
 #[test]

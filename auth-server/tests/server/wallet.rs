@@ -42,76 +42,82 @@ async fn challenge_is_64_hex_with_its_ttl() {
 
 #[actix_web::test]
 async fn every_wallet_algorithm_signs_in_and_the_token_works_in_the_same_app() {
-    let (_issuer, server) = embedded(raw_config(&temp_dir()));
-    for alg in WalletAlgorithm::ALL {
-        let wallet = Wallet::new(alg);
-        let (status, body) = sign_in(&server, &wallet).await;
-        assert_eq!(status, 200, "{alg:?}: {body}");
-        assert_eq!(body["address"], wallet.address());
-        assert_eq!(body["algorithm"], alg.as_str());
-        let access = body["access_token"].as_str().unwrap();
-        let issued = claims(access);
-        assert_eq!(issued["sub"], wallet.address());
-        assert_eq!(issued["role"], "wallet");
-        assert_eq!(issued["wallet_address"], wallet.address());
-        assert_eq!(issued["algorithm"], alg.as_str());
-        assert_eq!(issued["iss"], "http://127.0.0.1:8100");
-        assert_eq!(issued["aud"], "test-app");
-        let (status, profile) = get(&server, "/api/profile", Some(access)).await;
-        assert_eq!(
-            (status, &profile["subject"]),
-            (200, &json!(wallet.address())),
-            "{alg:?}"
-        );
-        let (status, _) = get(&server, "/api/admin/dashboard", Some(access)).await;
-        assert_eq!(status, 403, "a wallet is not an admin");
+    for backend in Backend::all().await {
+        let (_issuer, server) = backend.embedded(raw_config(&temp_dir())).await;
+        for alg in WalletAlgorithm::ALL {
+            let wallet = Wallet::new(alg);
+            let (status, body) = sign_in(&server, &wallet).await;
+            assert_eq!(status, 200, "{alg:?}: {body}");
+            assert_eq!(body["address"], wallet.address());
+            assert_eq!(body["algorithm"], alg.as_str());
+            let access = body["access_token"].as_str().unwrap();
+            let issued = claims(access);
+            assert_eq!(issued["sub"], wallet.address());
+            assert_eq!(issued["role"], "wallet");
+            assert_eq!(issued["wallet_address"], wallet.address());
+            assert_eq!(issued["algorithm"], alg.as_str());
+            assert_eq!(issued["iss"], "http://127.0.0.1:8100");
+            assert_eq!(issued["aud"], "test-app");
+            let (status, profile) = get(&server, "/api/profile", Some(access)).await;
+            assert_eq!(
+                (status, &profile["subject"]),
+                (200, &json!(wallet.address())),
+                "{alg:?}"
+            );
+            let (status, _) = get(&server, "/api/admin/dashboard", Some(access)).await;
+            assert_eq!(status, 403, "a wallet is not an admin");
+        }
     }
 }
 
 #[actix_web::test]
 async fn tampered_signature_is_401_and_burns_the_challenge() {
-    let (_issuer, server) = embedded(raw_config(&temp_dir()));
-    for alg in WalletAlgorithm::ALL {
-        let wallet = Wallet::new(alg);
-        let challenge = challenge_for(&server, &wallet.address()).await;
-        let mut body = wallet.sign_in_body(&challenge);
-        // Signed over another message: well-formed, but not for this challenge.
-        body["signature"] = json!(hex(&wallet.sign(b"something else")));
-        let (status, answer) = post(&server, "/api/v1/auth/sign-in", body).await;
-        assert_eq!(
-            (status, answer["detail"].as_str()),
-            (401, Some("signature verification failed")),
-            "{alg:?}"
-        );
-        let (status, answer) = post(
-            &server,
-            "/api/v1/auth/sign-in",
-            wallet.sign_in_body(&challenge),
-        )
-        .await;
-        assert_eq!(
-            (status, answer["detail"].as_str()),
-            (401, Some("invalid or expired challenge")),
-            "{alg:?}"
-        );
+    for backend in Backend::all().await {
+        let (_issuer, server) = backend.embedded(raw_config(&temp_dir())).await;
+        for alg in WalletAlgorithm::ALL {
+            let wallet = Wallet::new(alg);
+            let challenge = challenge_for(&server, &wallet.address()).await;
+            let mut body = wallet.sign_in_body(&challenge);
+            // Signed over another message: well-formed, but not for this challenge.
+            body["signature"] = json!(hex(&wallet.sign(b"something else")));
+            let (status, answer) = post(&server, "/api/v1/auth/sign-in", body).await;
+            assert_eq!(
+                (status, answer["detail"].as_str()),
+                (401, Some("signature verification failed")),
+                "{alg:?}"
+            );
+            let (status, answer) = post(
+                &server,
+                "/api/v1/auth/sign-in",
+                wallet.sign_in_body(&challenge),
+            )
+            .await;
+            assert_eq!(
+                (status, answer["detail"].as_str()),
+                (401, Some("invalid or expired challenge")),
+                "{alg:?}"
+            );
+        }
     }
 }
 
 #[actix_web::test]
 async fn replayed_challenge_is_refused() {
-    let (_issuer, server) = embedded(raw_config(&temp_dir()));
-    let wallet = Wallet::new(WalletAlgorithm::Ed25519);
-    let challenge = challenge_for(&server, &wallet.address()).await;
-    let body = wallet.sign_in_body(&challenge);
-    assert_eq!(
-        post(&server, "/api/v1/auth/sign-in", body.clone()).await.0,
-        200
-    );
-    let (status, answer) = post(&server, "/api/v1/auth/sign-in", body).await;
-    assert_eq!(
-        (status, answer["detail"].as_str()),
-        (401, Some("invalid or expired challenge"))
-    );
+    for backend in Backend::all().await {
+        let (_issuer, server) = backend.embedded(raw_config(&temp_dir())).await;
+        let wallet = Wallet::new(WalletAlgorithm::Ed25519);
+        let challenge = challenge_for(&server, &wallet.address()).await;
+        let body = wallet.sign_in_body(&challenge);
+        assert_eq!(
+            post(&server, "/api/v1/auth/sign-in", body.clone()).await.0,
+            200
+        );
+        let (status, answer) = post(&server, "/api/v1/auth/sign-in", body).await;
+        assert_eq!(
+            (status, answer["detail"].as_str()),
+            (401, Some("invalid or expired challenge"))
+        );
+    }
 }
 
 #[actix_web::test]
@@ -266,84 +272,90 @@ async fn a_flood_of_challenges_and_junk_sign_ins_does_not_lock_real_wallets_out(
 
 #[actix_web::test]
 async fn expired_challenge_is_refused() {
-    let mut raw = raw_config(&temp_dir());
-    raw.challenge_ttl_seconds = 1;
-    let (_issuer, server) = embedded(raw);
-    let wallet = Wallet::new(WalletAlgorithm::Ed25519);
-    let challenge = challenge_for(&server, &wallet.address()).await;
-    actix_web::rt::time::sleep(Duration::from_millis(1200)).await;
-    let (status, answer) = post(
-        &server,
-        "/api/v1/auth/sign-in",
-        wallet.sign_in_body(&challenge),
-    )
-    .await;
-    assert_eq!(
-        (status, answer["detail"].as_str()),
-        (401, Some("invalid or expired challenge"))
-    );
+    for backend in Backend::all().await {
+        let mut raw = raw_config(&temp_dir());
+        raw.challenge_ttl_seconds = 1;
+        let (_issuer, server) = backend.embedded(raw).await;
+        let wallet = Wallet::new(WalletAlgorithm::Ed25519);
+        let challenge = challenge_for(&server, &wallet.address()).await;
+        actix_web::rt::time::sleep(Duration::from_millis(1200)).await;
+        let (status, answer) = post(
+            &server,
+            "/api/v1/auth/sign-in",
+            wallet.sign_in_body(&challenge),
+        )
+        .await;
+        assert_eq!(
+            (status, answer["detail"].as_str()),
+            (401, Some("invalid or expired challenge"))
+        );
+    }
 }
 
 #[actix_web::test]
 async fn challenge_issued_to_another_address_is_refused() {
-    let (_issuer, server) = embedded(raw_config(&temp_dir()));
-    let victim = Wallet::new(WalletAlgorithm::Ed25519);
-    let attacker = Wallet::new(WalletAlgorithm::Ed25519);
-    let challenge = challenge_for(&server, &victim.address()).await;
-    let (status, answer) = post(
-        &server,
-        "/api/v1/auth/sign-in",
-        attacker.sign_in_body(&challenge),
-    )
-    .await;
-    assert_eq!(
-        (status, answer["detail"].as_str()),
-        (401, Some("invalid or expired challenge"))
-    );
-    // The victim's challenge is untouched by the attempt.
-    assert_eq!(
-        post(
+    for backend in Backend::all().await {
+        let (_issuer, server) = backend.embedded(raw_config(&temp_dir())).await;
+        let victim = Wallet::new(WalletAlgorithm::Ed25519);
+        let attacker = Wallet::new(WalletAlgorithm::Ed25519);
+        let challenge = challenge_for(&server, &victim.address()).await;
+        let (status, answer) = post(
             &server,
             "/api/v1/auth/sign-in",
-            victim.sign_in_body(&challenge)
+            attacker.sign_in_body(&challenge),
         )
-        .await
-        .0,
-        200
-    );
+        .await;
+        assert_eq!(
+            (status, answer["detail"].as_str()),
+            (401, Some("invalid or expired challenge"))
+        );
+        // The victim's challenge is untouched by the attempt.
+        assert_eq!(
+            post(
+                &server,
+                "/api/v1/auth/sign-in",
+                victim.sign_in_body(&challenge)
+            )
+            .await
+            .0,
+            200
+        );
+    }
 }
 
 #[actix_web::test]
 async fn secp256k1_high_s_is_a_failed_signature_that_spends_the_challenge() {
-    let (_issuer, server) = embedded(raw_config(&temp_dir()));
-    let wallet = Wallet::new(WalletAlgorithm::Secp256k1);
-    let challenge = challenge_for(&server, &wallet.address()).await;
-    let low = wallet.sign(challenge.as_bytes());
-    let mut body = wallet.sign_in_body(&challenge);
-    body["signature"] = json!(hex(&secp256k1::with_s(&low, true)));
-    let (status, answer) = post(&server, "/api/v1/auth/sign-in", body).await;
-    assert_eq!(status, 401, "{answer}");
-    assert_eq!(answer["detail"], "signature verification failed");
-    // The challenge is spent: even the valid low-S twin cannot use it now.
-    let (status, answer) = post(
-        &server,
-        "/api/v1/auth/sign-in",
-        wallet.sign_in_body(&challenge),
-    )
-    .await;
-    assert_eq!(status, 401, "{answer}");
-    assert_eq!(answer["detail"], "invalid or expired challenge");
-    let challenge = challenge_for(&server, &wallet.address()).await;
-    assert_eq!(
-        post(
+    for backend in Backend::all().await {
+        let (_issuer, server) = backend.embedded(raw_config(&temp_dir())).await;
+        let wallet = Wallet::new(WalletAlgorithm::Secp256k1);
+        let challenge = challenge_for(&server, &wallet.address()).await;
+        let low = wallet.sign(challenge.as_bytes());
+        let mut body = wallet.sign_in_body(&challenge);
+        body["signature"] = json!(hex(&secp256k1::with_s(&low, true)));
+        let (status, answer) = post(&server, "/api/v1/auth/sign-in", body).await;
+        assert_eq!(status, 401, "{answer}");
+        assert_eq!(answer["detail"], "signature verification failed");
+        // The challenge is spent: even the valid low-S twin cannot use it now.
+        let (status, answer) = post(
             &server,
             "/api/v1/auth/sign-in",
-            wallet.sign_in_body(&challenge)
+            wallet.sign_in_body(&challenge),
         )
-        .await
-        .0,
-        200
-    );
+        .await;
+        assert_eq!(status, 401, "{answer}");
+        assert_eq!(answer["detail"], "invalid or expired challenge");
+        let challenge = challenge_for(&server, &wallet.address()).await;
+        assert_eq!(
+            post(
+                &server,
+                "/api/v1/auth/sign-in",
+                wallet.sign_in_body(&challenge)
+            )
+            .await
+            .0,
+            200
+        );
+    }
 }
 
 #[actix_web::test]
