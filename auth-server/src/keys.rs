@@ -36,7 +36,10 @@ impl SigningKey {
         let der = pair
             .as_der()
             .map_err(|_| ConfigError::new("cannot export the new RSA signing key"))?;
-        write_private(path, &pem_encode(der.as_ref()))?;
+        if !write_private(path, &pem_encode(der.as_ref()))? {
+            // Another instance sharing the file created it first: use that one.
+            return SigningKey::load(path);
+        }
         tracing::info!(path = %path.display(), "created a new token signing key");
         SigningKey::from_pair(pair)
     }
@@ -163,9 +166,10 @@ fn pem_decode(text: &str) -> Option<Vec<u8>> {
     STANDARD.decode(body).ok()
 }
 
-/// Writes a new file that only its owner can read (mode 0600 on Unix), refusing to replace an
-/// existing one.
-fn write_private(path: &Path, contents: &str) -> Result<(), ConfigError> {
+/// Writes a new file that only its owner can read (mode 0600 on Unix), whole or not at all:
+/// the contents go to a temporary file first, then are linked into place, which fails if
+/// the file appeared meanwhile. `false` when it did (instances starting together).
+fn write_private(path: &Path, contents: &str) -> Result<bool, ConfigError> {
     let fail = |err: std::io::Error| {
         ConfigError::new(format!(
             "cannot create the signing key {}: {err}; make its folder writable or set \
@@ -176,13 +180,26 @@ fn write_private(path: &Path, contents: &str) -> Result<(), ConfigError> {
     if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
         fs::create_dir_all(parent).map_err(fail)?;
     }
+    let mut nonce = [0u8; 8];
+    aws_lc_rs::rand::fill(&mut nonce).map_err(|_| fail(std::io::Error::other("no randomness")))?;
+    let mut temporary = path.as_os_str().to_owned();
+    temporary.push(format!(".{}.tmp", u64::from_le_bytes(nonce)));
+    let temporary = std::path::PathBuf::from(temporary);
     let mut options = fs::OpenOptions::new();
     options.write(true).create_new(true);
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    let mut file = options.open(path).map_err(fail)?;
-    file.write_all(contents.as_bytes()).map_err(fail)?;
-    file.sync_all().map_err(fail)
+    let written = options.open(&temporary).and_then(|mut file| {
+        file.write_all(contents.as_bytes())?;
+        file.sync_all()
+    });
+    let linked = written.and_then(|()| fs::hard_link(&temporary, path));
+    let _ = fs::remove_file(&temporary);
+    match linked {
+        Ok(()) => Ok(true),
+        Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists => Ok(false),
+        Err(err) => Err(fail(err)),
+    }
 }
 
 fn warn_if_readable_by_others(path: &Path) {

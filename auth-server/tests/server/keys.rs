@@ -173,3 +173,21 @@ async fn embed_reads_both_sections_and_refuses_disagreement() {
     assert!(err.message().contains("server_auth.store_url"), "{err}");
     assert!(!err.message().contains("s3cret-pw"), "{err}");
 }
+
+#[test]
+fn instances_starting_together_share_one_new_key() {
+    let dir = temp_dir();
+    let raw = raw_config(&dir);
+    let kids: Vec<String> = std::thread::scope(|scope| {
+        let started: Vec<_> = (0..6)
+            .map(|_| scope.spawn(|| crate::support::issuer(raw.clone()).kid().to_owned()))
+            .collect();
+        started.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    assert!(kids.iter().all(|kid| *kid == kids[0]), "{kids:?}");
+    let files: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name())
+        .collect();
+    assert_eq!(files, ["signing-key.pem"], "no temporary file left behind");
+}
