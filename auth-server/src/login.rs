@@ -56,7 +56,9 @@ impl Score {
     /// How long until one more attempt fits under `limit`, if it does not now.
     fn wait(self, limit: u32, now: SystemTime, decay: Duration) -> Option<Duration> {
         let excess = self.decayed(now, decay) + 1.0 - f64::from(limit);
-        (excess > 0.0).then(|| decay.mul_f64(excess))
+        (excess > 0.0).then(|| {
+            Duration::try_from_secs_f64(decay.as_secs_f64() * excess).unwrap_or(Duration::MAX)
+        })
     }
 }
 
@@ -259,6 +261,19 @@ mod tests {
             let attempt = guard.begin(ip("10.0.0.1"), true, at(0.0)).unwrap();
             guard.refund(attempt, at(0.0));
         }
+    }
+
+    #[test]
+    fn a_huge_decay_period_saturates_instead_of_panicking() {
+        let guard = LoginGuard::new(LoginLimits {
+            failure_decay: Duration::from_secs(u64::MAX),
+            ..limits()
+        });
+        for _ in 0..3 {
+            guard.begin(ip("10.0.0.1"), false, at(0.0)).unwrap();
+        }
+        let err = guard.begin(ip("10.0.0.1"), false, at(0.0)).unwrap_err();
+        assert!(err.retry_after().is_some_and(|secs| secs > 1_000_000));
     }
 
     #[test]
