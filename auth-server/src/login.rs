@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime};
 
 use subtle::ConstantTimeEq as _;
@@ -21,7 +21,7 @@ const QUEUE_PER_SLOT: usize = 4;
 
 pub(crate) struct LoginGuard {
     limits: LoginLimits,
-    slots: Semaphore,
+    slots: Arc<Semaphore>,
     waiting: AtomicUsize,
     scores: Mutex<Scores>,
 }
@@ -88,7 +88,7 @@ impl LoginGuard {
     pub(crate) fn new(limits: LoginLimits) -> LoginGuard {
         LoginGuard {
             limits,
-            slots: Semaphore::new(limits.concurrent_hashes),
+            slots: Arc::new(Semaphore::new(limits.concurrent_hashes)),
             waiting: AtomicUsize::new(0),
             scores: Mutex::new(Scores::default()),
         }
@@ -180,14 +180,17 @@ impl LoginGuard {
         email: &str,
         password: String,
     ) -> Result<bool, ServerError> {
-        let queued = self.waiting.fetch_add(1, Ordering::AcqRel);
-        let slot = if queued >= self.limits.concurrent_hashes * QUEUE_PER_SLOT {
-            None
-        } else {
-            self.slots.acquire().await.ok()
+        let slot = {
+            // Counted out again when this scope ends, also when the request is cancelled
+            // while it waits.
+            let queued = Queued::join(&self.waiting);
+            if queued.ahead >= self.limits.concurrent_hashes * QUEUE_PER_SLOT {
+                None
+            } else {
+                Arc::clone(&self.slots).acquire_owned().await.ok()
+            }
         };
-        self.waiting.fetch_sub(1, Ordering::AcqRel);
-        let Some(_slot) = slot else {
+        let Some(slot) = slot else {
             return Err(ServerError::unavailable_for(
                 "too many logins in progress; retry shortly",
                 1,
@@ -202,10 +205,34 @@ impl LoginGuard {
                 .ct_eq(admin.email().to_ascii_lowercase().as_bytes()),
         );
         let account = admin.clone();
-        let password_ok = actix_web::web::block(move || account.verifies(&password))
-            .await
-            .map_err(|_| ServerError::internal())?;
+        // The slot travels with the hash: a cancelled request frees it only when the hash
+        // it started is done.
+        let password_ok = actix_web::web::block(move || {
+            let _slot = slot;
+            account.verifies(&password)
+        })
+        .await
+        .map_err(|_| ServerError::internal())?;
         Ok(email_ok && password_ok)
+    }
+}
+
+/// A place in the queue for a hashing slot.
+struct Queued<'a> {
+    waiting: &'a AtomicUsize,
+    ahead: usize,
+}
+
+impl<'a> Queued<'a> {
+    fn join(waiting: &'a AtomicUsize) -> Queued<'a> {
+        let ahead = waiting.fetch_add(1, Ordering::AcqRel);
+        Queued { waiting, ahead }
+    }
+}
+
+impl Drop for Queued<'_> {
+    fn drop(&mut self) {
+        self.waiting.fetch_sub(1, Ordering::AcqRel);
     }
 }
 

@@ -312,3 +312,40 @@ async fn password_hashing_runs_off_the_request_worker_a_bounded_number_at_a_time
         "jwks {jwks_done:?}, last login {last_login:?}"
     );
 }
+
+#[actix_web::test]
+async fn logins_abandoned_while_queued_do_not_clog_the_queue() {
+    let mut raw = raw_config(&temp_dir());
+    raw.login_failures_per_client = 1_000;
+    raw.login_failures_per_account = 1_000;
+    raw.max_concurrent_password_hashes = 1;
+    let (_issuer, server) = embedded(raw);
+    // Clients that reset their connection while their login hashes or waits in the queue,
+    // round after round: actix cancels those requests.
+    let addr = server.base.trim_start_matches("http://").to_owned();
+    for round in 0..4 {
+        let resets = (0..8).map(|n| {
+            let addr = addr.clone();
+            async move {
+                use tokio::io::AsyncWriteExt as _;
+                let mut stream = tokio::net::TcpStream::connect(&addr).await.unwrap();
+                let body = login_body(&format!("guess {round} {n}")).to_string();
+                let request = format!(
+                    "POST /api/v1/auth/login HTTP/1.1\r\nHost: {addr}\r\n\
+                     Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+                    body.len()
+                );
+                stream.write_all(request.as_bytes()).await.unwrap();
+                actix_web::rt::time::sleep(Duration::from_millis(5)).await;
+                // A zero linger makes the close a reset, and a reset never blocks.
+                #[allow(deprecated)]
+                stream.set_linger(Some(Duration::ZERO)).unwrap();
+                drop(stream);
+            }
+        });
+        join_all(resets).await;
+    }
+    actix_web::rt::time::sleep(Duration::from_millis(500)).await;
+    let (status, answer) = post(&server, "/api/v1/auth/login", login_body(ADMIN_PASSWORD)).await;
+    assert_eq!(status, 200, "{answer}");
+}
