@@ -2,6 +2,7 @@
 //! `SERVER_AUTH__ADMIN_PASSWORD=...`).
 
 use std::fmt;
+use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -88,6 +89,14 @@ pub struct RawServerConfig {
     /// Password hashes checked at once (off the request workers); further logins wait, and
     /// beyond a short queue get 503. Default 0: half the CPU cores, at least one.
     pub max_concurrent_password_hashes: usize,
+    /// Wallet sign-ins one client address (an IPv6 /64) may start in a burst before it gets
+    /// 429. Default 20.
+    pub sign_ins_per_client: u32,
+    /// How fast the count of sign-ins decays: one forgotten per this many seconds. Default 3.
+    pub sign_in_decay_seconds: u64,
+    /// Addresses of reverse proxies whose `X-Forwarded-For` names the client, for the login
+    /// and sign-in limits. Default none: the peer address is the client.
+    pub trusted_proxies: Vec<String>,
     /// Where sessions and spent challenges are kept: empty for this process's memory, or a
     /// `postgres://user:password@host/db` URL (cargo feature `postgres`) that every instance
     /// shares.
@@ -137,6 +146,9 @@ impl fmt::Debug for RawServerConfig {
                 "max_concurrent_password_hashes",
                 &self.max_concurrent_password_hashes,
             )
+            .field("sign_ins_per_client", &self.sign_ins_per_client)
+            .field("sign_in_decay_seconds", &self.sign_in_decay_seconds)
+            .field("trusted_proxies", &self.trusted_proxies)
             .field("store_url", &redacted_url(&self.store_url))
             .field("store_pool_size", &self.store_pool_size)
             .finish()
@@ -232,6 +244,9 @@ impl Default for RawServerConfig {
             login_failures_per_account: 20,
             login_failure_decay_seconds: 60,
             max_concurrent_password_hashes: 0,
+            sign_ins_per_client: 20,
+            sign_in_decay_seconds: 3,
+            trusted_proxies: Vec::new(),
             store_url: String::new(),
             store_pool_size: 8,
         }
@@ -268,6 +283,10 @@ pub struct ServerConfig {
     pub max_spent_challenges: usize,
     /// Login throttling and hashing limits.
     pub login: LoginLimits,
+    /// Wallet sign-ins per client address: a burst of `.0`, one more per `.1`.
+    pub sign_in_limit: (u32, Duration),
+    /// Reverse proxies trusted to name the client in `X-Forwarded-For`.
+    pub trusted_proxies: Vec<IpAddr>,
     /// The PostgreSQL store's URL, when sessions are kept there.
     pub store_url: Option<String>,
     /// Connections to the PostgreSQL store per instance.
@@ -290,6 +309,8 @@ impl fmt::Debug for ServerConfig {
             .field("max_sessions", &self.max_sessions)
             .field("max_spent_challenges", &self.max_spent_challenges)
             .field("login", &self.login)
+            .field("sign_in_limit", &self.sign_in_limit)
+            .field("trusted_proxies", &self.trusted_proxies)
             .field("store_url", &self.store_url.as_deref().map(redacted_url))
             .field("store_pool_size", &self.store_pool_size)
             .finish()
@@ -309,16 +330,39 @@ pub struct LoginLimits {
     pub concurrent_hashes: usize,
 }
 
-/// `url` without its password, for logs and `Debug`.
+/// `url` without its password (in the authority or as a `password=` parameter), for logs
+/// and `Debug`.
 fn redacted_url(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
+    let (base, query) = match url.split_once('?') {
+        Some((base, query)) => (base, Some(query)),
+        None => (url, None),
+    };
+    let mut shown = match (base.find("://"), base.rfind('@')) {
         (Some(scheme_end), Some(at)) if at > scheme_end => {
-            let credentials = &url[scheme_end + 3..at];
+            let credentials = &base[scheme_end + 3..at];
             let user = credentials.split(':').next().unwrap_or("");
-            format!("{}{user}:<redacted>{}", &url[..scheme_end + 3], &url[at..])
+            format!(
+                "{}{user}:<redacted>{}",
+                &base[..scheme_end + 3],
+                &base[at..]
+            )
         }
-        _ => url.to_owned(),
+        _ => base.to_owned(),
+    };
+    if let Some(query) = query {
+        let parameters: Vec<String> = query
+            .split('&')
+            .map(|parameter| match parameter.split_once('=') {
+                Some((key, _)) if key.eq_ignore_ascii_case("password") => {
+                    format!("{key}=<redacted>")
+                }
+                _ => parameter.to_owned(),
+            })
+            .collect();
+        shown.push('?');
+        shown.push_str(&parameters.join("&"));
     }
+    shown
 }
 
 impl ServerConfig {
@@ -413,6 +457,8 @@ impl RawServerConfig {
                 self.login_failure_decay_seconds,
             ),
             ("store_pool_size", self.store_pool_size as u64),
+            ("sign_ins_per_client", u64::from(self.sign_ins_per_client)),
+            ("sign_in_decay_seconds", self.sign_in_decay_seconds),
         ] {
             if value == 0 {
                 return Err(error(format!("{SECTION}.{key} must be at least 1")));
@@ -431,6 +477,15 @@ impl RawServerConfig {
                 )));
             }
         };
+        let mut trusted_proxies = Vec::new();
+        for (index, proxy) in self.trusted_proxies.iter().enumerate() {
+            trusted_proxies.push(proxy.trim().parse::<IpAddr>().map_err(|_| {
+                error(format!(
+                    "{SECTION}.trusted_proxies[{index}] (`{proxy}`) is not an IP address; list \
+                     the addresses your reverse proxies connect from, e.g. 10.0.0.5"
+                ))
+            })?);
+        }
         let concurrent_hashes = match self.max_concurrent_password_hashes {
             0 => std::thread::available_parallelism().map_or(1, |cores| (cores.get() / 2).max(1)),
             n => n,
@@ -458,6 +513,11 @@ impl RawServerConfig {
                 failure_decay: Duration::from_secs(self.login_failure_decay_seconds),
                 concurrent_hashes,
             },
+            sign_in_limit: (
+                self.sign_ins_per_client,
+                Duration::from_secs(self.sign_in_decay_seconds),
+            ),
+            trusted_proxies,
             store_url,
             store_pool_size: self.store_pool_size,
         })

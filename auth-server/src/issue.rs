@@ -1,8 +1,9 @@
 //! Token issuing: access tokens (RS256 JWTs), refresh tokens, and the sessions behind them.
 //!
-//! A refresh token is 64 base64url characters: the 16-byte session id followed by 32 random
-//! bytes. The store keeps only an HMAC of the current one, so a token read from the store's
-//! tables signs nobody in, and an earlier token of the session is recognised as reuse.
+//! A refresh token is 64 base64url characters: the 16-byte session id, 16 random bytes, and a
+//! 16-byte MAC over both, so a made-up token is refused before the store is asked. The store
+//! keeps only an HMAC of the current one, so a token read from the store's tables signs
+//! nobody in, and an earlier token of the session is recognised as reuse.
 
 use std::time::SystemTime;
 
@@ -10,6 +11,7 @@ use aws_lc_rs::hmac;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::{Map, Value, json};
+use subtle::ConstantTimeEq as _;
 
 use crate::clock::{later, unix_seconds};
 use crate::error::ServerError;
@@ -25,9 +27,11 @@ pub(crate) struct RefreshToken {
 
 impl AuthServer {
     /// Starts a session for `identity` and answers with its first token pair.
+    /// `bounded`: whether the session counts against `max_sessions`.
     pub(crate) async fn start_session(
         &self,
         identity: Map<String, Value>,
+        bounded: bool,
     ) -> Result<Map<String, Value>, ServerError> {
         let now = self.now();
         let config = &self.inner.config;
@@ -44,6 +48,7 @@ impl AuthServer {
                     token_hash: refresh.hash,
                     token_expires_at: self.refresh_expiry(now, ends_at),
                     ends_at,
+                    bounded,
                 },
                 now,
             )
@@ -65,7 +70,9 @@ impl AuthServer {
     pub(crate) fn refresh_token(&self, id: SessionId) -> Result<RefreshToken, ServerError> {
         let mut bytes = [0u8; 48];
         bytes[..16].copy_from_slice(&id);
-        bytes[16..].copy_from_slice(&self.random_bytes::<32>()?);
+        bytes[16..32].copy_from_slice(&self.random_bytes::<16>()?);
+        let tag = hmac::sign(&self.inner.refresh_tag_key, &bytes[..32]);
+        bytes[32..].copy_from_slice(&tag.as_ref()[..16]);
         let token = URL_SAFE_NO_PAD.encode(bytes);
         let hash = self.refresh_hash(&token);
         Ok(RefreshToken { token, hash })
@@ -78,6 +85,13 @@ impl AuthServer {
             return None;
         }
         let bytes = URL_SAFE_NO_PAD.decode(token).ok()?;
+        if bytes.len() != 48 {
+            return None;
+        }
+        let tag = hmac::sign(&self.inner.refresh_tag_key, &bytes[..32]);
+        if !bool::from(tag.as_ref()[..16].ct_eq(&bytes[32..])) {
+            return None;
+        }
         let id: SessionId = bytes.get(..16)?.try_into().ok()?;
         Some((id, self.refresh_hash(token)))
     }

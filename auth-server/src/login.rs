@@ -69,6 +69,73 @@ pub(crate) struct Attempt {
     account: bool,
 }
 
+/// A burst of `limit` actions per client address, one more per `decay`: wallet sign-ins.
+pub(crate) struct ClientLimit {
+    limit: u32,
+    decay: Duration,
+    clients: Mutex<HashMap<IpAddr, Score>>,
+}
+
+impl ClientLimit {
+    pub(crate) fn new((limit, decay): (u32, Duration)) -> ClientLimit {
+        ClientLimit {
+            limit,
+            decay,
+            clients: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Counts one action of `client`, or says how long to wait.
+    pub(crate) fn take(&self, client: IpAddr, now: SystemTime) -> Result<(), ServerError> {
+        let client = client_key(client);
+        // Each critical section writes whole values; a panic cannot leave half of one.
+        let mut clients = self
+            .clients
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if !clients.contains_key(&client) && clients.len() >= MAX_TRACKED_CLIENTS {
+            clients.retain(|_, score| score.decayed(now, self.decay) > 0.0);
+        }
+        let score = clients.get(&client).copied().unwrap_or_default();
+        if let Some(wait) = score.wait(self.limit, now, self.decay) {
+            return Err(ServerError::too_many_requests(
+                "too many sign-ins from this address; retry later",
+                wait.as_secs_f64().ceil() as u64,
+            ));
+        }
+        if clients.contains_key(&client) || clients.len() < MAX_TRACKED_CLIENTS {
+            clients.entry(client).or_default().add(1.0, now, self.decay);
+        }
+        Ok(())
+    }
+}
+
+/// The client's address: the peer, or, when the peer is a trusted reverse proxy, the
+/// right-most address in `X-Forwarded-For` that is not one of the trusted proxies.
+pub(crate) fn client_address(req: &actix_web::HttpRequest, trusted: &[IpAddr]) -> IpAddr {
+    let peer = req
+        .peer_addr()
+        .map_or(std::net::Ipv4Addr::UNSPECIFIED.into(), |peer| peer.ip());
+    if !trusted.contains(&peer) {
+        return peer;
+    }
+    let forwarded: Vec<&str> = req
+        .headers()
+        .get_all("x-forwarded-for")
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(','))
+        .collect();
+    for hop in forwarded.iter().rev() {
+        match hop.trim().parse::<IpAddr>() {
+            Ok(address) if trusted.contains(&address) => continue,
+            Ok(address) => return address,
+            // A hop that is not an address: nothing further left can be trusted.
+            Err(_) => return peer,
+        }
+    }
+    peer
+}
+
 /// The key of a client: its address, or its /64 for IPv6 (one host holds a whole /64).
 fn client_key(address: IpAddr) -> IpAddr {
     match address {

@@ -15,7 +15,7 @@ use crate::config::ServerConfig;
 use crate::endpoints;
 use crate::error::ServerError;
 use crate::keys::KeyRing;
-use crate::login::LoginGuard;
+use crate::login::{ClientLimit, LoginGuard};
 use crate::store::{AuthStore, MemoryStore};
 
 /// The path prefix of every endpoint.
@@ -35,7 +35,9 @@ pub(crate) struct Inner {
     pub(crate) clock: Clock,
     pub(crate) challenges: ChallengeKey,
     pub(crate) refresh_key: hmac::Key,
+    pub(crate) refresh_tag_key: hmac::Key,
     pub(crate) login: LoginGuard,
+    pub(crate) sign_ins: ClientLimit,
     rng: SystemRandom,
 }
 
@@ -94,6 +96,8 @@ impl AuthServerBuilder {
         let challenges = ChallengeKey::new(secret);
         let refresh_key = derive(secret, b"auth-server refresh token v1");
         let login = LoginGuard::new(self.config.login);
+        let sign_ins = ClientLimit::new(self.config.sign_in_limit);
+        let refresh_tag_key = derive(secret, b"auth-server refresh token tag v1");
         Ok(AuthServer {
             inner: Arc::new(Inner {
                 config: self.config,
@@ -102,7 +106,9 @@ impl AuthServerBuilder {
                 clock: self.clock,
                 challenges,
                 refresh_key,
+                refresh_tag_key,
                 login,
+                sign_ins,
                 rng: SystemRandom::new(),
             }),
         })

@@ -1,6 +1,6 @@
 //! `POST /sign-in`: a wallet signs a challenge and gets a session.
 
-use actix_web::{HttpResponse, post, web};
+use actix_web::{HttpRequest, HttpResponse, post, web};
 use auth_runtime::allow_anonymous;
 use serde::Deserialize;
 use serde_json::{Map, json};
@@ -25,6 +25,7 @@ pub(super) struct SignInRequest {
 #[post("/sign-in")]
 pub(super) async fn sign_in(
     server: web::Data<AuthServer>,
+    req: HttpRequest,
     body: web::Json<SignInRequest>,
 ) -> Result<HttpResponse, ServerError> {
     let body = body.into_inner();
@@ -67,6 +68,10 @@ pub(super) async fn sign_in(
     let Some(valid) = server.inner.challenges.check(&address, &challenge, now) else {
         return Err(ServerError::unauthorized("invalid or expired challenge"));
     };
+    // Each attempt that costs a signature check (and may store a spent challenge and a
+    // session) counts against the client's address.
+    let client = crate::login::client_address(&req, &server.inner.config.trusted_proxies);
+    server.inner.sign_ins.take(client, now)?;
     let outcome = match algorithm.verify(&public_key, challenge.as_bytes(), &signature) {
         Ok(()) => SignInOutcome::Verified,
         Err(WalletError::Malformed(why)) => return Err(ServerError::bad_request(why)),
@@ -89,7 +94,7 @@ pub(super) async fn sign_in(
     identity.insert("role".into(), json!("wallet"));
     identity.insert("algorithm".into(), json!(algorithm.as_str()));
     identity.insert("wallet_address".into(), json!(address));
-    let mut body = server.start_session(identity).await?;
+    let mut body = server.start_session(identity, true).await?;
     body.insert("address".into(), json!(address));
     body.insert("algorithm".into(), json!(algorithm.as_str()));
     Ok(HttpResponse::Ok().json(body))

@@ -143,10 +143,10 @@ impl AuthStore for MemoryStore {
         now: SystemTime,
     ) -> BoxFuture<'_, Result<(), StoreError>> {
         let mut state = self.lock();
-        if state.sessions.len() >= self.max_sessions {
+        if session.bounded && state.sessions.len() >= self.max_sessions {
             state.sessions.retain(|_, s| s.live(now));
         }
-        let answer = if state.sessions.len() >= self.max_sessions {
+        let answer = if session.bounded && state.sessions.len() >= self.max_sessions {
             Err(StoreError::Full { what: "sessions" })
         } else {
             state.sessions.insert(
@@ -221,6 +221,7 @@ mod tests {
             token_hash: [token; 32],
             token_expires_at: at(100),
             ends_at: at(1000),
+            bounded: true,
         }
     }
 

@@ -55,6 +55,8 @@ pub struct NewSession {
     pub token_expires_at: SystemTime,
     /// When the session ends, however often its token is rotated (`session_max_days`).
     pub ends_at: SystemTime,
+    /// Whether the session counts against the bound on live sessions (the admin's do not).
+    pub bounded: bool,
 }
 
 /// One refresh-token rotation, as [`AuthStore::rotate`] applies it.

@@ -95,6 +95,19 @@ impl PgStore {
         if config.get_connect_timeout().is_none() {
             config.connect_timeout(Duration::from_secs(3));
         }
+        // A connection the network silently dropped is noticed within seconds, not minutes,
+        // and the server gives up on statements and transactions left hanging.
+        config
+            .keepalives(true)
+            .keepalives_idle(Duration::from_secs(15))
+            .keepalives_interval(Duration::from_secs(5))
+            .keepalives_retries(3);
+        #[cfg(target_os = "linux")]
+        config.tcp_user_timeout(Duration::from_secs(15));
+        if config.get_options().is_none() {
+            config
+                .options("-c statement_timeout=5000 -c idle_in_transaction_session_timeout=15000");
+        }
         config.application_name("auth-server");
         let manager = Manager::from_config(
             config,
@@ -132,7 +145,16 @@ impl PgStore {
             .map_err(|_| message("the system random generator failed"))?;
         let setup = Arc::clone(&shared);
         let secret = handle
-            .spawn(async move { setup.prepare(fresh).await })
+            .spawn(async move {
+                tokio::time::timeout(Duration::from_secs(30), setup.prepare(fresh))
+                    .await
+                    .unwrap_or_else(|_| {
+                        Err(message(
+                            "the database did not answer within 30 s (unreachable, or another \
+                             instance holds the schema lock)",
+                        ))
+                    })
+            })
             .await
             .map_err(unavailable)??;
         let sweeper = Arc::clone(&shared);
@@ -152,7 +174,8 @@ impl PgStore {
         })
     }
 
-    /// Runs `operation` on the store's runtime, within [`OPERATION_TIMEOUT`].
+    /// Runs `operation` on the store's runtime. Each operation bounds its own waits with
+    /// [`within`].
     fn run<T, F>(
         &self,
         operation: impl FnOnce(Arc<Shared>) -> F,
@@ -162,13 +185,7 @@ impl PgStore {
         T: Send + 'static,
     {
         let future = operation(Arc::clone(&self.shared));
-        let handle = self.runtime.0.as_ref().map(|runtime| {
-            runtime.spawn(async move {
-                tokio::time::timeout(OPERATION_TIMEOUT, future)
-                    .await
-                    .unwrap_or_else(|_| Err(message("the database did not answer in time")))
-            })
-        });
+        let handle = self.runtime.0.as_ref().map(|runtime| runtime.spawn(future));
         Box::pin(async move {
             match handle {
                 Some(handle) => handle.await.map_err(unavailable)?,
@@ -176,6 +193,13 @@ impl PgStore {
             }
         })
     }
+}
+
+/// `future`, given up (as unavailable) after [`OPERATION_TIMEOUT`].
+async fn within<T>(future: impl Future<Output = Result<T, StoreError>>) -> Result<T, StoreError> {
+    tokio::time::timeout(OPERATION_TIMEOUT, future)
+        .await
+        .unwrap_or_else(|_| Err(message("the database did not answer in time")))
 }
 
 impl Shared {
@@ -238,8 +262,12 @@ impl Shared {
         let client = self.client().await?;
         client
             .batch_execute(
-                "DELETE FROM auth_sessions WHERE least(ends_at, token_expires_at) < now();
-                 DELETE FROM auth_spent_challenges WHERE expires_at < now();",
+                // An hour's margin: instances whose clocks run behind the database's still
+                // find every spent challenge and ended session they could be asked about.
+                "DELETE FROM auth_sessions
+                     WHERE least(ends_at, token_expires_at) < now() - interval '1 hour';
+                 DELETE FROM auth_spent_challenges
+                     WHERE expires_at < now() - interval '1 hour';",
             )
             .await
             .map_err(unavailable)
@@ -259,22 +287,24 @@ impl AuthStore for PgStore {
         now: SystemTime,
     ) -> BoxFuture<'_, Result<bool, StoreError>> {
         let verified = outcome == SignInOutcome::Verified;
-        self.run(move |shared| async move {
-            let client = shared.client().await?;
-            // A row comes back only when this call inserted it (or replaced an expired one).
-            let rows = client
-                .query(
-                    "INSERT INTO auth_spent_challenges (id, expires_at, verified)
+        self.run(move |shared| {
+            within(async move {
+                let client = shared.client().await?;
+                // A row comes back only when this call inserted it (or replaced an expired one).
+                let rows = client
+                    .query(
+                        "INSERT INTO auth_spent_challenges (id, expires_at, verified)
                      VALUES ($1, $2, $3)
                      ON CONFLICT (id) DO UPDATE
                          SET expires_at = excluded.expires_at, verified = excluded.verified
                          WHERE auth_spent_challenges.expires_at <= $4
                      RETURNING id",
-                    &[&&id[..], &expires_at, &verified, &now],
-                )
-                .await
-                .map_err(unavailable)?;
-            Ok(!rows.is_empty())
+                        &[&&id[..], &expires_at, &verified, &now],
+                    )
+                    .await
+                    .map_err(unavailable)?;
+                Ok(!rows.is_empty())
+            })
         })
     }
 
@@ -283,93 +313,108 @@ impl AuthStore for PgStore {
         session: NewSession,
         now: SystemTime,
     ) -> BoxFuture<'_, Result<(), StoreError>> {
-        self.run(move |shared| async move {
-            let client = shared.client().await?;
-            let claims = Value::Object(session.claims);
-            // One statement: the row goes in only while fewer than `max_sessions` are live.
-            let inserted = client
-                .execute(
-                    "INSERT INTO auth_sessions
+        self.run(move |shared| {
+            within(async move {
+                let client = shared.client().await?;
+                let claims = Value::Object(session.claims);
+                let bound = if session.bounded {
+                    shared.max_sessions
+                } else {
+                    i64::MAX
+                };
+                // One statement: the row goes in only while fewer than `max_sessions` are live.
+                let inserted = client
+                    .execute(
+                        "INSERT INTO auth_sessions
                          (id, claims, token_hash, token_expires_at, ends_at, started_at)
                      SELECT $1, $2, $3, $4, $5, $6
                      WHERE (SELECT count(*) FROM auth_sessions
                             WHERE revoked_at IS NULL AND ends_at > $6
                               AND token_expires_at > $6) < $7",
-                    &[
-                        &&session.id[..],
-                        &claims,
-                        &&session.token_hash[..],
-                        &session.token_expires_at,
-                        &session.ends_at,
-                        &now,
-                        &shared.max_sessions,
-                    ],
-                )
-                .await
-                .map_err(unavailable)?;
-            if inserted == 1 {
-                Ok(())
-            } else {
-                Err(StoreError::Full { what: "sessions" })
-            }
+                        &[
+                            &&session.id[..],
+                            &claims,
+                            &&session.token_hash[..],
+                            &session.token_expires_at,
+                            &session.ends_at,
+                            &now,
+                            &bound,
+                        ],
+                    )
+                    .await
+                    .map_err(unavailable)?;
+                if inserted == 1 {
+                    Ok(())
+                } else {
+                    Err(StoreError::Full { what: "sessions" })
+                }
+            })
         })
     }
 
     fn rotate(&self, rotate: Rotate) -> BoxFuture<'_, Result<Rotation, StoreError>> {
         self.run(move |shared| async move {
-            let mut client = shared.client().await?;
-            let tx = client.transaction().await.map_err(unavailable)?;
-            // The row lock orders concurrent rotations of one session, on every instance.
-            let Some(row) = tx
-                .query_opt(
-                    "SELECT claims, token_hash, token_expires_at, ends_at,
+            let mut client = within(shared.client()).await?;
+            let tx = within(async { client.transaction().await.map_err(unavailable) }).await?;
+            // Everything up to the commit is bounded in time; a transaction given up rolls
+            // back, so the presented token stays current. The commit itself is not cut short
+            // (the server's statement timeout and TCP keepalive bound it). The one case where a
+            // 503 follows a rotation that happened is a connection lost during the commit.
+            let answer = within(async {
+                // The row lock orders concurrent rotations of one session, on every instance.
+                let Some(row) = tx
+                    .query_opt(
+                        "SELECT claims, token_hash, token_expires_at, ends_at,
                             revoked_at IS NOT NULL
                      FROM auth_sessions WHERE id = $1 FOR UPDATE",
-                    &[&&rotate.id[..]],
-                )
-                .await
-                .map_err(unavailable)?
-            else {
-                return Ok(Rotation::Unknown);
-            };
-            let token_hash: Vec<u8> = row.get(1);
-            let token_expires_at: SystemTime = row.get(2);
-            let ends_at: SystemTime = row.get(3);
-            let revoked: bool = row.get(4);
-            let answer = if revoked {
-                Rotation::Revoked
-            } else if ends_at <= rotate.now || token_expires_at <= rotate.now {
-                Rotation::Expired
-            } else if token_hash != rotate.presented {
-                tx.execute(
-                    "UPDATE auth_sessions SET revoked_at = $2 WHERE id = $1",
-                    &[&&rotate.id[..], &rotate.now],
-                )
-                .await
-                .map_err(unavailable)?;
-                Rotation::Reused
-            } else {
-                let generation: i64 = tx
-                    .query_one(
-                        "UPDATE auth_sessions
+                        &[&&rotate.id[..]],
+                    )
+                    .await
+                    .map_err(unavailable)?
+                else {
+                    return Ok(Rotation::Unknown);
+                };
+                let token_hash: Vec<u8> = row.get(1);
+                let token_expires_at: SystemTime = row.get(2);
+                let ends_at: SystemTime = row.get(3);
+                let revoked: bool = row.get(4);
+                let answer = if revoked {
+                    Rotation::Revoked
+                } else if ends_at <= rotate.now || token_expires_at <= rotate.now {
+                    Rotation::Expired
+                } else if token_hash != rotate.presented {
+                    tx.execute(
+                        "UPDATE auth_sessions SET revoked_at = $2 WHERE id = $1",
+                        &[&&rotate.id[..], &rotate.now],
+                    )
+                    .await
+                    .map_err(unavailable)?;
+                    Rotation::Reused
+                } else {
+                    let generation: i64 = tx
+                        .query_one(
+                            "UPDATE auth_sessions
                          SET token_hash = $2, token_expires_at = least($3, ends_at),
                              generation = generation + 1
                          WHERE id = $1
                          RETURNING generation",
-                        &[&&rotate.id[..], &&rotate.next[..], &rotate.next_expires_at],
-                    )
-                    .await
-                    .map_err(unavailable)?
-                    .get(0);
-                let claims = match row.get::<_, Value>(0) {
-                    Value::Object(claims) => claims,
-                    _ => Map::new(),
+                            &[&&rotate.id[..], &&rotate.next[..], &rotate.next_expires_at],
+                        )
+                        .await
+                        .map_err(unavailable)?
+                        .get(0);
+                    let claims = match row.get::<_, Value>(0) {
+                        Value::Object(claims) => claims,
+                        _ => Map::new(),
+                    };
+                    Rotation::Rotated {
+                        claims,
+                        generation: u64::try_from(generation).unwrap_or(0),
+                    }
                 };
-                Rotation::Rotated {
-                    claims,
-                    generation: u64::try_from(generation).unwrap_or(0),
-                }
-            };
+                Ok(answer)
+            })
+            .await?;
             tx.commit().await.map_err(unavailable)?;
             Ok(answer)
         })

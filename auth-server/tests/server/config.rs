@@ -98,6 +98,19 @@ fn the_store_url_password_never_shows_and_only_postgres_urls_are_taken() {
             "{shown}"
         );
 
+        jail.set_env(
+            "SERVER_AUTH__STORE_URL",
+            "postgres://db.internal/auth?user=auth&password=db-pass-123&sslmode=disable",
+        );
+        let config = ServerConfig::from_figment(&figment_from("absent.yaml"))
+            .unwrap_or_else(|err| panic!("{err}"));
+        let shown = format!("{config:?}");
+        assert!(!shown.contains("db-pass-123"), "{shown}");
+        assert!(
+            shown.contains("password=<redacted>&sslmode=disable"),
+            "{shown}"
+        );
+
         jail.set_env("SERVER_AUTH__STORE_URL", "redis://:db-pass-123@cache/0");
         let err = ServerConfig::from_figment(&figment_from("absent.yaml"))
             .unwrap_err()

@@ -7,8 +7,8 @@ use futures_util::future::join_all;
 use serde_json::json;
 
 use crate::support::{
-    Backend, Wallet, challenge_for, claims, embedded, get, hex, post, raw_config, secp256k1,
-    sign_in, temp_dir,
+    Backend, Wallet, challenge_for, claims, client_from, embedded, get, hex, post, raw_config,
+    secp256k1, sign_in, temp_dir,
 };
 
 #[actix_web::test]
@@ -463,4 +463,68 @@ async fn malformed_sign_in_input_is_400_never_500() {
             .starts_with("invalid JSON body"),
         "{body}"
     );
+}
+
+/// Signs in a fresh wallet through `client`, optionally naming `forwarded` as the client.
+async fn sign_in_from(
+    client: &reqwest::Client,
+    server: &crate::support::Server,
+    forwarded: Option<&str>,
+) -> (u16, Option<String>) {
+    let wallet = Wallet::new(WalletAlgorithm::Ed25519);
+    let challenge = challenge_for(server, &wallet.address()).await;
+    let mut request = client
+        .post(format!("{}/api/v1/auth/sign-in", server.base))
+        .json(&wallet.sign_in_body(&challenge));
+    if let Some(forwarded) = forwarded {
+        request = request.header("X-Forwarded-For", forwarded);
+    }
+    let res = request.send().await.unwrap();
+    let retry_after = res
+        .headers()
+        .get("retry-after")
+        .map(|v| v.to_str().unwrap().to_owned());
+    (res.status().as_u16(), retry_after)
+}
+
+#[actix_web::test]
+async fn sign_ins_are_limited_per_client_address_and_proxies_are_trusted_only_when_listed() {
+    let mut raw = raw_config(&temp_dir());
+    raw.sign_ins_per_client = 3;
+    raw.sign_in_decay_seconds = 60;
+    raw.trusted_proxies = vec!["127.0.0.31".into()];
+    let (_issuer, server) = embedded(raw);
+    let direct = client_from("127.0.0.21");
+    for _ in 0..3 {
+        assert_eq!(sign_in_from(&direct, &server, None).await.0, 200);
+    }
+    assert_eq!(
+        sign_in_from(&direct, &server, None).await,
+        (429, Some("60".into()))
+    );
+    // Naming another client does not help a client that is not a trusted proxy.
+    assert_eq!(
+        sign_in_from(&direct, &server, Some("10.9.9.9")).await.0,
+        429
+    );
+    assert_eq!(
+        sign_in_from(&client_from("127.0.0.22"), &server, None)
+            .await
+            .0,
+        200
+    );
+    // Behind the trusted proxy, each forwarded client has its own allowance; the right-most
+    // untrusted hop is the client, whatever it put further left.
+    let proxy = client_from("127.0.0.31");
+    for _ in 0..3 {
+        let (status, _) = sign_in_from(&proxy, &server, Some("6.6.6.6, 10.0.0.1")).await;
+        assert_eq!(status, 200);
+    }
+    assert_eq!(
+        sign_in_from(&proxy, &server, Some("7.7.7.7, 10.0.0.1"))
+            .await
+            .0,
+        429
+    );
+    assert_eq!(sign_in_from(&proxy, &server, Some("10.0.0.2")).await.0, 200);
 }
