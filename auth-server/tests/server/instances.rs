@@ -13,8 +13,8 @@ use serde_json::{Value, json};
 
 use crate::pg::{Cluster, fresh_database};
 use crate::support::{
-    ADMIN_EMAIL, ADMIN_PASSWORD, Server, Wallet, challenge_for, client, get, post, sign_in,
-    temp_dir,
+    ADMIN_EMAIL, ADMIN_PASSWORD, Server, Wallet, challenge_for, client, field, get, post, refresh,
+    sign_in, temp_dir,
 };
 
 const STORE_URL: &str = "AUTH_TEST_INSTANCE_STORE_URL";
@@ -109,22 +109,6 @@ fn two_instances(store_url: &str) -> (Instance, Instance) {
     (a, b)
 }
 
-async fn refresh(server: &Server, token: &str) -> (u16, Value) {
-    post(
-        server,
-        "/api/v1/auth/refresh",
-        json!({ "refresh_token": token }),
-    )
-    .await
-}
-
-fn token(answer: &Value, name: &str) -> String {
-    answer[name]
-        .as_str()
-        .unwrap_or_else(|| panic!("{name} in {answer}"))
-        .to_owned()
-}
-
 #[actix_web::test]
 async fn two_instances_share_challenges_sessions_and_reuse_detection() {
     let (a, b) = two_instances(&fresh_database());
@@ -146,18 +130,18 @@ async fn two_instances_share_challenges_sessions_and_reuse_detection() {
     )
     .await;
     assert_eq!(status, 401, "the challenge is spent for both");
-    let access = token(&signed, "access_token");
+    let access = field(&signed, "access_token");
     assert_eq!(get(&a.server, "/api/profile", Some(&access)).await.0, 200);
 
     // Refresh on A, reuse on B: detected, and nothing of the session works on either.
-    let r1 = token(&signed, "refresh_token");
+    let r1 = field(&signed, "refresh_token");
     let (status, second) = refresh(&a.server, &r1).await;
     assert_eq!(status, 200, "{second}");
-    let r2 = token(&second, "refresh_token");
+    let r2 = field(&second, "refresh_token");
     let (status, answer) = refresh(&b.server, &r1).await;
     assert_eq!(status, 401);
     assert!(
-        token(&answer, "detail").contains("already used"),
+        field(&answer, "detail").contains("already used"),
         "{answer}"
     );
     assert_eq!(refresh(&a.server, &r2).await.0, 401);
@@ -166,17 +150,17 @@ async fn two_instances_share_challenges_sessions_and_reuse_detection() {
     // Sign-in on A, refresh on B, reuse on A: detected, and B's token dies with the session.
     let (status, on_a) = sign_in(&a.server, &wallet).await;
     assert_eq!(status, 200, "{on_a}");
-    let first = token(&on_a, "refresh_token");
+    let first = field(&on_a, "refresh_token");
     let (status, on_b) = refresh(&b.server, &first).await;
     assert_eq!(status, 200, "{on_b}");
     let (status, answer) = refresh(&a.server, &first).await;
     assert_eq!(status, 401);
     assert!(
-        token(&answer, "detail").contains("already used"),
+        field(&answer, "detail").contains("already used"),
         "{answer}"
     );
     assert_eq!(
-        refresh(&b.server, &token(&on_b, "refresh_token")).await.0,
+        refresh(&b.server, &field(&on_b, "refresh_token")).await.0,
         401
     );
 
@@ -188,12 +172,12 @@ async fn two_instances_share_challenges_sessions_and_reuse_detection() {
     )
     .await;
     assert_eq!(status, 200, "{login}");
-    let (status, renewed) = refresh(&a.server, &token(&login, "refresh_token")).await;
+    let (status, renewed) = refresh(&a.server, &field(&login, "refresh_token")).await;
     assert_eq!(status, 200, "{renewed}");
     let (status, _) = get(
         &b.server,
         "/api/admin/dashboard",
-        Some(&token(&renewed, "access_token")),
+        Some(&field(&renewed, "access_token")),
     )
     .await;
     assert_eq!(status, 200);
@@ -205,7 +189,7 @@ async fn concurrent_refreshes_across_two_instances_leave_nothing_working() {
     let wallet = Wallet::new(WalletAlgorithm::Ed25519);
     for trial in 0..30 {
         let (_, signed) = sign_in(&a.server, &wallet).await;
-        let r1 = token(&signed, "refresh_token");
+        let r1 = field(&signed, "refresh_token");
         let racers = if trial % 2 == 0 { 2 } else { 4 };
         let answers = join_all((0..racers).map(|n| {
             let server = if n % 2 == 0 { &a.server } else { &b.server };
@@ -223,7 +207,7 @@ async fn concurrent_refreshes_across_two_instances_leave_nothing_working() {
             .collect();
         assert!(winners.len() <= 1, "trial {trial}: {answers:?}");
         for winner in winners {
-            let next = token(winner, "refresh_token");
+            let next = field(winner, "refresh_token");
             assert_eq!(refresh(&a.server, &next).await.0, 401, "trial {trial}");
             assert_eq!(refresh(&b.server, &next).await.0, 401, "trial {trial}");
         }
@@ -237,9 +221,9 @@ async fn a_database_restart_gives_503s_then_service_resumes_with_sessions_intact
     let wallet = Wallet::new(WalletAlgorithm::Ed25519);
     let (status, signed) = sign_in(&a.server, &wallet).await;
     assert_eq!(status, 200, "{signed}");
-    let (status, second) = refresh(&b.server, &token(&signed, "refresh_token")).await;
+    let (status, second) = refresh(&b.server, &field(&signed, "refresh_token")).await;
     assert_eq!(status, 200, "{second}");
-    let r2 = token(&second, "refresh_token");
+    let r2 = field(&second, "refresh_token");
 
     cluster.stop();
     for server in [&a.server, &b.server] {
@@ -277,12 +261,12 @@ async fn a_database_restart_gives_503s_then_service_resumes_with_sessions_intact
         assert!(attempts.len() < 40, "{attempts:?}");
         actix_web::rt::time::sleep(Duration::from_millis(250)).await;
     };
-    let r3 = token(&third, "refresh_token");
+    let r3 = field(&third, "refresh_token");
     // The session survived the restart: its earlier token is a detected reuse.
     let (status, answer) = refresh(&a.server, &r2).await;
     assert_eq!(status, 401, "{answer}");
     assert!(
-        token(&answer, "detail").contains("already used"),
+        field(&answer, "detail").contains("already used"),
         "{answer}"
     );
     assert_eq!(refresh(&a.server, &r3).await.0, 401);

@@ -6,24 +6,14 @@ use auth_server::WalletAlgorithm;
 use futures_util::future::join_all;
 use serde_json::{Value, json};
 
-use crate::support::{Backend, TestClock, Wallet, client, post, raw_config, sign_in, temp_dir};
+use crate::support::{
+    Backend, TestClock, Wallet, client, field, post, raw_config, refresh, sign_in, temp_dir,
+};
 
 const DAY: u64 = 86_400;
 
-async fn refresh(server: &crate::support::Server, token: &str) -> (u16, Value) {
-    post(
-        server,
-        "/api/v1/auth/refresh",
-        json!({ "refresh_token": token }),
-    )
-    .await
-}
-
 fn refresh_token(answer: &Value) -> String {
-    answer["refresh_token"]
-        .as_str()
-        .unwrap_or_else(|| panic!("a refresh token in {answer}"))
-        .to_owned()
+    field(answer, "refresh_token")
 }
 
 #[actix_web::test]

@@ -457,3 +457,21 @@ pub mod secp256k1 {
         out
     }
 }
+
+/// `POST /refresh` with `token`.
+pub async fn refresh(server: &Server, token: &str) -> (u16, Value) {
+    post(
+        server,
+        "/api/v1/auth/refresh",
+        json!({ "refresh_token": token }),
+    )
+    .await
+}
+
+/// The string field `name` of an answer.
+pub fn field(answer: &Value, name: &str) -> String {
+    answer[name]
+        .as_str()
+        .unwrap_or_else(|| panic!("{name} in {answer}"))
+        .to_owned()
+}
