@@ -38,6 +38,9 @@ struct State {
     spent: HashMap<ChallengeId, SystemTime>,
     /// Challenges burnt by a failed signature: kept while there is room.
     burnt: HashMap<ChallengeId, SystemTime>,
+    /// When full, ended sessions are looked for at most once a second, so that refused
+    /// sign-ins do not each walk every session under the lock.
+    last_purge: Option<SystemTime>,
 }
 
 struct Session {
@@ -143,8 +146,13 @@ impl AuthStore for MemoryStore {
         now: SystemTime,
     ) -> BoxFuture<'_, Result<(), StoreError>> {
         let mut state = self.lock();
-        if session.bounded && state.sessions.len() >= self.max_sessions {
+        let purged_lately = state
+            .last_purge
+            .and_then(|at| now.duration_since(at).ok())
+            .is_some_and(|since| since < std::time::Duration::from_secs(1));
+        if session.bounded && state.sessions.len() >= self.max_sessions && !purged_lately {
             state.sessions.retain(|_, s| s.live(now));
+            state.last_purge = Some(now);
         }
         let answer = if session.bounded && state.sessions.len() >= self.max_sessions {
             Err(StoreError::Full { what: "sessions" })
