@@ -28,8 +28,53 @@ pub(crate) struct LoginGuard {
 
 #[derive(Default)]
 struct Scores {
-    clients: HashMap<IpAddr, Score>,
+    clients: ClientScores,
     account: Score,
+}
+
+/// Decaying counts per client address (an IPv6 /64), at most [`MAX_TRACKED_CLIENTS`] of them:
+/// when full, counts that decayed to nothing make room, and a new address beyond that is not
+/// counted (the account limit still holds for logins).
+#[derive(Default)]
+struct ClientScores {
+    clients: HashMap<IpAddr, Score>,
+}
+
+impl ClientScores {
+    /// How long until one more action of `client` fits under `limit`, if it does not now.
+    fn wait(
+        &self,
+        client: IpAddr,
+        limit: u32,
+        now: SystemTime,
+        decay: Duration,
+    ) -> Option<Duration> {
+        self.clients
+            .get(&client)
+            .copied()
+            .unwrap_or_default()
+            .wait(limit, now, decay)
+    }
+
+    fn add(&mut self, client: IpAddr, delta: f64, now: SystemTime, decay: Duration) {
+        if let Some(score) = self.clients.get_mut(&client) {
+            score.add(delta, now, decay);
+            return;
+        }
+        if delta <= 0.0 {
+            return;
+        }
+        if self.clients.len() >= MAX_TRACKED_CLIENTS {
+            self.clients
+                .retain(|_, score| score.decayed(now, decay) > 0.0);
+        }
+        if self.clients.len() < MAX_TRACKED_CLIENTS {
+            self.clients
+                .entry(client)
+                .or_default()
+                .add(delta, now, decay);
+        }
+    }
 }
 
 /// A count of recent failures that decays by one per `failure_decay`.
@@ -73,7 +118,7 @@ pub(crate) struct Attempt {
 pub(crate) struct ClientLimit {
     limit: u32,
     decay: Duration,
-    clients: Mutex<HashMap<IpAddr, Score>>,
+    clients: Mutex<ClientScores>,
 }
 
 impl ClientLimit {
@@ -81,7 +126,7 @@ impl ClientLimit {
         ClientLimit {
             limit,
             decay,
-            clients: Mutex::new(HashMap::new()),
+            clients: Mutex::new(ClientScores::default()),
         }
     }
 
@@ -93,19 +138,13 @@ impl ClientLimit {
             .clients
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
-        if !clients.contains_key(&client) && clients.len() >= MAX_TRACKED_CLIENTS {
-            clients.retain(|_, score| score.decayed(now, self.decay) > 0.0);
-        }
-        let score = clients.get(&client).copied().unwrap_or_default();
-        if let Some(wait) = score.wait(self.limit, now, self.decay) {
+        if let Some(wait) = clients.wait(client, self.limit, now, self.decay) {
             return Err(ServerError::too_many_requests(
                 "too many sign-ins from this address; retry later",
                 wait.as_secs_f64().ceil() as u64,
             ));
         }
-        if clients.contains_key(&client) || clients.len() < MAX_TRACKED_CLIENTS {
-            clients.entry(client).or_default().add(1.0, now, self.decay);
-        }
+        clients.add(client, 1.0, now, self.decay);
         Ok(())
     }
 }
@@ -186,16 +225,8 @@ impl LoginGuard {
         let client = client_key(client);
         let mut scores = self.scores();
         let scores = &mut *scores;
-        if !scores.clients.contains_key(&client) && scores.clients.len() >= MAX_TRACKED_CLIENTS {
-            scores
-                .clients
-                .retain(|_, score| score.decayed(now, decay) > 0.0);
-        }
-        let tracked =
-            scores.clients.contains_key(&client) || scores.clients.len() < MAX_TRACKED_CLIENTS;
-        let client_score = scores.clients.get(&client).copied().unwrap_or_default();
         let wait = [
-            client_score.wait(failures_per_client, now, decay),
+            scores.clients.wait(client, failures_per_client, now, decay),
             account
                 .then(|| scores.account.wait(failures_per_account, now, decay))
                 .flatten(),
@@ -213,13 +244,7 @@ impl LoginGuard {
                 wait.as_secs_f64().ceil() as u64,
             ));
         }
-        if tracked {
-            scores
-                .clients
-                .entry(client)
-                .or_default()
-                .add(1.0, now, decay);
-        }
+        scores.clients.add(client, 1.0, now, decay);
         if account {
             scores.account.add(1.0, now, decay);
         }
@@ -231,9 +256,7 @@ impl LoginGuard {
     pub(crate) fn refund(&self, attempt: Attempt, now: SystemTime) {
         let decay = self.limits.failure_decay;
         let mut scores = self.scores();
-        if let Some(score) = scores.clients.get_mut(&attempt.client) {
-            score.add(-1.0, now, decay);
-        }
+        scores.clients.add(attempt.client, -1.0, now, decay);
         if attempt.account {
             scores.account.add(-1.0, now, decay);
         }
