@@ -144,11 +144,10 @@ impl Cluster {
             .stderr(Stdio::piped());
         as_owner(&mut initdb, owner, &root);
         let out = initdb.output().expect("run initdb");
-        assert!(
-            out.status.success(),
-            "initdb failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        if !out.status.success() {
+            let _ = std::fs::remove_dir_all(&root);
+            panic!("initdb failed: {}", String::from_utf8_lossy(&out.stderr));
+        }
         let mut cluster = Cluster {
             bin,
             root,
