@@ -119,9 +119,9 @@ impl JwtAuth {
     /// ```
     pub fn builder(config: AuthConfig) -> JwtAuthBuilder {
         JwtAuthBuilder {
+            resolver: Resolver::claim(&config.roles_claim),
             config,
             keys: None,
-            resolver: Resolver::Default,
             anonymous: Vec::new(),
         }
     }
@@ -174,7 +174,7 @@ impl JwtAuthBuilder {
         self
     }
 
-    /// Resolves roles with `resolver` instead of the `role` claim.
+    /// Resolves roles with `resolver` instead of the claim `roles_claim` names.
     pub fn role_resolver(mut self, resolver: impl RoleResolver) -> JwtAuthBuilder {
         self.resolver = Resolver::custom(resolver);
         self

@@ -1,23 +1,35 @@
 //! Turning a validated token into the caller's roles.
 //!
-//! The default resolver returns the `role` claim as a one-element list (or nothing when it is
-//! empty). Tokens that carry roles elsewhere plug their own resolver into
-//! [`JwtAuth::role_resolver`](crate::JwtAuth::role_resolver):
+//! By default the roles are read from the claim that `auth_client.roles_claim` names (`role`
+//! unless configured): a claim name, or a dotted path into nested objects such as
+//! `realm_access.roles`, holding a string (one role) or an array of strings. A claim whose
+//! whole name matches is taken before the path is split, so a namespaced claim like
+//! `https://example.com/roles` works as written. Roles that need code plug their own
+//! resolver into [`JwtAuth::role_resolver`](crate::JwtAuth::role_resolver), which replaces
+//! `roles_claim`:
 //!
 //! ```
-//! use auth_runtime::{RawClaims, TokenClaims};
+//! use auth_runtime::{AuthConfig, ConfigError, JwtAuth, RawClaims, TokenClaims};
 //!
-//! // Keycloak puts realm roles under `realm_access.roles`; a plain closure is a resolver.
-//! let keycloak = |_claims: &TokenClaims, raw: &RawClaims| -> Vec<String> {
-//!     raw.get("realm_access")
-//!         .and_then(|access| access.get("roles"))
-//!         .and_then(|roles| roles.as_array())
-//!         .map(|roles| roles.iter().filter_map(|r| r.as_str().map(str::to_owned)).collect())
-//!         .unwrap_or_default()
-//! };
-//! # let _ = auth_runtime::JwtAuth::builder;
-//! # fn takes(_: impl auth_runtime::RoleResolver) {}
-//! # takes(keycloak);
+//! /// Realm roles and this API's client roles together.
+//! fn keycloak_roles(_: &TokenClaims, raw: &RawClaims) -> Vec<String> {
+//!     let strings = |value: Option<&serde_json::Value>| -> Vec<String> {
+//!         value
+//!             .and_then(|roles| roles.as_array())
+//!             .map(|roles| roles.iter().filter_map(|r| r.as_str().map(String::from)).collect())
+//!             .unwrap_or_default()
+//!     };
+//!     let mut roles = strings(raw.get("realm_access").and_then(|a| a.get("roles")));
+//!     roles.extend(strings(
+//!         raw.get("resource_access").and_then(|a| a.get("my-api")).and_then(|c| c.get("roles")),
+//!     ));
+//!     roles
+//! }
+//!
+//! fn middleware(config: AuthConfig) -> Result<JwtAuth, ConfigError> {
+//!     JwtAuth::builder(config).role_resolver(keycloak_roles).build()
+//! }
+//! # let _ = middleware;
 //! ```
 //!
 //! A resolver that needs I/O (a database lookup) implements the trait with an `async fn`:
@@ -105,30 +117,57 @@ where
     }
 }
 
-/// The resolver as the middleware holds it: the default needs no allocation per request.
+/// The resolver as the middleware holds it: the configured claim needs no boxing per request.
 #[derive(Clone)]
 pub(crate) enum Resolver {
-    Default,
+    /// `roles_claim`: a claim name or a dotted path.
+    Claim(std::sync::Arc<str>),
     Custom(std::sync::Arc<dyn ErasedResolver>),
 }
 
 impl Resolver {
+    pub(crate) fn claim(path: &str) -> Resolver {
+        Resolver::Claim(path.into())
+    }
+
     pub(crate) fn custom<R: RoleResolver>(resolver: R) -> Resolver {
         Resolver::Custom(std::sync::Arc::new(resolver))
     }
 
     pub(crate) fn cacheable(&self) -> bool {
         match self {
-            Resolver::Default => true,
+            Resolver::Claim(_) => true,
             Resolver::Custom(resolver) => resolver.cacheable_erased(),
         }
     }
 
     pub(crate) async fn resolve(&self, claims: &TokenClaims, raw: &RawClaims) -> Vec<String> {
         match self {
-            Resolver::Default => DefaultRoleResolver::roles(claims),
+            Resolver::Claim(path) => roles_at(raw, path),
             Resolver::Custom(resolver) => resolver.resolve_boxed(claims, raw).await,
         }
+    }
+}
+
+/// The roles at `path` in `raw`: the claim named exactly `path`, else the dotted path. A
+/// string is one role (none when empty), a number its text, an array its non-empty strings;
+/// anything else, or nothing there, no roles.
+pub(crate) fn roles_at(raw: &RawClaims, path: &str) -> Vec<String> {
+    let found = raw.get(path).or_else(|| {
+        let mut segments = path.split('.');
+        let first = raw.get(segments.next()?)?;
+        segments.try_fold(first, |value, segment| value.as_object()?.get(segment))
+    });
+    match found {
+        Some(serde_json::Value::String(role)) if !role.is_empty() => vec![role.clone()],
+        Some(serde_json::Value::Number(number)) => vec![number.to_string()],
+        Some(serde_json::Value::Array(items)) => items
+            .iter()
+            .filter_map(|item| item.as_str())
+            .filter(|role| !role.is_empty())
+            .map(str::to_owned)
+            .collect(),
+        _ => Vec::new(),
     }
 }
 
@@ -153,5 +192,51 @@ impl<R: RoleResolver> ErasedResolver for R {
 
     fn cacheable_erased(&self) -> bool {
         self.cacheable()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::roles_at;
+    use serde_json::json;
+
+    fn raw(value: serde_json::Value) -> crate::RawClaims {
+        match value {
+            serde_json::Value::Object(map) => map,
+            _ => unreachable!("an object"),
+        }
+    }
+
+    #[test]
+    fn roles_come_from_a_claim_or_a_dotted_path() {
+        let claims = raw(json!({
+            "role": "admin",
+            "roles": ["a", "", 7, "b"],
+            "realm_access": { "roles": ["realm-admin"] },
+            "resource_access": { "my-api": { "roles": ["writer"] } },
+            "https://example.com/roles": ["namespaced"],
+            "https://example": { "com/roles": ["not this"] },
+            "level": 3,
+            "empty": "",
+            "object": { "a": 1 },
+        }));
+        let cases: &[(&str, &[&str])] = &[
+            ("role", &["admin"]),
+            ("roles", &["a", "b"]),
+            ("realm_access.roles", &["realm-admin"]),
+            ("resource_access.my-api.roles", &["writer"]),
+            ("https://example.com/roles", &["namespaced"]),
+            ("level", &["3"]),
+            ("empty", &[]),
+            ("object", &[]),
+            ("missing", &[]),
+            ("realm_access.missing", &[]),
+            ("role.deeper", &[]),
+            ("realm_access..roles", &[]),
+            (".role", &[]),
+        ];
+        for (path, expected) in cases {
+            assert_eq!(roles_at(&claims, path), *expected, "{path}");
+        }
     }
 }

@@ -172,6 +172,12 @@ pub struct RawConfig {
     /// Bound on the verified-token cache's estimated memory, in bytes; `0` turns the cache
     /// off. Default 33554432 (32 MiB).
     pub token_cache_max_bytes: u64,
+    /// Where the caller's roles are: a claim name, or a dotted path into nested objects
+    /// (`realm_access.roles`), holding a string or an array of strings. A claim whose whole
+    /// name matches is taken first, so namespaced claims such as
+    /// `https://example.com/roles` work as written. Default `role`. A custom
+    /// [`RoleResolver`](crate::RoleResolver) replaces it.
+    pub roles_claim: String,
 }
 
 impl Default for RawConfig {
@@ -193,6 +199,7 @@ impl Default for RawConfig {
             required_token_type: String::new(),
             public_paths: Vec::new(),
             token_cache_max_bytes: 32 * 1024 * 1024,
+            roles_claim: "role".to_owned(),
         }
     }
 }
@@ -234,6 +241,8 @@ pub struct AuthConfig {
     pub public_paths: Vec<String>,
     /// Bound on the verified-token cache, in bytes; `0`: no cache.
     pub token_cache_max_bytes: u64,
+    /// Where the default role resolution reads roles (a claim name or a dotted path).
+    pub roles_claim: String,
 }
 
 impl fmt::Debug for AuthConfig {
@@ -258,6 +267,7 @@ impl fmt::Debug for AuthConfig {
             .field("required_token_type", &self.required_token_type)
             .field("public_paths", &self.public_paths)
             .field("token_cache_max_bytes", &self.token_cache_max_bytes)
+            .field("roles_claim", &self.roles_claim)
             .finish()
     }
 }
@@ -330,6 +340,15 @@ impl RawConfig {
             if !accepted.contains(&alg) {
                 accepted.push(alg);
             }
+        }
+
+        let roles_claim = self.roles_claim.trim();
+        if roles_claim.is_empty() {
+            return Err(ConfigError::new(format!(
+                "{SECTION}.roles_claim must name the claim that holds the roles (`role`, \
+                 `roles`, or a dotted path such as `realm_access.roles`); set it or \
+                 AUTH_CLIENT__ROLES_CLAIM"
+            )));
         }
 
         if !self.enabled {
@@ -434,6 +453,7 @@ impl RawConfig {
                 .filter(|typ| !typ.is_empty()),
             public_paths,
             token_cache_max_bytes: self.token_cache_max_bytes,
+            roles_claim: self.roles_claim.trim().to_owned(),
         }
     }
 }

@@ -225,3 +225,37 @@ fn errors_never_print_the_value_of_a_secret_looking_key() {
         });
     }
 }
+
+#[test]
+fn roles_claim_comes_from_yaml_or_the_environment_and_must_not_be_blank() {
+    Jail::expect_with(|jail| {
+        jail.create_file(
+            "auth.yaml",
+            "auth_client:\n  issuer: https://id.example\n  audience: api\n  roles_claim: roles\n",
+        )?;
+        let figment = || auth_runtime::config::figment_from("auth.yaml");
+        assert_eq!(
+            AuthConfig::from_figment(&figment())
+                .expect("valid")
+                .roles_claim,
+            "roles"
+        );
+        jail.set_env("AUTH_CLIENT__ROLES_CLAIM", "resource_access.my-api.roles");
+        assert_eq!(
+            AuthConfig::from_figment(&figment())
+                .expect("valid")
+                .roles_claim,
+            "resource_access.my-api.roles"
+        );
+        jail.set_env("AUTH_CLIENT__ROLES_CLAIM", "  ");
+        let err = AuthConfig::from_figment(&figment()).unwrap_err();
+        assert!(
+            err.message()
+                .starts_with("auth_client.roles_claim must name"),
+            "{err}"
+        );
+        Ok(())
+    });
+    let defaults = auth_runtime::RawConfig::default();
+    assert_eq!(defaults.roles_claim, "role");
+}

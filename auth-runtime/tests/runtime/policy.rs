@@ -250,3 +250,71 @@ async fn rejections_carry_cors_headers_before_and_after_routing() {
         );
     }
 }
+
+#[actix_web::test]
+async fn roles_claim_reads_the_roles_where_keycloak_auth0_and_entra_put_them() {
+    use serde_json::json;
+    let issuer = TestIssuer::start();
+    for (roles_claim, claim, granting, not_granting) in [
+        // Keycloak realm roles, then client roles of this API only.
+        (
+            "realm_access.roles",
+            "realm_access",
+            json!({ "roles": ["viewer", "admin"] }),
+            json!({ "roles": ["viewer"] }),
+        ),
+        (
+            "resource_access.my-api.roles",
+            "resource_access",
+            json!({ "my-api": { "roles": ["admin"] } }),
+            json!({ "other-api": { "roles": ["admin"] }, "my-api": { "roles": [] } }),
+        ),
+        // Auth0: a namespaced claim, dots and all.
+        (
+            "https://example.com/roles",
+            "https://example.com/roles",
+            json!(["admin"]),
+            json!("viewer"),
+        ),
+        // Entra ID: app roles in `roles`.
+        ("roles", "roles", json!(["Reader", "admin"]), json!([])),
+    ] {
+        let auth = JwtAuth::new(config_with(&issuer, |raw| {
+            raw.roles_claim = roles_claim.into()
+        }))
+        .unwrap();
+        let server = serve(declare(auth));
+        let admin = issuer.token().claim(claim, granting).sign();
+        assert_eq!(
+            get(&server, "/api/admin", Some(&admin)).await.status,
+            200,
+            "{roles_claim}"
+        );
+        let other = issuer.token().claim(claim, not_granting).sign();
+        assert_eq!(
+            get(&server, "/api/admin", Some(&other)).await.status,
+            403,
+            "{roles_claim}"
+        );
+        // The `role` claim grants nothing once roles are read elsewhere.
+        let plain = issuer.token().role("admin").sign();
+        assert_eq!(get(&server, "/api/admin", Some(&plain)).await.status, 403);
+        assert_eq!(get(&server, "/api/profile", Some(&plain)).await.status, 200);
+    }
+}
+
+#[actix_web::test]
+async fn a_custom_role_resolver_wins_over_roles_claim() {
+    let issuer = TestIssuer::start();
+    let config = config_with(&issuer, |raw| raw.roles_claim = "roles".into());
+    let auth = JwtAuth::builder(config)
+        .role_resolver(|_: &auth_runtime::TokenClaims, _: &auth_runtime::RawClaims| Vec::new())
+        .build()
+        .unwrap();
+    let server = serve(declare(auth));
+    let token = issuer
+        .token()
+        .claim("roles", serde_json::json!(["admin"]))
+        .sign();
+    assert_eq!(get(&server, "/api/admin", Some(&token)).await.status, 403);
+}
