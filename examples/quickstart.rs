@@ -111,7 +111,10 @@ async fn run() -> Result<(), String> {
     // No issuer configured: bring a demo one up on loopback and trust it.
     let issuer_configured = figment
         .extract_inner::<String>("auth_client.issuer")
-        .is_ok_and(|issuer| !issuer.trim().is_empty());
+        .is_ok_and(|issuer| !issuer.trim().is_empty())
+        || figment
+            .find_value("auth_client.issuers")
+            .is_ok_and(|issuers| issuers.as_array().is_some_and(|list| !list.is_empty()));
     let demo = if issuer_configured {
         None
     } else {

@@ -185,6 +185,25 @@ async fn configured_issuer_is_the_only_one_trusted() {
     );
 }
 
+#[tokio::test]
+async fn discovery_from_the_environment_finds_the_keys_through_the_issuer() {
+    let issuer = TestIssuer::start_with(auth_runtime::Algorithm::ES256, "my-api");
+    let qs = start(
+        &[
+            ("AUTH_CLIENT__ISSUER", issuer.issuer()),
+            ("AUTH_CLIENT__AUDIENCE", "my-api"),
+            ("AUTH_CLIENT__DISCOVERY", "true"),
+            ("AUTH_CLIENT__ACCEPTED_ALGORITHMS", "[ES256]"),
+        ],
+        "trusting the configured issuer",
+    );
+    let admin = issuer.token().sub("boss").role("admin").sign();
+    let (status, body) = get(&qs, "/api/admin/dashboard", Some(&admin)).await;
+    assert_eq!((status, body), (200, json!({"message": "Welcome, boss"})));
+    assert_eq!(issuer.discovery_fetch_count(), 1);
+    assert_eq!(issuer.fetch_count(), 1);
+}
+
 #[test]
 fn bad_configuration_fails_at_start_with_the_key_and_the_fix() {
     let output = command(&[("AUTH_CLIENT__ISSUER", "http://id.example.com")])

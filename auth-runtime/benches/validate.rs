@@ -8,7 +8,7 @@
 use std::sync::Arc;
 
 use auth_runtime::testing::TestIssuer;
-use auth_runtime::{JwksKeySource, Validator};
+use auth_runtime::{JwksKeySource, KeySource, Validator};
 use criterion::{Criterion, criterion_group, criterion_main};
 use jsonwebtoken::jwk::Jwk;
 use jsonwebtoken::{DecodingKey, Validation};
@@ -19,7 +19,7 @@ use common::ready;
 fn validate(c: &mut Criterion) {
     let issuer = TestIssuer::start();
     let config = issuer.config();
-    let keys = JwksKeySource::new(&config).expect("key source");
+    let keys = JwksKeySource::new(&config.issuers[0]).expect("key source");
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -27,7 +27,8 @@ fn validate(c: &mut Criterion) {
     runtime
         .block_on(keys.prefetch())
         .expect("JWKS fetched from the loopback issuer");
-    let validator = Validator::new(&config, Arc::new(keys));
+    let keys: Arc<dyn KeySource> = Arc::new(keys);
+    let validator = Validator::new(&config, [keys]).expect("one source for one issuer");
     let token = issuer
         .token()
         .sub("bench-user")
@@ -42,7 +43,7 @@ fn validate(c: &mut Criterion) {
     let mut checks = Validation::new(jsonwebtoken::Algorithm::RS256);
     checks.set_issuer(&[issuer.issuer()]);
     checks.set_audience(&[issuer.audience()]);
-    checks.leeway = config.leeway_seconds;
+    checks.leeway = config.issuers[0].leeway_seconds;
     jsonwebtoken::decode::<serde_json::Value>(&token, &key, &checks).expect("valid");
 
     let mut group = c.benchmark_group("rs256_warm_cache");

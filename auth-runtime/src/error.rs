@@ -170,7 +170,7 @@ fn list(items: &[String]) -> String {
 }
 
 /// Attacker-chosen text (an `alg` value) is echoed only as short printable ASCII.
-fn printable(text: &str) -> String {
+pub(crate) fn printable(text: &str) -> String {
     text.chars()
         .take(32)
         .map(|c| if c.is_ascii_graphic() { c } else { '?' })

@@ -60,7 +60,9 @@ pub mod validate;
 
 pub use anonymous::{Anonymous, AnonymousGuard, AnonymousRoute};
 pub use cache::TokenCacheStats;
-pub use config::{Algorithm, AuthConfig, ConfigError, RawConfig};
+pub use config::{
+    Algorithm, Audience, AuthConfig, ConfigError, IssuerConfig, RawConfig, RawIssuer,
+};
 pub use context::{Principal, SecurityContext};
 pub use error::{AuthError, InvalidReason};
 pub use jwks::{

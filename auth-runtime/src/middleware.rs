@@ -1,5 +1,5 @@
 //! The actix middleware: deny by default, validate Bearer tokens, run the handler inside the
-//! caller's [`SecurityContext`](crate::SecurityContext).
+//! caller's [`SecurityContext`].
 //!
 //! For each request inside the wrapped app or scope:
 //!
@@ -52,7 +52,7 @@ use crate::cache::{Entry, TokenCache, TokenCacheStats};
 use crate::config::{AuthConfig, ConfigError};
 use crate::context::{Principal, SecurityContext};
 use crate::error::AuthError;
-use crate::jwks::{JwksKeySource, KeySet, KeySource};
+use crate::jwks::{JwksKeySource, KeySource};
 use crate::roles::{Resolver, RoleResolver};
 use crate::validate::{ValidToken, Validator, now};
 
@@ -66,7 +66,8 @@ pub struct JwtAuth {
 struct Shared {
     config: AuthConfig,
     validator: Validator,
-    resolver: Resolver,
+    /// One per issuer, in the configuration's order (the same custom resolver for all).
+    resolvers: Vec<Resolver>,
     anonymous: Vec<AnonymousRoute>,
     /// Shared by every worker, like the rest of `Shared`.
     cache: Option<Arc<TokenCache>>,
@@ -84,14 +85,15 @@ impl std::fmt::Debug for JwtAuth {
 /// Builds a [`JwtAuth`] step by step; see [`JwtAuth::builder`].
 pub struct JwtAuthBuilder {
     config: AuthConfig,
-    keys: Option<Arc<dyn KeySource>>,
-    resolver: Resolver,
+    /// Key sources given for issuers, by `iss`; `None` stands for "the only issuer".
+    keys: Vec<(Option<String>, Arc<dyn KeySource>)>,
+    resolver: Option<Resolver>,
     anonymous: Vec<AnonymousRoute>,
 }
 
 impl JwtAuth {
-    /// Reads and checks the `auth_client` section, and fetches keys from its JWKS endpoint.
-    /// Fails with the key at fault and the fix.
+    /// Reads and checks the `auth_client` section, and fetches keys from each issuer's JWKS
+    /// endpoint (or discovered `jwks_uri`). Fails with the key at fault and the fix.
     pub fn from_figment(figment: &Figment) -> Result<JwtAuth, ConfigError> {
         JwtAuth::builder(AuthConfig::from_figment(figment)?).build()
     }
@@ -119,9 +121,9 @@ impl JwtAuth {
     /// ```
     pub fn builder(config: AuthConfig) -> JwtAuthBuilder {
         JwtAuthBuilder {
-            resolver: Resolver::claim(&config.roles_claim),
+            resolver: None,
             config,
-            keys: None,
+            keys: Vec::new(),
             anonymous: Vec::new(),
         }
     }
@@ -134,7 +136,7 @@ impl JwtAuth {
             Err(shared) => Shared {
                 config: shared.config.clone(),
                 validator: shared.validator.clone(),
-                resolver: shared.resolver.clone(),
+                resolvers: shared.resolvers.clone(),
                 anonymous: shared.anonymous.clone(),
                 cache: shared.cache.clone(),
             },
@@ -168,15 +170,24 @@ impl JwtAuth {
 }
 
 impl JwtAuthBuilder {
-    /// Takes keys from `source` instead of the configured JWKS endpoint.
+    /// Takes keys from `source` instead of the configured JWKS endpoint, for a configuration
+    /// with one issuer ([`build`](JwtAuthBuilder::build) fails with several; use
+    /// [`issuer_key_source`](JwtAuthBuilder::issuer_key_source) then).
     pub fn key_source(mut self, source: impl KeySource) -> JwtAuthBuilder {
-        self.keys = Some(Arc::new(source));
+        self.keys.push((None, Arc::new(source)));
         self
     }
 
-    /// Resolves roles with `resolver` instead of the claim `roles_claim` names.
+    /// Takes the keys of the configured issuer whose `iss` is `issuer` from `source` (an
+    /// issuer embedded in the same process, say); the others keep their JWKS endpoints.
+    pub fn issuer_key_source(mut self, issuer: &str, source: impl KeySource) -> JwtAuthBuilder {
+        self.keys.push((Some(issuer.to_owned()), Arc::new(source)));
+        self
+    }
+
+    /// Resolves roles with `resolver` instead of the claim each issuer's `roles_claim` names.
     pub fn role_resolver(mut self, resolver: impl RoleResolver) -> JwtAuthBuilder {
-        self.resolver = Resolver::custom(resolver);
+        self.resolver = Some(Resolver::custom(resolver));
         self
     }
 
@@ -186,22 +197,60 @@ impl JwtAuthBuilder {
         self
     }
 
-    /// The middleware.
+    /// The middleware. Fails when a key source names an issuer that is not configured, or
+    /// when an issuer's JWKS (or discovery) URL cannot be used.
     pub fn build(mut self) -> Result<JwtAuth, ConfigError> {
         self.anonymous.extend(crate::__private::declared_routes());
-        let keys: Arc<dyn KeySource> = match self.keys {
-            Some(keys) => keys,
-            // Disabled: nothing is ever validated, so no key set is needed (nor a JWKS URL).
-            None if !self.config.enabled => Arc::new(Arc::new(KeySet::default())),
-            None => Arc::new(JwksKeySource::new(&self.config)?),
+        let mut given: Vec<Option<Arc<dyn KeySource>>> = vec![None; self.config.issuers.len()];
+        for (issuer, source) in self.keys {
+            let index = match issuer {
+                Some(issuer) => self
+                    .config
+                    .issuers
+                    .iter()
+                    .position(|entry| entry.issuer == issuer)
+                    .ok_or_else(|| {
+                        ConfigError::new(format!(
+                            "a key source was given for the issuer `{issuer}`, which is not \
+                             among the configured ones (auth_client.issuer / issuers)"
+                        ))
+                    })?,
+                None if self.config.issuers.len() == 1 => 0,
+                // Disabled: nothing is ever validated, so the source is not needed.
+                None if !self.config.enabled => continue,
+                None => {
+                    return Err(ConfigError::new(
+                        "JwtAuthBuilder::key_source serves a single issuer, and several are \
+                         configured; use issuer_key_source(issuer, source) for each one it \
+                         serves",
+                    ));
+                }
+            };
+            given[index] = Some(source);
+        }
+        let mut keys = Vec::with_capacity(given.len());
+        for (source, issuer) in given.into_iter().zip(&self.config.issuers) {
+            keys.push(match source {
+                Some(source) => source,
+                None => Arc::new(JwksKeySource::new(issuer)?) as Arc<dyn KeySource>,
+            });
+        }
+        let resolvers = match self.resolver {
+            Some(custom) => vec![custom; self.config.issuers.len()],
+            None => self
+                .config
+                .issuers
+                .iter()
+                .map(|issuer| Resolver::claim(&issuer.roles_claim))
+                .collect(),
         };
         let cache = (self.config.enabled && self.config.token_cache_max_bytes > 0)
             .then(|| Arc::new(TokenCache::new(self.config.token_cache_max_bytes)));
         Ok(JwtAuth {
             shared: Arc::new(Shared {
-                validator: Validator::new(&self.config, keys),
+                validator: Validator::new(&self.config, keys)?,
                 config: self.config,
-                resolver: self.resolver,
+                resolvers,
                 anonymous: self.anonymous,
                 cache,
             }),
@@ -213,25 +262,37 @@ impl Shared {
     async fn authenticate(&self, token: &str) -> Result<Principal, AuthError> {
         let Some(cache) = &self.cache else {
             let verified = self.validator.verify(token).await?;
-            return Ok(self.with_roles(verified.token).await);
+            return Ok(self.with_roles(verified.issuer, verified.token).await);
         };
         if let Some(entry) = cache.get(token) {
             let seen = entry.verified();
-            if self.validator.still_trusts(seen.kid.as_deref(), &seen.key) {
-                if let Err(err) = self.validator.check_times(seen.exp, seen.nbf, now()) {
+            if self
+                .validator
+                .still_trusts(seen.issuer, seen.kid.as_deref(), &seen.key)
+            {
+                if let Err(err) = self
+                    .validator
+                    .check_times(seen.issuer, seen.exp, seen.nbf, now())
+                {
                     cache.remove(token);
                     return Err(err);
                 }
                 return Ok(match entry.principal() {
                     Some(principal) => principal.clone(),
-                    None => self.with_roles(Arc::clone(&seen.token)).await,
+                    None => self.with_roles(seen.issuer, Arc::clone(&seen.token)).await,
                 });
             }
             cache.remove(token);
         }
         let verified = self.validator.verify(token).await?;
-        let principal = self.with_roles(Arc::clone(&verified.token)).await;
-        let cached = self.resolver.cacheable().then(|| principal.clone());
+        let principal = self
+            .with_roles(verified.issuer, Arc::clone(&verified.token))
+            .await;
+        let cacheable = self
+            .resolvers
+            .get(verified.issuer)
+            .is_some_and(Resolver::cacheable);
+        let cached = cacheable.then(|| principal.clone());
         cache.insert(token, Entry::new(token, verified, cached));
         Ok(principal)
     }
@@ -241,9 +302,13 @@ impl Shared {
         self.authenticate(bearer_token(headers)?).await
     }
 
-    /// The caller behind a validated token, with the resolver's roles.
-    async fn with_roles(&self, token: Arc<ValidToken>) -> Principal {
-        let roles = self.resolver.resolve(&token.claims, &token.raw).await;
+    /// The caller behind a token that issuer `issuer` vouched for, with the roles that
+    /// issuer's resolver finds.
+    async fn with_roles(&self, issuer: usize, token: Arc<ValidToken>) -> Principal {
+        let roles = match self.resolvers.get(issuer) {
+            Some(resolver) => resolver.resolve(&token.claims, &token.raw).await,
+            None => Vec::new(),
+        };
         Principal::from_token(token, roles)
     }
 

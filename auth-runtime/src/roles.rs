@@ -5,7 +5,7 @@
 //! `realm_access.roles`, holding a string (one role) or an array of strings. A claim whose
 //! whole name matches is taken before the path is split, so a namespaced claim like
 //! `https://example.com/roles` works as written. Roles that need code plug their own
-//! resolver into [`JwtAuth::role_resolver`](crate::JwtAuth::role_resolver), which replaces
+//! resolver into [`JwtAuthBuilder::role_resolver`](crate::JwtAuthBuilder::role_resolver), which replaces
 //! `roles_claim`:
 //!
 //! ```

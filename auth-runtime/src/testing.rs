@@ -55,7 +55,7 @@ use jsonwebtoken::jwk::{Jwk, PublicKeyUse};
 use jsonwebtoken::{EncodingKey, Header};
 use serde_json::{Value, json};
 
-use crate::config::{Algorithm, AuthConfig, DEFAULT_JWKS_PATH, RawConfig};
+use crate::config::{Algorithm, AuthConfig, DEFAULT_JWKS_PATH, DISCOVERY_PATH, RawConfig};
 use crate::validate::now;
 
 /// The audience tokens get unless told otherwise.
@@ -143,6 +143,7 @@ struct State {
     issuer: String,
     audience: String,
     fetches: AtomicU64,
+    discovery_fetches: AtomicU64,
     inner: Mutex<Inner>,
 }
 
@@ -152,6 +153,8 @@ struct Inner {
     extra_jwks: Vec<Value>,
     available: bool,
     delay: Duration,
+    /// Served at the discovery path instead of the issuer's own document.
+    discovery: Option<Value>,
 }
 
 impl State {
@@ -201,11 +204,13 @@ impl TestIssuer {
             issuer: format!("http://{addr}"),
             audience: audience.to_owned(),
             fetches: AtomicU64::new(0),
+            discovery_fetches: AtomicU64::new(0),
             inner: Mutex::new(Inner {
                 keys: vec![Arc::new(TestKey::generate(alg))],
                 extra_jwks: Vec::new(),
                 available: true,
                 delay: Duration::ZERO,
+                discovery: None,
             }),
         });
         let (started, handle) = std::sync::mpsc::channel();
@@ -218,6 +223,7 @@ impl TestIssuer {
                         App::new()
                             .app_data(web::Data::from(Arc::clone(&served)))
                             .route(DEFAULT_JWKS_PATH, web::get().to(serve_jwks))
+                            .route(DISCOVERY_PATH, web::get().to(serve_discovery))
                     })
                     .workers(1)
                     .disable_signals()
@@ -258,12 +264,47 @@ impl TestIssuer {
         format!("{}{DEFAULT_JWKS_PATH}", self.state.issuer)
     }
 
+    /// The URL of its OpenID Provider metadata: `{issuer}/.well-known/openid-configuration`.
+    pub fn discovery_url(&self) -> String {
+        format!("{}{DISCOVERY_PATH}", self.state.issuer)
+    }
+
+    /// The discovery document as served (unless replaced with
+    /// [`set_discovery_document`](TestIssuer::set_discovery_document)): the issuer, its
+    /// `jwks_uri`, and the signing algorithms of its keys.
+    pub fn discovery_document(&self) -> Value {
+        discovery_document(&self.state, &self.state.lock())
+    }
+
+    /// Serves `document` at the discovery path instead of the issuer's own (`None`: its own
+    /// again), to test what happens with a document naming another issuer, a key set
+    /// elsewhere, or no key set at all.
+    pub fn set_discovery_document(&self, document: Option<Value>) {
+        self.state.lock().discovery = document;
+    }
+
+    /// How many times the discovery document was requested.
+    pub fn discovery_fetch_count(&self) -> u64 {
+        self.state.discovery_fetches.load(Ordering::SeqCst)
+    }
+
+    /// [`raw_config`](TestIssuer::raw_config) with `discovery: true`: the key set URL is
+    /// read from the issuer's discovery document.
+    pub fn discovery_config(&self) -> AuthConfig {
+        RawConfig {
+            discovery: true,
+            ..self.raw_config()
+        }
+        .validate()
+        .expect("a loopback issuer is a valid configuration")
+    }
+
     /// The `auth_client` settings that trust this issuer (the JWKS URL derived from the
     /// issuer), to adjust before [`RawConfig::validate`].
     pub fn raw_config(&self) -> RawConfig {
         RawConfig {
             issuer: self.state.issuer.clone(),
-            audience: self.state.audience.clone(),
+            audience: self.state.audience.as_str().into(),
             accepted_algorithms: Algorithm::ALL.iter().map(|a| a.to_string()).collect(),
             ..RawConfig::default()
         }
@@ -386,6 +427,42 @@ fn jwks_document(inner: &Inner) -> Value {
     let mut keys: Vec<Value> = inner.keys.iter().map(|k| k.jwk.clone()).collect();
     keys.extend(inner.extra_jwks.iter().cloned());
     json!({ "keys": keys })
+}
+
+fn discovery_document(state: &State, inner: &Inner) -> Value {
+    if let Some(document) = &inner.discovery {
+        return document.clone();
+    }
+    let mut algorithms: Vec<&str> = inner.keys.iter().map(|k| k.alg.as_str()).collect();
+    algorithms.dedup();
+    json!({
+        "issuer": state.issuer,
+        "jwks_uri": format!("{}{DEFAULT_JWKS_PATH}", state.issuer),
+        "id_token_signing_alg_values_supported": algorithms,
+        "response_types_supported": ["code"],
+        "subject_types_supported": ["public"],
+    })
+}
+
+/// The discovery document, under the same availability and delay as the key set.
+async fn serve_discovery(state: web::Data<State>) -> HttpResponse {
+    state.discovery_fetches.fetch_add(1, Ordering::SeqCst);
+    let (available, delay, document) = {
+        let inner = state.lock();
+        (
+            inner.available,
+            inner.delay,
+            discovery_document(&state, &inner),
+        )
+    };
+    if !delay.is_zero() {
+        actix_web::rt::time::sleep(delay).await;
+    }
+    if available {
+        HttpResponse::Ok().json(document)
+    } else {
+        HttpResponse::ServiceUnavailable().finish()
+    }
 }
 
 async fn serve_jwks(state: web::Data<State>) -> HttpResponse {

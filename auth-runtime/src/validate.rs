@@ -1,9 +1,11 @@
 //! Token validation: size, header, algorithm, key, signature, then the claims.
 //!
 //! The order is chosen so that an attacker-controlled token costs as little as possible before
-//! it is refused: the size cap comes before any decoding, the algorithm is checked against the
-//! configured list before any key is looked up (so `none` and HS* never reach a verifier), and
-//! no claim is read before the signature holds.
+//! it is refused: the size cap comes before any decoding; the `iss` claim picks the trusted
+//! issuer before any key is looked up (a token naming an issuer not configured costs no fetch
+//! and no signature check, and one issuer's keys never see another's tokens); the algorithm
+//! is checked against that issuer's list before any key is looked up (so `none` and HS*
+//! never reach a verifier); and no other claim is trusted before the signature holds.
 
 use std::sync::{Arc, Weak};
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -12,7 +14,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::Value;
 
-use crate::config::{Algorithm, AuthConfig, media_type};
+use crate::config::{Algorithm, AuthConfig, ConfigError, IssuerConfig, media_type};
 use crate::error::{AuthError, InvalidReason};
 use crate::jwks::{KeyLookup, KeySet, KeySource, KeysUnavailable, VerifyingKey};
 use crate::strict_json::{self, StrictError};
@@ -77,6 +79,8 @@ pub struct ValidToken {
 /// What [`Validator::verify`] learnt about a valid token.
 pub(crate) struct Verified {
     pub(crate) token: Arc<ValidToken>,
+    /// The position of the issuer that vouched for it in the configuration.
+    pub(crate) issuer: usize,
     /// The key that verified it, held weakly: a cached token must not keep the parsed key
     /// material of an old key set alive. The allocation stays, so its address cannot be
     /// taken by another key and mistaken for this one.
@@ -86,47 +90,70 @@ pub(crate) struct Verified {
     pub(crate) nbf: Option<u64>,
 }
 
-/// Checks tokens against one configuration and one key source.
+/// Checks tokens against the configured issuers, each with its own key source.
 #[derive(Clone)]
 pub struct Validator {
-    issuer: Arc<str>,
-    audience: Arc<str>,
-    accepted: Arc<[Algorithm]>,
-    leeway: u64,
+    issuers: Arc<[IssuerCheck]>,
     max_token_bytes: usize,
+}
+
+/// What is checked for the tokens of one issuer.
+struct IssuerCheck {
+    issuer: Box<str>,
+    audiences: Box<[Box<str>]>,
+    accepted: Box<[Algorithm]>,
+    leeway: u64,
     max_lifetime: Option<u64>,
-    required_type: Option<Arc<str>>,
+    required_type: Option<Box<str>>,
     keys: Arc<dyn KeySource>,
 }
 
 impl std::fmt::Debug for Validator {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Validator")
-            .field("issuer", &self.issuer)
-            .field("audience", &self.audience)
-            .field("accepted", &self.accepted)
-            .finish_non_exhaustive()
+        let mut list = f.debug_list();
+        for check in self.issuers.iter() {
+            list.entry(&format_args!(
+                "{} (audiences {:?}, algorithms {:?})",
+                check.issuer, check.audiences, check.accepted
+            ));
+        }
+        list.finish()
     }
 }
 
 impl Validator {
-    /// A validator for `config` that takes keys from `keys`.
-    pub fn new(config: &AuthConfig, keys: Arc<dyn KeySource>) -> Validator {
-        Validator {
-            issuer: Arc::from(config.issuer.as_str()),
-            audience: Arc::from(config.audience.as_str()),
-            accepted: Arc::from(config.accepted_algorithms.as_slice()),
-            leeway: config.leeway_seconds,
-            max_token_bytes: config.max_token_bytes,
-            max_lifetime: config.max_token_lifetime_seconds,
-            required_type: config.required_token_type.as_deref().map(Arc::from),
-            keys,
+    /// A validator for `config` that takes each issuer's keys from the source at the same
+    /// position in `keys`. Fails unless there is exactly one source per configured issuer.
+    pub fn new(
+        config: &AuthConfig,
+        keys: impl IntoIterator<Item = Arc<dyn KeySource>>,
+    ) -> Result<Validator, ConfigError> {
+        let keys: Vec<Arc<dyn KeySource>> = keys.into_iter().collect();
+        if keys.len() != config.issuers.len() {
+            return Err(ConfigError::new(format!(
+                "{} key sources for {} configured issuers: give one per issuer",
+                keys.len(),
+                config.issuers.len()
+            )));
         }
+        let issuers = config
+            .issuers
+            .iter()
+            .zip(keys)
+            .map(|(issuer, keys)| IssuerCheck::new(issuer, keys))
+            .collect();
+        Ok(Validator {
+            issuers,
+            max_token_bytes: config.max_token_bytes,
+        })
     }
 
-    /// The key source in use.
-    pub fn key_source(&self) -> &Arc<dyn KeySource> {
-        &self.keys
+    /// The key source of the issuer whose `iss` is `issuer`.
+    pub fn key_source(&self, issuer: &str) -> Option<&Arc<dyn KeySource>> {
+        self.issuers
+            .iter()
+            .find(|check| *check.issuer == *issuer)
+            .map(|check| &check.keys)
     }
 
     /// Validates a compact JWS (the part after `Bearer `).
@@ -136,7 +163,7 @@ impl Validator {
     }
 
     /// Validates a token and keeps what is needed to accept the same bytes again without
-    /// verifying the signature: the key that verified it and its time bounds.
+    /// verifying the signature: the issuer and key that verified it and its time bounds.
     pub(crate) async fn verify(&self, token: &str) -> Result<Verified, AuthError> {
         let invalid = AuthError::InvalidToken;
         if token.len() > self.max_token_bytes {
@@ -161,15 +188,27 @@ impl Validator {
             Some(Value::String(alg)) => alg.as_str(),
             _ => return Err(invalid(InvalidReason::MissingAlgorithm)),
         };
-        let alg = Algorithm::from_name(alg_name)
-            .filter(|alg| self.accepted.contains(alg))
-            .ok_or_else(|| AuthError::AlgorithmNotAccepted(alg_name.to_owned()))?;
         let kid = match header.get("kid") {
             None => None,
             Some(Value::String(kid)) => Some(kid.as_str()),
             Some(_) => return Err(invalid(InvalidReason::Malformed)),
         };
-        if let Some(required) = &self.required_type {
+        // The claims are parsed (strictly, bounded by the size cap) before the signature is
+        // checked, but only `iss` is read: it names the issuer whose keys and rules apply.
+        let payload = URL_SAFE_NO_PAD
+            .decode(payload_b64)
+            .map_err(|_| invalid(InvalidReason::Malformed))?;
+        let raw: RawClaims = strict_json::object(&payload).map_err(refusal)?;
+        let (index, check) = match raw.get("iss") {
+            Some(Value::String(iss)) => self.issuer_of(iss),
+            _ => None,
+        }
+        .ok_or(invalid(InvalidReason::WrongIssuer))?;
+
+        let alg = Algorithm::from_name(alg_name)
+            .filter(|alg| check.accepted.contains(alg))
+            .ok_or_else(|| AuthError::AlgorithmNotAccepted(alg_name.to_owned()))?;
+        if let Some(required) = &check.required_type {
             let typ_ok = matches!(
                 header.get("typ"),
                 Some(Value::String(typ)) if media_type(typ) == **required
@@ -182,7 +221,7 @@ impl Validator {
             return Err(invalid(InvalidReason::BadSignature));
         }
 
-        let set = self.key_set_for(kid).await?;
+        let set = check.key_set_for(kid).await?;
         let key = match set.find(kid) {
             KeyLookup::Found(key) => key,
             KeyLookup::Unknown => return Err(invalid(InvalidReason::UnknownKey)),
@@ -196,12 +235,9 @@ impl Validator {
             return Err(invalid(InvalidReason::BadSignature));
         }
 
-        let payload = URL_SAFE_NO_PAD
-            .decode(payload_b64)
-            .map_err(|_| invalid(InvalidReason::Malformed))?;
-        let raw: RawClaims = strict_json::object(&payload).map_err(refusal)?;
-        let (exp, nbf) = self.check_claims(&raw, now())?;
+        let (exp, nbf) = check.check_claims(&raw, now())?;
         Ok(Verified {
+            issuer: index,
             key: Arc::downgrade(key),
             kid: kid.map(Box::from),
             exp,
@@ -213,22 +249,65 @@ impl Validator {
         })
     }
 
-    /// Whether `key` is still the one the key source holds for `kid`. A refetched set holds
-    /// freshly parsed keys, so this also says no after every refresh: cached tokens are then
-    /// verified once more.
-    pub(crate) fn still_trusts(&self, kid: Option<&str>, key: &Weak<VerifyingKey>) -> bool {
-        self.keys.cached().is_some_and(|set| {
-            matches!(set.find(kid), KeyLookup::Found(current) if std::ptr::eq(Arc::as_ptr(current), key.as_ptr()))
+    /// The configured issuer a token's `iss` names, compared exactly. Issuers are few, so a
+    /// scan of their names costs less than hashing the claim.
+    fn issuer_of(&self, iss: &str) -> Option<(usize, &IssuerCheck)> {
+        self.issuers
+            .iter()
+            .enumerate()
+            .find(|(_, check)| *check.issuer == *iss)
+    }
+
+    /// Whether `key` is still the one issuer `issuer`'s key source holds for `kid`. A
+    /// refetched set holds freshly parsed keys, so this also says no after every refresh:
+    /// cached tokens are then verified once more.
+    pub(crate) fn still_trusts(
+        &self,
+        issuer: usize,
+        kid: Option<&str>,
+        key: &Weak<VerifyingKey>,
+    ) -> bool {
+        self.issuers.get(issuer).is_some_and(|check| {
+            check.keys.cached().is_some_and(|set| {
+                matches!(set.find(kid), KeyLookup::Found(current) if std::ptr::eq(Arc::as_ptr(current), key.as_ptr()))
+            })
         })
     }
 
-    /// The time checks alone: `exp` and `nbf` (when present) with the leeway, at `now`.
+    /// The time checks alone, with issuer `issuer`'s leeway: `exp` and `nbf` (when present)
+    /// at `now`.
     pub(crate) fn check_times(
         &self,
+        issuer: usize,
         exp: u64,
         nbf: Option<u64>,
         now: u64,
     ) -> Result<(), AuthError> {
+        match self.issuers.get(issuer) {
+            Some(check) => check.check_times(exp, nbf, now),
+            None => Err(AuthError::InvalidToken(InvalidReason::WrongIssuer)),
+        }
+    }
+}
+
+impl IssuerCheck {
+    fn new(config: &IssuerConfig, keys: Arc<dyn KeySource>) -> IssuerCheck {
+        IssuerCheck {
+            issuer: Box::from(config.issuer.as_str()),
+            audiences: config
+                .audiences
+                .iter()
+                .map(|aud| Box::from(aud.as_str()))
+                .collect(),
+            accepted: Box::from(config.accepted_algorithms.as_slice()),
+            leeway: config.leeway_seconds,
+            max_lifetime: config.max_token_lifetime_seconds,
+            required_type: config.required_token_type.as_deref().map(Box::from),
+            keys,
+        }
+    }
+
+    fn check_times(&self, exp: u64, nbf: Option<u64>, now: u64) -> Result<(), AuthError> {
         if now >= exp.saturating_add(self.leeway) {
             return Err(AuthError::Expired);
         }
@@ -252,11 +331,7 @@ impl Validator {
     }
 
     /// Every claim check, `now` in seconds since the epoch; returns `exp` and `nbf`.
-    pub(crate) fn check_claims(
-        &self,
-        raw: &RawClaims,
-        now: u64,
-    ) -> Result<(u64, Option<u64>), AuthError> {
+    fn check_claims(&self, raw: &RawClaims, now: u64) -> Result<(u64, Option<u64>), AuthError> {
         let invalid = AuthError::InvalidToken;
         let exp = raw
             .get("exp")
@@ -283,9 +358,10 @@ impl Validator {
             Some(Value::String(iss)) if **iss == *self.issuer => {}
             _ => return Err(invalid(InvalidReason::WrongIssuer)),
         }
+        let ours = |aud: &str| self.audiences.iter().any(|ours| **ours == *aud);
         let audience_ok = match raw.get("aud") {
-            Some(Value::String(aud)) => **aud == *self.audience,
-            Some(Value::Array(auds)) => auds.iter().any(|aud| aud.as_str() == Some(&self.audience)),
+            Some(Value::String(aud)) => ours(aud),
+            Some(Value::Array(auds)) => auds.iter().any(|aud| aud.as_str().is_some_and(ours)),
             _ => false,
         };
         if !audience_ok {
@@ -333,7 +409,7 @@ mod tests {
     use crate::config::RawConfig;
     use serde_json::json;
 
-    fn validator(leeway: u64) -> Validator {
+    fn validator(leeway: u64) -> IssuerCheck {
         let config = RawConfig {
             issuer: "https://id.example".into(),
             audience: "api".into(),
@@ -342,7 +418,7 @@ mod tests {
         }
         .validate()
         .unwrap();
-        Validator::new(&config, Arc::new(Arc::new(KeySet::default())))
+        IssuerCheck::new(&config.issuers[0], Arc::new(Arc::new(KeySet::default())))
     }
 
     fn claims(value: Value) -> RawClaims {
@@ -409,7 +485,7 @@ mod tests {
         );
     }
 
-    fn strict_validator(max_lifetime: Option<u64>) -> Validator {
+    fn strict_validator(max_lifetime: Option<u64>) -> IssuerCheck {
         let config = RawConfig {
             issuer: "https://id.example".into(),
             audience: "api".into(),
@@ -419,7 +495,7 @@ mod tests {
         }
         .validate()
         .unwrap();
-        Validator::new(&config, Arc::new(Arc::new(KeySet::default())))
+        IssuerCheck::new(&config.issuers[0], Arc::new(Arc::new(KeySet::default())))
     }
 
     fn timed(iat: Option<Value>, exp: u64) -> RawClaims {

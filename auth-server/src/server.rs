@@ -194,22 +194,35 @@ impl AuthServer {
         Arc::clone(&self.inner.keys.key_set)
     }
 
-    /// A validator for `client` that takes keys straight from this issuer. Fails when its
-    /// issuer or audience differ from the ones tokens are issued with.
+    /// A validator for `client` that takes this issuer's keys straight from it (no HTTP
+    /// call to itself). `client` must trust this issuer (its only one, or one entry of
+    /// `auth_client.issuers`) with an audience that includes the one tokens are issued for;
+    /// other issuers keep their own key sources.
     pub fn validator(&self, client: AuthConfig) -> Result<JwtAuth, ConfigError> {
-        for (key, ours, theirs) in [
-            ("issuer", &self.inner.config.issuer, &client.issuer),
-            ("audience", &self.inner.config.audience, &client.audience),
-        ] {
-            if ours != theirs {
-                return Err(ConfigError::new(format!(
-                    "auth_client.{key} (`{theirs}`) differs from server_auth.{key} (`{ours}`): \
-                     the tokens issued here would be refused; set both to the same value"
-                )));
-            }
+        let ours = &self.inner.config;
+        let Some(entry) = client.find_issuer(&ours.issuer) else {
+            let trusted: Vec<&str> = client.issuers.iter().map(|i| i.issuer.as_str()).collect();
+            return Err(ConfigError::new(format!(
+                "auth_client.issuer ({}) differs from server_auth.issuer (`{}`): the tokens \
+                 issued here would be refused; trust `{}` in auth_client (issuer, or an entry \
+                 of issuers)",
+                trusted.join(", "),
+                ours.issuer,
+                ours.issuer
+            )));
+        };
+        if !entry.audiences.contains(&ours.audience) {
+            return Err(ConfigError::new(format!(
+                "{}.audience ({}) differs from server_auth.audience (`{}`): the tokens issued \
+                 here would be refused; set both to the same value",
+                entry.config_key(),
+                entry.audiences.join(", "),
+                ours.audience
+            )));
         }
+        let issuer = ours.issuer.clone();
         JwtAuth::builder(client)
-            .key_source(self.key_source())
+            .issuer_key_source(&issuer, self.key_source())
             .build()
     }
 

@@ -50,8 +50,8 @@ static FIXTURE: LazyLock<Fixture> = LazyLock::new(|| {
     };
     Fixture {
         validators: [
-            Validator::new(&config(false), Arc::clone(&keys)),
-            Validator::new(&config(true), keys),
+            Validator::new(&config(false), [Arc::clone(&keys)]).expect("one issuer"),
+            Validator::new(&config(true), [keys]).expect("one issuer"),
         ],
         pair,
     }

@@ -22,7 +22,7 @@ pub(crate) async fn serve(
 ) -> std::io::Result<()> {
     let config = RawConfig {
         issuer,
-        audience,
+        audience: audience.into(),
         accepted_algorithms: vec!["RS256".into(), "EdDSA".into()],
         token_cache_max_bytes: cache_bytes,
         ..RawConfig::default()

@@ -10,6 +10,22 @@
 //!   public_paths: [/health, /docs]
 //! ```
 //!
+//! With an OpenID Provider (Keycloak, Auth0, Entra ID, ...), `discovery: true` reads the key
+//! set URL from `{issuer}/.well-known/openid-configuration`. Several trusted issuers go in a
+//! list whose entries take the keys of the single form; a key an entry leaves out takes the
+//! top-level value:
+//!
+//! ```yaml
+//! auth_client:
+//!   issuers:
+//!     - issuer: https://id.example.com/realms/acme
+//!       audience: my-api
+//!       discovery: true
+//!       roles_claim: realm_access.roles
+//!     - issuer: http://localhost:8100
+//!       audience: [my-api, admin-api]
+//! ```
+//!
 //! Every key can be overridden from the environment with `AUTH_CLIENT__` and a double
 //! underscore for nesting (`AUTH_CLIENT__ISSUER=https://...`); the environment wins over the
 //! file. [`figment_from`] builds that layering; [`AuthConfig::from_figment`] reads the section
@@ -129,26 +145,34 @@ impl fmt::Display for Algorithm {
 /// The `auth_client` section as written in YAML or the environment, before checking.
 ///
 /// Use [`AuthConfig::from_figment`] (or [`RawConfig::validate`]) to get the checked form.
+/// The keys from `issuer` to `roles_claim` describe one trusted issuer; with several, list
+/// them under `issuers` (each entry takes those same keys, and a key an entry leaves out
+/// takes the value written at the top level, or its default).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct RawConfig {
     /// `false` turns the middleware into a pass-through. Default `true`.
     pub enabled: bool,
-    /// Expected `iss`, compared exactly. Required when enabled.
+    /// Expected `iss`, compared exactly. Required when enabled (unless `issuers` is used).
     pub issuer: String,
-    /// Expected `aud` (the token's `aud` may be a string or an array containing it).
-    /// Required when enabled.
-    pub audience: String,
-    /// Where the JWKS lives. Empty: `{issuer without trailing /}/api/v1/auth/jwks`.
+    /// Expected `aud`: one value or a list, of which the token's `aud` (a string or an
+    /// array) must contain at least one. Required when enabled.
+    pub audience: Audience,
+    /// `true`: the key set URL is the `jwks_uri` of the issuer's OpenID Provider metadata,
+    /// fetched from `{issuer}/.well-known/openid-configuration`, whose `issuer` must equal the
+    /// configured one exactly. Default `false`: `jwks_endpoint`, or the pico-server-auth path.
+    pub discovery: bool,
+    /// Where the JWKS lives. Empty: `{issuer without trailing /}/api/v1/auth/jwks`, or the
+    /// discovered `jwks_uri` with `discovery: true`.
     #[serde(alias = "jwks_url")]
     pub jwks_endpoint: String,
-    /// How long a fetched key set is fresh. Default 300.
+    /// How long a fetched key set (and discovery document) is fresh. Default 300.
     pub jwks_ttl_seconds: u64,
     /// Least time between two refetches forced by an unknown `kid`. Default 2.
     pub jwks_min_refresh_interval_seconds: u64,
-    /// Connect-and-read timeout of one JWKS fetch. Default 5.
+    /// Connect-and-read timeout of one fetch. Default 5.
     pub jwks_timeout_seconds: u64,
-    /// Largest JWKS response read, in bytes. Default 262144 (256 KiB).
+    /// Largest JWKS (or discovery document) read, in bytes. Default 262144 (256 KiB).
     pub jwks_max_bytes: usize,
     /// Whether https key fetches go through the proxy named by `HTTPS_PROXY` / `ALL_PROXY`
     /// (honouring `NO_PROXY`). Default `true`: TLS keeps a proxy from changing the keys.
@@ -178,6 +202,10 @@ pub struct RawConfig {
     /// `https://example.com/roles` work as written. Default `role`. A custom
     /// [`RoleResolver`](crate::RoleResolver) replaces it.
     pub roles_claim: String,
+    /// Several trusted issuers, each with its own keys, algorithms, audience and role
+    /// mapping; the token's `iss` picks one before any key is looked up. Default empty: the
+    /// one issuer described by the keys above.
+    pub issuers: Vec<RawIssuer>,
 }
 
 impl Default for RawConfig {
@@ -185,7 +213,8 @@ impl Default for RawConfig {
         RawConfig {
             enabled: true,
             issuer: String::new(),
-            audience: String::new(),
+            audience: Audience::default(),
+            discovery: false,
             jwks_endpoint: String::new(),
             jwks_ttl_seconds: 300,
             jwks_min_refresh_interval_seconds: 2,
@@ -200,30 +229,143 @@ impl Default for RawConfig {
             public_paths: Vec::new(),
             token_cache_max_bytes: 32 * 1024 * 1024,
             roles_claim: "role".to_owned(),
+            issuers: Vec::new(),
         }
     }
 }
 
+/// One entry of `auth_client.issuers`: the keys of the single-issuer form. A key left out
+/// takes the value written at the top level of `auth_client` (or that key's default).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+#[allow(missing_docs)] // each key means what the same key of `RawConfig` means
+pub struct RawIssuer {
+    pub issuer: String,
+    pub audience: Option<Audience>,
+    pub discovery: Option<bool>,
+    #[serde(alias = "jwks_url")]
+    pub jwks_endpoint: Option<String>,
+    pub jwks_ttl_seconds: Option<u64>,
+    pub jwks_min_refresh_interval_seconds: Option<u64>,
+    pub jwks_timeout_seconds: Option<u64>,
+    pub jwks_max_bytes: Option<usize>,
+    pub use_env_proxy: Option<bool>,
+    pub accepted_algorithms: Option<Vec<String>>,
+    pub leeway_seconds: Option<u64>,
+    pub max_token_lifetime_seconds: Option<u64>,
+    pub required_token_type: Option<String>,
+    pub roles_claim: Option<String>,
+}
+
+/// One accepted audience or several: `audience: my-api` or `audience: [my-api, admin-api]`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Audience(pub Vec<String>);
+
+impl Audience {
+    /// The audiences, in the order written.
+    pub fn values(&self) -> &[String] {
+        &self.0
+    }
+}
+
+impl From<&str> for Audience {
+    fn from(one: &str) -> Audience {
+        Audience(vec![one.to_owned()])
+    }
+}
+
+impl From<String> for Audience {
+    fn from(one: String) -> Audience {
+        Audience(vec![one])
+    }
+}
+
+impl From<Vec<String>> for Audience {
+    fn from(many: Vec<String>) -> Audience {
+        Audience(many)
+    }
+}
+
+impl Serialize for Audience {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        // A single value is written as text, so that the environment override of the key is
+        // read as text too (see `EnvSection`).
+        match self.0.as_slice() {
+            [] => serializer.serialize_str(""),
+            [one] => serializer.serialize_str(one),
+            many => many.serialize(serializer),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Audience {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Audience, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = Audience;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a string or a list of strings")
+            }
+            fn visit_str<E: serde::de::Error>(self, one: &str) -> Result<Audience, E> {
+                Ok(Audience::from(one))
+            }
+            fn visit_u64<E: serde::de::Error>(self, one: u64) -> Result<Audience, E> {
+                Ok(Audience::from(one.to_string()))
+            }
+            fn visit_i64<E: serde::de::Error>(self, one: i64) -> Result<Audience, E> {
+                Ok(Audience::from(one.to_string()))
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<Audience, A::Error> {
+                let mut all = Vec::new();
+                while let Some(one) = seq.next_element::<String>()? {
+                    all.push(one);
+                }
+                Ok(Audience(all))
+            }
+        }
+        deserializer.deserialize_any(Visitor)
+    }
+}
+
 /// A configuration that was read and checked: everything the validator needs.
-///
-/// Its `Debug` output shows the JWKS URL without any user name or password in it.
-#[derive(Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct AuthConfig {
     /// `false`: the middleware lets every request through without looking at it.
     pub enabled: bool,
-    /// Expected `iss`.
+    /// The trusted issuers, at least one when enabled; each token is checked against the
+    /// one its `iss` names.
+    pub issuers: Vec<IssuerConfig>,
+    /// Largest token accepted, in bytes.
+    pub max_token_bytes: usize,
+    /// Path prefixes that are never checked.
+    pub public_paths: Vec<String>,
+    /// Bound on the verified-token cache, in bytes; `0`: no cache.
+    pub token_cache_max_bytes: u64,
+}
+
+/// One trusted issuer, checked: its keys, algorithms, audiences and role mapping.
+///
+/// Its `Debug` output shows the JWKS URL without any user name or password in it.
+#[derive(Clone, PartialEq)]
+pub struct IssuerConfig {
+    /// Expected `iss`, compared exactly.
     pub issuer: String,
-    /// Expected `aud`.
-    pub audience: String,
-    /// The JWKS URL (defaulted from the issuer when not configured).
+    /// Accepted `aud` values, never empty: a token's `aud` must contain one of them.
+    pub audiences: Vec<String>,
+    /// Whether the JWKS URL comes from the issuer's discovery document.
+    pub discovery: bool,
+    /// The JWKS URL (defaulted from the issuer when not configured); empty with discovery.
     pub jwks_endpoint: String,
-    /// Freshness of a fetched key set.
+    /// Freshness of a fetched key set (and discovery document).
     pub jwks_ttl: Duration,
     /// Least time between two forced refetches.
     pub jwks_min_refresh_interval: Duration,
-    /// Timeout of one JWKS fetch.
+    /// Timeout of one fetch.
     pub jwks_timeout: Duration,
-    /// Largest JWKS response read.
+    /// Largest JWKS (or discovery document) read.
     pub jwks_max_bytes: usize,
     /// Whether https key fetches follow the environment's proxy (plain http never does).
     pub use_env_proxy: bool,
@@ -231,26 +373,23 @@ pub struct AuthConfig {
     pub accepted_algorithms: Vec<Algorithm>,
     /// Clock skew tolerated on `exp` and `nbf`, in seconds.
     pub leeway_seconds: u64,
-    /// Largest token accepted, in bytes.
-    pub max_token_bytes: usize,
     /// Longest lifetime a token may claim, in seconds; `None`: no limit.
     pub max_token_lifetime_seconds: Option<u64>,
     /// The `typ` every token must carry, without an `application/` prefix; `None`: any.
     pub required_token_type: Option<String>,
-    /// Path prefixes that are never checked.
-    pub public_paths: Vec<String>,
-    /// Bound on the verified-token cache, in bytes; `0`: no cache.
-    pub token_cache_max_bytes: u64,
     /// Where the default role resolution reads roles (a claim name or a dotted path).
     pub roles_claim: String,
+    /// The configuration key of this issuer (`auth_client` or `auth_client.issuers[1]`),
+    /// named by errors about it.
+    key: String,
 }
 
-impl fmt::Debug for AuthConfig {
+impl fmt::Debug for IssuerConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("AuthConfig")
-            .field("enabled", &self.enabled)
+        f.debug_struct("IssuerConfig")
             .field("issuer", &self.issuer)
-            .field("audience", &self.audience)
+            .field("audiences", &self.audiences)
+            .field("discovery", &self.discovery)
             .field("jwks_endpoint", &redacted_text(&self.jwks_endpoint))
             .field("jwks_ttl", &self.jwks_ttl)
             .field("jwks_min_refresh_interval", &self.jwks_min_refresh_interval)
@@ -259,14 +398,11 @@ impl fmt::Debug for AuthConfig {
             .field("use_env_proxy", &self.use_env_proxy)
             .field("accepted_algorithms", &self.accepted_algorithms)
             .field("leeway_seconds", &self.leeway_seconds)
-            .field("max_token_bytes", &self.max_token_bytes)
             .field(
                 "max_token_lifetime_seconds",
                 &self.max_token_lifetime_seconds,
             )
             .field("required_token_type", &self.required_token_type)
-            .field("public_paths", &self.public_paths)
-            .field("token_cache_max_bytes", &self.token_cache_max_bytes)
             .field("roles_claim", &self.roles_claim)
             .finish()
     }
@@ -311,101 +447,67 @@ impl AuthConfig {
         raw.validate()
     }
 
-    /// The key set URL in effect.
+    /// The only (or first) trusted issuer; `None` when auth is disabled.
+    pub fn issuer(&self) -> Option<&IssuerConfig> {
+        self.issuers.first()
+    }
+
+    /// The trusted issuer whose `iss` is `issuer`.
+    pub fn find_issuer(&self, issuer: &str) -> Option<&IssuerConfig> {
+        self.issuers.iter().find(|entry| entry.issuer == issuer)
+    }
+}
+
+impl IssuerConfig {
+    /// The key set URL in effect; empty with discovery (the discovered URL is fetched).
     pub fn jwks_url(&self) -> &str {
         &self.jwks_endpoint
     }
+
+    /// The discovery document's URL: `{issuer without trailing /}/.well-known/openid-configuration`.
+    pub fn discovery_url(&self) -> String {
+        format!(
+            "{}{DISCOVERY_PATH}",
+            self.issuer.trim().trim_end_matches('/')
+        )
+    }
+
+    /// The configuration key of this issuer: `auth_client`, or `auth_client.issuers[N]`.
+    pub fn config_key(&self) -> &str {
+        &self.key
+    }
+}
+
+/// The path appended to the issuer to find its OpenID Provider metadata.
+pub const DISCOVERY_PATH: &str = "/.well-known/openid-configuration";
+
+/// The keys of one issuer, before checking, with the configuration key they are written at.
+struct IssuerDraft {
+    key: String,
+    /// The variable that overrides a key of this issuer, for the single form only.
+    env: bool,
+    issuer: String,
+    audience: Audience,
+    discovery: bool,
+    jwks_endpoint: String,
+    jwks_ttl_seconds: u64,
+    jwks_min_refresh_interval_seconds: u64,
+    jwks_timeout_seconds: u64,
+    jwks_max_bytes: usize,
+    use_env_proxy: bool,
+    accepted_algorithms: Vec<String>,
+    leeway_seconds: u64,
+    max_token_lifetime_seconds: Option<u64>,
+    required_token_type: String,
+    roles_claim: String,
 }
 
 impl RawConfig {
     /// Checks the values and fills in derived defaults.
     pub fn validate(self) -> Result<AuthConfig, ConfigError> {
-        let mut accepted = Vec::new();
-        for name in &self.accepted_algorithms {
-            let name = name.trim();
-            if name.len() >= 2 && name[..2].eq_ignore_ascii_case("HS") {
-                return Err(ConfigError::new(format!(
-                    "{SECTION}.accepted_algorithms: `{name}` is a shared-secret algorithm and \
-                     is refused (a public JWKS key must never double as an HMAC secret); use \
-                     RS256, PS256, ES256 or EdDSA"
-                )));
-            }
-            let Some(alg) = Algorithm::from_name(name) else {
-                let known: Vec<&str> = Algorithm::ALL.iter().map(|a| a.as_str()).collect();
-                return Err(ConfigError::new(format!(
-                    "{SECTION}.accepted_algorithms: `{name}` is not supported; use one of {}",
-                    known.join(", ")
-                )));
-            };
-            if !accepted.contains(&alg) {
-                accepted.push(alg);
-            }
-        }
-
-        let roles_claim = self.roles_claim.trim();
-        if roles_claim.is_empty() {
-            return Err(ConfigError::new(format!(
-                "{SECTION}.roles_claim must name the claim that holds the roles (`role`, \
-                 `roles`, or a dotted path such as `realm_access.roles`); set it or \
-                 AUTH_CLIENT__ROLES_CLAIM"
-            )));
-        }
-
-        if !self.enabled {
-            let jwks_endpoint = self.jwks_endpoint.clone();
-            let public_paths = self.public_paths.clone();
-            return Ok(self.assemble(false, accepted, jwks_endpoint, public_paths));
-        }
-
-        if self.issuer.trim().is_empty() {
-            return Err(ConfigError::new(format!(
-                "{SECTION}.issuer must be set when auth is enabled (set {SECTION}.issuer or \
-                 AUTH_CLIENT__ISSUER, or disable auth with {SECTION}.enabled: false)"
-            )));
-        }
-        if self.audience.trim().is_empty() {
-            return Err(ConfigError::new(format!(
-                "{SECTION}.audience must be set when auth is enabled (set {SECTION}.audience \
-                 or AUTH_CLIENT__AUDIENCE, or disable auth with {SECTION}.enabled: false)"
-            )));
-        }
-        if accepted.is_empty() {
-            return Err(ConfigError::new(format!(
-                "{SECTION}.accepted_algorithms is empty: list at least one, e.g. [RS256]"
-            )));
-        }
-        let jwks_endpoint = if self.jwks_endpoint.trim().is_empty() {
-            format!(
-                "{}{DEFAULT_JWKS_PATH}",
-                self.issuer.trim().trim_end_matches('/')
-            )
-        } else {
-            self.jwks_endpoint.trim().to_owned()
-        };
-        if self.jwks_ttl_seconds == 0 {
-            return Err(ConfigError::new(format!(
-                "{SECTION}.jwks_ttl_seconds must be at least 1 (default 300)"
-            )));
-        }
-        if self.jwks_timeout_seconds == 0 {
-            return Err(ConfigError::new(format!(
-                "{SECTION}.jwks_timeout_seconds must be at least 1 (default 5)"
-            )));
-        }
-        if self.jwks_max_bytes < 1024 {
-            return Err(ConfigError::new(format!(
-                "{SECTION}.jwks_max_bytes must be at least 1024 (default 262144)"
-            )));
-        }
         if self.max_token_bytes < 256 {
             return Err(ConfigError::new(format!(
                 "{SECTION}.max_token_bytes must be at least 256 (default 16384)"
-            )));
-        }
-        if self.max_token_lifetime_seconds == Some(0) {
-            return Err(ConfigError::new(format!(
-                "{SECTION}.max_token_lifetime_seconds must be at least 1; leave it out for no \
-                 limit"
             )));
         }
         let mut public_paths = Vec::with_capacity(self.public_paths.len());
@@ -424,37 +526,254 @@ impl RawConfig {
             }
             public_paths.push(trimmed.to_owned());
         }
+        let mut config = AuthConfig {
+            enabled: self.enabled,
+            issuers: Vec::new(),
+            max_token_bytes: self.max_token_bytes,
+            public_paths,
+            token_cache_max_bytes: self.token_cache_max_bytes,
+        };
+        if !self.enabled {
+            // Nothing is ever validated, so no issuer is needed.
+            return Ok(config);
+        }
 
-        Ok(self.assemble(true, accepted, jwks_endpoint, public_paths))
+        if self.issuers.is_empty() {
+            config.issuers.push(self.draft(SECTION.to_owned()).check()?);
+            return Ok(config);
+        }
+        for (key, set) in [
+            ("issuer", !self.issuer.trim().is_empty()),
+            ("jwks_endpoint", !self.jwks_endpoint.trim().is_empty()),
+        ] {
+            if set {
+                return Err(ConfigError::new(format!(
+                    "{SECTION}.{key} and {SECTION}.issuers are both set: with a list of \
+                     issuers, give each entry its own `{key}` and remove {SECTION}.{key} \
+                     (and AUTH_CLIENT__{})",
+                    key.to_ascii_uppercase()
+                )));
+            }
+        }
+        for (index, entry) in self.issuers.iter().enumerate() {
+            let key = format!("{SECTION}.issuers[{index}]");
+            let issuer = self.entry_draft(key, entry).check()?;
+            if let Some(earlier) = config.find_issuer(&issuer.issuer) {
+                return Err(ConfigError::new(format!(
+                    "{}.issuer `{}` is already trusted by {}; list each issuer once (several \
+                     audiences go in one entry's `audience: [..]`)",
+                    issuer.key, issuer.issuer, earlier.key
+                )));
+            }
+            config.issuers.push(issuer);
+        }
+        Ok(config)
     }
 
-    fn assemble(
-        self,
-        enabled: bool,
-        accepted_algorithms: Vec<Algorithm>,
-        jwks_endpoint: String,
-        public_paths: Vec<String>,
-    ) -> AuthConfig {
-        AuthConfig {
-            enabled,
+    fn draft(&self, key: String) -> IssuerDraft {
+        IssuerDraft {
+            key,
+            env: true,
+            issuer: self.issuer.clone(),
+            audience: self.audience.clone(),
+            discovery: self.discovery,
+            jwks_endpoint: self.jwks_endpoint.clone(),
+            jwks_ttl_seconds: self.jwks_ttl_seconds,
+            jwks_min_refresh_interval_seconds: self.jwks_min_refresh_interval_seconds,
+            jwks_timeout_seconds: self.jwks_timeout_seconds,
+            jwks_max_bytes: self.jwks_max_bytes,
+            use_env_proxy: self.use_env_proxy,
+            accepted_algorithms: self.accepted_algorithms.clone(),
+            leeway_seconds: self.leeway_seconds,
+            max_token_lifetime_seconds: self.max_token_lifetime_seconds,
+            required_token_type: self.required_token_type.clone(),
+            roles_claim: self.roles_claim.clone(),
+        }
+    }
+
+    /// An entry of `issuers`, every key it leaves out taken from the top level.
+    fn entry_draft(&self, key: String, entry: &RawIssuer) -> IssuerDraft {
+        let top = self.draft(key);
+        IssuerDraft {
+            key: top.key,
+            env: false,
+            issuer: entry.issuer.clone(),
+            audience: entry.audience.clone().unwrap_or(top.audience),
+            discovery: entry.discovery.unwrap_or(top.discovery),
+            jwks_endpoint: entry.jwks_endpoint.clone().unwrap_or_default(),
+            jwks_ttl_seconds: entry.jwks_ttl_seconds.unwrap_or(top.jwks_ttl_seconds),
+            jwks_min_refresh_interval_seconds: entry
+                .jwks_min_refresh_interval_seconds
+                .unwrap_or(top.jwks_min_refresh_interval_seconds),
+            jwks_timeout_seconds: entry
+                .jwks_timeout_seconds
+                .unwrap_or(top.jwks_timeout_seconds),
+            jwks_max_bytes: entry.jwks_max_bytes.unwrap_or(top.jwks_max_bytes),
+            use_env_proxy: entry.use_env_proxy.unwrap_or(top.use_env_proxy),
+            accepted_algorithms: entry
+                .accepted_algorithms
+                .clone()
+                .unwrap_or(top.accepted_algorithms),
+            leeway_seconds: entry.leeway_seconds.unwrap_or(top.leeway_seconds),
+            max_token_lifetime_seconds: entry
+                .max_token_lifetime_seconds
+                .or(top.max_token_lifetime_seconds),
+            required_token_type: entry
+                .required_token_type
+                .clone()
+                .unwrap_or(top.required_token_type),
+            roles_claim: entry.roles_claim.clone().unwrap_or(top.roles_claim),
+        }
+    }
+}
+
+impl IssuerDraft {
+    /// `how to set it`: the variable for the single form, the entry for a list.
+    fn set_hint(&self, name: &str) -> String {
+        if self.env {
+            format!(
+                "set {}.{name} or AUTH_CLIENT__{}",
+                self.key,
+                name.to_ascii_uppercase()
+            )
+        } else {
+            format!("set `{name}` in this entry, or at the top level of {SECTION} for all")
+        }
+    }
+
+    fn check(self) -> Result<IssuerConfig, ConfigError> {
+        let key = &self.key;
+        let mut accepted = Vec::new();
+        for name in &self.accepted_algorithms {
+            let name = name.trim();
+            if name.len() >= 2 && name[..2].eq_ignore_ascii_case("HS") {
+                return Err(ConfigError::new(format!(
+                    "{key}.accepted_algorithms: `{name}` is a shared-secret algorithm and \
+                     is refused (a public JWKS key must never double as an HMAC secret); use \
+                     RS256, PS256, ES256 or EdDSA"
+                )));
+            }
+            let Some(alg) = Algorithm::from_name(name) else {
+                let known: Vec<&str> = Algorithm::ALL.iter().map(|a| a.as_str()).collect();
+                return Err(ConfigError::new(format!(
+                    "{key}.accepted_algorithms: `{name}` is not supported; use one of {}",
+                    known.join(", ")
+                )));
+            };
+            if !accepted.contains(&alg) {
+                accepted.push(alg);
+            }
+        }
+        let roles_claim = self.roles_claim.trim();
+        if roles_claim.is_empty() {
+            return Err(ConfigError::new(format!(
+                "{key}.roles_claim must name the claim that holds the roles (`role`, \
+                 `roles`, or a dotted path such as `realm_access.roles`); {}",
+                self.set_hint("roles_claim")
+            )));
+        }
+        if self.issuer.trim().is_empty() {
+            let disable = if self.env {
+                format!(", or disable auth with {SECTION}.enabled: false")
+            } else {
+                String::new()
+            };
+            return Err(ConfigError::new(format!(
+                "{key}.issuer must be set when auth is enabled ({}{disable})",
+                self.set_hint("issuer")
+            )));
+        }
+        let audiences: Vec<String> = self
+            .audience
+            .0
+            .iter()
+            .map(|aud| aud.trim().to_owned())
+            .collect();
+        if audiences.iter().all(String::is_empty) {
+            let disable = if self.env {
+                format!(", or disable auth with {SECTION}.enabled: false")
+            } else {
+                String::new()
+            };
+            return Err(ConfigError::new(format!(
+                "{key}.audience must be set when auth is enabled (the `aud` tokens of {} \
+                 carry, one value or a list; {}{disable})",
+                self.issuer.trim(),
+                self.set_hint("audience")
+            )));
+        }
+        if audiences.iter().any(String::is_empty) {
+            return Err(ConfigError::new(format!(
+                "{key}.audience has an empty entry; list only the audiences to accept"
+            )));
+        }
+        if accepted.is_empty() {
+            return Err(ConfigError::new(format!(
+                "{key}.accepted_algorithms is empty: list at least one, e.g. [RS256]"
+            )));
+        }
+        let configured_jwks = self.jwks_endpoint.trim();
+        let jwks_endpoint = if self.discovery {
+            if !configured_jwks.is_empty() {
+                return Err(ConfigError::new(format!(
+                    "{key}.jwks_endpoint and {key}.discovery: true both say where the keys \
+                     are; keep one (discovery reads `jwks_uri` from the issuer's \
+                     {DISCOVERY_PATH})"
+                )));
+            }
+            let document = format!(
+                "{}{DISCOVERY_PATH}",
+                self.issuer.trim().trim_end_matches('/')
+            );
+            check_fetch_url(&document, &format!("{key}.issuer"), "discovery document")?;
+            String::new()
+        } else if configured_jwks.is_empty() {
+            format!(
+                "{}{DEFAULT_JWKS_PATH}",
+                self.issuer.trim().trim_end_matches('/')
+            )
+        } else {
+            configured_jwks.to_owned()
+        };
+        if self.jwks_ttl_seconds == 0 {
+            return Err(ConfigError::new(format!(
+                "{key}.jwks_ttl_seconds must be at least 1 (default 300)"
+            )));
+        }
+        if self.jwks_timeout_seconds == 0 {
+            return Err(ConfigError::new(format!(
+                "{key}.jwks_timeout_seconds must be at least 1 (default 5)"
+            )));
+        }
+        if self.jwks_max_bytes < 1024 {
+            return Err(ConfigError::new(format!(
+                "{key}.jwks_max_bytes must be at least 1024 (default 262144)"
+            )));
+        }
+        if self.max_token_lifetime_seconds == Some(0) {
+            return Err(ConfigError::new(format!(
+                "{key}.max_token_lifetime_seconds must be at least 1; leave it out for no \
+                 limit"
+            )));
+        }
+        Ok(IssuerConfig {
             issuer: self.issuer,
-            audience: self.audience,
+            audiences,
+            discovery: self.discovery,
             jwks_endpoint,
             jwks_ttl: Duration::from_secs(self.jwks_ttl_seconds),
             jwks_min_refresh_interval: Duration::from_secs(self.jwks_min_refresh_interval_seconds),
             jwks_timeout: Duration::from_secs(self.jwks_timeout_seconds),
             jwks_max_bytes: self.jwks_max_bytes,
             use_env_proxy: self.use_env_proxy,
-            accepted_algorithms,
+            accepted_algorithms: accepted,
             leeway_seconds: self.leeway_seconds,
-            max_token_bytes: self.max_token_bytes,
             max_token_lifetime_seconds: self.max_token_lifetime_seconds,
             required_token_type: Some(media_type(&self.required_token_type))
                 .filter(|typ| !typ.is_empty()),
-            public_paths,
-            token_cache_max_bytes: self.token_cache_max_bytes,
-            roles_claim: self.roles_claim.trim().to_owned(),
-        }
+            roles_claim: roles_claim.to_owned(),
+            key: self.key,
+        })
     }
 }
 
@@ -468,26 +787,31 @@ pub(crate) fn media_type(typ: &str) -> String {
     }
 }
 
-/// The JWKS URL, parsed once: the same parsed form decides on a proxy and is fetched. Plain
-/// http is refused unless the host is loopback: a key set fetched in clear text can be
-/// swapped by anyone on the path, and with it every identity.
-pub(crate) fn check_jwks_url(url: &str) -> Result<reqwest::Url, ConfigError> {
+/// A URL keys (or a document naming them) are fetched from, parsed once: the same parsed
+/// form decides on a proxy and is fetched. Plain http is refused unless the host is
+/// loopback: a key set fetched in clear text can be swapped by anyone on the path, and with
+/// it every identity. `key` names the setting the URL comes from, `what` what it points at.
+pub(crate) fn check_fetch_url(
+    url: &str,
+    key: &str,
+    what: &str,
+) -> Result<reqwest::Url, ConfigError> {
     let shown = redacted_text(url);
     let parsed = reqwest::Url::parse(url).map_err(|err| {
         ConfigError::new(format!(
-            "{SECTION}.jwks_endpoint `{shown}` is not a valid URL ({err}); give an absolute \
-             https:// URL, or fix {SECTION}.issuer it is derived from"
+            "{key}: the {what} URL `{shown}` is not a valid URL ({err}); give an absolute \
+             https:// URL"
         ))
     })?;
     match parsed.scheme() {
         "https" => Ok(parsed),
         "http" if is_loopback(&parsed) => Ok(parsed),
         "http" => Err(ConfigError::new(format!(
-            "{SECTION}.jwks_endpoint `{shown}` uses plain http to a non-loopback host; use \
+            "{key}: the {what} URL `{shown}` uses plain http to a non-loopback host; use \
              https (plain http is allowed only for localhost, 127.0.0.1 and ::1)"
         ))),
         other => Err(ConfigError::new(format!(
-            "{SECTION}.jwks_endpoint `{shown}` has scheme `{other}`; use https://"
+            "{key}: the {what} URL `{shown}` has scheme `{other}`; use https://"
         ))),
     }
 }
@@ -536,6 +860,10 @@ fn is_loopback(url: &reqwest::Url) -> bool {
 mod tests {
     use super::*;
 
+    fn check_jwks_url_for_test(url: &str) -> Result<reqwest::Url, ConfigError> {
+        check_fetch_url(url, "auth_client.jwks_endpoint", "JWKS")
+    }
+
     fn raw(issuer: &str, audience: &str) -> RawConfig {
         RawConfig {
             issuer: issuer.into(),
@@ -568,8 +896,14 @@ mod tests {
     fn jwks_endpoint_defaults_from_issuer_without_trailing_slash() {
         let with = raw("https://id.example/", "api").validate().unwrap();
         let without = raw("https://id.example", "api").validate().unwrap();
-        assert_eq!(with.jwks_endpoint, "https://id.example/api/v1/auth/jwks");
-        assert_eq!(without.jwks_endpoint, with.jwks_endpoint);
+        assert_eq!(
+            with.issuers[0].jwks_endpoint,
+            "https://id.example/api/v1/auth/jwks"
+        );
+        assert_eq!(
+            without.issuers[0].jwks_endpoint,
+            with.issuers[0].jwks_endpoint
+        );
     }
 
     #[test]
@@ -592,24 +926,24 @@ mod tests {
 
     #[test]
     fn plain_http_is_refused_unless_loopback() {
-        let err = check_jwks_url("http://id.example/jwks").unwrap_err();
+        let err = check_jwks_url_for_test("http://id.example/jwks").unwrap_err();
         assert!(err.message().contains("plain http"), "{err}");
         for ok in [
             "http://localhost:8100",
             "http://127.0.0.1:1",
             "http://[::1]:9",
         ] {
-            check_jwks_url(ok).unwrap();
+            check_jwks_url_for_test(ok).unwrap();
         }
-        assert!(check_jwks_url("ftp://id.example").is_err());
+        assert!(check_jwks_url_for_test("ftp://id.example").is_err());
     }
 
     #[test]
     fn credentials_in_a_jwks_url_are_never_shown() {
-        let err = check_jwks_url("http://client:hunter2@id.example/jwks").unwrap_err();
+        let err = check_jwks_url_for_test("http://client:hunter2@id.example/jwks").unwrap_err();
         assert!(!err.message().contains("hunter2"), "{err}");
         assert!(!err.message().contains("client:"), "{err}");
-        let err = check_jwks_url("https://client:hunter2@id example/jwks").unwrap_err();
+        let err = check_jwks_url_for_test("https://client:hunter2@id example/jwks").unwrap_err();
         assert!(!err.message().contains("hunter2"), "{err}");
         let mut config = raw("https://id.example", "api");
         config.jwks_endpoint = "https://client:hunter2@id.example/jwks".into();
@@ -646,8 +980,8 @@ mod tests {
                     "https://env.example",
                 ));
         let config = AuthConfig::from_figment(&figment).unwrap();
-        assert_eq!(config.issuer, "https://env.example");
-        assert_eq!(config.jwks_endpoint, "https://keys.example/jwks");
+        assert_eq!(config.issuers[0].issuer, "https://env.example");
+        assert_eq!(config.issuers[0].jwks_endpoint, "https://keys.example/jwks");
     }
 
     #[test]

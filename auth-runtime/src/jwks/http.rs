@@ -1,6 +1,12 @@
 //! The key set fetched over HTTP from a JWKS URL: cached, refreshed in the background after
 //! its TTL, refetched once (for every waiting request together) when a token names an
 //! unknown `kid`.
+//!
+//! With discovery, every fetch of the key set first reads the issuer's OpenID Provider
+//! metadata (`{issuer}/.well-known/openid-configuration`), refuses it unless its `issuer` is
+//! the configured one exactly, and fetches the `jwks_uri` it names, under the same rules as
+//! a configured URL (https, or plain http to loopback only, never through a proxy). When the
+//! document cannot be read, the `jwks_uri` of the last good one is used.
 
 use std::fmt;
 use std::sync::Arc;
@@ -10,7 +16,7 @@ use std::time::{Duration, Instant};
 use arc_swap::ArcSwapOption;
 
 use super::set::{BoxFuture, JwksError, KeySet, KeySource, KeysUnavailable};
-use crate::config::{AuthConfig, ConfigError, redacted};
+use crate::config::{ConfigError, IssuerConfig, check_fetch_url, redacted};
 
 /// A key set fetched from a JWKS URL and cached (see the module documentation for when it
 /// refetches).
@@ -20,10 +26,10 @@ pub struct JwksKeySource {
 }
 
 struct Inner {
-    url: reqwest::Url,
-    /// The URL as it may be shown: without any user name or password in it.
+    endpoint: Endpoint,
+    /// The configured URL as it may be shown: without any user name or password in it.
     shown: String,
-    client: reqwest::Client,
+    clients: Clients,
     ttl: Duration,
     min_refresh_interval: Duration,
     max_bytes: usize,
@@ -31,10 +37,57 @@ struct Inner {
     /// Bumped on every successful fetch: a waiter that sees it move knows someone else
     /// already fetched for it.
     generation: AtomicU64,
-    /// Serialises fetches; holds when the last attempt started.
-    fetch_lock: tokio::sync::Mutex<Option<Instant>>,
+    /// Serialises fetches; holds when the last attempt started, and the key set URL the
+    /// last good discovery document named.
+    fetch_lock: tokio::sync::Mutex<FetchState>,
     background_refresh: AtomicBool,
     fetches: AtomicU64,
+}
+
+/// Where the key set URL comes from.
+enum Endpoint {
+    /// Configured.
+    Fixed(reqwest::Url),
+    /// The `jwks_uri` of the discovery document at `document`, whose `issuer` must be
+    /// `issuer`.
+    Discovered {
+        document: reqwest::Url,
+        issuer: Box<str>,
+    },
+}
+
+#[derive(Default)]
+struct FetchState {
+    last_attempt: Option<Instant>,
+    discovered: Option<reqwest::Url>,
+}
+
+/// One client for https (through the environment's proxy unless that is off), one that
+/// never uses a proxy, for everything else.
+struct Clients {
+    https: reqwest::Client,
+    direct: reqwest::Client,
+}
+
+impl Clients {
+    fn new(issuer: &IssuerConfig) -> Result<Clients, ConfigError> {
+        let direct = key_fetch_client(false, issuer)?;
+        let https = if issuer.use_env_proxy {
+            key_fetch_client(true, issuer)?
+        } else {
+            direct.clone()
+        };
+        Ok(Clients { https, direct })
+    }
+
+    /// The client for `url`: only https may go through a proxy.
+    fn for_url(&self, url: &reqwest::Url) -> &reqwest::Client {
+        if url.scheme() == "https" {
+            &self.https
+        } else {
+            &self.direct
+        }
+    }
 }
 
 struct Loaded {
@@ -51,26 +104,44 @@ impl std::fmt::Debug for JwksKeySource {
 }
 
 impl JwksKeySource {
-    /// A source for the configured `jwks_endpoint`, TTL, refetch interval, timeout and size
-    /// cap. Fails when the endpoint is plain http to a host that is not loopback: a key set
-    /// fetched in clear text can be swapped on the way, and with it every identity. Nothing
-    /// is fetched until the first token arrives (or [`prefetch`] is called).
+    /// A source for one issuer's `jwks_endpoint` (or, with `discovery`, the `jwks_uri` of
+    /// its discovery document), TTL, refetch interval, timeout and size cap. Fails when the
+    /// URL is plain http to a host that is not loopback: a key set fetched in clear text can
+    /// be swapped on the way, and with it every identity. Nothing is fetched until the first
+    /// token arrives (or [`prefetch`] is called).
     ///
     /// [`prefetch`]: JwksKeySource::prefetch
-    pub fn new(config: &AuthConfig) -> Result<JwksKeySource, ConfigError> {
-        let url = crate::config::check_jwks_url(&config.jwks_endpoint)?;
-        let client = key_fetch_client(&url, config)?;
+    pub fn new(issuer: &IssuerConfig) -> Result<JwksKeySource, ConfigError> {
+        let endpoint = if issuer.discovery {
+            Endpoint::Discovered {
+                document: check_fetch_url(
+                    &issuer.discovery_url(),
+                    &format!("{}.issuer", issuer.config_key()),
+                    "discovery document",
+                )?,
+                issuer: Box::from(issuer.issuer.as_str()),
+            }
+        } else {
+            Endpoint::Fixed(check_fetch_url(
+                &issuer.jwks_endpoint,
+                &format!("{}.jwks_endpoint", issuer.config_key()),
+                "JWKS",
+            )?)
+        };
+        let shown = match &endpoint {
+            Endpoint::Fixed(url) | Endpoint::Discovered { document: url, .. } => redacted(url),
+        };
         Ok(JwksKeySource {
             inner: Arc::new(Inner {
-                shown: redacted(&url),
-                url,
-                client,
-                ttl: config.jwks_ttl,
-                min_refresh_interval: config.jwks_min_refresh_interval,
-                max_bytes: config.jwks_max_bytes,
+                endpoint,
+                shown,
+                clients: Clients::new(issuer)?,
+                ttl: issuer.jwks_ttl,
+                min_refresh_interval: issuer.jwks_min_refresh_interval,
+                max_bytes: issuer.jwks_max_bytes,
                 loaded: ArcSwapOption::empty(),
                 generation: AtomicU64::new(0),
-                fetch_lock: tokio::sync::Mutex::new(None),
+                fetch_lock: tokio::sync::Mutex::new(FetchState::default()),
                 background_refresh: AtomicBool::new(false),
                 fetches: AtomicU64::new(0),
             }),
@@ -128,29 +199,24 @@ impl JwksKeySource {
     }
 }
 
-/// The HTTP client that fetches keys (and, later, documents pointing at them) from `url`,
-/// which must be the parsed URL that is then fetched (never text parsed again elsewhere).
+/// An HTTP client that fetches keys and discovery documents; `proxied` only for https URLs.
 ///
 /// Only an https URL may go through a proxy: the environment's (`HTTPS_PROXY`, `ALL_PROXY`,
 /// `NO_PROXY`), unless `use_env_proxy` is off; TLS keeps such a proxy from changing what is
 /// fetched. Anything else is fetched directly, never through a proxy: a proxy named in the
 /// environment would otherwise see and answer a plain-http request, and could hand over keys
 /// of its own.
-pub(crate) fn key_fetch_client(
-    url: &reqwest::Url,
-    config: &AuthConfig,
-) -> Result<reqwest::Client, ConfigError> {
-    let plain_http = url.scheme() != "https";
+fn key_fetch_client(proxied: bool, issuer: &IssuerConfig) -> Result<reqwest::Client, ConfigError> {
     let mut builder = reqwest::Client::builder()
-        .timeout(config.jwks_timeout)
-        .connect_timeout(config.jwks_timeout)
+        .timeout(issuer.jwks_timeout)
+        .connect_timeout(issuer.jwks_timeout)
         // The source is shared by every actix worker, each with its own runtime; a pooled
         // connection belongs to the runtime that opened it, so none is kept. Fetches are
         // rare enough that this costs nothing.
         .pool_max_idle_per_host(0)
         .redirect(reqwest::redirect::Policy::none())
         .user_agent(concat!("auth-runtime/", env!("CARGO_PKG_VERSION")));
-    if plain_http || !config.use_env_proxy {
+    if !proxied {
         builder = builder.no_proxy();
     }
     builder.build().map_err(|err| {
@@ -175,7 +241,7 @@ impl Inner {
     /// since the caller looked and the last attempt is older than the refetch interval, so
     /// made-up `kid`s cannot drive the fetch rate.
     async fn refresh(&self, trigger: Trigger) -> Result<Arc<KeySet>, KeysUnavailable> {
-        let mut last_attempt = self.fetch_lock.lock().await;
+        let mut state = self.fetch_lock.lock().await;
         let wanted = match trigger {
             Trigger::Prefetch => true,
             Trigger::Stale => self
@@ -185,15 +251,17 @@ impl Inner {
                 .is_none_or(|loaded| loaded.stale_at <= Instant::now()),
             Trigger::UnknownKey { seen } => {
                 seen == self.generation.load(Ordering::Acquire)
-                    && last_attempt.is_none_or(|at| at.elapsed() >= self.min_refresh_interval)
+                    && state
+                        .last_attempt
+                        .is_none_or(|at| at.elapsed() >= self.min_refresh_interval)
             }
         };
         if !wanted {
             return self.current();
         }
-        *last_attempt = Some(Instant::now());
+        state.last_attempt = Some(Instant::now());
         self.fetches.fetch_add(1, Ordering::Relaxed);
-        match self.fetch().await {
+        match self.fetch(&mut state).await {
             Ok(set) => {
                 let set = Arc::new(set);
                 self.loaded.store(Some(Arc::new(Loaded {
@@ -234,10 +302,62 @@ impl Inner {
             .ok_or(KeysUnavailable)
     }
 
-    async fn fetch(&self) -> Result<KeySet, FetchError> {
+    /// The key set URL, from the configuration or the discovery document; when the document
+    /// cannot be used, the URL of the last good one.
+    async fn jwks_url(&self, state: &mut FetchState) -> Result<reqwest::Url, FetchError> {
+        let (document, issuer) = match &self.endpoint {
+            Endpoint::Fixed(url) => return Ok(url.clone()),
+            Endpoint::Discovered { document, issuer } => (document, issuer),
+        };
+        match self.discover(document, issuer).await {
+            Ok(url) => {
+                state.discovered = Some(url.clone());
+                Ok(url)
+            }
+            Err(why) => match &state.discovered {
+                Some(last) => {
+                    tracing::warn!(
+                        url = %self.shown,
+                        error = %why,
+                        "discovery document unavailable; using the key set URL it named before"
+                    );
+                    Ok(last.clone())
+                }
+                None => Err(why),
+            },
+        }
+    }
+
+    async fn discover(
+        &self,
+        document: &reqwest::Url,
+        issuer: &str,
+    ) -> Result<reqwest::Url, FetchError> {
+        #[derive(serde::Deserialize)]
+        struct Metadata {
+            issuer: String,
+            jwks_uri: String,
+        }
+        let body = self.get(document).await?;
+        let metadata: Metadata = serde_json::from_slice(&body)
+            .map_err(|err| FetchError::Discovery(format!("not OpenID Provider metadata: {err}")))?;
+        if metadata.issuer != issuer {
+            let shown: String = metadata.issuer.chars().take(200).collect();
+            return Err(FetchError::Discovery(format!(
+                "its issuer {:?} is not the configured `{issuer}`",
+                shown
+            )));
+        }
+        check_fetch_url(&metadata.jwks_uri, "jwks_uri", "discovered JWKS")
+            .map_err(|err| FetchError::Discovery(err.message().to_owned()))
+    }
+
+    /// GETs `url` as JSON, bounded by the size cap.
+    async fn get(&self, url: &reqwest::Url) -> Result<Vec<u8>, FetchError> {
         let mut response = self
-            .client
-            .get(self.url.clone())
+            .clients
+            .for_url(url)
+            .get(url.clone())
             .header(reqwest::header::ACCEPT, "application/json")
             .send()
             .await
@@ -259,6 +379,12 @@ impl Inner {
             }
             body.extend_from_slice(&chunk);
         }
+        Ok(body)
+    }
+
+    async fn fetch(&self, state: &mut FetchState) -> Result<KeySet, FetchError> {
+        let url = self.jwks_url(state).await?;
+        let body = self.get(&url).await?;
         let set = KeySet::from_jwks_json(&body).map_err(FetchError::Document)?;
         if set.is_empty() {
             return Err(FetchError::NoUsableKey);
@@ -276,6 +402,7 @@ enum FetchError {
     Read(reqwest::Error),
     Document(JwksError),
     NoUsableKey,
+    Discovery(String),
 }
 
 impl fmt::Display for FetchError {
@@ -287,6 +414,7 @@ impl fmt::Display for FetchError {
             FetchError::Read(err) => write!(f, "reading the response failed: {err}"),
             FetchError::Document(err) => err.fmt(f),
             FetchError::NoUsableKey => f.write_str("the key set holds no usable signing key"),
+            FetchError::Discovery(why) => write!(f, "discovery document refused: {why}"),
         }
     }
 }

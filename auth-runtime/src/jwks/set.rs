@@ -124,7 +124,7 @@ pub struct KeysUnavailable;
 
 /// Where the validator gets its keys.
 ///
-/// [`JwksKeySource`] fetches them over HTTP; an issuer embedded in the same process can hand
+/// [`JwksKeySource`](crate::JwksKeySource) fetches them over HTTP; an issuer embedded in the same process can hand
 /// its keys over directly by implementing this trait.
 pub trait KeySource: Send + Sync + 'static {
     /// The keys at hand, without waiting; `None` when none were loaded yet. Called on every

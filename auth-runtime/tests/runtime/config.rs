@@ -18,14 +18,12 @@ fn yaml_file_then_environment_with_double_underscore() {
         jail.set_env("UNRELATED__AUDIENCE", "ignored");
         let figment = auth_runtime::config::figment_from("auth.yaml");
         let config = AuthConfig::from_figment(&figment).expect("valid");
-        assert_eq!(config.issuer, "https://file.example");
-        assert_eq!(config.audience, "env-api", "the environment wins");
+        let one = &config.issuers[0];
+        assert_eq!(one.issuer, "https://file.example");
+        assert_eq!(one.audiences, ["env-api"], "the environment wins");
         assert_eq!(config.public_paths, vec!["/health".to_owned()]);
-        assert_eq!(config.accepted_algorithms.len(), 2);
-        assert_eq!(
-            config.jwks_endpoint,
-            "https://file.example/api/v1/auth/jwks"
-        );
+        assert_eq!(one.accepted_algorithms.len(), 2);
+        assert_eq!(one.jwks_endpoint, "https://file.example/api/v1/auth/jwks");
         Ok(())
     });
 }
@@ -99,7 +97,7 @@ fn string_settings_from_the_environment_stay_exactly_as_written() {
             let figment = auth_runtime::config::figment_from("absent.yaml");
             let config = AuthConfig::from_figment(&figment)
                 .unwrap_or_else(|err| panic!("{audience}: {err}"));
-            assert_eq!(config.audience, audience);
+            assert_eq!(config.issuers[0].audiences, [audience]);
             Ok(())
         });
     }
@@ -117,15 +115,13 @@ fn numbers_booleans_and_lists_from_the_environment_keep_their_types() {
         jail.set_env("AUTH_CLIENT__JWKS_URL", "https://keys.example/2024");
         let figment = auth_runtime::config::figment_from("absent.yaml");
         let config = AuthConfig::from_figment(&figment).unwrap();
-        assert_eq!(config.jwks_ttl.as_secs(), 600);
-        assert!(!config.use_env_proxy);
+        let one = &config.issuers[0];
+        assert_eq!(one.jwks_ttl.as_secs(), 600);
+        assert!(!one.use_env_proxy);
         assert_eq!(config.public_paths, vec!["/health", "/docs"]);
+        assert_eq!(one.leeway_seconds, 5, "variable names match without case");
         assert_eq!(
-            config.leeway_seconds, 5,
-            "variable names match without case"
-        );
-        assert_eq!(
-            config.jwks_endpoint, "https://keys.example/2024",
+            one.jwks_endpoint, "https://keys.example/2024",
             "an alias stays text"
         );
         Ok(())
@@ -235,16 +231,12 @@ fn roles_claim_comes_from_yaml_or_the_environment_and_must_not_be_blank() {
         )?;
         let figment = || auth_runtime::config::figment_from("auth.yaml");
         assert_eq!(
-            AuthConfig::from_figment(&figment())
-                .expect("valid")
-                .roles_claim,
+            AuthConfig::from_figment(&figment()).expect("valid").issuers[0].roles_claim,
             "roles"
         );
         jail.set_env("AUTH_CLIENT__ROLES_CLAIM", "resource_access.my-api.roles");
         assert_eq!(
-            AuthConfig::from_figment(&figment())
-                .expect("valid")
-                .roles_claim,
+            AuthConfig::from_figment(&figment()).expect("valid").issuers[0].roles_claim,
             "resource_access.my-api.roles"
         );
         jail.set_env("AUTH_CLIENT__ROLES_CLAIM", "  ");

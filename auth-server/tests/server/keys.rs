@@ -124,13 +124,13 @@ async fn a_second_app_that_only_knows_the_jwks_url_accepts_the_tokens() {
     };
     let remote = auth_runtime::RawConfig {
         issuer: issuer.config().issuer.clone(),
-        audience: issuer.config().audience.clone(),
+        audience: issuer.config().audience.as_str().into(),
         ..auth_runtime::RawConfig::default()
     }
     .validate()
     .unwrap();
     assert_eq!(
-        remote.jwks_endpoint,
+        remote.issuers[0].jwks_endpoint,
         format!("http://{addr}/api/v1/auth/jwks")
     );
     let second = serve_without_issuer(JwtAuth::new(remote).unwrap());
@@ -157,8 +157,9 @@ async fn embed_reads_both_sections_and_refuses_disagreement() {
     let (server, auth) = auth_server::embed(&base)
         .await
         .expect("auth_client defaults to server_auth");
-    assert_eq!(auth.config().issuer, server.config().issuer);
-    assert_eq!(auth.config().audience, "app");
+    let trusted = auth.config().issuer().expect("one issuer");
+    assert_eq!(trusted.issuer, server.config().issuer);
+    assert_eq!(trusted.audiences, ["app"]);
     let disagreeing = base
         .clone()
         .merge(Serialized::default("auth_client.audience", "other"));
@@ -172,6 +173,62 @@ async fn embed_reads_both_sections_and_refuses_disagreement() {
     let err = auth_server::embed(&with_store).await.unwrap_err();
     assert!(err.message().contains("server_auth.store_url"), "{err}");
     assert!(!err.message().contains("s3cret-pw"), "{err}");
+}
+
+#[actix_web::test]
+async fn embed_takes_its_place_in_a_list_of_issuers() {
+    use figment::providers::Serialized;
+    let dir = temp_dir();
+    let other =
+        auth_runtime::testing::TestIssuer::start_with(auth_runtime::Algorithm::ES256, "app");
+    let base = figment::Figment::new()
+        .merge(Serialized::default(
+            "server_auth.issuer",
+            "http://localhost:8100",
+        ))
+        .merge(Serialized::default("server_auth.audience", "app"))
+        .merge(Serialized::default(
+            "server_auth.signing_key_path",
+            dir.join("k.pem"),
+        ));
+    let listed = base.clone().merge(Serialized::default(
+        "auth_client.issuers",
+        json!([
+            {"issuer": other.issuer(), "audience": "app", "accepted_algorithms": ["ES256"]},
+            {"issuer": "http://localhost:8100", "audience": ["app", "admin-api"]},
+        ]),
+    ));
+    let (server, auth) = auth_server::embed(&listed)
+        .await
+        .expect("embedded among two");
+    let ours = auth
+        .validator()
+        .key_source("http://localhost:8100")
+        .expect("the embedded issuer is trusted");
+    let keys = ours.cached().expect("keys handed over, not fetched");
+    assert!(std::sync::Arc::ptr_eq(&keys, &server.key_source()));
+    // The other issuer's tokens are verified with its own keys, over HTTP.
+    let token = other.token().role("admin").sign();
+    let principal = auth.authenticate(&token).await.expect("the other issuer");
+    assert_eq!(principal.roles(), ["admin"]);
+    assert_eq!(other.fetch_count(), 1);
+
+    // A list without the embedded issuer, or with another audience for it, is refused.
+    let without = base.clone().merge(Serialized::default(
+        "auth_client.issuers",
+        json!([{"issuer": other.issuer(), "audience": "app"}]),
+    ));
+    let err = auth_server::embed(&without).await.unwrap_err();
+    assert!(err.message().contains("server_auth.issuer"), "{err}");
+    let elsewhere = base.merge(Serialized::default(
+        "auth_client.issuers",
+        json!([{"issuer": "http://localhost:8100", "audience": "admin-api"}]),
+    ));
+    let err = auth_server::embed(&elsewhere).await.unwrap_err();
+    assert!(
+        err.message().starts_with("auth_client.issuers[0].audience"),
+        "{err}"
+    );
 }
 
 #[test]

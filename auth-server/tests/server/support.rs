@@ -229,7 +229,7 @@ pub fn embedded(raw: RawServerConfig) -> (AuthServer, Server) {
 pub fn validator_for(issuer: &AuthServer) -> JwtAuth {
     let client = auth_runtime::RawConfig {
         issuer: issuer.config().issuer.clone(),
-        audience: issuer.config().audience.clone(),
+        audience: issuer.config().audience.as_str().into(),
         ..auth_runtime::RawConfig::default()
     }
     .validate()
