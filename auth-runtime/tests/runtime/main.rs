@@ -12,6 +12,7 @@ mod extractors;
 mod issuers;
 mod jwks;
 mod macros;
+mod oidc;
 mod outer;
 mod policy;
 mod validation;
