@@ -1,7 +1,9 @@
 //! A real token issuer for your tests (feature `testing`).
 //!
 //! [`TestIssuer::start`] makes a key pair, serves its JWKS over HTTP on a loopback port (the
-//! same path a pico-server-auth issuer uses), and mints signed tokens through a builder.
+//! same path a pico-server-auth issuer uses) together with an OpenID Provider discovery
+//! document at `/.well-known/openid-configuration` (for `discovery: true`, see
+//! [`TestIssuer::discovery_config`]), and mints signed tokens through a builder.
 //! [`TestIssuer::config`] points the middleware at it, so your tests exercise exactly the code
 //! that runs in production: HTTP fetch, signature, claims.
 //!

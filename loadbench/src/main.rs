@@ -12,9 +12,11 @@
 //! bounded size. `LOADBENCH_SECONDS` sets the length of each run (default 10).
 //!
 //! `cargo run --release -p auth-loadbench -- login-flood` instead measures auth-server's `GET /jwks` while six clients
-//! guess the admin password (no wrk needed).
+//! guess the admin password (no wrk needed). `loadbench/run.sh issuers` compares the app
+//! trusting one issuer with the same app trusting two, tokens alternating between them.
 
 mod baseline;
+mod issuers;
 mod login_flood;
 mod ours;
 
@@ -36,6 +38,19 @@ fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().collect();
     let served = match args.get(1).map(String::as_str) {
         Some("serve-ours") | Some("serve-baseline") => serve(&args),
+        Some("issuers") => {
+            let seconds = std::env::var("LOADBENCH_SECONDS")
+                .ok()
+                .and_then(|s| s.parse().ok())
+                .unwrap_or(10);
+            return match issuers::run(seconds) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(message) => {
+                    eprintln!("error: {message}");
+                    ExitCode::FAILURE
+                }
+            };
+        }
         Some("login-flood") => {
             let seconds = std::env::var("LOADBENCH_SECONDS")
                 .ok()

@@ -1,7 +1,7 @@
 //! The same app on auth-runtime, as the quickstart writes it.
 
 use actix_web::{App, HttpResponse, HttpServer, get};
-use auth_runtime::{JwtAuth, Principal, RawConfig, allow_anonymous};
+use auth_runtime::{JwtAuth, Principal, RawConfig, RawIssuer, allow_anonymous};
 
 #[allow_anonymous]
 #[get("/health")]
@@ -20,8 +20,23 @@ pub(crate) async fn serve(
     audience: String,
     cache_bytes: u64,
 ) -> std::io::Result<()> {
+    // Several issuers, comma-separated: each trusted as an entry of `issuers`.
+    let (issuer, issuers) = match issuer.split_once(',') {
+        None => (issuer, Vec::new()),
+        Some(_) => (
+            String::new(),
+            issuer
+                .split(',')
+                .map(|one| RawIssuer {
+                    issuer: one.to_owned(),
+                    ..RawIssuer::default()
+                })
+                .collect(),
+        ),
+    };
     let config = RawConfig {
         issuer,
+        issuers,
         audience: audience.into(),
         accepted_algorithms: vec!["RS256".into(), "EdDSA".into()],
         token_cache_max_bytes: cache_bytes,
