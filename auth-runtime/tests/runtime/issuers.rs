@@ -278,6 +278,14 @@ fn configuration_errors_name_the_entry() {
         ),
         (
             RawConfig {
+                jwks_endpoint: "https://a.example/keys".into(),
+                issuers: vec![entry("https://b.example", Some("api"))],
+                ..RawConfig::default()
+            },
+            "auth_client.jwks_endpoint and auth_client.issuers are both set",
+        ),
+        (
+            RawConfig {
                 issuers: vec![RawIssuer {
                     accepted_algorithms: Some(vec!["HS256".into()]),
                     ..entry("https://a.example", Some("api"))
@@ -332,6 +340,16 @@ fn entries_take_what_they_leave_out_from_the_top_level() {
         );
         assert_eq!(local.roles_claim, "role");
         assert_eq!(config.find_issuer("http://localhost:8100"), Some(local));
+
+        // The environment overrides top-level keys, which entries then take.
+        jail.set_env("AUTH_CLIENT__LEEWAY_SECONDS", "7");
+        jail.set_env("AUTH_CLIENT__AUDIENCE", "env-api");
+        let config =
+            AuthConfig::from_figment(&auth_runtime::config::figment_from("auth.yaml")).unwrap();
+        assert!(config.issuers.iter().all(|i| i.leeway_seconds == 7));
+        assert_eq!(config.issuers[0].audiences, ["env-api"]);
+        assert_eq!(config.issuers[1].audiences, ["my-api", "admin-api"]);
+        jail.clear_env();
 
         jail.create_file(
             "typo.yaml",
