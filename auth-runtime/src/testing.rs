@@ -449,29 +449,19 @@ fn discovery_document(state: &State, inner: &Inner) -> Value {
 /// The discovery document, under the same availability and delay as the key set.
 async fn serve_discovery(state: web::Data<State>) -> HttpResponse {
     state.discovery_fetches.fetch_add(1, Ordering::SeqCst);
-    let (available, delay, document) = {
-        let inner = state.lock();
-        (
-            inner.available,
-            inner.delay,
-            discovery_document(&state, &inner),
-        )
-    };
-    if !delay.is_zero() {
-        actix_web::rt::time::sleep(delay).await;
-    }
-    if available {
-        HttpResponse::Ok().json(document)
-    } else {
-        HttpResponse::ServiceUnavailable().finish()
-    }
+    answer(&state, |inner| discovery_document(&state, inner)).await
 }
 
 async fn serve_jwks(state: web::Data<State>) -> HttpResponse {
     state.fetches.fetch_add(1, Ordering::SeqCst);
+    answer(&state, jwks_document).await
+}
+
+/// The document `make` builds, after the configured delay, or 503 while unavailable.
+async fn answer(state: &State, make: impl FnOnce(&Inner) -> Value) -> HttpResponse {
     let (available, delay, document) = {
         let inner = state.lock();
-        (inner.available, inner.delay, jwks_document(&inner))
+        (inner.available, inner.delay, make(&inner))
     };
     if !delay.is_zero() {
         actix_web::rt::time::sleep(delay).await;

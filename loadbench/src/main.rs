@@ -38,46 +38,27 @@ fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().collect();
     let served = match args.get(1).map(String::as_str) {
         Some("serve-ours") | Some("serve-baseline") => serve(&args),
-        Some("issuers") => {
-            let seconds = std::env::var("LOADBENCH_SECONDS")
-                .ok()
-                .and_then(|s| s.parse().ok())
-                .unwrap_or(10);
-            return match issuers::run(seconds) {
-                Ok(()) => ExitCode::SUCCESS,
-                Err(message) => {
-                    eprintln!("error: {message}");
-                    ExitCode::FAILURE
-                }
-            };
-        }
-        Some("login-flood") => {
-            let seconds = std::env::var("LOADBENCH_SECONDS")
-                .ok()
-                .and_then(|s| s.parse().ok())
-                .unwrap_or(10);
-            return match login_flood::run(seconds) {
-                Ok(()) => ExitCode::SUCCESS,
-                Err(message) => {
-                    eprintln!("error: {message}");
-                    ExitCode::FAILURE
-                }
-            };
-        }
-        _ => {
-            return match orchestrate() {
-                Ok(()) => ExitCode::SUCCESS,
-                Err(message) => {
-                    eprintln!("error: {message}");
-                    ExitCode::FAILURE
-                }
-            };
-        }
+        Some("issuers") => return report(issuers::run(seconds())),
+        Some("login-flood") => return report(login_flood::run(seconds())),
+        _ => return report(orchestrate()),
     };
-    match served {
+    report(served.map_err(|err| err.to_string()))
+}
+
+/// `LOADBENCH_SECONDS`: the length of each run (default 10).
+fn seconds() -> u64 {
+    std::env::var("LOADBENCH_SECONDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(10)
+}
+
+/// The exit code of a mode, its error printed.
+fn report(result: Result<(), String>) -> ExitCode {
+    match result {
         Ok(()) => ExitCode::SUCCESS,
-        Err(err) => {
-            eprintln!("error: {err}");
+        Err(message) => {
+            eprintln!("error: {message}");
             ExitCode::FAILURE
         }
     }
@@ -311,10 +292,7 @@ fn rss_kib(pid: u32) -> Option<u64> {
 }
 
 fn orchestrate() -> Result<(), String> {
-    let seconds: u64 = std::env::var("LOADBENCH_SECONDS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(10);
+    let seconds = seconds();
     if Command::new("wrk").arg("-v").output().is_err() {
         return Err("wrk is not installed: apt-get install wrk (loadbench/run.sh does it)".into());
     }

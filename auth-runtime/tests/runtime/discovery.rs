@@ -112,9 +112,9 @@ async fn documents_without_a_key_set_url_or_too_large_are_refused() {
     assert_eq!(issuer.fetch_count(), 0);
 }
 
-#[actix_web::test]
-async fn a_rotated_key_is_found_through_a_fresh_document() {
-    let issuer = TestIssuer::start();
+/// An app trusting `issuer` through discovery, refetching at once for an unknown kid, that has
+/// accepted one token (returned).
+async fn serve_and_use_once(issuer: &TestIssuer) -> (crate::support::Server, String) {
     let raw = RawConfig {
         discovery: true,
         jwks_min_refresh_interval_seconds: 0,
@@ -122,6 +122,14 @@ async fn a_rotated_key_is_found_through_a_fresh_document() {
     };
     let server = serve(declare(JwtAuth::new(raw.validate().unwrap()).unwrap()));
     let first = issuer.token().sign();
+    assert_eq!(get(&server, "/api/profile", Some(&first)).await.status, 200);
+    (server, first)
+}
+
+#[actix_web::test]
+async fn a_rotated_key_is_found_through_a_fresh_document() {
+    let issuer = TestIssuer::start();
+    let (server, first) = serve_and_use_once(&issuer).await;
     assert_eq!(get(&server, "/api/profile", Some(&first)).await.status, 200);
     // The provider rotates its key and names a new key set URL: the unknown kid refetches
     // the document, then the key set where it now says.
@@ -139,13 +147,7 @@ async fn a_rotated_key_is_found_through_a_fresh_document() {
 #[actix_web::test]
 async fn the_last_good_key_set_url_serves_while_the_document_is_broken() {
     let issuer = TestIssuer::start();
-    let raw = RawConfig {
-        discovery: true,
-        jwks_min_refresh_interval_seconds: 0,
-        ..issuer.raw_config()
-    };
-    let server = serve(declare(JwtAuth::new(raw.validate().unwrap()).unwrap()));
-    let first = issuer.token().sign();
+    let (server, first) = serve_and_use_once(&issuer).await;
     assert_eq!(get(&server, "/api/profile", Some(&first)).await.status, 200);
 
     // The document breaks (another issuer, then junk); the key set is still where it was.
