@@ -466,10 +466,7 @@ impl IssuerConfig {
 
     /// The discovery document's URL: `{issuer without trailing /}/.well-known/openid-configuration`.
     pub fn discovery_url(&self) -> String {
-        format!(
-            "{}{DISCOVERY_PATH}",
-            self.issuer.trim().trim_end_matches('/')
-        )
+        discovery_url(&self.issuer)
     }
 
     /// The configuration key of this issuer: `auth_client`, or `auth_client.issuers[N]`.
@@ -480,6 +477,11 @@ impl IssuerConfig {
 
 /// The path appended to the issuer to find its OpenID Provider metadata.
 pub const DISCOVERY_PATH: &str = "/.well-known/openid-configuration";
+
+/// Where `issuer`'s OpenID Provider metadata is: without a trailing `/`, then the path.
+fn discovery_url(issuer: &str) -> String {
+    format!("{}{DISCOVERY_PATH}", issuer.trim().trim_end_matches('/'))
+}
 
 /// The keys of one issuer, before checking, with the configuration key they are written at.
 struct IssuerDraft {
@@ -641,6 +643,15 @@ impl IssuerDraft {
         }
     }
 
+    /// The single form can also be switched off; an entry cannot.
+    fn disable_hint(&self) -> String {
+        if self.env {
+            format!(", or disable auth with {SECTION}.enabled: false")
+        } else {
+            String::new()
+        }
+    }
+
     fn check(self) -> Result<IssuerConfig, ConfigError> {
         let key = &self.key;
         let mut accepted = Vec::new();
@@ -673,11 +684,7 @@ impl IssuerDraft {
             )));
         }
         if self.issuer.trim().is_empty() {
-            let disable = if self.env {
-                format!(", or disable auth with {SECTION}.enabled: false")
-            } else {
-                String::new()
-            };
+            let disable = self.disable_hint();
             return Err(ConfigError::new(format!(
                 "{key}.issuer must be set when auth is enabled ({}{disable})",
                 self.set_hint("issuer")
@@ -690,11 +697,7 @@ impl IssuerDraft {
             .map(|aud| aud.trim().to_owned())
             .collect();
         if audiences.iter().all(String::is_empty) {
-            let disable = if self.env {
-                format!(", or disable auth with {SECTION}.enabled: false")
-            } else {
-                String::new()
-            };
+            let disable = self.disable_hint();
             return Err(ConfigError::new(format!(
                 "{key}.audience must be set when auth is enabled (the `aud` tokens of {} \
                  carry, one value or a list; {}{disable})",
@@ -721,11 +724,11 @@ impl IssuerDraft {
                      {DISCOVERY_PATH})"
                 )));
             }
-            let document = format!(
-                "{}{DISCOVERY_PATH}",
-                self.issuer.trim().trim_end_matches('/')
-            );
-            check_fetch_url(&document, &format!("{key}.issuer"), "discovery document")?;
+            check_fetch_url(
+                &discovery_url(&self.issuer),
+                &format!("{key}.issuer"),
+                "discovery document",
+            )?;
             String::new()
         } else if configured_jwks.is_empty() {
             format!(
