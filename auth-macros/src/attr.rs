@@ -6,12 +6,93 @@ use syn::punctuated::Punctuated;
 use syn::spanned::Spanned;
 use syn::{Attribute, Expr, ExprLit, Lit, LitStr, Token};
 
-/// The roles of `#[requires_role("a", "b")]`, each a non-empty string literal, no repeats.
-pub(crate) fn roles(args: TokenStream) -> syn::Result<Vec<LitStr>> {
+/// What a `#[requires_*]` attribute asks the caller for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Requirement {
+    Role,
+    Scope,
+    Group,
+}
+
+impl Requirement {
+    pub(crate) const ALL: [Requirement; 3] =
+        [Requirement::Role, Requirement::Scope, Requirement::Group];
+
+    fn noun(self) -> &'static str {
+        match self {
+            Requirement::Role => "role",
+            Requirement::Scope => "scope",
+            Requirement::Group => "group",
+        }
+    }
+
+    /// The attribute's name.
+    fn name(self) -> &'static str {
+        match self {
+            Requirement::Role => "requires_role",
+            Requirement::Scope => "requires_scope",
+            Requirement::Group => "requires_group",
+        }
+    }
+
+    pub(crate) fn spelling(self) -> &'static str {
+        match self {
+            Requirement::Role => "#[requires_role]",
+            Requirement::Scope => "#[requires_scope]",
+            Requirement::Group => "#[requires_group]",
+        }
+    }
+
+    fn example(self) -> &'static str {
+        match self {
+            Requirement::Role => "`#[requires_role(\"admin\")]`",
+            Requirement::Scope => "`#[requires_scope(\"articles:write\")]`",
+            Requirement::Group => "`#[requires_group(\"engineering\")]`",
+        }
+    }
+
+    fn example_of_two(self) -> &'static str {
+        match self {
+            Requirement::Role => "`#[requires_role(\"editor\", \"admin\")]`",
+            Requirement::Scope => "`#[requires_scope(\"articles:write\", \"articles:admin\")]`",
+            Requirement::Group => "`#[requires_group(\"engineering\", \"operations\")]`",
+        }
+    }
+
+    /// The error for a second attribute of this kind on one handler.
+    pub(crate) fn twice(self) -> String {
+        format!(
+            "`{}` is applied twice; list every {} in one: {}",
+            self.spelling(),
+            self.noun(),
+            self.example_of_two()
+        )
+    }
+
+    /// The error for this attribute next to `#[allow_anonymous]`.
+    pub(crate) fn with_anonymous(self) -> String {
+        format!(
+            "`{}` and `#[allow_anonymous]` cannot both be on one handler: an anonymous handler \
+             has no caller whose {}s could be checked; keep one",
+            self.spelling(),
+            self.noun()
+        )
+    }
+}
+
+/// The names of `#[requires_role("a", "b")]` (or scopes, or groups), each a non-empty string
+/// literal, no repeats; scopes also in scope syntax. `span` is where the attribute is, for
+/// the error when it lists nothing.
+pub(crate) fn names(args: TokenStream, kind: Requirement, span: Span) -> syn::Result<Vec<LitStr>> {
+    let noun = kind.noun();
     if args.is_empty() {
         return Err(syn::Error::new(
-            Span::call_site(),
-            "`#[requires_role]` needs at least one role: `#[requires_role(\"admin\")]`",
+            span,
+            format!(
+                "`{}` needs at least one {noun}: {}",
+                kind.spelling(),
+                kind.example()
+            ),
         ));
     }
     let exprs = Punctuated::<Expr, Token![,]>::parse_terminated.parse2(args)?;
@@ -20,45 +101,87 @@ pub(crate) fn roles(args: TokenStream) -> syn::Result<Vec<LitStr>> {
         Some(all) => all.combine(err),
         None => errors = Some(err),
     };
-    let mut roles: Vec<LitStr> = Vec::new();
+    let mut names: Vec<LitStr> = Vec::new();
     for expr in exprs {
         match expr {
             Expr::Lit(ExprLit {
-                lit: Lit::Str(role),
-                ..
+                lit: Lit::Str(lit), ..
             }) => {
-                let name = role.value();
+                let name = lit.value();
                 if name.trim().is_empty() {
                     push(syn::Error::new(
-                        role.span(),
-                        "a role cannot be empty: give its name, e.g. `#[requires_role(\"admin\")]`",
-                    ));
-                } else if roles.iter().any(|seen| seen.value() == name) {
-                    push(syn::Error::new(
-                        role.span(),
+                        lit.span(),
                         format!(
-                            "role `{name}` is listed twice in `#[requires_role]`; list it once"
+                            "a {noun} cannot be empty: give its name, e.g. {}",
+                            kind.example()
                         ),
                     ));
+                } else if names.iter().any(|seen| seen.value() == name) {
+                    push(syn::Error::new(
+                        lit.span(),
+                        format!(
+                            "{noun} `{name}` is listed twice in `{}`; list it once",
+                            kind.spelling()
+                        ),
+                    ));
+                } else if let (Requirement::Scope, Err(why)) = (kind, scope_syntax(&name)) {
+                    push(syn::Error::new(lit.span(), why));
                 } else {
-                    roles.push(role);
+                    names.push(lit);
                 }
             }
             Expr::Assign(assign) => push(syn::Error::new(
                 assign.left.span(),
-                "unknown argument: `#[requires_role]` takes only role names as string \
-                 literals, e.g. `#[requires_role(\"editor\", \"admin\")]`",
+                format!(
+                    "unknown argument: `{}` takes only {noun} names as string literals, e.g. {}",
+                    kind.spelling(),
+                    kind.example_of_two()
+                ),
             )),
             other => push(syn::Error::new(
                 other.span(),
-                "roles must be string literals, e.g. `#[requires_role(\"admin\")]`",
+                format!("{noun}s must be string literals, e.g. {}", kind.example()),
             )),
         }
     }
     match errors {
         Some(errors) => Err(errors),
-        None => Ok(roles),
+        None => Ok(names),
     }
+}
+
+/// A scope as RFC 6749 section 3.3 writes it (printable ASCII, no space, quote or
+/// backslash), where `*` is only the wildcard of a trailing `:*` after a prefix.
+fn scope_syntax(scope: &str) -> Result<(), String> {
+    if let Some(bad) = scope
+        .chars()
+        .find(|&c| !matches!(c, '!'..='~') || c == '"' || c == '\\')
+    {
+        let shown = if bad == ' ' {
+            "a space".to_owned()
+        } else {
+            format!("`{}`", bad.escape_default())
+        };
+        return Err(format!(
+            "scope `{}` contains {shown}: a scope is printable ASCII without spaces, quotes or \
+             backslashes (RFC 6749 section 3.3); list several scopes as separate strings: \
+             `#[requires_scope(\"articles:read\", \"articles:write\")]`",
+            scope.escape_default()
+        ));
+    }
+    let prefix = scope.strip_suffix(":*").unwrap_or(scope);
+    if prefix.contains('*') {
+        return Err(format!(
+            "scope `{scope}`: `*` is a wildcard only as the last segment, after `:`, e.g. \
+             `\"articles:*\"` for every scope under `articles:`"
+        ));
+    }
+    if prefix.is_empty() {
+        return Err(format!(
+            "scope `{scope}`: the wildcard needs a prefix, e.g. `\"articles:*\"`"
+        ));
+    }
+    Ok(())
 }
 
 /// `#[allow_anonymous]` takes nothing.
@@ -72,29 +195,29 @@ pub(crate) fn no_arguments(args: TokenStream) -> syn::Result<()> {
     ))
 }
 
-/// Our two attributes, recognised by their last path segment (`allow_anonymous`,
+/// Our attributes, recognised by their last path segment (`allow_anonymous`,
 /// `auth_runtime::allow_anonymous`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Ours {
-    RequiresRole,
+    Requires(Requirement),
     AllowAnonymous,
 }
 
 impl Ours {
     pub(crate) fn of(attr: &Attribute) -> Option<Ours> {
-        let last = attr.path().segments.last()?;
-        if last.ident == "requires_role" {
-            Some(Ours::RequiresRole)
-        } else if last.ident == "allow_anonymous" {
-            Some(Ours::AllowAnonymous)
-        } else {
-            None
+        let last = &attr.path().segments.last()?.ident;
+        if last == "allow_anonymous" {
+            return Some(Ours::AllowAnonymous);
         }
+        Requirement::ALL
+            .into_iter()
+            .find(|kind| last == kind.name())
+            .map(Ours::Requires)
     }
 
     pub(crate) fn spelling(self) -> &'static str {
         match self {
-            Ours::RequiresRole => "#[requires_role]",
+            Ours::Requires(kind) => kind.spelling(),
             Ours::AllowAnonymous => "#[allow_anonymous]",
         }
     }

@@ -5,7 +5,7 @@ use proc_macro2::TokenStream;
 use syn::parse::ParseStream;
 use syn::{Attribute, Signature, Visibility};
 
-use crate::attr::Ours;
+use crate::attr::{Ours, Requirement};
 
 /// A function item with its body left untouched.
 pub(crate) struct HandlerFn {
@@ -39,8 +39,10 @@ pub(crate) fn parse(item: TokenStream, ours: Ours) -> syn::Result<HandlerFn> {
 }
 
 /// Checks what every handler attribute needs: an `async fn` without receiver, and no other
-/// attribute of ours that contradicts or repeats this one.
-pub(crate) fn handler(handler: &HandlerFn, ours: Ours) -> syn::Result<()> {
+/// attribute of ours that contradicts or repeats this one. Returns the other `#[requires_*]`
+/// attributes below a `#[requires_*]`, by their index in `handler.attrs`: the outermost one
+/// generates the check for all of them.
+pub(crate) fn handler(handler: &HandlerFn, ours: Ours) -> syn::Result<Vec<(Requirement, usize)>> {
     let mut errors = Vec::new();
     if handler.sig.asyncness.is_none() {
         errors.push(syn::Error::new_spanned(
@@ -61,29 +63,33 @@ pub(crate) fn handler(handler: &HandlerFn, ours: Ours) -> syn::Result<()> {
             ),
         ));
     }
-    for attr in &handler.attrs {
-        match Ours::of(attr) {
-            Some(other) if other == ours => errors.push(syn::Error::new_spanned(
-                attr,
-                match ours {
-                    Ours::RequiresRole => {
-                        "`#[requires_role]` is applied twice; list every role in one: \
-                         `#[requires_role(\"editor\", \"admin\")]`"
-                    }
-                    Ours::AllowAnonymous => "`#[allow_anonymous]` is applied twice; remove one",
-                },
-            )),
-            Some(_) => errors.push(syn::Error::new_spanned(
-                attr,
-                "`#[requires_role]` and `#[allow_anonymous]` cannot both be on one handler: an \
-                 anonymous handler has no caller whose roles could be checked; keep one",
-            )),
-            None => {}
+    let mut seen = vec![ours];
+    let mut merged = Vec::new();
+    for (index, attr) in handler.attrs.iter().enumerate() {
+        let Some(other) = Ours::of(attr) else {
+            continue;
+        };
+        let error = match (ours, other) {
+            _ if seen.contains(&other) => Some(match other {
+                Ours::Requires(kind) => kind.twice(),
+                Ours::AllowAnonymous => "`#[allow_anonymous]` is applied twice; remove one".into(),
+            }),
+            (Ours::Requires(kind), Ours::AllowAnonymous)
+            | (Ours::AllowAnonymous, Ours::Requires(kind)) => Some(kind.with_anonymous()),
+            _ => None,
+        };
+        match (error, other) {
+            (Some(error), _) => errors.push(syn::Error::new_spanned(attr, error)),
+            (None, Ours::Requires(kind)) => {
+                seen.push(other);
+                merged.push((kind, index));
+            }
+            (None, Ours::AllowAnonymous) => {}
         }
     }
     let mut errors = errors.into_iter();
     match errors.next() {
-        None => Ok(()),
+        None => Ok(merged),
         Some(mut first) => {
             errors.for_each(|err| first.combine(err));
             Err(first)

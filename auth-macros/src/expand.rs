@@ -3,9 +3,10 @@
 use proc_macro2::{Span, TokenStream, TokenTree};
 use quote::{format_ident, quote};
 use syn::ext::IdentExt as _;
+use syn::spanned::Spanned as _;
 use syn::{Attribute, FnArg, LitStr, Meta, parse_quote};
 
-use crate::attr::{self, Ours, RouteKind};
+use crate::attr::{self, Ours, Requirement, RouteKind};
 use crate::check::{self, HandlerFn};
 
 /// On error: the error, and the item exactly as written, so that the one mistake is the only
@@ -26,20 +27,37 @@ fn combine(first: syn::Result<()>, second: syn::Result<()>) -> syn::Result<()> {
     }
 }
 
-/// `#[requires_role("a", "b")]`: a hidden first parameter whose extractor answers 401/403
-/// before any other extractor (a JSON body, say) or the body runs. Its type names a marker
-/// struct that carries the roles.
-pub(crate) fn requires_role(args: TokenStream, item: TokenStream) -> syn::Result<TokenStream> {
-    let roles = attr::roles(args);
-    let handler = check::parse(item, Ours::RequiresRole)?;
-    let roles = match (roles, check::handler(&handler, Ours::RequiresRole)) {
-        (Ok(roles), Ok(())) => roles,
-        (Ok(_), Err(err)) | (Err(err), Ok(())) => return Err(err),
+/// `#[requires_role("a", "b")]`, `#[requires_scope(..)]`, `#[requires_group(..)]`: a hidden
+/// first parameter whose extractor answers 401/403 before any other extractor (a JSON body,
+/// say) or the body runs. Its type names a marker struct that carries what is required. The
+/// outermost of these attributes takes the others off the handler and checks them all.
+pub(crate) fn requires(
+    kind: Requirement,
+    args: TokenStream,
+    item: TokenStream,
+) -> syn::Result<TokenStream> {
+    let own = attr::names(args, kind, Span::call_site());
+    let handler = check::parse(item.clone(), Ours::Requires(kind))?;
+    let checked = check::handler(&handler, Ours::Requires(kind));
+    let (own, merged) = match (own, checked) {
+        (Ok(own), Ok(merged)) => (own, merged),
+        (Ok(_), Err(err)) | (Err(err), Ok(_)) => return Err(err),
         (Err(mut first), Err(second)) => {
             first.combine(second);
             return Err(first);
         }
     };
+    let mut lists = [Vec::new(), Vec::new(), Vec::new()];
+    lists[slot(kind)] = own;
+    for &(other, index) in &merged {
+        let attr = &handler.attrs[index];
+        match attribute_args(attr).and_then(|args| attr::names(args, other, attr.span())) {
+            Ok(names) => lists[slot(other)] = names,
+            // That attribute reports its own mistake when it expands: the item goes on as
+            // written, so that each mistake is shown once and every import stays used.
+            Err(_) => return Ok(item),
+        }
+    }
 
     let HandlerFn {
         attrs,
@@ -47,9 +65,16 @@ pub(crate) fn requires_role(args: TokenStream, item: TokenStream) -> syn::Result
         mut sig,
         body,
     } = handler;
-    let marker = format_ident!("__auth_roles_{}", sig.ident.unraw());
+    let attrs: Vec<Attribute> = attrs
+        .into_iter()
+        .enumerate()
+        .filter(|(index, _)| !merged.iter().any(|&(_, taken)| taken == *index))
+        .map(|(_, attr)| attr)
+        .collect();
+    let [roles, scopes, groups] = lists;
+    let marker = format_ident!("__auth_policy_{}", sig.ident.unraw());
     let guard: FnArg = parse_quote! {
-        _: ::auth_runtime::__private::RequireRoles<#marker>
+        _: ::auth_runtime::__private::Require<#marker>
     };
     sig.inputs.insert(0, guard);
     Ok(quote! {
@@ -57,8 +82,10 @@ pub(crate) fn requires_role(args: TokenStream, item: TokenStream) -> syn::Result
         #[allow(non_camel_case_types)]
         #vis struct #marker;
 
-        impl ::auth_runtime::__private::RoleSet for #marker {
+        impl ::auth_runtime::__private::Policy for #marker {
             const ROLES: &'static [&'static str] = &[#(#roles),*];
+            const SCOPES: &'static [&'static str] = &[#(#scopes),*];
+            const GROUPS: &'static [&'static str] = &[#(#groups),*];
         }
 
         #(#attrs)*
@@ -66,12 +93,31 @@ pub(crate) fn requires_role(args: TokenStream, item: TokenStream) -> syn::Result
     })
 }
 
+fn slot(kind: Requirement) -> usize {
+    match kind {
+        Requirement::Role => 0,
+        Requirement::Scope => 1,
+        Requirement::Group => 2,
+    }
+}
+
+/// The arguments of another `#[requires_*(..)]` on the handler: empty for a bare path. (The
+/// compiler itself refuses `#[requires_scope = ".."]` on an attribute macro.)
+fn attribute_args(attr: &Attribute) -> syn::Result<TokenStream> {
+    match &attr.meta {
+        Meta::List(list) => Ok(list.tokens.clone()),
+        Meta::Path(_) => Ok(TokenStream::new()),
+        Meta::NameValue(_) => Err(syn::Error::new_spanned(attr, "not an attribute macro call")),
+    }
+}
+
 /// `#[allow_anonymous]`: appends the anonymous guard, last, to every route attribute below it,
 /// and declares each route so that the middleware routes such requests before refusing them.
 pub(crate) fn allow_anonymous(args: TokenStream, item: TokenStream) -> syn::Result<TokenStream> {
     let no_args = attr::no_arguments(args);
     let handler = check::parse(item, Ours::AllowAnonymous)?;
-    combine(no_args, check::handler(&handler, Ours::AllowAnonymous))?;
+    let checked = check::handler(&handler, Ours::AllowAnonymous).map(|_| ());
+    combine(no_args, checked)?;
 
     let HandlerFn {
         mut attrs,

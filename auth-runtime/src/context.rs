@@ -37,6 +37,7 @@ use actix_web::dev::Payload;
 use actix_web::{FromRequest, HttpRequest};
 
 use crate::error::AuthError;
+use crate::scope::{self, Scopes};
 use crate::validate::{RawClaims, TokenClaims, ValidToken};
 
 use tokio::task::futures::TaskLocalFuture;
@@ -108,7 +109,7 @@ impl Principal {
         roles.iter().any(|role| self.has_role(role.as_ref()))
     }
 
-    /// Whether the token lists `group`.
+    /// Whether the token lists `group` (exact, case-sensitive match).
     pub fn has_group(&self, group: &str) -> bool {
         self.inner
             .token
@@ -116,6 +117,28 @@ impl Principal {
             .groups
             .iter()
             .any(|held| held == group)
+    }
+
+    /// Whether the token lists any of `groups`.
+    pub fn has_any_group<S: AsRef<str>>(&self, groups: &[S]) -> bool {
+        groups.iter().any(|group| self.has_group(group.as_ref()))
+    }
+
+    /// The token's scopes: its `scope` claim, else `scp` (see [`scope`](crate::scope)).
+    pub fn scopes(&self) -> Scopes<'_> {
+        Scopes::of(&self.inner.token.raw)
+    }
+
+    /// Whether a scope of the token satisfies `required`: equal to it, or a `prefix:*`
+    /// wildcard on either side (see the rules in [`scope`](crate::scope)).
+    pub fn has_scope(&self, required: &str) -> bool {
+        self.scopes()
+            .any(|granted| scope::satisfies(granted, required))
+    }
+
+    /// Whether any of `required` is satisfied.
+    pub fn has_any_scope<S: AsRef<str>>(&self, required: &[S]) -> bool {
+        required.iter().any(|one| self.has_scope(one.as_ref()))
     }
 }
 
@@ -171,10 +194,33 @@ impl SecurityContext {
     /// The caller, if their token lists any of `groups`; 401 without a caller, 403 otherwise.
     pub fn require_group<S: AsRef<str>>(groups: &[S]) -> Result<Principal, AuthError> {
         let principal = SecurityContext::require()?;
-        if groups.iter().any(|g| principal.has_group(g.as_ref())) {
+        if principal.has_any_group(groups) {
             Ok(principal)
         } else {
             Err(AuthError::MissingGroup(owned(groups)))
+        }
+    }
+
+    /// The caller's scopes; empty without a caller.
+    pub fn scopes() -> Vec<String> {
+        SecurityContext::with(|p| p.scopes().map(str::to_owned).collect()).unwrap_or_default()
+    }
+
+    /// Whether the caller's token has a scope that satisfies `scope` (see
+    /// [`Principal::has_scope`]).
+    pub fn has_scope(scope: &str) -> bool {
+        SecurityContext::with(|p| p.has_scope(scope)).unwrap_or(false)
+    }
+
+    /// The caller, if any of `scopes` is satisfied; 401 without a caller, 403 with
+    /// `Requires one of scopes: [...]` and `WWW-Authenticate: Bearer ...
+    /// error="insufficient_scope", scope="..."` otherwise.
+    pub fn require_scope<S: AsRef<str>>(scopes: &[S]) -> Result<Principal, AuthError> {
+        let principal = SecurityContext::require()?;
+        if principal.has_any_scope(scopes) {
+            Ok(principal)
+        } else {
+            Err(AuthError::MissingScope(owned(scopes)))
         }
     }
 
@@ -193,6 +239,13 @@ impl SecurityContext {
     /// `tokio::spawn`, which otherwise starts with no identity.
     pub fn propagate<F: Future>(future: F) -> impl Future<Output = F::Output> {
         CURRENT.scope(SecurityContext::get(), future)
+    }
+
+    /// Runs `check` on the caller without cloning it; 401 without a caller.
+    pub(crate) fn check(
+        check: impl FnOnce(&Principal) -> Result<(), AuthError>,
+    ) -> Result<(), AuthError> {
+        SecurityContext::with(check).unwrap_or(Err(AuthError::NoSecurityContext))
     }
 
     fn with<T>(f: impl FnOnce(&Principal) -> T) -> Option<T> {

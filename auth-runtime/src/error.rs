@@ -7,7 +7,8 @@
 //! |---|---|---|
 //! | no or malformed `Authorization` header | 401 | `Bearer realm="api"` |
 //! | bad token | 401 | `Bearer realm="api", error="invalid_token", error_description="..."` |
-//! | role missing | 403 | `Bearer realm="api", error="insufficient_scope", error_description="..."` |
+//! | role or group missing | 403 | `Bearer realm="api", error="insufficient_scope", error_description="..."` |
+//! | scope missing | 403 | the same, then `scope="articles:write"` (the scopes asked for) |
 //! | no usable key set | 503 | none; `Retry-After` instead |
 
 use std::fmt;
@@ -102,6 +103,9 @@ pub enum AuthError {
     MissingRole(Vec<String>),
     /// Authenticated, but none of the groups required is held. 403.
     MissingGroup(Vec<String>),
+    /// Authenticated, but no scope of the token satisfies any of the scopes required. 403,
+    /// naming them in the challenge's `scope` (RFC 6750 section 3).
+    MissingScope(Vec<String>),
     /// Code asked for the caller's identity where there is none (anonymous route, or outside
     /// a request). 401.
     NoSecurityContext,
@@ -123,6 +127,9 @@ impl AuthError {
             AuthError::MissingGroup(groups) => {
                 format!("Requires one of groups: {}", list(groups))
             }
+            AuthError::MissingScope(scopes) => {
+                format!("Requires one of scopes: {}", list(scopes))
+            }
             AuthError::NoSecurityContext => "No authenticated user in SecurityContext".to_owned(),
             AuthError::KeysUnavailable => {
                 "Authentication temporarily unavailable: signing keys could not be loaded"
@@ -137,7 +144,7 @@ impl AuthError {
                 return Some("Bearer realm=\"api\"".to_owned());
             }
             AuthError::KeysUnavailable => return None,
-            AuthError::MissingRole(_) | AuthError::MissingGroup(_) => {
+            AuthError::MissingRole(_) | AuthError::MissingGroup(_) | AuthError::MissingScope(_) => {
                 ("insufficient_scope", self.detail())
             }
             AuthError::Expired
@@ -154,9 +161,26 @@ impl AuthError {
                 _ => '?',
             })
             .collect();
-        Some(format!(
-            "Bearer realm=\"api\", error=\"{error}\", error_description=\"{description}\""
-        ))
+        let mut challenge =
+            format!("Bearer realm=\"api\", error=\"{error}\", error_description=\"{description}\"");
+        if let AuthError::MissingScope(scopes) = self {
+            // RFC 6750 section 3: scope tokens are %x21 / %x23-5B / %x5D-7E, space-separated.
+            let tokens: Vec<String> = scopes
+                .iter()
+                .map(|scope| {
+                    scope
+                        .chars()
+                        .map(|c| match c {
+                            '"' | '\\' => '?',
+                            '!'..='~' => c,
+                            _ => '?',
+                        })
+                        .collect()
+                })
+                .collect();
+            challenge.push_str(&format!(", scope=\"{}\"", tokens.join(" ")));
+        }
+        Some(challenge)
     }
 }
 
@@ -188,7 +212,9 @@ impl std::error::Error for AuthError {}
 impl ResponseError for AuthError {
     fn status_code(&self) -> StatusCode {
         match self {
-            AuthError::MissingRole(_) | AuthError::MissingGroup(_) => StatusCode::FORBIDDEN,
+            AuthError::MissingRole(_) | AuthError::MissingGroup(_) | AuthError::MissingScope(_) => {
+                StatusCode::FORBIDDEN
+            }
             AuthError::KeysUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             _ => StatusCode::UNAUTHORIZED,
         }
@@ -232,6 +258,29 @@ mod tests {
             challenge.contains("Algorithm 'x'y'z?' is not accepted"),
             "{challenge}"
         );
+    }
+
+    #[test]
+    fn missing_scope_names_the_scopes_in_the_challenge() {
+        let err = AuthError::MissingScope(vec!["articles:write".into(), "articles:*".into()]);
+        assert_eq!(err.status_code(), StatusCode::FORBIDDEN);
+        assert_eq!(
+            err.detail(),
+            "Requires one of scopes: ['articles:write', 'articles:*']"
+        );
+        assert_eq!(
+            err.challenge().unwrap(),
+            "Bearer realm=\"api\", error=\"insufficient_scope\", error_description=\"Requires \
+             one of scopes: ['articles:write', 'articles:*']\", scope=\"articles:write articles:*\""
+        );
+        // Scopes given at run time (`SecurityContext::require_scope`) cannot break the header.
+        let err = AuthError::MissingScope(vec!["a\"b c\\d\u{e9}".into()]);
+        assert!(
+            err.challenge().unwrap().ends_with(", scope=\"a?b?c?d?\""),
+            "{:?}",
+            err.challenge()
+        );
+        assert!(HeaderValue::from_str(&err.challenge().unwrap()).is_ok());
     }
 
     #[test]

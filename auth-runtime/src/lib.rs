@@ -35,7 +35,8 @@
 //! ```
 //!
 //! The pieces, one module each: [`config`] (the `auth_client` section), [`jwks`] (keys),
-//! [`validate`] (token checks), [`roles`] (role resolution), [`context`] (the identity),
+//! [`validate`] (token checks), [`roles`] (role resolution), [`scope`] (OAuth scopes),
+//! [`context`] (the identity),
 //! [`middleware`] (401/403), [`anonymous`] (routes without a token), [`error`] (the
 //! answers), and, with the `testing` feature, [`testing`] (a loopback issuer for your tests).
 
@@ -53,6 +54,7 @@ pub mod error;
 pub mod jwks;
 pub mod middleware;
 pub mod roles;
+pub mod scope;
 mod strict_json;
 #[cfg(feature = "testing")]
 pub mod testing;
@@ -109,6 +111,12 @@ pub use validate::{RawClaims, TokenClaims, ValidToken, Validator};
 /// not an `async fn` (or not a function at all), two `#[requires_role]` on one handler
 /// (list all roles in one), and `#[requires_role]` together with `#[allow_anonymous]`.
 ///
+/// # Combining
+///
+/// [`requires_scope`] and [`requires_group`] can sit on the same handler, in any order: each
+/// attribute is any-of, and all of them must hold. The first one unmet, in the order roles,
+/// scopes, groups, gives the 403.
+///
 /// # Examples
 ///
 /// ```
@@ -141,6 +149,109 @@ pub use validate::{RawClaims, TokenClaims, ValidToken, Validator};
 #[doc(inline)]
 pub use auth_macros::requires_role;
 
+/// Restricts a handler to tokens that carry any of the listed OAuth scopes.
+///
+/// # Syntax
+///
+/// ```text
+/// #[requires_scope("articles:write", "articles:admin", ...)]
+/// ```
+///
+/// One or more scopes as string literals, placed like [`requires_role`]. A scope is printable
+/// ASCII without spaces, quotes or backslashes; `*` may only end it, after a `:` and a prefix
+/// (`"articles:*"`).
+///
+/// # Semantics
+///
+/// The token's scopes are its `scope` claim, or `scp` when it has no `scope`, each either a
+/// space-delimited string or an array of strings. The handler runs when one of them satisfies
+/// one of the listed scopes: equal to it (case-sensitive), or a `prefix:*` wildcard on either
+/// side. A granted `articles:*` satisfies a required `articles:write` (and
+/// `articles:write:draft`), a required `articles:*` is satisfied by any granted scope under
+/// `articles:`, and `articles:*` never matches `articles` itself. The full table is in
+/// [`scope`].
+///
+/// Otherwise, like [`requires_role`]: no valid token is 401, an unmet requirement is 403, and
+/// the handler neither runs nor reads its body. The 403 carries
+/// `{"detail": "Requires one of scopes: ['articles:write']"}` and
+/// `WWW-Authenticate: Bearer realm="api", error="insufficient_scope", error_description="...",
+/// scope="articles:write"` (RFC 6750 section 3). It combines with [`requires_role`] and
+/// [`requires_group`]: all must hold.
+///
+/// # Errors
+///
+/// Compile errors as for [`requires_role`], plus a scope that is not in scope syntax (a
+/// space, a quote, a `*` anywhere but at the end after `:`, a bare `:*`).
+///
+/// # Examples
+///
+/// ```
+/// use actix_web::{App, HttpResponse, post};
+/// use auth_runtime::{JwtAuth, requires_role, requires_scope};
+///
+/// /// A token with `scope: "articles:write"` (or `articles:*`).
+/// #[requires_scope("articles:write")]
+/// #[post("/api/articles")]
+/// async fn create() -> HttpResponse {
+///     HttpResponse::Created().finish()
+/// }
+///
+/// /// Both: the `admin` role and a scope under `articles:`.
+/// #[requires_role("admin")]
+/// #[requires_scope("articles:*")]
+/// #[post("/api/articles/purge")]
+/// async fn purge() -> HttpResponse {
+///     HttpResponse::NoContent().finish()
+/// }
+///
+/// fn app(auth: JwtAuth) {
+///     let _ = App::new().wrap(auth).service(create).service(purge);
+/// }
+/// ```
+#[doc(inline)]
+pub use auth_macros::requires_scope;
+
+/// Restricts a handler to tokens whose `groups` claim lists any of the given groups.
+///
+/// # Syntax
+///
+/// ```text
+/// #[requires_group("engineering", "operations", ...)]
+/// ```
+///
+/// One or more group names as string literals, placed like [`requires_role`].
+///
+/// # Semantics
+///
+/// The token's `groups` claim (an array of strings, or one string) must contain one of the
+/// listed groups, compared exactly. Otherwise as for [`requires_role`]: 401 without a valid
+/// token, 403 `{"detail": "Requires one of groups: ['engineering']"}` with
+/// `error="insufficient_scope"`, and the handler neither runs nor reads its body. It combines
+/// with [`requires_role`] and [`requires_scope`]: all must hold.
+///
+/// # Errors
+///
+/// The same compile errors as for [`requires_role`].
+///
+/// # Examples
+///
+/// ```
+/// use actix_web::{App, HttpResponse, get};
+/// use auth_runtime::{JwtAuth, requires_group};
+///
+/// #[requires_group("engineering", "operations")]
+/// #[get("/api/deployments")]
+/// async fn deployments() -> HttpResponse {
+///     HttpResponse::Ok().finish()
+/// }
+///
+/// fn app(auth: JwtAuth) {
+///     let _ = App::new().wrap(auth).service(deployments);
+/// }
+/// ```
+#[doc(inline)]
+pub use auth_macros::requires_group;
+
 /// Lets a handler answer without a token.
 ///
 /// # Syntax
@@ -169,7 +280,7 @@ pub use auth_macros::requires_role;
 /// Compile errors: arguments (`#[allow_anonymous(..)]`), no route attribute below it (which
 /// is also what placing it under the route attribute looks like), a handler that is not an
 /// `async fn`, two `#[allow_anonymous]`, and `#[allow_anonymous]` together with
-/// `#[requires_role]`.
+/// `#[requires_role]`, `#[requires_scope]` or `#[requires_group]`.
 ///
 /// # Examples
 ///

@@ -10,26 +10,48 @@ use actix_web::{FromRequest, HttpRequest};
 
 pub use inventory;
 
-use crate::context::SecurityContext;
+use crate::context::{Principal, SecurityContext};
 use crate::error::AuthError;
 
-/// The roles of one `#[requires_role]`, carried by a marker type the macro generates.
-pub trait RoleSet {
-    /// Any of these grants access.
+/// What the `#[requires_*]` attributes of one handler ask for, carried by a marker type the
+/// macro generates. An empty list asks for nothing.
+pub trait Policy {
+    /// `#[requires_role]`: any of these roles.
     const ROLES: &'static [&'static str];
+    /// `#[requires_scope]`: any of these scopes.
+    const SCOPES: &'static [&'static str];
+    /// `#[requires_group]`: any of these groups.
+    const GROUPS: &'static [&'static str];
 }
 
-/// The hidden first parameter of a `#[requires_role]` handler. Extracted before every other
-/// parameter: 401 without an identity, 403 without one of the roles.
-pub struct RequireRoles<R: RoleSet>(PhantomData<R>);
+/// The hidden first parameter of a handler with `#[requires_*]` attributes. Extracted before
+/// every other parameter: 401 without an identity, 403 when one of the lists is not met.
+pub struct Require<P: Policy>(PhantomData<P>);
 
-impl<R: RoleSet> FromRequest for RequireRoles<R> {
+impl<P: Policy> FromRequest for Require<P> {
     type Error = AuthError;
     type Future = Ready<Result<Self, AuthError>>;
 
     fn from_request(_req: &HttpRequest, _payload: &mut Payload) -> Self::Future {
-        ready(SecurityContext::require_role(R::ROLES).map(|_| RequireRoles(PhantomData)))
+        ready(SecurityContext::check(check::<P>).map(|()| Require(PhantomData)))
     }
+}
+
+fn check<P: Policy>(me: &Principal) -> Result<(), AuthError> {
+    if !P::ROLES.is_empty() && !me.has_any_role(P::ROLES) {
+        return Err(AuthError::MissingRole(owned(P::ROLES)));
+    }
+    if !P::SCOPES.is_empty() && !me.has_any_scope(P::SCOPES) {
+        return Err(AuthError::MissingScope(owned(P::SCOPES)));
+    }
+    if !P::GROUPS.is_empty() && !me.has_any_group(P::GROUPS) {
+        return Err(AuthError::MissingGroup(owned(P::GROUPS)));
+    }
+    Ok(())
+}
+
+fn owned(items: &[&str]) -> Vec<String> {
+    items.iter().map(|&item| item.to_owned()).collect()
 }
 
 /// The guard `#[allow_anonymous]` appends to the route attribute.

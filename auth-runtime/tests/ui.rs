@@ -1,5 +1,6 @@
-//! Compile-time behaviour of `#[requires_role]` and `#[allow_anonymous]`: every supported
-//! stacking compiles, every misuse is one error that says the fix.
+//! Compile-time behaviour of the attributes (`#[requires_role]`, `#[requires_scope]`,
+//! `#[requires_group]`, `#[allow_anonymous]`): every supported stacking compiles, every
+//! misuse is one error that says the fix.
 
 #[test]
 fn ui() {

@@ -26,7 +26,9 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     for expansion in [
-        expand::requires_role(args.clone(), item.clone()),
+        expand::requires(attr::Requirement::Role, args.clone(), item.clone()),
+        expand::requires(attr::Requirement::Scope, args.clone(), item.clone()),
+        expand::requires(attr::Requirement::Group, args.clone(), item.clone()),
         expand::allow_anonymous(args, item.clone()),
     ] {
         // Either an expansion or one error that still emits the item: never a panic.

@@ -15,4 +15,5 @@ mod macros;
 mod oidc;
 mod outer;
 mod policy;
+mod scopes;
 mod validation;
