@@ -9,7 +9,8 @@
 //! | bad token | 401 | `Bearer realm="api", error="invalid_token", error_description="..."` |
 //! | role or group missing | 403 | `Bearer realm="api", error="insufficient_scope", error_description="..."` |
 //! | scope missing | 403 | the same, then `scope="articles:write"` (the scopes asked for) |
-//! | no usable key set | 503 | none; `Retry-After` instead |
+//! | revoked token | 401 | `Bearer realm="api", error="invalid_token", error_description="Token has been revoked"` |
+//! | no usable key set, or a revocation list too old to trust | 503 | none; `Retry-After` instead |
 
 use std::fmt;
 
@@ -111,6 +112,11 @@ pub enum AuthError {
     NoSecurityContext,
     /// No key set could be fetched yet, so no token can be checked. 503 with `Retry-After`.
     KeysUnavailable,
+    /// The token's `jti` is on its issuer's revocation list. 401.
+    Revoked,
+    /// The issuer's revocation list is older than `revocation_max_staleness_seconds` and
+    /// cannot be refreshed (and `revocation_fail_open` is off). 503 with `Retry-After`.
+    RevocationUnavailable,
 }
 
 impl AuthError {
@@ -135,6 +141,12 @@ impl AuthError {
                 "Authentication temporarily unavailable: signing keys could not be loaded"
                     .to_owned()
             }
+            AuthError::Revoked => "Token has been revoked".to_owned(),
+            AuthError::RevocationUnavailable => {
+                "Authentication temporarily unavailable: the revocation list could not be \
+                 refreshed"
+                    .to_owned()
+            }
         }
     }
 
@@ -143,13 +155,14 @@ impl AuthError {
             AuthError::MissingCredentials | AuthError::NoSecurityContext => {
                 return Some("Bearer realm=\"api\"".to_owned());
             }
-            AuthError::KeysUnavailable => return None,
+            AuthError::KeysUnavailable | AuthError::RevocationUnavailable => return None,
             AuthError::MissingRole(_) | AuthError::MissingGroup(_) | AuthError::MissingScope(_) => {
                 ("insufficient_scope", self.detail())
             }
             AuthError::Expired
             | AuthError::AlgorithmNotAccepted(_)
-            | AuthError::InvalidToken(_) => ("invalid_token", self.detail()),
+            | AuthError::InvalidToken(_)
+            | AuthError::Revoked => ("invalid_token", self.detail()),
         };
         // RFC 6750 allows %x20-21 / %x23-5B / %x5D-7E in error_description: no quote, no
         // backslash, nothing outside printable ASCII.
@@ -215,7 +228,9 @@ impl ResponseError for AuthError {
             AuthError::MissingRole(_) | AuthError::MissingGroup(_) | AuthError::MissingScope(_) => {
                 StatusCode::FORBIDDEN
             }
-            AuthError::KeysUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            AuthError::KeysUnavailable | AuthError::RevocationUnavailable => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             _ => StatusCode::UNAUTHORIZED,
         }
     }
@@ -229,7 +244,10 @@ impl ResponseError for AuthError {
                 response.insert_header((header::WWW_AUTHENTICATE, value));
             }
         }
-        if matches!(self, AuthError::KeysUnavailable) {
+        if matches!(
+            self,
+            AuthError::KeysUnavailable | AuthError::RevocationUnavailable
+        ) {
             response.insert_header((header::RETRY_AFTER, RETRY_AFTER_SECONDS));
         }
         response

@@ -35,8 +35,8 @@
 //! ```
 //!
 //! The pieces, one module each: [`config`] (the `auth_client` section), [`jwks`] (keys),
-//! [`validate`] (token checks), [`roles`] (role resolution), [`scope`] (OAuth scopes),
-//! [`context`] (the identity),
+//! [`validate`] (token checks), [`revocation`] (revoked tokens), [`roles`] (role
+//! resolution), [`scope`] (OAuth scopes), [`context`] (the identity),
 //! [`middleware`] (401/403), [`anonymous`] (routes without a token), [`error`] (the
 //! answers), and, with the `testing` feature, [`testing`] (a loopback issuer for your tests).
 
@@ -53,6 +53,7 @@ pub mod context;
 pub mod error;
 pub mod jwks;
 pub mod middleware;
+pub mod revocation;
 pub mod roles;
 pub mod scope;
 mod strict_json;
@@ -71,6 +72,10 @@ pub use jwks::{
     JwksError, JwksKeySource, KeyError, KeySet, KeySource, KeysUnavailable, VerifyingKey,
 };
 pub use middleware::{JwtAuth, JwtAuthBuilder};
+pub use revocation::{
+    HttpRevocationSource, RevocationFetchError, RevocationList, RevocationPage, RevocationSource,
+    RevokedToken,
+};
 pub use roles::{DefaultRoleResolver, RoleResolver};
 pub use validate::{RawClaims, TokenClaims, ValidToken, Validator};
 

@@ -53,6 +53,7 @@ use crate::config::{AuthConfig, ConfigError};
 use crate::context::{Principal, SecurityContext};
 use crate::error::AuthError;
 use crate::jwks::{JwksKeySource, KeySource};
+use crate::revocation::{HttpRevocationSource, RevocationList, RevocationSource};
 use crate::roles::{Resolver, RoleResolver};
 use crate::validate::{ValidToken, Validator, now};
 
@@ -71,6 +72,38 @@ struct Shared {
     anonymous: Vec<AnonymousRoute>,
     /// Shared by every worker, like the rest of `Shared`.
     cache: Option<Arc<TokenCache>>,
+    /// One per issuer: its revocation list, if it has one.
+    revocations: Vec<Option<RevocationList>>,
+}
+
+/// The index of the configured issuer a source was given for (`None` for the only one);
+/// `Ok(None)` when auth is disabled and the source is not needed.
+fn issuer_index(
+    config: &AuthConfig,
+    issuer: Option<String>,
+    method: &str,
+) -> Result<Option<usize>, ConfigError> {
+    match issuer {
+        Some(issuer) => config
+            .issuers
+            .iter()
+            .position(|entry| entry.issuer == issuer)
+            .map(Some)
+            .ok_or_else(|| {
+                ConfigError::new(format!(
+                    "a {} was given for the issuer `{issuer}`, which is not among the \
+                     configured ones (auth_client.issuer / issuers)",
+                    method.replace('_', " ")
+                ))
+            }),
+        None if config.issuers.len() == 1 => Ok(Some(0)),
+        // Disabled: nothing is ever validated, so the source is not needed.
+        None if !config.enabled => Ok(None),
+        None => Err(ConfigError::new(format!(
+            "JwtAuthBuilder::{method} serves a single issuer, and several are configured; \
+             use issuer_{method}(issuer, source) for each one it serves"
+        ))),
+    }
 }
 
 impl std::fmt::Debug for JwtAuth {
@@ -87,6 +120,8 @@ pub struct JwtAuthBuilder {
     config: AuthConfig,
     /// Key sources given for issuers, by `iss`; `None` stands for "the only issuer".
     keys: Vec<(Option<String>, Arc<dyn KeySource>)>,
+    /// Revocation sources given for issuers, the same way.
+    revocations: Vec<(Option<String>, Arc<dyn RevocationSource>)>,
     resolver: Option<Resolver>,
     anonymous: Vec<AnonymousRoute>,
 }
@@ -124,6 +159,7 @@ impl JwtAuth {
             resolver: None,
             config,
             keys: Vec::new(),
+            revocations: Vec::new(),
             anonymous: Vec::new(),
         }
     }
@@ -139,6 +175,7 @@ impl JwtAuth {
                 resolvers: shared.resolvers.clone(),
                 anonymous: shared.anonymous.clone(),
                 cache: shared.cache.clone(),
+                revocations: shared.revocations.clone(),
             },
         };
         shared.anonymous.push(AnonymousRoute::new(methods, pattern));
@@ -167,6 +204,18 @@ impl JwtAuth {
     pub fn token_cache_stats(&self) -> Option<TokenCacheStats> {
         self.shared.cache.as_ref().map(|cache| cache.stats())
     }
+
+    /// The revocation list held for the configured issuer `issuer`, or `None` when that
+    /// issuer has none (no `revocation_endpoint`, no revocation source given).
+    pub fn revocation_list(&self, issuer: &str) -> Option<&RevocationList> {
+        let index = self
+            .shared
+            .config
+            .issuers
+            .iter()
+            .position(|entry| entry.issuer == issuer)?;
+        self.shared.revocations.get(index)?.as_ref()
+    }
 }
 
 impl JwtAuthBuilder {
@@ -182,6 +231,26 @@ impl JwtAuthBuilder {
     /// issuer embedded in the same process, say); the others keep their JWKS endpoints.
     pub fn issuer_key_source(mut self, issuer: &str, source: impl KeySource) -> JwtAuthBuilder {
         self.keys.push((Some(issuer.to_owned()), Arc::new(source)));
+        self
+    }
+
+    /// Reads the revoked tokens of a configuration's only issuer from `source` instead of its
+    /// `revocation_endpoint` (see [`key_source`](JwtAuthBuilder::key_source) for several
+    /// issuers).
+    pub fn revocation_source(mut self, source: impl RevocationSource) -> JwtAuthBuilder {
+        self.revocations.push((None, Arc::new(source)));
+        self
+    }
+
+    /// Reads the revoked tokens of the configured issuer `issuer` from `source` (an issuer
+    /// embedded in the same process, say), with that issuer's `revocation_*` settings.
+    pub fn issuer_revocation_source(
+        mut self,
+        issuer: &str,
+        source: impl RevocationSource,
+    ) -> JwtAuthBuilder {
+        self.revocations
+            .push((Some(issuer.to_owned()), Arc::new(source)));
         self
     }
 
@@ -203,30 +272,27 @@ impl JwtAuthBuilder {
         self.anonymous.extend(crate::__private::declared_routes());
         let mut given: Vec<Option<Arc<dyn KeySource>>> = vec![None; self.config.issuers.len()];
         for (issuer, source) in self.keys {
-            let index = match issuer {
-                Some(issuer) => self
-                    .config
-                    .issuers
-                    .iter()
-                    .position(|entry| entry.issuer == issuer)
-                    .ok_or_else(|| {
-                        ConfigError::new(format!(
-                            "a key source was given for the issuer `{issuer}`, which is not \
-                             among the configured ones (auth_client.issuer / issuers)"
-                        ))
-                    })?,
-                None if self.config.issuers.len() == 1 => 0,
-                // Disabled: nothing is ever validated, so the source is not needed.
-                None if !self.config.enabled => continue,
+            if let Some(index) = issuer_index(&self.config, issuer, "key_source")? {
+                given[index] = Some(source);
+            }
+        }
+        let mut revocation_sources: Vec<Option<Arc<dyn RevocationSource>>> =
+            vec![None; self.config.issuers.len()];
+        for (issuer, source) in self.revocations {
+            if let Some(index) = issuer_index(&self.config, issuer, "revocation_source")? {
+                revocation_sources[index] = Some(source);
+            }
+        }
+        let mut revocations = Vec::with_capacity(revocation_sources.len());
+        for (source, issuer) in revocation_sources.into_iter().zip(&self.config.issuers) {
+            let source = match source {
+                Some(source) => Some(source),
+                None if issuer.revocation_endpoint.is_empty() => None,
                 None => {
-                    return Err(ConfigError::new(
-                        "JwtAuthBuilder::key_source serves a single issuer, and several are \
-                         configured; use issuer_key_source(issuer, source) for each one it \
-                         serves",
-                    ));
+                    Some(Arc::new(HttpRevocationSource::new(issuer)?) as Arc<dyn RevocationSource>)
                 }
             };
-            given[index] = Some(source);
+            revocations.push(source.map(|source| RevocationList::new(source, issuer)));
         }
         let mut keys = Vec::with_capacity(given.len());
         for (source, issuer) in given.into_iter().zip(&self.config.issuers) {
@@ -251,6 +317,7 @@ impl JwtAuthBuilder {
                 validator: Validator::new(&self.config, keys)?,
                 config: self.config,
                 resolvers,
+                revocations,
                 anonymous: self.anonymous,
                 cache,
             }),
@@ -262,6 +329,8 @@ impl Shared {
     async fn authenticate(&self, token: &str) -> Result<Principal, AuthError> {
         let Some(cache) = &self.cache else {
             let verified = self.validator.verify(token).await?;
+            self.check_revoked(verified.issuer, &verified.token.claims.jti)
+                .await?;
             return Ok(self.with_roles(verified.issuer, verified.token).await);
         };
         if let Some(entry) = cache.get(token) {
@@ -277,6 +346,8 @@ impl Shared {
                     cache.remove(token);
                     return Err(err);
                 }
+                self.check_revoked(seen.issuer, &seen.token.claims.jti)
+                    .await?;
                 return Ok(match entry.principal() {
                     Some(principal) => principal.clone(),
                     None => self.with_roles(seen.issuer, Arc::clone(&seen.token)).await,
@@ -285,6 +356,8 @@ impl Shared {
             cache.remove(token);
         }
         let verified = self.validator.verify(token).await?;
+        self.check_revoked(verified.issuer, &verified.token.claims.jti)
+            .await?;
         let principal = self
             .with_roles(verified.issuer, Arc::clone(&verified.token))
             .await;
@@ -295,6 +368,14 @@ impl Shared {
         let cached = cacheable.then(|| principal.clone());
         cache.insert(token, Entry::new(token, verified, cached));
         Ok(principal)
+    }
+
+    /// Refuses a token of issuer `issuer` whose `jti` that issuer revoked.
+    async fn check_revoked(&self, issuer: usize, jti: &str) -> Result<(), AuthError> {
+        match self.revocations.get(issuer) {
+            Some(Some(list)) => list.check(jti).await,
+            _ => Ok(()),
+        }
     }
 
     /// The caller behind a request's bearer token.
@@ -528,6 +609,12 @@ fn log_rejection(method: &Method, path: &str, err: &AuthError) {
         AuthError::KeysUnavailable => {
             tracing::warn!(%method, path, reason = %err, "request rejected: no signing keys")
         }
+        AuthError::RevocationUnavailable => tracing::warn!(
+            %method,
+            path,
+            reason = %err,
+            "request rejected: revocation list too old"
+        ),
         _ => tracing::info!(%method, path, reason = %err, "request rejected"),
     }
 }

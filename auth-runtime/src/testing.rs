@@ -39,6 +39,10 @@
 //! identity provider does: [`rotate`](TestIssuer::rotate) its key,
 //! [`set_available`](TestIssuer::set_available)`(false)` to answer 503,
 //! [`set_delay`](TestIssuer::set_delay) to answer slowly.
+//!
+//! It also serves a list of revoked tokens in the format of [`crate::revocation`] at
+//! [`revocation_url`](TestIssuer::revocation_url): [`revoke`](TestIssuer::revoke) a `jti` and
+//! point the middleware at it with [`revocation_config`](TestIssuer::revocation_config).
 
 use std::net::{SocketAddr, TcpListener};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -58,6 +62,7 @@ use jsonwebtoken::{EncodingKey, Header};
 use serde_json::{Value, json};
 
 use crate::config::{Algorithm, AuthConfig, DEFAULT_JWKS_PATH, DISCOVERY_PATH, RawConfig};
+use crate::revocation::{REVOCATION_PATH, RevocationPage, RevokedToken};
 use crate::validate::now;
 
 /// The audience tokens get unless told otherwise.
@@ -146,6 +151,8 @@ struct State {
     audience: String,
     fetches: AtomicU64,
     discovery_fetches: AtomicU64,
+    /// Told apart from another issuer's (or an earlier run's) cursors.
+    epoch: u64,
     inner: Mutex<Inner>,
 }
 
@@ -157,6 +164,12 @@ struct Inner {
     delay: Duration,
     /// Served at the discovery path instead of the issuer's own document.
     discovery: Option<Value>,
+    /// Revoked tokens in the order revoked; the cursor is a position in it.
+    revoked: Vec<RevokedToken>,
+    revocation_available: bool,
+    revocation_page_size: usize,
+    /// The `since` of every request for the list, in order (`None`: the whole list).
+    revocation_queries: Vec<Option<String>>,
 }
 
 impl State {
@@ -207,12 +220,17 @@ impl TestIssuer {
             audience: audience.to_owned(),
             fetches: AtomicU64::new(0),
             discovery_fetches: AtomicU64::new(0),
+            epoch: NEXT_KID.fetch_add(1, Ordering::Relaxed),
             inner: Mutex::new(Inner {
                 keys: vec![Arc::new(TestKey::generate(alg))],
                 extra_jwks: Vec::new(),
                 available: true,
                 delay: Duration::ZERO,
                 discovery: None,
+                revoked: Vec::new(),
+                revocation_available: true,
+                revocation_page_size: 1000,
+                revocation_queries: Vec::new(),
             }),
         });
         let (started, handle) = std::sync::mpsc::channel();
@@ -226,6 +244,7 @@ impl TestIssuer {
                             .app_data(web::Data::from(Arc::clone(&served)))
                             .route(DEFAULT_JWKS_PATH, web::get().to(serve_jwks))
                             .route(DISCOVERY_PATH, web::get().to(serve_discovery))
+                            .route(REVOCATION_PATH, web::get().to(serve_revoked))
                     })
                     .workers(1)
                     .disable_signals()
@@ -416,6 +435,47 @@ impl TestIssuer {
     pub fn jwks(&self) -> Value {
         jwks_document(&self.state.lock())
     }
+
+    /// The URL of its list of revoked tokens: `{issuer}/api/v1/auth/revoked-jtis`.
+    pub fn revocation_url(&self) -> String {
+        format!("{}{REVOCATION_PATH}", self.state.issuer)
+    }
+
+    /// [`config`](TestIssuer::config) with `revocation_endpoint` pointing at this issuer's
+    /// list of revoked tokens.
+    pub fn revocation_config(&self) -> AuthConfig {
+        RawConfig {
+            revocation_endpoint: self.revocation_url(),
+            ..self.raw_config()
+        }
+        .validate()
+        .expect("a loopback issuer is a valid configuration")
+    }
+
+    /// Lists the token `jti`, whose `exp` is `exp`, as revoked.
+    pub fn revoke(&self, jti: &str, exp: u64) {
+        self.state.lock().revoked.push(RevokedToken {
+            jti: jti.to_owned(),
+            exp,
+        });
+    }
+
+    /// `false`: the list of revoked tokens answers 503 until set back (the key set is not
+    /// affected).
+    pub fn set_revocation_available(&self, available: bool) {
+        self.state.lock().revocation_available = available;
+    }
+
+    /// At most `size` entries per answer of the list (default 1000); more follow with
+    /// `"more": true`.
+    pub fn set_revocation_page_size(&self, size: usize) {
+        self.state.lock().revocation_page_size = size.max(1);
+    }
+
+    /// The `since` of every request for the list so far, in order (`None`: the whole list).
+    pub fn revocation_queries(&self) -> Vec<Option<String>> {
+        self.state.lock().revocation_queries.clone()
+    }
 }
 
 impl Drop for TestIssuer {
@@ -450,6 +510,36 @@ fn discovery_document(state: &State, inner: &Inner) -> Value {
 async fn serve_discovery(state: web::Data<State>) -> HttpResponse {
     state.discovery_fetches.fetch_add(1, Ordering::SeqCst);
     answer(&state, |inner| discovery_document(&state, inner)).await
+}
+
+#[derive(serde::Deserialize)]
+struct RevokedQuery {
+    since: Option<String>,
+}
+
+/// The revoked tokens after the position in `since` (when it is one of this issuer's
+/// cursors), a page at a time.
+async fn serve_revoked(state: web::Data<State>, query: web::Query<RevokedQuery>) -> HttpResponse {
+    let since = query.into_inner().since;
+    let mut inner = state.lock();
+    inner.revocation_queries.push(since.clone());
+    if !inner.revocation_available {
+        return HttpResponse::ServiceUnavailable().finish();
+    }
+    let start = since
+        .as_deref()
+        .and_then(|cursor| cursor.split_once('.'))
+        .filter(|(epoch, _)| *epoch == state.epoch.to_string())
+        .and_then(|(_, position)| position.parse::<usize>().ok())
+        .filter(|position| *position <= inner.revoked.len());
+    let from = start.unwrap_or(0);
+    let to = inner.revoked.len().min(from + inner.revocation_page_size);
+    HttpResponse::Ok().json(RevocationPage {
+        revoked: inner.revoked[from..to].to_vec(),
+        cursor: format!("{}.{to}", state.epoch),
+        full: start.is_none(),
+        more: to < inner.revoked.len(),
+    })
 }
 
 async fn serve_jwks(state: web::Data<State>) -> HttpResponse {

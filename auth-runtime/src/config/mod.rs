@@ -202,6 +202,19 @@ pub struct RawConfig {
     /// `https://example.com/roles` work as written. Default `role`. A custom
     /// [`RoleResolver`](crate::RoleResolver) replaces it.
     pub roles_claim: String,
+    /// Where the issuer serves its list of revoked `jti`s (auth-server:
+    /// `{issuer}/api/v1/auth/revoked-jtis`); https, or plain http to loopback. A token on the
+    /// list is refused (401). Default empty: no revocation list.
+    pub revocation_endpoint: String,
+    /// How old the revocation list may get before a request starts a refresh in the
+    /// background, in seconds. Default 15.
+    pub revocation_poll_seconds: u64,
+    /// How old the revocation list may get before requests wait for a refresh, and are
+    /// refused with 503 when it fails (see `revocation_fail_open`), in seconds. Default 60.
+    pub revocation_max_staleness_seconds: u64,
+    /// `true`: when the list is too old and cannot be refreshed, accept tokens against the
+    /// last list held instead of refusing them. Default `false`.
+    pub revocation_fail_open: bool,
     /// Several trusted issuers, each with its own keys, algorithms, audience and role
     /// mapping; the token's `iss` picks one before any key is looked up. Default empty: the
     /// one issuer described by the keys above.
@@ -229,6 +242,10 @@ impl Default for RawConfig {
             public_paths: Vec::new(),
             token_cache_max_bytes: 32 * 1024 * 1024,
             roles_claim: "role".to_owned(),
+            revocation_endpoint: String::new(),
+            revocation_poll_seconds: 15,
+            revocation_max_staleness_seconds: 60,
+            revocation_fail_open: false,
             issuers: Vec::new(),
         }
     }
@@ -255,6 +272,10 @@ pub struct RawIssuer {
     pub max_token_lifetime_seconds: Option<u64>,
     pub required_token_type: Option<String>,
     pub roles_claim: Option<String>,
+    pub revocation_endpoint: Option<String>,
+    pub revocation_poll_seconds: Option<u64>,
+    pub revocation_max_staleness_seconds: Option<u64>,
+    pub revocation_fail_open: Option<bool>,
 }
 
 /// One accepted audience or several: `audience: my-api` or `audience: [my-api, admin-api]`.
@@ -379,6 +400,14 @@ pub struct IssuerConfig {
     pub required_token_type: Option<String>,
     /// Where the default role resolution reads roles (a claim name or a dotted path).
     pub roles_claim: String,
+    /// Where the list of revoked `jti`s is read; empty: no list.
+    pub revocation_endpoint: String,
+    /// Age of the revocation list after which a request refreshes it in the background.
+    pub revocation_poll: Duration,
+    /// Age after which requests wait for a refresh, and are refused when it fails.
+    pub revocation_max_staleness: Duration,
+    /// Whether tokens are accepted against an old list when it cannot be refreshed.
+    pub revocation_fail_open: bool,
     /// The configuration key of this issuer (`auth_client` or `auth_client.issuers[1]`),
     /// named by errors about it.
     key: String,
@@ -404,6 +433,13 @@ impl fmt::Debug for IssuerConfig {
             )
             .field("required_token_type", &self.required_token_type)
             .field("roles_claim", &self.roles_claim)
+            .field(
+                "revocation_endpoint",
+                &redacted_text(&self.revocation_endpoint),
+            )
+            .field("revocation_poll", &self.revocation_poll)
+            .field("revocation_max_staleness", &self.revocation_max_staleness)
+            .field("revocation_fail_open", &self.revocation_fail_open)
             .finish()
     }
 }
@@ -502,6 +538,10 @@ struct IssuerDraft {
     max_token_lifetime_seconds: Option<u64>,
     required_token_type: String,
     roles_claim: String,
+    revocation_endpoint: String,
+    revocation_poll_seconds: u64,
+    revocation_max_staleness_seconds: u64,
+    revocation_fail_open: bool,
 }
 
 impl RawConfig {
@@ -590,6 +630,10 @@ impl RawConfig {
             max_token_lifetime_seconds: self.max_token_lifetime_seconds,
             required_token_type: self.required_token_type.clone(),
             roles_claim: self.roles_claim.clone(),
+            revocation_endpoint: self.revocation_endpoint.clone(),
+            revocation_poll_seconds: self.revocation_poll_seconds,
+            revocation_max_staleness_seconds: self.revocation_max_staleness_seconds,
+            revocation_fail_open: self.revocation_fail_open,
         }
     }
 
@@ -625,6 +669,19 @@ impl RawConfig {
                 .clone()
                 .unwrap_or(top.required_token_type),
             roles_claim: entry.roles_claim.clone().unwrap_or(top.roles_claim),
+            revocation_endpoint: entry
+                .revocation_endpoint
+                .clone()
+                .unwrap_or(top.revocation_endpoint),
+            revocation_poll_seconds: entry
+                .revocation_poll_seconds
+                .unwrap_or(top.revocation_poll_seconds),
+            revocation_max_staleness_seconds: entry
+                .revocation_max_staleness_seconds
+                .unwrap_or(top.revocation_max_staleness_seconds),
+            revocation_fail_open: entry
+                .revocation_fail_open
+                .unwrap_or(top.revocation_fail_open),
         }
     }
 }
@@ -759,6 +816,27 @@ impl IssuerDraft {
                  limit"
             )));
         }
+        let revocation_endpoint = self.revocation_endpoint.trim().to_owned();
+        if !revocation_endpoint.is_empty() {
+            check_fetch_url(
+                &revocation_endpoint,
+                &format!("{key}.revocation_endpoint"),
+                "revocation list",
+            )?;
+        }
+        if self.revocation_poll_seconds == 0 {
+            return Err(ConfigError::new(format!(
+                "{key}.revocation_poll_seconds must be at least 1 (default 15)"
+            )));
+        }
+        if self.revocation_max_staleness_seconds < self.revocation_poll_seconds {
+            return Err(ConfigError::new(format!(
+                "{key}.revocation_max_staleness_seconds ({}) must be at least \
+                 revocation_poll_seconds ({}): a list is refreshed after the poll interval and \
+                 refused only when it is older than the staleness bound (default 60)",
+                self.revocation_max_staleness_seconds, self.revocation_poll_seconds
+            )));
+        }
         Ok(IssuerConfig {
             issuer: self.issuer,
             audiences,
@@ -775,6 +853,10 @@ impl IssuerDraft {
             required_token_type: Some(media_type(&self.required_token_type))
                 .filter(|typ| !typ.is_empty()),
             roles_claim: roles_claim.to_owned(),
+            revocation_endpoint,
+            revocation_poll: Duration::from_secs(self.revocation_poll_seconds),
+            revocation_max_staleness: Duration::from_secs(self.revocation_max_staleness_seconds),
+            revocation_fail_open: self.revocation_fail_open,
             key: self.key,
         })
     }

@@ -64,13 +64,13 @@ struct FetchState {
 
 /// One client for https (through the environment's proxy unless that is off), one that
 /// never uses a proxy, for everything else.
-struct Clients {
+pub(crate) struct Clients {
     https: reqwest::Client,
     direct: reqwest::Client,
 }
 
 impl Clients {
-    fn new(issuer: &IssuerConfig) -> Result<Clients, ConfigError> {
+    pub(crate) fn new(issuer: &IssuerConfig) -> Result<Clients, ConfigError> {
         let direct = key_fetch_client(false, issuer)?;
         let https = if issuer.use_env_proxy {
             key_fetch_client(true, issuer)?
@@ -81,7 +81,7 @@ impl Clients {
     }
 
     /// The client for `url`: only https may go through a proxy.
-    fn for_url(&self, url: &reqwest::Url) -> &reqwest::Client {
+    pub(crate) fn for_url(&self, url: &reqwest::Url) -> &reqwest::Client {
         if url.scheme() == "https" {
             &self.https
         } else {
@@ -354,32 +354,7 @@ impl Inner {
 
     /// GETs `url` as JSON, bounded by the size cap.
     async fn get(&self, url: &reqwest::Url) -> Result<Vec<u8>, FetchError> {
-        let mut response = self
-            .clients
-            .for_url(url)
-            .get(url.clone())
-            .header(reqwest::header::ACCEPT, "application/json")
-            .send()
-            .await
-            .map_err(FetchError::Request)?;
-        if !response.status().is_success() {
-            return Err(FetchError::Status(response.status()));
-        }
-        let too_large = FetchError::TooLarge(self.max_bytes);
-        if response
-            .content_length()
-            .is_some_and(|len| len > self.max_bytes as u64)
-        {
-            return Err(too_large);
-        }
-        let mut body = Vec::new();
-        while let Some(chunk) = response.chunk().await.map_err(FetchError::Read)? {
-            if body.len() + chunk.len() > self.max_bytes {
-                return Err(too_large);
-            }
-            body.extend_from_slice(&chunk);
-        }
-        Ok(body)
+        read_capped(self.clients.for_url(url), url, self.max_bytes).await
     }
 
     async fn fetch(&self, state: &mut FetchState) -> Result<KeySet, FetchError> {
@@ -393,9 +368,41 @@ impl Inner {
     }
 }
 
-/// Why one fetch of the key set failed; logged, never shown to a caller.
+/// GETs `url` as JSON with `client`, reading at most `max_bytes`.
+pub(crate) async fn read_capped(
+    client: &reqwest::Client,
+    url: &reqwest::Url,
+    max_bytes: usize,
+) -> Result<Vec<u8>, FetchError> {
+    let mut response = client
+        .get(url.clone())
+        .header(reqwest::header::ACCEPT, "application/json")
+        .send()
+        .await
+        .map_err(FetchError::Request)?;
+    if !response.status().is_success() {
+        return Err(FetchError::Status(response.status()));
+    }
+    let too_large = FetchError::TooLarge(max_bytes);
+    if response
+        .content_length()
+        .is_some_and(|len| len > max_bytes as u64)
+    {
+        return Err(too_large);
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(FetchError::Read)? {
+        if body.len() + chunk.len() > max_bytes {
+            return Err(too_large);
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
+/// Why one fetch failed; logged, never shown to a caller.
 #[derive(Debug)]
-enum FetchError {
+pub(crate) enum FetchError {
     Request(reqwest::Error),
     Status(reqwest::StatusCode),
     TooLarge(usize),

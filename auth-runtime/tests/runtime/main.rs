@@ -15,5 +15,6 @@ mod macros;
 mod oidc;
 mod outer;
 mod policy;
+mod revocation;
 mod scopes;
 mod validation;
