@@ -270,10 +270,10 @@ impl RevocationList {
         self.inner.fetches.load(Ordering::Relaxed)
     }
 
-    /// Reads the list now, so that the first request does not wait for it.
+    /// Reads the list now, whatever its age: before the first request, or when the source
+    /// is known to hold something new.
     pub async fn prefetch(&self) -> Result<(), RevocationFetchError> {
-        let looked = self.inner.held.load().fetched_at;
-        self.inner.refresh(looked).await
+        self.inner.refresh(Refresh::Now).await
     }
 
     /// Refuses a revoked `jti`: 401 when it is on the list, 503 when the list is too old
@@ -291,7 +291,7 @@ impl RevocationList {
                 _ => held.fetched_at,
             }
         };
-        if let Err(err) = inner.refresh(looked).await {
+        if let Err(err) = inner.refresh(Refresh::Unless(looked)).await {
             tracing::warn!(
                 error = %err,
                 fail_open = inner.fail_open,
@@ -322,7 +322,7 @@ impl RevocationList {
         let looked = inner.held.load().fetched_at;
         let inner = Arc::clone(inner);
         runtime.spawn(async move {
-            if let Err(err) = inner.refresh(looked).await {
+            if let Err(err) = inner.refresh(Refresh::Unless(looked)).await {
                 tracing::warn!(error = %err, "revocation list could not be refreshed");
             }
             inner.background_refresh.store(false, Ordering::Release);
@@ -336,15 +336,20 @@ impl Inner {
         unix_now().saturating_sub(self.leeway)
     }
 
-    /// Refreshes the list unless someone did since the caller looked (`looked`: the
-    /// `fetched_at` it saw), or a refresh failed less than a second ago.
-    async fn refresh(&self, looked: Option<Instant>) -> Result<(), RevocationFetchError> {
+    /// Refreshes the list, unless the caller's view is out of date (someone refreshed since
+    /// it looked) or a refresh failed less than a second ago.
+    async fn refresh(&self, when: Refresh) -> Result<(), RevocationFetchError> {
         let mut failed_at = self.refresh_lock.lock().await;
         let current = self.held.load_full();
-        if current.fetched_at.is_some() && current.fetched_at != looked {
+        if let Refresh::Unless(looked) = when
+            && current.fetched_at.is_some()
+            && current.fetched_at != looked
+        {
             return Ok(());
         }
-        if failed_at.is_some_and(|at| at.elapsed() < RETRY_AFTER_FAILURE) {
+        if matches!(when, Refresh::Unless(_))
+            && failed_at.is_some_and(|at| at.elapsed() < RETRY_AFTER_FAILURE)
+        {
             return Err(RevocationFetchError::new(
                 "the last refresh failed less than a second ago",
             ));
@@ -384,6 +389,15 @@ impl Inner {
         });
         Ok(())
     }
+}
+
+/// When [`Inner::refresh`] reads the source.
+#[derive(Debug, Clone, Copy)]
+enum Refresh {
+    /// Always.
+    Now,
+    /// Unless the list was refreshed since the caller saw it refreshed at this time.
+    Unless(Option<Instant>),
 }
 
 fn verdict(held: &Held, jti: &str) -> Result<(), AuthError> {

@@ -41,6 +41,14 @@ impl ServerError {
         }
     }
 
+    pub(crate) fn not_found(detail: impl Into<String>) -> Self {
+        ServerError {
+            status: StatusCode::NOT_FOUND,
+            detail: detail.into(),
+            retry_after: None,
+        }
+    }
+
     pub(crate) fn unavailable(detail: impl Into<String>) -> Self {
         ServerError {
             status: StatusCode::SERVICE_UNAVAILABLE,

@@ -17,7 +17,7 @@ use crate::clock::{later, unix_seconds};
 use crate::error::ServerError;
 use crate::hex::to_hex;
 use crate::server::AuthServer;
-use crate::store::{NewSession, SessionId, TokenHash};
+use crate::store::{IssuedAccess, NewSession, SessionId, TokenHash};
 
 /// A refresh token and what the store knows of it.
 pub(crate) struct RefreshToken {
@@ -38,7 +38,8 @@ impl AuthServer {
         let id: SessionId = self.random_bytes()?;
         let refresh = self.refresh_token(id)?;
         let ends_at = later(now, config.session_max);
-        let access = self.access_token(&identity, now)?;
+        let issued = self.new_access(now)?;
+        let access = self.access_token(&identity, &issued, now)?;
         self.inner
             .store
             .start_session(
@@ -49,6 +50,7 @@ impl AuthServer {
                     token_expires_at: self.refresh_expiry(now, ends_at),
                     ends_at,
                     bounded,
+                    access: issued,
                 },
                 now,
             )
@@ -103,23 +105,28 @@ impl AuthServer {
         hash
     }
 
-    /// A signed access token for `identity`.
+    /// The `jti` and expiry of an access token issued at `now`, to remember before signing.
+    pub(crate) fn new_access(&self, now: SystemTime) -> Result<IssuedAccess, ServerError> {
+        Ok(IssuedAccess {
+            jti: to_hex(&self.random_bytes::<16>()?),
+            expires_at: later(now, self.inner.config.access_token_ttl),
+        })
+    }
+
+    /// The signed access token `issued` for `identity`.
     pub(crate) fn access_token(
         &self,
         identity: &Map<String, Value>,
+        issued: &IssuedAccess,
         now: SystemTime,
     ) -> Result<String, ServerError> {
         let config = &self.inner.config;
-        let issued_at = unix_seconds(now);
         let mut claims = identity.clone();
         claims.insert("iss".into(), json!(config.issuer));
         claims.insert("aud".into(), json!(config.audience));
-        claims.insert("iat".into(), json!(issued_at));
-        claims.insert(
-            "exp".into(),
-            json!(issued_at.saturating_add(config.access_token_ttl.as_secs())),
-        );
-        claims.insert("jti".into(), json!(to_hex(&self.random_bytes::<16>()?)));
+        claims.insert("iat".into(), json!(unix_seconds(now)));
+        claims.insert("exp".into(), json!(unix_seconds(issued.expires_at)));
+        claims.insert("jti".into(), json!(issued.jti));
         self.inner
             .keys
             .current

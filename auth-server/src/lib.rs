@@ -19,7 +19,7 @@
 //!     HttpServer::new(move || {
 //!         App::new()
 //!             .wrap(auth.clone())
-//!             .service(issuer.service()) // /api/v1/auth/{jwks,challenge,sign-in,login,refresh}
+//!             .service(issuer.service()) // /api/v1/auth/{jwks,challenge,sign-in,login,refresh,...}
 //!             .service(profile)
 //!     })
 //!     .bind("127.0.0.1:8100")?
@@ -29,7 +29,7 @@
 //! }
 //! ```
 //!
-//! Endpoints (all anonymous, JSON in and out, errors as `{"detail": "..."}`):
+//! Endpoints (anonymous unless said, JSON in and out, errors as `{"detail": "..."}`):
 //!
 //! | endpoint | body | answer |
 //! |---|---|---|
@@ -38,6 +38,9 @@
 //! | `POST /api/v1/auth/sign-in` | `{"address", "public_key", "signature", "challenge", "algorithm"}` | `{"access_token", "refresh_token", "address", "algorithm", ...}` |
 //! | `POST /api/v1/auth/login` | `{"email", "password"}` | `{"access_token", "refresh_token", ...}` for the bootstrap admin |
 //! | `POST /api/v1/auth/refresh` | `{"refresh_token"}` | a new pair; the old refresh token is spent |
+//! | `POST /api/v1/auth/sign-out` | `{"refresh_token"}` | 204: the session ends, its access tokens are revoked |
+//! | `POST /api/v1/auth/revoke` (admin) | `{"jti"}` or `{"subject"}` | `{"revoked_tokens", "revoked_sessions"}` |
+//! | `GET /api/v1/auth/revoked-jtis` | `?since=CURSOR` | the revocation list (`auth_runtime::revocation`) |
 //!
 //! The signing key is persisted (see [`config::RawServerConfig::signing_key_path`]); sessions
 //! and spent challenges live in an [`AuthStore`], in memory by default, or in PostgreSQL

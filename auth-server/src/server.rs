@@ -1,8 +1,11 @@
 //! The issuer value: configuration, keys, store and clock, shared by every worker.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, Weak};
 
 use actix_web::Scope;
+use auth_runtime::revocation::{
+    RevocationFetchError, RevocationList, RevocationPage, RevocationSource, RevokedToken,
+};
 use auth_runtime::{AuthConfig, ConfigError, JwtAuth, KeySet};
 use aws_lc_rs::hmac;
 use aws_lc_rs::rand::{SecureRandom as _, SystemRandom};
@@ -11,12 +14,16 @@ use serde_json::Value;
 
 use crate::challenge::{ChallengeKey, derive};
 use crate::clock::Clock;
+use crate::clock::unix_seconds;
 use crate::config::ServerConfig;
 use crate::endpoints;
 use crate::error::ServerError;
 use crate::keys::KeyRing;
 use crate::login::{ClientLimit, LoginGuard};
-use crate::store::{AuthStore, MemoryStore};
+use crate::store::{AuthStore, MemoryStore, Revoke, Revoked};
+
+/// Entries per answer of `GET /revoked-jtis` at most.
+pub(crate) const REVOCATION_PAGE_SIZE: usize = 10_000;
 
 /// The path prefix of every endpoint.
 pub const BASE_PATH: &str = "/api/v1/auth";
@@ -38,6 +45,12 @@ pub(crate) struct Inner {
     pub(crate) refresh_tag_key: hmac::Key,
     pub(crate) login: LoginGuard,
     pub(crate) sign_ins: ClientLimit,
+    /// Tells this store's revocation cursors apart from another store's (a restarted memory
+    /// store starts a new list).
+    revocation_epoch: String,
+    /// The revocation lists of validators built by [`AuthServer::validator`]: refreshed at
+    /// once when this instance revokes something.
+    validators: Mutex<Vec<RevocationList>>,
     rng: SystemRandom,
 }
 
@@ -98,6 +111,11 @@ impl AuthServerBuilder {
         let login = LoginGuard::new(self.config.login);
         let sign_ins = ClientLimit::new(self.config.sign_in_limit);
         let refresh_tag_key = derive(secret, b"auth-server refresh token tag v1");
+        let epoch_tag = hmac::sign(
+            &derive(secret, b"auth-server revocation epoch v1"),
+            b"epoch",
+        );
+        let revocation_epoch = crate::hex::to_hex(&epoch_tag.as_ref()[..8]);
         Ok(AuthServer {
             inner: Arc::new(Inner {
                 config: self.config,
@@ -109,6 +127,8 @@ impl AuthServerBuilder {
                 refresh_tag_key,
                 login,
                 sign_ins,
+                revocation_epoch,
+                validators: Mutex::new(Vec::new()),
                 rng: SystemRandom::new(),
             }),
         })
@@ -221,9 +241,84 @@ impl AuthServer {
             )));
         }
         let issuer = ours.issuer.clone();
-        JwtAuth::builder(client)
+        let auth = JwtAuth::builder(client)
             .issuer_key_source(&issuer, self.key_source())
-            .build()
+            .issuer_revocation_source(
+                &issuer,
+                StoreRevocations {
+                    server: Arc::downgrade(&self.inner),
+                },
+            )
+            .build()?;
+        if let Some(list) = auth.revocation_list(&issuer) {
+            self.validators().push(list.clone());
+        }
+        Ok(auth)
+    }
+
+    /// Revokes `what` in the store, and has every validator built by
+    /// [`validator`](Self::validator) reread the list at once.
+    pub(crate) async fn revoke(&self, what: Revoke) -> Result<Revoked, ServerError> {
+        let revoked = self.inner.store.revoke(what, self.now()).await?;
+        self.tell_validators().await;
+        Ok(revoked)
+    }
+
+    /// Has the validators built here reread the revocation list now.
+    pub(crate) async fn tell_validators(&self) {
+        let lists: Vec<RevocationList> = self.validators().clone();
+        for list in lists {
+            if let Err(err) = list.prefetch().await {
+                tracing::warn!(error = %err, "a validator could not reread the revocation list");
+            }
+        }
+    }
+
+    fn validators(&self) -> std::sync::MutexGuard<'_, Vec<RevocationList>> {
+        // The list is only ever pushed to or cloned: a panic elsewhere cannot leave it torn.
+        self.inner
+            .validators
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// The cursor prefix of this store's revocation list.
+    pub(crate) fn revocation_epoch(&self) -> &str {
+        &self.inner.revocation_epoch
+    }
+
+    /// One answer of `GET /revoked-jtis`: the list after `since`, or from the start when
+    /// `since` is missing or not one of this store's cursors.
+    pub(crate) async fn revocation_page(
+        &self,
+        since: Option<&str>,
+    ) -> Result<RevocationPage, ServerError> {
+        let epoch = self.revocation_epoch();
+        let after = since
+            .and_then(|cursor| cursor.split_once('.'))
+            .filter(|(of, _)| *of == epoch)
+            .and_then(|(_, seq)| seq.parse::<u64>().ok());
+        let start = after.unwrap_or(0);
+        let mut entries = self
+            .inner
+            .store
+            .revoked_after(start, REVOCATION_PAGE_SIZE + 1, self.now())
+            .await?;
+        let more = entries.len() > REVOCATION_PAGE_SIZE;
+        entries.truncate(REVOCATION_PAGE_SIZE);
+        let last = entries.last().map_or(start, |entry| entry.seq);
+        Ok(RevocationPage {
+            revoked: entries
+                .into_iter()
+                .map(|entry| RevokedToken {
+                    jti: entry.jti,
+                    exp: unix_seconds(entry.expires_at),
+                })
+                .collect(),
+            cursor: format!("{epoch}.{last}"),
+            full: after.is_none(),
+            more,
+        })
     }
 
     /// The endpoints, under [`BASE_PATH`].
@@ -242,5 +337,29 @@ impl AuthServer {
 
     pub(crate) fn now(&self) -> std::time::SystemTime {
         self.inner.clock.now()
+    }
+}
+
+/// The revocation list of an issuer in the same process, read from its store: no HTTP. Holds
+/// the issuer weakly, so that the validator does not keep it alive.
+struct StoreRevocations {
+    server: Weak<Inner>,
+}
+
+impl RevocationSource for StoreRevocations {
+    fn fetch<'a>(
+        &'a self,
+        since: Option<&'a str>,
+    ) -> auth_runtime::jwks::BoxFuture<'a, Result<RevocationPage, RevocationFetchError>> {
+        Box::pin(async move {
+            let inner = self
+                .server
+                .upgrade()
+                .ok_or_else(|| RevocationFetchError::new("the embedded issuer is gone"))?;
+            AuthServer { inner }
+                .revocation_page(since)
+                .await
+                .map_err(|err| RevocationFetchError::new(err.detail().to_owned()))
+        })
     }
 }

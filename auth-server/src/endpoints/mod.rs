@@ -4,6 +4,7 @@ mod challenge;
 mod jwks;
 mod login;
 mod refresh;
+mod revocation;
 mod sign_in;
 
 use actix_web::{Scope, web};
@@ -29,6 +30,9 @@ pub(crate) fn scope(server: AuthServer) -> Scope {
         .service(sign_in::sign_in)
         .service(login::login)
         .service(refresh::refresh)
+        .service(revocation::revoke)
+        .service(revocation::revoked_jtis)
+        .service(revocation::sign_out)
 }
 
 /// Wallet addresses are compared as lower-case hex without `0x`.

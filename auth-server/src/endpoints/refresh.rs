@@ -27,6 +27,7 @@ pub(super) async fn refresh(
     let (id, presented) = server.parse_refresh_token(&token).ok_or_else(invalid)?;
     let now = server.now();
     let next = server.refresh_token(id)?;
+    let issued = server.new_access(now)?;
     let rotation = server
         .inner
         .store
@@ -36,17 +37,22 @@ pub(super) async fn refresh(
             next: next.hash,
             next_expires_at: later(now, server.inner.config.refresh_token_ttl),
             now,
+            access: issued.clone(),
         })
         .await?;
     match rotation {
         Rotation::Rotated { claims, .. } => {
             // Signing cannot fail short of a broken crypto library; the rotation is already
             // stored, so the pair is built from values in hand.
-            let access = server.access_token(&claims, now)?;
+            let access = server.access_token(&claims, &issued, now)?;
             Ok(HttpResponse::Ok().json(server.token_response(access, next.token)))
         }
         Rotation::Reused => {
-            tracing::warn!("a spent refresh token was presented again; its session is revoked");
+            server.tell_validators().await;
+            tracing::warn!(
+                "a spent refresh token was presented again; its session and access tokens are \
+                 revoked"
+            );
             Err(ServerError::unauthorized(
                 "refresh token already used; every session from that sign-in is revoked, sign in again",
             ))

@@ -1,6 +1,6 @@
 //! The in-process store.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::future::ready;
 use std::sync::{Mutex, MutexGuard};
 use std::time::SystemTime;
@@ -9,8 +9,8 @@ use aws_lc_rs::rand::{SecureRandom as _, SystemRandom};
 use serde_json::{Map, Value};
 
 use super::{
-    AuthStore, BoxFuture, ChallengeId, NewSession, Rotate, Rotation, SessionId, SignInOutcome,
-    StoreError, TokenHash,
+    AuthStore, BoxFuture, ChallengeId, IssuedAccess, LISTED_PAST_EXPIRY, NewSession, Revoke,
+    Revoked, RevokedEntry, Rotate, Rotation, SessionId, SignInOutcome, StoreError, TokenHash,
 };
 
 /// The in-process store: bounded, lost on restart, one instance only. Its secret is drawn at
@@ -41,6 +41,46 @@ struct State {
     /// When full, ended sessions are looked for at most once a second, so that refused
     /// sign-ins do not each walk every session under the lock.
     last_purge: Option<SystemTime>,
+    /// The revocation list by `seq`, and the `jti`s on it.
+    revoked: BTreeMap<u64, (String, SystemTime)>,
+    revoked_jtis: HashMap<String, u64>,
+    last_seq: u64,
+}
+
+impl State {
+    /// Puts `tokens` on the revocation list (those not on it yet); how many were added.
+    fn list(&mut self, tokens: Vec<IssuedAccess>) -> u64 {
+        let mut added = 0;
+        for token in tokens {
+            if self.revoked_jtis.contains_key(&token.jti) {
+                continue;
+            }
+            self.last_seq += 1;
+            self.revoked_jtis.insert(token.jti.clone(), self.last_seq);
+            self.revoked
+                .insert(self.last_seq, (token.jti, token.expires_at));
+            added += 1;
+        }
+        added
+    }
+
+    /// Forgets list entries of tokens expired longer than the listing margin ago.
+    fn prune_list(&mut self, now: SystemTime) {
+        let horizon = now
+            .checked_sub(LISTED_PAST_EXPIRY)
+            .unwrap_or(SystemTime::UNIX_EPOCH);
+        let gone: Vec<u64> = self
+            .revoked
+            .iter()
+            .filter(|(_, (_, expires_at))| *expires_at < horizon)
+            .map(|(seq, _)| *seq)
+            .collect();
+        for seq in gone {
+            if let Some((jti, _)) = self.revoked.remove(&seq) {
+                self.revoked_jtis.remove(&jti);
+            }
+        }
+    }
 }
 
 struct Session {
@@ -50,9 +90,24 @@ struct Session {
     ends_at: SystemTime,
     generation: u64,
     revoked: bool,
+    /// The access tokens issued in this session that have not expired yet.
+    access: Vec<IssuedAccess>,
 }
 
 impl Session {
+    /// The session's subject (`sub`).
+    fn subject(&self) -> Option<&str> {
+        self.claims.get("sub").and_then(Value::as_str)
+    }
+
+    /// Revokes the session; hands over its live access tokens.
+    fn revoke(&mut self, now: SystemTime) -> Vec<IssuedAccess> {
+        self.revoked = true;
+        let mut access = std::mem::take(&mut self.access);
+        access.retain(|token| token.expires_at > now);
+        access
+    }
+
     /// Whether the session still holds a place: not revoked, not ended, its token not expired.
     fn live(&self, now: SystemTime) -> bool {
         !self.revoked && self.ends_at > now && self.token_expires_at > now
@@ -166,6 +221,7 @@ impl AuthStore for MemoryStore {
                     ends_at: session.ends_at,
                     generation: 0,
                     revoked: false,
+                    access: vec![session.access],
                 },
             );
             Ok(())
@@ -175,6 +231,7 @@ impl AuthStore for MemoryStore {
 
     fn rotate(&self, rotate: Rotate) -> BoxFuture<'_, Result<Rotation, StoreError>> {
         let mut state = self.lock();
+        let state = &mut *state;
         let answer = match state.sessions.get_mut(&rotate.id) {
             None => Rotation::Unknown,
             Some(session) if session.revoked => Rotation::Revoked,
@@ -184,13 +241,16 @@ impl AuthStore for MemoryStore {
                 Rotation::Expired
             }
             Some(session) if session.token_hash != rotate.presented => {
-                session.revoked = true;
+                let access = session.revoke(rotate.now);
+                state.list(access);
                 Rotation::Reused
             }
             Some(session) => {
                 session.token_hash = rotate.next;
                 session.token_expires_at = rotate.next_expires_at.min(session.ends_at);
                 session.generation += 1;
+                session.access.retain(|token| token.expires_at > rotate.now);
+                session.access.push(rotate.access);
                 Rotation::Rotated {
                     claims: session.claims.clone(),
                     generation: session.generation,
@@ -198,6 +258,64 @@ impl AuthStore for MemoryStore {
             }
         };
         Box::pin(ready(Ok(answer)))
+    }
+
+    fn revoke(&self, what: Revoke, now: SystemTime) -> BoxFuture<'_, Result<Revoked, StoreError>> {
+        let mut state = self.lock();
+        let state = &mut *state;
+        state.prune_list(now);
+        let mut sessions = 0;
+        let mut tokens = Vec::new();
+        match what {
+            Revoke::Token(jti) => {
+                for session in state.sessions.values() {
+                    tokens.extend(
+                        session
+                            .access
+                            .iter()
+                            .filter(|token| token.jti == jti && token.expires_at > now)
+                            .cloned(),
+                    );
+                }
+            }
+            Revoke::Subject(subject) => {
+                for session in state.sessions.values_mut() {
+                    if session.subject() == Some(subject.as_str()) {
+                        sessions += u64::from(!session.revoked);
+                        tokens.extend(session.revoke(now));
+                    }
+                }
+            }
+            Revoke::Session(id) => {
+                if let Some(session) = state.sessions.get_mut(&id) {
+                    sessions += u64::from(!session.revoked);
+                    tokens.extend(session.revoke(now));
+                }
+            }
+        }
+        let tokens = state.list(tokens);
+        Box::pin(ready(Ok(Revoked { tokens, sessions })))
+    }
+
+    fn revoked_after(
+        &self,
+        after: u64,
+        limit: usize,
+        now: SystemTime,
+    ) -> BoxFuture<'_, Result<Vec<RevokedEntry>, StoreError>> {
+        let mut state = self.lock();
+        state.prune_list(now);
+        let entries = state
+            .revoked
+            .range(after.saturating_add(1)..)
+            .take(limit)
+            .map(|(seq, (jti, expires_at))| RevokedEntry {
+                seq: *seq,
+                jti: jti.clone(),
+                expires_at: *expires_at,
+            })
+            .collect();
+        Box::pin(ready(Ok(entries)))
     }
 }
 
@@ -230,6 +348,10 @@ mod tests {
             token_expires_at: at(100),
             ends_at: at(1000),
             bounded: true,
+            access: IssuedAccess {
+                jti: format!("s{id}-t{token}"),
+                expires_at: at(60),
+            },
         }
     }
 
@@ -240,6 +362,10 @@ mod tests {
             next: [next; 32],
             next_expires_at: at(now + 100),
             now: at(now),
+            access: IssuedAccess {
+                jti: format!("s{id}-t{next}"),
+                expires_at: at(now + 60),
+            },
         }
     }
 
@@ -306,6 +432,35 @@ mod tests {
             run(store.rotate(rotate(1, 2, 3, 1000))).unwrap(),
             Rotation::Expired
         );
+    }
+
+    #[test]
+    fn the_revocation_list_is_ordered_paged_and_forgets_long_expired_tokens() {
+        let store = MemoryStore::new(10, 10);
+        run(store.start_session(session(1, 1), at(0))).unwrap();
+        run(store.start_session(session(2, 1), at(0))).unwrap();
+        assert!(matches!(
+            run(store.rotate(rotate(1, 1, 2, 10))).unwrap(),
+            Rotation::Rotated { .. }
+        ));
+        let revoked = run(store.revoke(Revoke::Session([1; 16]), at(20))).unwrap();
+        assert_eq!(revoked, Revoked { tokens: 2, sessions: 1 });
+        // Again: nothing new.
+        let again = run(store.revoke(Revoke::Session([1; 16]), at(21))).unwrap();
+        assert_eq!(again, Revoked::default());
+        run(store.revoke(Revoke::Token("s2-t1".into()), at(22))).unwrap();
+        let all = run(store.revoked_after(0, 10, at(30))).unwrap();
+        let jtis: Vec<&str> = all.iter().map(|e| e.jti.as_str()).collect();
+        assert_eq!(jtis.len(), 3);
+        assert_eq!(jtis[2], "s2-t1");
+        assert!(all.windows(2).all(|w| w[0].seq < w[1].seq));
+        let page = run(store.revoked_after(all[0].seq, 1, at(30))).unwrap();
+        assert_eq!(page, vec![all[1].clone()]);
+        // A token past its expiry is not revoked; listed ones go an hour after expiry.
+        let late = run(store.revoke(Revoke::Subject(String::new()), at(100))).unwrap();
+        assert_eq!(late.tokens, 0);
+        assert_eq!(run(store.revoked_after(0, 10, at(60 + 3599))).unwrap().len(), 3);
+        assert_eq!(run(store.revoked_after(0, 10, at(70 + 3601))).unwrap().len(), 0);
     }
 
     #[test]

@@ -6,6 +6,13 @@
 //! session (an earlier, spent one) revokes the session in that same step, so no interleaving of
 //! concurrent refreshes leaves a descendant of a replayed token working.
 //!
+//! Every access token issued is remembered (its `jti`, session and expiry) until it expires,
+//! so that it can be revoked: one token, every token of a subject, or every token of a session
+//! (on sign-out, and when a spent refresh token is presented again). Revoked tokens go on an
+//! append-only list that validators read (`GET /api/v1/auth/revoked-jtis`); each entry gets
+//! a sequence number in commit order, so a reader that asks for what came after the last
+//! entry it saw misses nothing.
+//!
 //! Wallet challenges are not stored when issued: each carries its expiry and a MAC under the
 //! store's [secret](AuthStore::secret). Only spent challenges are remembered, until they
 //! expire, so that each is used once.
@@ -30,6 +37,9 @@ pub use memory::MemoryStore;
 #[cfg(feature = "postgres")]
 pub use postgres::PgStore;
 
+/// How long a revoked token stays on the list after its `exp`.
+pub const LISTED_PAST_EXPIRY: std::time::Duration = std::time::Duration::from_secs(3600);
+
 /// A boxed future, as returned by [`AuthStore`] methods.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
@@ -41,6 +51,46 @@ pub type SessionId = [u8; 16];
 
 /// The identifier of a wallet challenge (its expiry and nonce), remembered once spent.
 pub type ChallengeId = [u8; 16];
+
+/// An access token as issued: remembered until it expires, so that it can be revoked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IssuedAccess {
+    /// Its `jti`.
+    pub jti: String,
+    /// Its `exp`.
+    pub expires_at: SystemTime,
+}
+
+/// What [`AuthStore::revoke`] revokes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Revoke {
+    /// One access token, by `jti`.
+    Token(String),
+    /// Every live access token and session of a subject (`sub`).
+    Subject(String),
+    /// A session (its refresh token stops working) and its live access tokens.
+    Session(SessionId),
+}
+
+/// What [`AuthStore::revoke`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Revoked {
+    /// Access tokens newly put on the revocation list.
+    pub tokens: u64,
+    /// Sessions newly revoked.
+    pub sessions: u64,
+}
+
+/// One entry of the revocation list.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RevokedEntry {
+    /// Its place in the list: increasing in commit order.
+    pub seq: u64,
+    /// The revoked token's `jti`.
+    pub jti: String,
+    /// The revoked token's `exp`.
+    pub expires_at: SystemTime,
+}
 
 /// A new session, as [`AuthStore::start_session`] stores it.
 #[derive(Debug, Clone, PartialEq)]
@@ -57,6 +107,8 @@ pub struct NewSession {
     pub ends_at: SystemTime,
     /// Whether the session counts against the bound on live sessions (the admin's do not).
     pub bounded: bool,
+    /// The first access token of the session.
+    pub access: IssuedAccess,
 }
 
 /// One refresh-token rotation, as [`AuthStore::rotate`] applies it.
@@ -72,6 +124,9 @@ pub struct Rotate {
     pub next_expires_at: SystemTime,
     /// The time of the request.
     pub now: SystemTime,
+    /// The access token issued with the next refresh token, remembered when the rotation
+    /// happens.
+    pub access: IssuedAccess,
 }
 
 /// What [`AuthStore::rotate`] did.
@@ -85,7 +140,7 @@ pub enum Rotation {
         generation: u64,
     },
     /// The presented token was an earlier, spent token of a live session: someone replays it.
-    /// The session is now revoked.
+    /// The session is now revoked, and its live access tokens are on the revocation list.
     Reused,
     /// The session was revoked earlier (after a reuse).
     Revoked,
@@ -160,7 +215,21 @@ pub trait AuthStore: Send + Sync + 'static {
         now: SystemTime,
     ) -> BoxFuture<'_, Result<(), StoreError>>;
 
-    /// Rotates a session's refresh token, or revokes the session when the presented token is
-    /// not its current one.
+    /// Rotates a session's refresh token, or revokes the session (and puts its live access
+    /// tokens on the revocation list) when the presented token is not its current one.
     fn rotate(&self, rotate: Rotate) -> BoxFuture<'_, Result<Rotation, StoreError>>;
+
+    /// Puts the live access tokens `what` names on the revocation list, and revokes the
+    /// sessions it names, in one step.
+    fn revoke(&self, what: Revoke, now: SystemTime) -> BoxFuture<'_, Result<Revoked, StoreError>>;
+
+    /// Up to `limit` entries of the revocation list after `after` (a `seq`; `0`: from the
+    /// start), in order, leaving out tokens that expired more than [`LISTED_PAST_EXPIRY`]
+    /// before `now` (validators accept a token a little past its `exp`, by their leeway).
+    fn revoked_after(
+        &self,
+        after: u64,
+        limit: usize,
+        now: SystemTime,
+    ) -> BoxFuture<'_, Result<Vec<RevokedEntry>, StoreError>>;
 }

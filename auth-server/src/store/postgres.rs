@@ -18,7 +18,8 @@ use serde_json::{Map, Value};
 use tokio_postgres::NoTls;
 
 use super::{
-    AuthStore, BoxFuture, ChallengeId, NewSession, Rotate, Rotation, SignInOutcome, StoreError,
+    AuthStore, BoxFuture, ChallengeId, LISTED_PAST_EXPIRY, NewSession, Revoke, Revoked,
+    RevokedEntry, Rotate, Rotation, SignInOutcome, StoreError,
 };
 
 /// How long one store operation may take, waiting for a connection included.
@@ -31,7 +32,34 @@ const SWEEP_EVERY: Duration = Duration::from_secs(60);
 const MIGRATION_LOCK: i64 = 0x6175_7468_5f73_7276; // "auth_srv"
 
 /// The schema, one step per entry; applied in order, each at most once per database.
-const MIGRATIONS: &[(i32, &str)] = &[(1, include_str!("migrations/001_sessions.sql"))];
+const MIGRATIONS: &[(i32, &str)] = &[
+    (1, include_str!("migrations/001_sessions.sql")),
+    (2, include_str!("migrations/002_revocation.sql")),
+];
+
+/// Serialises additions to the revocation list, so that `seq` follows commit order.
+const REVOCATION_LOCK: i64 = 0x6175_7468_5f72_766b; // "auth_rvk"
+
+/// Puts on the revocation list the live access tokens that `condition` (SQL over
+/// `auth_access_tokens`, parameters from `$2`) selects; `$1` is the time of the request. Takes
+/// the list's lock, held until the transaction ends.
+async fn list_tokens(
+    tx: &tokio_postgres::Transaction<'_>,
+    condition: &str,
+    params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+) -> Result<u64, StoreError> {
+    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&REVOCATION_LOCK])
+        .await
+        .map_err(unavailable)?;
+    let sql = format!(
+        "INSERT INTO auth_revoked_tokens (jti, expires_at, revoked_at)
+         SELECT jti, expires_at, $1 FROM auth_access_tokens
+         WHERE expires_at > $1 AND ({condition})
+         ORDER BY jti
+         ON CONFLICT (jti) DO NOTHING"
+    );
+    tx.execute(&sql, params).await.map_err(unavailable)
+}
 
 /// Sessions, spent challenges and the shared secret in PostgreSQL, for every instance of the
 /// issuer on one database.
@@ -267,7 +295,11 @@ impl Shared {
                 "DELETE FROM auth_sessions
                      WHERE least(ends_at, token_expires_at) < now() - interval '1 hour';
                  DELETE FROM auth_spent_challenges
-                     WHERE expires_at < now() - interval '1 hour';",
+                     WHERE expires_at < now() - interval '1 hour';
+                 DELETE FROM auth_access_tokens
+                     WHERE expires_at < now() - interval '1 hour';
+                 DELETE FROM auth_revoked_tokens
+                     WHERE expires_at < now() - interval '2 hours';",
             )
             .await
             .map_err(unavailable)
@@ -315,7 +347,9 @@ impl AuthStore for PgStore {
     ) -> BoxFuture<'_, Result<(), StoreError>> {
         self.run(move |shared| {
             within(async move {
-                let client = shared.client().await?;
+                let mut client = shared.client().await?;
+                let tx = client.transaction().await.map_err(unavailable)?;
+                let subject = subject_of(&session.claims);
                 let claims = Value::Object(session.claims);
                 let bound = if session.bounded {
                     shared.max_sessions
@@ -323,7 +357,7 @@ impl AuthStore for PgStore {
                     i64::MAX
                 };
                 // One statement: the row goes in only while fewer than `max_sessions` are live.
-                let inserted = client
+                let inserted = tx
                     .execute(
                         "INSERT INTO auth_sessions
                          (id, claims, token_hash, token_expires_at, ends_at, started_at)
@@ -343,11 +377,22 @@ impl AuthStore for PgStore {
                     )
                     .await
                     .map_err(unavailable)?;
-                if inserted == 1 {
-                    Ok(())
-                } else {
-                    Err(StoreError::Full { what: "sessions" })
+                if inserted != 1 {
+                    return Err(StoreError::Full { what: "sessions" });
                 }
+                tx.execute(
+                    "INSERT INTO auth_access_tokens (jti, session_id, subject, expires_at)
+                     VALUES ($1, $2, $3, $4)",
+                    &[
+                        &session.access.jti,
+                        &&session.id[..],
+                        &subject,
+                        &session.access.expires_at,
+                    ],
+                )
+                .await
+                .map_err(unavailable)?;
+                tx.commit().await.map_err(unavailable)
             })
         })
     }
@@ -389,6 +434,7 @@ impl AuthStore for PgStore {
                     )
                     .await
                     .map_err(unavailable)?;
+                    list_tokens(&tx, "session_id = $2", &[&rotate.now, &&rotate.id[..]]).await?;
                     Rotation::Reused
                 } else {
                     let generation: i64 = tx
@@ -407,6 +453,18 @@ impl AuthStore for PgStore {
                         Value::Object(claims) => claims,
                         _ => Map::new(),
                     };
+                    tx.execute(
+                        "INSERT INTO auth_access_tokens (jti, session_id, subject, expires_at)
+                         VALUES ($1, $2, $3, $4)",
+                        &[
+                            &rotate.access.jti,
+                            &&rotate.id[..],
+                            &subject_of(&claims),
+                            &rotate.access.expires_at,
+                        ],
+                    )
+                    .await
+                    .map_err(unavailable)?;
                     Rotation::Rotated {
                         claims,
                         generation: u64::try_from(generation).unwrap_or(0),
@@ -419,4 +477,95 @@ impl AuthStore for PgStore {
             Ok(answer)
         })
     }
+
+    fn revoke(&self, what: Revoke, now: SystemTime) -> BoxFuture<'_, Result<Revoked, StoreError>> {
+        self.run(move |shared| {
+            within(async move {
+                let mut client = shared.client().await?;
+                let tx = client.transaction().await.map_err(unavailable)?;
+                let revoked = match &what {
+                    Revoke::Token(jti) => Revoked {
+                        tokens: list_tokens(&tx, "jti = $2", &[&now, jti]).await?,
+                        sessions: 0,
+                    },
+                    Revoke::Subject(subject) => {
+                        let sessions = tx
+                            .execute(
+                                "UPDATE auth_sessions SET revoked_at = $1
+                                 WHERE claims->>'sub' = $2 AND revoked_at IS NULL",
+                                &[&now, subject],
+                            )
+                            .await
+                            .map_err(unavailable)?;
+                        Revoked {
+                            tokens: list_tokens(&tx, "subject = $2", &[&now, subject]).await?,
+                            sessions,
+                        }
+                    }
+                    Revoke::Session(id) => {
+                        let sessions = tx
+                            .execute(
+                                "UPDATE auth_sessions SET revoked_at = $1
+                                 WHERE id = $2 AND revoked_at IS NULL",
+                                &[&now, &&id[..]],
+                            )
+                            .await
+                            .map_err(unavailable)?;
+                        Revoked {
+                            tokens: list_tokens(&tx, "session_id = $2", &[&now, &&id[..]]).await?,
+                            sessions,
+                        }
+                    }
+                };
+                tx.commit().await.map_err(unavailable)?;
+                Ok(revoked)
+            })
+        })
+    }
+
+    fn revoked_after(
+        &self,
+        after: u64,
+        limit: usize,
+        now: SystemTime,
+    ) -> BoxFuture<'_, Result<Vec<RevokedEntry>, StoreError>> {
+        let horizon = now
+            .checked_sub(LISTED_PAST_EXPIRY)
+            .unwrap_or(SystemTime::UNIX_EPOCH);
+        self.run(move |shared| {
+            within(async move {
+                let client = shared.client().await?;
+                let rows = client
+                    .query(
+                        "SELECT seq, jti, expires_at FROM auth_revoked_tokens
+                         WHERE seq > $1 AND expires_at >= $2
+                         ORDER BY seq LIMIT $3",
+                        &[
+                            &i64::try_from(after).unwrap_or(i64::MAX),
+                            &horizon,
+                            &i64::try_from(limit).unwrap_or(i64::MAX),
+                        ],
+                    )
+                    .await
+                    .map_err(unavailable)?;
+                Ok(rows
+                    .iter()
+                    .map(|row| RevokedEntry {
+                        seq: u64::try_from(row.get::<_, i64>(0)).unwrap_or(0),
+                        jti: row.get(1),
+                        expires_at: row.get(2),
+                    })
+                    .collect())
+            })
+        })
+    }
+}
+
+/// The `sub` of a session's claims (empty when it has none).
+fn subject_of(claims: &Map<String, Value>) -> String {
+    claims
+        .get("sub")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_owned()
 }

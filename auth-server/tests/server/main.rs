@@ -10,5 +10,6 @@ mod config;
 mod instances;
 mod keys;
 mod login;
+mod revocation;
 mod sessions;
 mod wallet;
