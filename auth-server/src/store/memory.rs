@@ -444,7 +444,13 @@ mod tests {
             Rotation::Rotated { .. }
         ));
         let revoked = run(store.revoke(Revoke::Session([1; 16]), at(20))).unwrap();
-        assert_eq!(revoked, Revoked { tokens: 2, sessions: 1 });
+        assert_eq!(
+            revoked,
+            Revoked {
+                tokens: 2,
+                sessions: 1
+            }
+        );
         // Again: nothing new.
         let again = run(store.revoke(Revoke::Session([1; 16]), at(21))).unwrap();
         assert_eq!(again, Revoked::default());
@@ -459,8 +465,18 @@ mod tests {
         // A token past its expiry is not revoked; listed ones go an hour after expiry.
         let late = run(store.revoke(Revoke::Subject(String::new()), at(100))).unwrap();
         assert_eq!(late.tokens, 0);
-        assert_eq!(run(store.revoked_after(0, 10, at(60 + 3599))).unwrap().len(), 3);
-        assert_eq!(run(store.revoked_after(0, 10, at(70 + 3601))).unwrap().len(), 0);
+        assert_eq!(
+            run(store.revoked_after(0, 10, at(60 + 3599)))
+                .unwrap()
+                .len(),
+            3
+        );
+        assert_eq!(
+            run(store.revoked_after(0, 10, at(70 + 3601)))
+                .unwrap()
+                .len(),
+            0
+        );
     }
 
     #[test]
