@@ -6,7 +6,8 @@ CREATE TABLE auth_access_tokens (
     expires_at timestamptz NOT NULL
 );
 CREATE INDEX auth_access_tokens_session ON auth_access_tokens (session_id);
-CREATE INDEX auth_access_tokens_subject ON auth_access_tokens (subject);
+-- Hash indexes: a wallet subject (an ML-DSA-65 key in hex) is longer than a btree entry may be.
+CREATE INDEX auth_access_tokens_subject ON auth_access_tokens USING hash (subject);
 CREATE INDEX auth_access_tokens_expiry ON auth_access_tokens (expires_at);
 
 -- The revocation list. Rows are added under an advisory lock, so seq follows commit order
@@ -19,4 +20,4 @@ CREATE TABLE auth_revoked_tokens (
 );
 CREATE INDEX auth_revoked_tokens_expiry ON auth_revoked_tokens (expires_at);
 
-CREATE INDEX auth_sessions_subject ON auth_sessions ((claims->>'sub'));
+CREATE INDEX auth_sessions_subject ON auth_sessions USING hash ((claims->>'sub'));
