@@ -1,5 +1,6 @@
 //! Validating one RS256 token with a warm key cache, next to a plain `jsonwebtoken::decode`
-//! of the same token with the same key and the same checks.
+//! of the same token with the same key and the same checks; and the same validation for
+//! each signature algorithm, ML-DSA included.
 //!
 //! ```text
 //! cargo bench -p auth-runtime --features testing --bench validate
@@ -8,7 +9,7 @@
 use std::sync::Arc;
 
 use auth_runtime::testing::TestIssuer;
-use auth_runtime::{JwksKeySource, KeySource, Validator};
+use auth_runtime::{Algorithm, JwksKeySource, KeySource, Validator};
 use criterion::{Criterion, criterion_group, criterion_main};
 use jsonwebtoken::jwk::Jwk;
 use jsonwebtoken::{DecodingKey, Validation};
@@ -56,5 +57,44 @@ fn validate(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, validate);
+/// `Validator::validate` with a warm key cache, per algorithm: the signature check dominates.
+fn per_algorithm(c: &mut Criterion) {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let mut group = c.benchmark_group("validate_by_algorithm");
+    for alg in [
+        Algorithm::RS256,
+        Algorithm::PS256,
+        Algorithm::ES256,
+        Algorithm::ES384,
+        Algorithm::EdDSA,
+        Algorithm::MlDsa44,
+        Algorithm::MlDsa65,
+        Algorithm::MlDsa87,
+    ] {
+        let issuer = TestIssuer::start_with(alg, "bench-api");
+        let config = issuer.config();
+        let keys = JwksKeySource::new(&config.issuers[0]).expect("key source");
+        runtime
+            .block_on(keys.prefetch())
+            .expect("JWKS fetched from the loopback issuer");
+        let keys: Arc<dyn KeySource> = Arc::new(keys);
+        let validator = Validator::new(&config, [keys]).expect("one source for one issuer");
+        let token = issuer
+            .token()
+            .sub("bench-user")
+            .email("bench@example.com")
+            .role("admin")
+            .sign();
+        ready(validator.validate(&token)).expect("the token is valid");
+        group.bench_function(alg.as_str(), |b| {
+            b.iter(|| ready(validator.validate(&token)))
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, validate, per_algorithm);
 criterion_main!(benches);

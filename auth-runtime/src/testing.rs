@@ -55,10 +55,13 @@ use aws_lc_rs::encoding::AsDer;
 use aws_lc_rs::rsa::KeySize;
 use aws_lc_rs::signature::{
     ECDSA_P256_SHA256_FIXED_SIGNING, ECDSA_P384_SHA384_FIXED_SIGNING, EcdsaKeyPair, Ed25519KeyPair,
+    KeyPair as _, ML_DSA_44_SIGNING, ML_DSA_65_SIGNING, ML_DSA_87_SIGNING, PqdsaKeyPair,
     RsaKeyPair,
 };
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use jsonwebtoken::EncodingKey;
 use jsonwebtoken::jwk::{Jwk, PublicKeyUse};
-use jsonwebtoken::{EncodingKey, Header};
 use serde_json::{Value, json};
 
 use crate::config::{Algorithm, AuthConfig, DEFAULT_JWKS_PATH, DISCOVERY_PATH, RawConfig};
@@ -74,12 +77,41 @@ static NEXT_KID: AtomicU64 = AtomicU64::new(1);
 struct TestKey {
     kid: String,
     alg: Algorithm,
-    encoding: EncodingKey,
+    signer: Signer,
     jwk: Value,
+}
+
+/// The private half: `jsonwebtoken`'s for the classical algorithms, aws-lc's for ML-DSA.
+enum Signer {
+    Jose(EncodingKey),
+    MlDsa(PqdsaKeyPair),
 }
 
 impl TestKey {
     fn generate(alg: Algorithm) -> TestKey {
+        let kid = format!("test-key-{}", NEXT_KID.fetch_add(1, Ordering::Relaxed));
+        let ml_dsa = match alg {
+            Algorithm::MlDsa44 => Some(&ML_DSA_44_SIGNING),
+            Algorithm::MlDsa65 => Some(&ML_DSA_65_SIGNING),
+            Algorithm::MlDsa87 => Some(&ML_DSA_87_SIGNING),
+            _ => None,
+        };
+        if let Some(level) = ml_dsa {
+            let pair = PqdsaKeyPair::generate(level).expect("ML-DSA key generation");
+            let jwk = json!({
+                "kty": "AKP",
+                "alg": alg.as_str(),
+                "use": "sig",
+                "kid": kid,
+                "pub": URL_SAFE_NO_PAD.encode(pair.public_key().as_ref()),
+            });
+            return TestKey {
+                kid,
+                alg,
+                signer: Signer::MlDsa(pair),
+                jwk,
+            };
+        }
         let encoding = match alg {
             Algorithm::RS256
             | Algorithm::RS384
@@ -106,18 +138,51 @@ impl TestKey {
                 let pkcs8 = pair.to_pkcs8v1().expect("Ed25519 key export");
                 EncodingKey::from_ed_der(pkcs8.as_ref())
             }
+            Algorithm::MlDsa44 | Algorithm::MlDsa65 | Algorithm::MlDsa87 => {
+                unreachable!("ML-DSA keys are made above")
+            }
         };
-        let kid = format!("test-key-{}", NEXT_KID.fetch_add(1, Ordering::Relaxed));
-        let mut jwk = Jwk::from_encoding_key(&encoding, alg.to_jwt()).expect("public JWK");
+        let jose = alg.to_jwt().expect("a classical algorithm");
+        let mut jwk = Jwk::from_encoding_key(&encoding, jose).expect("public JWK");
         jwk.common.key_id = Some(kid.clone());
         jwk.common.public_key_use = Some(PublicKeyUse::Signature);
         let jwk = serde_json::to_value(&jwk).expect("JWK serialises");
         TestKey {
             kid,
             alg,
-            encoding,
+            signer: Signer::Jose(encoding),
             jwk,
         }
+    }
+
+    /// The compact JWS of `header` and `claims` (JSON text), signed as `alg`.
+    ///
+    /// # Panics
+    /// When `alg` does not suit the key.
+    fn sign(&self, header: &[u8], claims: &[u8], alg: Algorithm) -> String {
+        let mut token = URL_SAFE_NO_PAD.encode(header);
+        token.push('.');
+        token.push_str(&URL_SAFE_NO_PAD.encode(claims));
+        let signature = match &self.signer {
+            Signer::Jose(encoding) => {
+                let jose = alg
+                    .to_jwt()
+                    .unwrap_or_else(|| panic!("{alg} does not suit a {} key", self.alg));
+                jsonwebtoken::crypto::sign(token.as_bytes(), encoding, jose)
+                    .unwrap_or_else(|err| panic!("{alg} does not suit a {} key: {err}", self.alg))
+            }
+            Signer::MlDsa(pair) => {
+                assert_eq!(alg, self.alg, "an ML-DSA key signs at its own level only");
+                let mut signature = vec![0; pair.algorithm().signature_len()];
+                let len = pair
+                    .sign(token.as_bytes(), &mut signature)
+                    .expect("ML-DSA signing");
+                URL_SAFE_NO_PAD.encode(&signature[..len])
+            }
+        };
+        token.push('.');
+        token.push_str(&signature);
+        token
     }
 }
 
@@ -417,18 +482,8 @@ impl TestIssuer {
     /// # Panics
     /// When the key cannot sign (it always can).
     pub fn sign_raw(&self, header: &str, claims: &str) -> String {
-        use base64::Engine as _;
-        use base64::engine::general_purpose::URL_SAFE_NO_PAD;
         let key = Arc::clone(self.state.lock().keys.last().expect("a signing key"));
-        let message = format!(
-            "{}.{}",
-            URL_SAFE_NO_PAD.encode(header),
-            URL_SAFE_NO_PAD.encode(claims)
-        );
-        let signature =
-            jsonwebtoken::crypto::sign(message.as_bytes(), &key.encoding, key.alg.to_jwt())
-                .expect("the key signs with its own algorithm");
-        format!("{message}.{signature}")
+        key.sign(header.as_bytes(), claims.as_bytes(), key.alg)
     }
 
     /// The JWKS document as currently served.
@@ -687,14 +742,18 @@ impl TokenBuilder {
     /// When the algorithm does not suit the key.
     pub fn sign(self) -> String {
         let alg = self.alg.unwrap_or(self.key.alg);
-        let mut header = Header::new(alg.to_jwt());
-        header.typ = self.typ;
-        header.kid = match self.kid {
-            KidChoice::Key => Some(self.key.kid.clone()),
+        let mut header = serde_json::Map::new();
+        if let Some(typ) = self.typ {
+            header.insert("typ".into(), json!(typ));
+        }
+        header.insert("alg".into(), json!(alg.as_str()));
+        match self.kid {
+            KidChoice::Key => header.insert("kid".into(), json!(self.key.kid)),
             KidChoice::None => None,
-            KidChoice::Custom(kid) => Some(kid),
+            KidChoice::Custom(kid) => header.insert("kid".into(), json!(kid)),
         };
-        jsonwebtoken::encode(&header, &self.claims, &self.key.encoding)
-            .expect("the algorithm suits the signing key")
+        let header = serde_json::to_vec(&header).expect("a JSON object serialises");
+        let claims = serde_json::to_vec(&self.claims).expect("a JSON object serialises");
+        self.key.sign(&header, &claims, alg)
     }
 }

@@ -8,11 +8,12 @@ use std::time::Duration;
 
 use argon2::password_hash::phc::PasswordHash;
 use argon2::{Argon2, PasswordHasher as _, PasswordVerifier as _};
-use auth_runtime::ConfigError;
 use auth_runtime::config::{EnvSection, explain};
+use auth_runtime::{Algorithm, ConfigError};
 use figment::Figment;
 use serde::{Deserialize, Serialize};
 
+use crate::keys::SIGNING_ALGORITHMS;
 use crate::wallet::WalletAlgorithm;
 
 /// The figment section this crate reads.
@@ -63,8 +64,12 @@ pub struct RawServerConfig {
     /// The admin's password: plain text (hashed with argon2id at start-up) or an argon2id
     /// PHC string (`$argon2id$v=19$...`).
     pub admin_password: String,
-    /// Where the RS256 signing key is kept (PKCS#8 PEM, owner-only permissions); created on
-    /// first start. Default `auth-data/signing-key.pem`.
+    /// The algorithm access tokens are signed with: `RS256` (default), or `ML-DSA-65` (also
+    /// `ML-DSA-44`, `ML-DSA-87`) for post-quantum tokens. Validators must list it in
+    /// `accepted_algorithms`. The key at `signing_key_path` must be one for it.
+    pub signing_algorithm: String,
+    /// Where the signing key is kept (PKCS#8 PEM, owner-only permissions); created on first
+    /// start, for `signing_algorithm`. Default `auth-data/signing-key.pem`.
     pub signing_key_path: PathBuf,
     /// Keys that no longer sign but whose tokens are still accepted: published in the JWKS
     /// so that rotation needs no downtime.
@@ -128,6 +133,7 @@ impl fmt::Debug for RawServerConfig {
             .field("auto_create_admin", &self.auto_create_admin)
             .field("admin_email", &self.admin_email)
             .field("admin_password", &password)
+            .field("signing_algorithm", &self.signing_algorithm)
             .field("signing_key_path", &self.signing_key_path)
             .field("retiring_key_paths", &self.retiring_key_paths)
             .field("session_max_days", &self.session_max_days)
@@ -235,6 +241,7 @@ impl Default for RawServerConfig {
             auto_create_admin: false,
             admin_email: String::new(),
             admin_password: String::new(),
+            signing_algorithm: "RS256".to_owned(),
             signing_key_path: PathBuf::from("auth-data/signing-key.pem"),
             retiring_key_paths: Vec::new(),
             session_max_days: 30,
@@ -271,6 +278,8 @@ pub struct ServerConfig {
     /// The bootstrap admin, when password login is enabled: the e-mail and an argon2id hash
     /// of the password. The password itself is not kept.
     pub admin: Option<AdminAccount>,
+    /// What access tokens are signed with.
+    pub signing_algorithm: Algorithm,
     /// Where the signing key lives.
     pub signing_key_path: PathBuf,
     /// Published, non-signing keys.
@@ -303,6 +312,7 @@ impl fmt::Debug for ServerConfig {
             .field("challenge_ttl", &self.challenge_ttl)
             .field("wallet_algorithms", &self.wallet_algorithms)
             .field("admin", &self.admin)
+            .field("signing_algorithm", &self.signing_algorithm)
             .field("signing_key_path", &self.signing_key_path)
             .field("retiring_key_paths", &self.retiring_key_paths)
             .field("session_max", &self.session_max)
@@ -407,6 +417,16 @@ impl RawServerConfig {
                 return Err(error(format!("{SECTION}.{key} must be at least 1")));
             }
         }
+        let signing_algorithm = Algorithm::from_name(self.signing_algorithm.trim())
+            .filter(|alg| SIGNING_ALGORITHMS.contains(alg))
+            .ok_or_else(|| {
+                let known: Vec<&str> = SIGNING_ALGORITHMS.iter().map(|a| a.as_str()).collect();
+                error(format!(
+                    "{SECTION}.signing_algorithm: `{}` is not supported; use one of {}",
+                    self.signing_algorithm,
+                    known.join(", ")
+                ))
+            })?;
         let mut wallet_algorithms = Vec::new();
         for name in &self.supported_wallet_algorithms {
             let alg = WalletAlgorithm::from_name(name).ok_or_else(|| {
@@ -502,6 +522,7 @@ impl RawServerConfig {
             challenge_ttl: Duration::from_secs(self.challenge_ttl_seconds),
             wallet_algorithms,
             admin,
+            signing_algorithm,
             signing_key_path: self.signing_key_path,
             retiring_key_paths: self.retiring_key_paths,
             session_max: Duration::from_secs(self.session_max_days.saturating_mul(86_400)),

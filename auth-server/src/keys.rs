@@ -1,47 +1,102 @@
-//! The RS256 signing key: created once, kept as a PKCS#8 PEM file readable by its owner only,
-//! so that a restart does not invalidate every token. Retiring keys are published next to it.
+//! The signing key (RS256, or ML-DSA for post-quantum tokens): created once, kept as a PKCS#8
+//! PEM file readable by its owner only, so that a restart does not invalidate every token.
+//! Retiring keys, of either kind, are published next to it.
 
 use std::fs;
 use std::io::Write as _;
 use std::path::Path;
 use std::sync::Arc;
 
-use auth_runtime::{ConfigError, KeySet};
+use auth_runtime::{Algorithm, ConfigError, KeySet};
 use aws_lc_rs::digest;
 use aws_lc_rs::encoding::AsDer;
 use aws_lc_rs::rand::SystemRandom;
 use aws_lc_rs::rsa::KeySize;
-use aws_lc_rs::signature::{KeyPair, RSA_PKCS1_SHA256, RsaKeyPair, RsaPublicKeyComponents};
+use aws_lc_rs::signature::{
+    KeyPair, ML_DSA_44_SIGNING, ML_DSA_65_SIGNING, ML_DSA_87_SIGNING, PqdsaKeyPair,
+    PqdsaSigningAlgorithm, RSA_PKCS1_SHA256, RsaKeyPair, RsaPublicKeyComponents,
+};
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use serde_json::{Value, json};
 
 const PEM_LABEL: &str = "PRIVATE KEY";
 
-/// An RSA key pair that signs tokens.
+/// The algorithms `server_auth.signing_algorithm` may name.
+pub(crate) const SIGNING_ALGORITHMS: [Algorithm; 4] = [
+    Algorithm::RS256,
+    Algorithm::MlDsa44,
+    Algorithm::MlDsa65,
+    Algorithm::MlDsa87,
+];
+
+/// The ML-DSA parameter set of an algorithm; `None` for RS256.
+fn ml_dsa_level(alg: Algorithm) -> Option<&'static PqdsaSigningAlgorithm> {
+    match alg {
+        Algorithm::MlDsa44 => Some(&ML_DSA_44_SIGNING),
+        Algorithm::MlDsa65 => Some(&ML_DSA_65_SIGNING),
+        Algorithm::MlDsa87 => Some(&ML_DSA_87_SIGNING),
+        _ => None,
+    }
+}
+
+/// A private key of either kind.
+enum Pair {
+    Rsa(RsaKeyPair),
+    MlDsa(PqdsaKeyPair, Algorithm),
+}
+
+/// A key pair that signs tokens.
 pub(crate) struct SigningKey {
     kid: String,
-    pair: RsaKeyPair,
+    alg: Algorithm,
+    pair: Pair,
     jwk: Value,
 }
 
 impl SigningKey {
-    /// Loads the key at `path`, or creates it (and its folder) when the file does not exist.
-    pub(crate) fn load_or_create(path: &Path) -> Result<SigningKey, ConfigError> {
+    /// Loads the key at `path`, or creates one for `alg` (and its folder) when the file does
+    /// not exist. An existing key must be one for `alg`.
+    pub(crate) fn load_or_create(path: &Path, alg: Algorithm) -> Result<SigningKey, ConfigError> {
         if path.exists() {
-            return SigningKey::load(path);
+            return SigningKey::load(path).and_then(|key| key.expect_algorithm(path, alg));
         }
-        let pair = RsaKeyPair::generate(KeySize::Rsa2048)
-            .map_err(|_| ConfigError::new("cannot generate an RSA signing key"))?;
-        let der = pair
-            .as_der()
-            .map_err(|_| ConfigError::new("cannot export the new RSA signing key"))?;
-        if !write_private(path, &pem_encode(der.as_ref()))? {
+        let cannot =
+            |what: &str| ConfigError::new(format!("cannot {what} a new {alg} signing key"));
+        let (der, pair) = match ml_dsa_level(alg) {
+            Some(level) => {
+                let pair = PqdsaKeyPair::generate(level).map_err(|_| cannot("generate"))?;
+                let der = pair.to_pkcs8v1().map_err(|_| cannot("export"))?;
+                (der.as_ref().to_vec(), Pair::MlDsa(pair, alg))
+            }
+            None => {
+                let pair =
+                    RsaKeyPair::generate(KeySize::Rsa2048).map_err(|_| cannot("generate"))?;
+                let der = pair.as_der().map_err(|_| cannot("export"))?;
+                (der.as_ref().to_vec(), Pair::Rsa(pair))
+            }
+        };
+        if !write_private(path, &pem_encode(&der))? {
             // Another instance sharing the file created it first: use that one.
-            return SigningKey::load(path);
+            return SigningKey::load(path).and_then(|key| key.expect_algorithm(path, alg));
         }
-        tracing::info!(path = %path.display(), "created a new token signing key");
+        tracing::info!(path = %path.display(), %alg, "created a new token signing key");
         SigningKey::from_pair(pair)
+    }
+
+    /// The key, when it is one for `alg`; otherwise an error that says how to switch.
+    fn expect_algorithm(self, path: &Path, alg: Algorithm) -> Result<SigningKey, ConfigError> {
+        if self.alg == alg {
+            return Ok(self);
+        }
+        Err(ConfigError::new(format!(
+            "{} holds an {} key, but server_auth.signing_algorithm is {alg}: to switch, point \
+             server_auth.signing_key_path at a new file (created on first start) and list {} \
+             in server_auth.retiring_key_paths, so that the tokens it signed stay valid",
+            path.display(),
+            self.alg,
+            path.display()
+        )))
     }
 
     /// Loads an existing key; a missing or unreadable file is an error.
@@ -60,24 +115,56 @@ impl SigningKey {
                 path.display()
             ))
         })?;
-        let pair = RsaKeyPair::from_pkcs8(&der).map_err(|err| {
-            ConfigError::new(format!(
-                "{} does not hold a usable RSA key: {err}",
-                path.display()
-            ))
-        })?;
+        let ml_dsa = || {
+            SIGNING_ALGORITHMS.into_iter().find_map(|alg| {
+                let pair = PqdsaKeyPair::from_pkcs8(ml_dsa_level(alg)?, &der).ok()?;
+                Some(Pair::MlDsa(pair, alg))
+            })
+        };
+        let pair = match RsaKeyPair::from_pkcs8(&der) {
+            Ok(pair) => Pair::Rsa(pair),
+            Err(rsa_err) => ml_dsa().ok_or_else(|| {
+                ConfigError::new(format!(
+                    "{} holds neither a usable RSA key ({rsa_err}) nor an ML-DSA key",
+                    path.display()
+                ))
+            })?,
+        };
         SigningKey::from_pair(pair)
     }
 
-    fn from_pair(pair: RsaKeyPair) -> Result<SigningKey, ConfigError> {
-        let components = RsaPublicKeyComponents::<Vec<u8>>::from(pair.public_key());
-        let n = URL_SAFE_NO_PAD.encode(strip_leading_zeros(&components.n));
-        let e = URL_SAFE_NO_PAD.encode(strip_leading_zeros(&components.e));
-        // RFC 7638: SHA-256 over the required members, in lexicographic order, no spaces.
-        let canonical = format!(r#"{{"e":"{e}","kty":"RSA","n":"{n}"}}"#);
-        let kid = URL_SAFE_NO_PAD.encode(digest::digest(&digest::SHA256, canonical.as_bytes()));
-        let jwk = json!({"kty": "RSA", "kid": kid, "alg": "RS256", "use": "sig", "n": n, "e": e});
-        Ok(SigningKey { kid, pair, jwk })
+    fn from_pair(pair: Pair) -> Result<SigningKey, ConfigError> {
+        // The kid is the RFC 7638 thumbprint: SHA-256 over the required members, in
+        // lexicographic order, no spaces (for AKP keys: `alg`, `kty`, `pub`).
+        let thumbprint = |canonical: &str| {
+            URL_SAFE_NO_PAD.encode(digest::digest(&digest::SHA256, canonical.as_bytes()))
+        };
+        let (alg, kid, jwk) = match &pair {
+            Pair::Rsa(rsa) => {
+                let components = RsaPublicKeyComponents::<Vec<u8>>::from(rsa.public_key());
+                let n = URL_SAFE_NO_PAD.encode(strip_leading_zeros(&components.n));
+                let e = URL_SAFE_NO_PAD.encode(strip_leading_zeros(&components.e));
+                let kid = thumbprint(&format!(r#"{{"e":"{e}","kty":"RSA","n":"{n}"}}"#));
+                let jwk =
+                    json!({"kty": "RSA", "kid": kid, "alg": "RS256", "use": "sig", "n": n, "e": e});
+                (Algorithm::RS256, kid, jwk)
+            }
+            Pair::MlDsa(ml_dsa, alg) => {
+                let alg = *alg;
+                let public = URL_SAFE_NO_PAD.encode(ml_dsa.public_key().as_ref());
+                let kid = thumbprint(&format!(
+                    r#"{{"alg":"{alg}","kty":"AKP","pub":"{public}"}}"#
+                ));
+                let jwk = json!({"kty": "AKP", "kid": kid, "alg": alg.as_str(), "use": "sig", "pub": public});
+                (alg, kid, jwk)
+            }
+        };
+        Ok(SigningKey {
+            kid,
+            alg,
+            pair,
+            jwk,
+        })
     }
 
     /// The key's `kid`, its RFC 7638 thumbprint.
@@ -85,21 +172,31 @@ impl SigningKey {
         &self.kid
     }
 
-    /// Signs `claims` as a compact RS256 JWS.
+    /// Signs `claims` as a compact JWS with the key's algorithm.
     pub(crate) fn sign(&self, claims: &Value) -> Result<String, ()> {
-        let header = json!({"alg": "RS256", "typ": "JWT", "kid": self.kid});
+        let header = json!({"alg": self.alg.as_str(), "typ": "JWT", "kid": self.kid});
         let mut token = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&header).map_err(drop)?);
         token.push('.');
         token.push_str(&URL_SAFE_NO_PAD.encode(serde_json::to_vec(claims).map_err(drop)?));
-        let mut signature = vec![0; self.pair.public_modulus_len()];
-        self.pair
-            .sign(
-                &RSA_PKCS1_SHA256,
-                &SystemRandom::new(),
-                token.as_bytes(),
-                &mut signature,
-            )
-            .map_err(drop)?;
+        let signature = match &self.pair {
+            Pair::Rsa(pair) => {
+                let mut signature = vec![0; pair.public_modulus_len()];
+                pair.sign(
+                    &RSA_PKCS1_SHA256,
+                    &SystemRandom::new(),
+                    token.as_bytes(),
+                    &mut signature,
+                )
+                .map_err(drop)?;
+                signature
+            }
+            Pair::MlDsa(pair, _) => {
+                let mut signature = vec![0; pair.algorithm().signature_len()];
+                let len = pair.sign(token.as_bytes(), &mut signature).map_err(drop)?;
+                signature.truncate(len);
+                signature
+            }
+        };
         token.push('.');
         token.push_str(&URL_SAFE_NO_PAD.encode(signature));
         Ok(token)
@@ -111,19 +208,26 @@ pub(crate) struct KeyRing {
     pub(crate) current: SigningKey,
     pub(crate) jwks: Value,
     pub(crate) key_set: Arc<KeySet>,
+    /// The algorithms of the published keys, the current one's first.
+    pub(crate) algorithms: Vec<Algorithm>,
 }
 
 impl KeyRing {
     pub(crate) fn open(
         current: &Path,
+        alg: Algorithm,
         retiring: &[impl AsRef<Path>],
     ) -> Result<KeyRing, ConfigError> {
-        let current = SigningKey::load_or_create(current)?;
+        let current = SigningKey::load_or_create(current, alg)?;
         let mut keys = vec![current.jwk.clone()];
+        let mut algorithms = vec![current.alg];
         for path in retiring {
             let old = SigningKey::load(path.as_ref())?;
             if old.kid != current.kid {
                 keys.push(old.jwk);
+                if !algorithms.contains(&old.alg) {
+                    algorithms.push(old.alg);
+                }
             }
         }
         let jwks = json!({ "keys": keys });
@@ -134,6 +238,7 @@ impl KeyRing {
             current,
             jwks,
             key_set: Arc::new(key_set),
+            algorithms,
         })
     }
 }

@@ -6,7 +6,7 @@ use actix_web::Scope;
 use auth_runtime::revocation::{
     RevocationFetchError, RevocationList, RevocationPage, RevocationSource, RevokedToken,
 };
-use auth_runtime::{AuthConfig, ConfigError, JwtAuth, KeySet};
+use auth_runtime::{Algorithm, AuthConfig, ConfigError, JwtAuth, KeySet};
 use aws_lc_rs::hmac;
 use aws_lc_rs::rand::{SecureRandom as _, SystemRandom};
 use figment::Figment;
@@ -103,6 +103,7 @@ impl AuthServerBuilder {
         };
         let keys = KeyRing::open(
             &self.config.signing_key_path,
+            self.config.signing_algorithm,
             &self.config.retiring_key_paths,
         )?;
         let secret = store.secret();
@@ -204,6 +205,12 @@ impl AuthServer {
         self.inner.keys.current.kid()
     }
 
+    /// The algorithms of the keys in the JWKS: the signing key's (`signing_algorithm`) first,
+    /// then those of retiring keys. A validator of these tokens must accept them all.
+    pub fn algorithms(&self) -> &[Algorithm] {
+        &self.inner.keys.algorithms
+    }
+
     /// The JWKS document served at `/api/v1/auth/jwks`.
     pub fn jwks(&self) -> &Value {
         &self.inner.keys.jwks
@@ -238,6 +245,30 @@ impl AuthServer {
                 entry.config_key(),
                 entry.audiences.join(", "),
                 ours.audience
+            )));
+        }
+        let missing: Vec<&str> = self
+            .inner
+            .keys
+            .algorithms
+            .iter()
+            .filter(|alg| !entry.accepted_algorithms.contains(alg))
+            .map(|alg| alg.as_str())
+            .collect();
+        if !missing.is_empty() {
+            let accepted: Vec<&str> = entry
+                .accepted_algorithms
+                .iter()
+                .map(|alg| alg.as_str())
+                .collect();
+            return Err(ConfigError::new(format!(
+                "{}.accepted_algorithms ({}) lacks {}, which the keys of server_auth sign \
+                 with (signing_algorithm and retiring_key_paths): the tokens issued here would \
+                 be refused; add {} to it",
+                entry.config_key(),
+                accepted.join(", "),
+                missing.join(", "),
+                missing.join(", ")
             )));
         }
         let issuer = ours.issuer.clone();

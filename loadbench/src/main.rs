@@ -14,7 +14,10 @@
 //! `cargo run --release -p auth-loadbench -- login-flood` instead measures auth-server's `GET /jwks` while six clients
 //! guess the admin password (no wrk needed). `loadbench/run.sh issuers` compares the app
 //! trusting one issuer with the same app trusting two, tokens alternating between them.
+//! `loadbench/run.sh algorithms` compares RS256, ES256, EdDSA and ML-DSA-65 tokens, with the
+//! verified-token cache off and on.
 
+mod algorithms;
 mod baseline;
 mod issuers;
 mod login_flood;
@@ -39,6 +42,7 @@ fn main() -> ExitCode {
     let served = match args.get(1).map(String::as_str) {
         Some("serve-ours") | Some("serve-baseline") => serve(&args),
         Some("issuers") => return report(issuers::run(seconds())),
+        Some("algorithms") => return report(algorithms::run(seconds())),
         Some("login-flood") => return report(login_flood::run(seconds())),
         _ => return report(orchestrate()),
     };

@@ -38,7 +38,9 @@ pub(crate) async fn serve(
         issuer,
         issuers,
         audience: audience.into(),
-        accepted_algorithms: vec!["RS256".into(), "EdDSA".into()],
+        accepted_algorithms: ["RS256", "ES256", "EdDSA", "ML-DSA-65"]
+            .map(str::to_owned)
+            .to_vec(),
         token_cache_max_bytes: cache_bytes,
         ..RawConfig::default()
     }

@@ -71,6 +71,11 @@ pub fn figment_from(yaml_path: impl AsRef<Path>) -> Figment {
 ///
 /// Shared-secret algorithms (HS256/384/512) are deliberately absent: a validator that holds
 /// only public keys must never be tricked into treating one as an HMAC secret.
+///
+/// The ML-DSA levels (FIPS 204, post-quantum) are verified with keys of type `AKP`
+/// (`{"kty": "AKP", "alg": "ML-DSA-65", "pub": <base64url raw public key>}`), as the JOSE
+/// ML-DSA draft writes them; like every algorithm but RS256, they are accepted only when
+/// `accepted_algorithms` lists them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[allow(missing_docs)] // the variant names are the JOSE algorithm names
 pub enum Algorithm {
@@ -83,11 +88,20 @@ pub enum Algorithm {
     ES256,
     ES384,
     EdDSA,
+    /// ML-DSA-44 (FIPS 204, NIST security category 2); JOSE name `ML-DSA-44`.
+    #[serde(rename = "ML-DSA-44")]
+    MlDsa44,
+    /// ML-DSA-65 (category 3); JOSE name `ML-DSA-65`.
+    #[serde(rename = "ML-DSA-65")]
+    MlDsa65,
+    /// ML-DSA-87 (category 5); JOSE name `ML-DSA-87`.
+    #[serde(rename = "ML-DSA-87")]
+    MlDsa87,
 }
 
 impl Algorithm {
     /// Every algorithm the validator supports, in the order the docs list them.
-    pub const ALL: [Algorithm; 9] = [
+    pub const ALL: [Algorithm; 12] = [
         Algorithm::RS256,
         Algorithm::RS384,
         Algorithm::RS512,
@@ -97,6 +111,9 @@ impl Algorithm {
         Algorithm::ES256,
         Algorithm::ES384,
         Algorithm::EdDSA,
+        Algorithm::MlDsa44,
+        Algorithm::MlDsa65,
+        Algorithm::MlDsa87,
     ];
 
     /// The JOSE name (`"RS256"`).
@@ -111,6 +128,9 @@ impl Algorithm {
             Algorithm::ES256 => "ES256",
             Algorithm::ES384 => "ES384",
             Algorithm::EdDSA => "EdDSA",
+            Algorithm::MlDsa44 => "ML-DSA-44",
+            Algorithm::MlDsa65 => "ML-DSA-65",
+            Algorithm::MlDsa87 => "ML-DSA-87",
         }
     }
 
@@ -119,10 +139,11 @@ impl Algorithm {
         Algorithm::ALL.into_iter().find(|alg| alg.as_str() == name)
     }
 
+    /// The `jsonwebtoken` algorithm, for the ones it knows (not ML-DSA).
     #[cfg(feature = "testing")]
-    pub(crate) fn to_jwt(self) -> jsonwebtoken::Algorithm {
+    pub(crate) fn to_jwt(self) -> Option<jsonwebtoken::Algorithm> {
         use jsonwebtoken::Algorithm as J;
-        match self {
+        Some(match self {
             Algorithm::RS256 => J::RS256,
             Algorithm::RS384 => J::RS384,
             Algorithm::RS512 => J::RS512,
@@ -132,7 +153,8 @@ impl Algorithm {
             Algorithm::ES256 => J::ES256,
             Algorithm::ES384 => J::ES384,
             Algorithm::EdDSA => J::EdDSA,
-        }
+            Algorithm::MlDsa44 | Algorithm::MlDsa65 | Algorithm::MlDsa87 => return None,
+        })
     }
 }
 

@@ -1,4 +1,8 @@
 //! One JWK, parsed once into the crypto library's form of a verifying key.
+//!
+//! RSA, EC and OKP keys are read through `jsonwebtoken`'s JWK type; ML-DSA keys
+//! (`kty: "AKP"`, from the JOSE ML-DSA draft) are read here, since that type does not know
+//! them. Every kind ends in one aws-lc `ParsedPublicKey` per algorithm it may verify.
 
 use std::fmt;
 
@@ -6,6 +10,7 @@ use aws_lc_rs::signature::{self, ParsedPublicKey, VerificationAlgorithm};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, Jwk, KeyAlgorithm, PublicKeyUse};
+use serde::Deserialize as _;
 
 use crate::config::Algorithm;
 
@@ -16,6 +21,8 @@ enum KeyKind {
     P256,
     P384,
     Ed25519,
+    /// An `AKP` key of one ML-DSA level: the JWK's `alg` is required and fixes the level.
+    MlDsa(Algorithm),
 }
 
 impl KeyKind {
@@ -33,7 +40,18 @@ impl KeyKind {
             ) | (KeyKind::P256, Algorithm::ES256)
                 | (KeyKind::P384, Algorithm::ES384)
                 | (KeyKind::Ed25519, Algorithm::EdDSA)
-        )
+        ) || self == KeyKind::MlDsa(alg)
+    }
+}
+
+/// The raw public key length of an ML-DSA level (FIPS 204, table 2); `None` for other
+/// algorithms.
+fn ml_dsa_public_key_len(alg: Algorithm) -> Option<usize> {
+    match alg {
+        Algorithm::MlDsa44 => Some(1312),
+        Algorithm::MlDsa65 => Some(1952),
+        Algorithm::MlDsa87 => Some(2592),
+        _ => None,
     }
 }
 
@@ -50,6 +68,9 @@ fn verification(alg: Algorithm) -> &'static dyn VerificationAlgorithm {
         Algorithm::ES256 => &signature::ECDSA_P256_SHA256_FIXED,
         Algorithm::ES384 => &signature::ECDSA_P384_SHA384_FIXED,
         Algorithm::EdDSA => &signature::ED25519,
+        Algorithm::MlDsa44 => &signature::ML_DSA_44,
+        Algorithm::MlDsa65 => &signature::ML_DSA_65,
+        Algorithm::MlDsa87 => &signature::ML_DSA_87,
     }
 }
 
@@ -77,6 +98,15 @@ pub enum KeyError {
     Unparsable(String),
     /// Its `alg` does not fit its key type.
     AlgorithmMismatch,
+    /// An `AKP` key without `alg`: the draft requires it, and it names the ML-DSA level.
+    MissingAlgorithm,
+    /// Its `pub` has the wrong length for its ML-DSA level.
+    KeyLength,
+    /// It carries private key material (`d`, `priv`): whoever reads the set can sign with
+    /// it, so it proves nothing.
+    PrivateKey,
+    /// Not a JWK object (the parser's reason).
+    NotJwk(String),
 }
 
 impl fmt::Display for KeyError {
@@ -91,14 +121,20 @@ impl fmt::Display for KeyError {
             KeyError::UnsupportedAlgorithm(alg) => write!(f, "its alg {alg} is not supported"),
             KeyError::Unparsable(why) => write!(f, "it does not parse: {why}"),
             KeyError::AlgorithmMismatch => f.write_str("its alg does not fit its key type"),
+            KeyError::MissingAlgorithm => f.write_str("an AKP key must name its alg"),
+            KeyError::KeyLength => f.write_str("its `pub` has the wrong length for its alg"),
+            KeyError::PrivateKey => {
+                f.write_str("it carries private key material, published for anyone to read")
+            }
+            KeyError::NotJwk(why) => write!(f, "it is not a JWK: {why}"),
         }
     }
 }
 
 impl std::error::Error for KeyError {}
 
-/// Largest signature decoded: RSA-8192.
-const MAX_SIGNATURE_BYTES: usize = 1024;
+/// Largest signature decoded: ML-DSA-87 (4627 bytes; RSA-8192 is 1024).
+const MAX_SIGNATURE_BYTES: usize = 4627;
 
 /// One public key, parsed once, ready to verify signatures.
 ///
@@ -123,6 +159,51 @@ impl std::fmt::Debug for VerifyingKey {
 }
 
 impl VerifyingKey {
+    /// Parses one member of a JWKS `keys` array: any key type [`from_jwk`](Self::from_jwk)
+    /// reads, and ML-DSA keys (`{"kty": "AKP", "alg": "ML-DSA-65", "pub": ...}`). A key
+    /// carrying private material (`d`, `priv`) is refused.
+    pub fn from_json(value: &serde_json::Value) -> Result<VerifyingKey, KeyError> {
+        let Some(object) = value.as_object() else {
+            return Err(KeyError::NotJwk("not a JSON object".to_owned()));
+        };
+        if object.contains_key("d") || object.contains_key("priv") {
+            return Err(KeyError::PrivateKey);
+        }
+        if object.get("kty").and_then(|kty| kty.as_str()) == Some("AKP") {
+            return VerifyingKey::from_akp(value);
+        }
+        let jwk = Jwk::deserialize(value).map_err(|err| KeyError::NotJwk(err.to_string()))?;
+        VerifyingKey::from_jwk(&jwk)
+    }
+
+    /// An `AKP` (ML-DSA) key: `alg` names the level, `pub` is the raw public key.
+    fn from_akp(jwk: &serde_json::Value) -> Result<VerifyingKey, KeyError> {
+        #[derive(serde::Deserialize)]
+        struct Akp {
+            alg: Option<String>,
+            #[serde(rename = "pub")]
+            public: String,
+            kid: Option<String>,
+            #[serde(rename = "use")]
+            usage: Option<String>,
+        }
+        let akp = Akp::deserialize(jwk).map_err(|err| KeyError::NotJwk(err.to_string()))?;
+        if akp.usage.as_deref().is_some_and(|usage| usage != "sig") {
+            return Err(KeyError::NotForSigning);
+        }
+        let name = akp.alg.ok_or(KeyError::MissingAlgorithm)?;
+        let alg = Algorithm::from_name(&name)
+            .filter(|alg| ml_dsa_public_key_len(*alg).is_some())
+            .ok_or(KeyError::UnsupportedAlgorithm(name))?;
+        let public = URL_SAFE_NO_PAD
+            .decode(&akp.public)
+            .map_err(|_| KeyError::NotBase64Url)?;
+        if Some(public.len()) != ml_dsa_public_key_len(alg) {
+            return Err(KeyError::KeyLength);
+        }
+        VerifyingKey::parse(akp.kid, KeyKind::MlDsa(alg), Some(alg), &public)
+    }
+
     /// Parses a JWK. `Err` says why it cannot be used (a key not for signatures, an
     /// unsupported type, a key that does not parse, an RSA key under 2048 bits); a key set
     /// skips such keys.
@@ -172,10 +253,20 @@ impl VerifyingKey {
                 None => return Err(KeyError::UnsupportedAlgorithm(format!("{alg:?}"))),
             },
         };
+        VerifyingKey::parse(jwk.common.key_id.clone(), kind, pinned, &public)
+    }
+
+    /// Parses `public` once for each algorithm the key may verify.
+    fn parse(
+        kid: Option<String>,
+        kind: KeyKind,
+        pinned: Option<Algorithm>,
+        public: &[u8],
+    ) -> Result<VerifyingKey, KeyError> {
         let mut parsed = Vec::new();
         for alg in Algorithm::ALL {
             if kind.fits(alg) && pinned.is_none_or(|pinned| pinned == alg) {
-                let key = ParsedPublicKey::new(verification(alg), &public)
+                let key = ParsedPublicKey::new(verification(alg), public)
                     .map_err(|err| KeyError::Unparsable(err.to_string()))?;
                 parsed.push((alg, key));
             }
@@ -184,7 +275,7 @@ impl VerifyingKey {
             return Err(KeyError::AlgorithmMismatch);
         }
         Ok(VerifyingKey {
-            kid: jwk.common.key_id.clone(),
+            kid,
             kind,
             pinned,
             parsed,

@@ -6,8 +6,6 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 
-use jsonwebtoken::jwk::Jwk;
-
 use super::key::VerifyingKey;
 
 /// A boxed future, as returned by [`KeySource::refresh`].
@@ -80,12 +78,9 @@ impl KeySet {
             serde_json::from_slice(body).map_err(|err| JwksError::NotJwks(err.to_string()))?;
         let mut keys = Vec::with_capacity(document.keys.len());
         for (index, value) in document.keys.into_iter().enumerate() {
-            let parsed = serde_json::from_value::<Jwk>(value)
-                .map_err(|err| format!("it is not a JWK: {err}"))
-                .and_then(|jwk| VerifyingKey::from_jwk(&jwk).map_err(|err| err.to_string()));
-            match parsed {
+            match VerifyingKey::from_json(&value) {
                 Ok(key) => keys.push(key),
-                Err(why) => tracing::debug!(index, why, "skipping JWKS key"),
+                Err(why) => tracing::debug!(index, why = %why, "skipping JWKS key"),
             }
         }
         Ok(KeySet::new(keys))

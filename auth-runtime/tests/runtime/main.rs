@@ -15,6 +15,7 @@ mod macros;
 mod oidc;
 mod outer;
 mod policy;
+mod post_quantum;
 mod revocation;
 mod scopes;
 mod validation;

@@ -137,7 +137,7 @@ async fn profile(me: Principal) -> HttpResponse {
 
 #[requires_role("admin")]
 #[get("/api/admin/dashboard")]
-async fn dashboard(me: Principal) -> HttpResponse {
+pub async fn dashboard(me: Principal) -> HttpResponse {
     HttpResponse::Ok().json(json!({ "message": format!("Welcome, {}", me.claims().sub) }))
 }
 
@@ -226,10 +226,12 @@ pub fn embedded(raw: RawServerConfig) -> (AuthServer, Server) {
     (issuer, server)
 }
 
+/// The embedded validator, accepting the algorithms of the issuer's keys.
 pub fn validator_for(issuer: &AuthServer) -> JwtAuth {
     let client = auth_runtime::RawConfig {
         issuer: issuer.config().issuer.clone(),
         audience: issuer.config().audience.as_str().into(),
+        accepted_algorithms: issuer.algorithms().iter().map(|a| a.to_string()).collect(),
         ..auth_runtime::RawConfig::default()
     }
     .validate()
