@@ -235,21 +235,6 @@ impl RevocationList {
         }
     }
 
-    /// Adds revoked tokens at once, without waiting for the next refresh: how an issuer in
-    /// the same process passes on what it revokes.
-    pub fn insert(&self, revoked: &[RevokedToken]) {
-        let horizon = self.inner.horizon();
-        self.inner.held.rcu(|held| {
-            let mut jtis = held.jtis.clone();
-            add(&mut jtis, revoked, horizon);
-            Held {
-                jtis,
-                cursor: held.cursor.clone(),
-                fetched_at: held.fetched_at,
-            }
-        });
-    }
-
     /// Whether `jti` is on the list held now (no refresh).
     pub fn contains(&self, jti: &str) -> bool {
         self.inner.held.load().jtis.contains_key(jti)
