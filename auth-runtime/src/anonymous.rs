@@ -33,11 +33,14 @@
 use std::cell::Cell;
 use std::future::{Ready, ready};
 
+use actix_web::HttpMessage as _;
 use actix_web::dev::{
     ResourceDef, Service, ServiceRequest, ServiceResponse, Transform, forward_ready,
 };
 use actix_web::guard::{Guard, GuardContext};
 use actix_web::http::Method;
+
+use crate::context::Principal;
 
 /// Marks the resource it guards as anonymous. Always passes; it must be the **last** guard
 /// checked, after any other guard of its route and resource, so that it only marks a request
@@ -49,8 +52,11 @@ use actix_web::http::Method;
 pub struct AnonymousGuard;
 
 impl Guard for AnonymousGuard {
-    fn check(&self, _ctx: &GuardContext<'_>) -> bool {
-        mark();
+    fn check(&self, ctx: &GuardContext<'_>) -> bool {
+        if mark() {
+            // The route runs without an identity: none in the extensions either.
+            ctx.req_data_mut().remove::<Principal>();
+        }
         true
     }
 }
@@ -108,20 +114,24 @@ where
     forward_ready!(service);
 
     fn call(&self, req: ServiceRequest) -> S::Future {
-        mark();
+        if mark() {
+            req.extensions_mut().remove::<Principal>();
+        }
         self.service.call(req)
     }
 }
 
-/// Marks the request being routed as anonymous, when a middleware is routing it.
-fn mark() {
+/// Marks the request being routed as anonymous, when a middleware is routing it; tells
+/// whether one is.
+fn mark() -> bool {
     WINDOW.with(|window| {
         let mut state = window.get();
         if state.open {
             state.marked = true;
             window.set(state);
         }
-    });
+        state.open
+    })
 }
 
 /// Where the guard leaves its mark while the middleware routes a request.

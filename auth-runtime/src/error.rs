@@ -14,9 +14,14 @@
 
 use std::fmt;
 
+use std::sync::Arc;
+
+use actix_web::body::BoxBody;
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
-use actix_web::{HttpResponse, ResponseError};
+use actix_web::{HttpRequest, HttpResponse, ResponseError};
+
+use crate::config::ErrorFormat;
 
 /// Seconds a client is told to wait when no key set is available.
 const RETRY_AFTER_SECONDS: &str = "5";
@@ -86,6 +91,29 @@ impl InvalidReason {
             InvalidReason::WrongType => "unexpected token type",
         }
     }
+
+    /// The stable machine-readable code, as [`AuthError::code`] gives it.
+    pub fn code(self) -> &'static str {
+        match self {
+            InvalidReason::TooLarge => "token_too_large",
+            InvalidReason::Malformed => "malformed_token",
+            InvalidReason::MissingAlgorithm => "missing_algorithm",
+            InvalidReason::UnknownKey => "unknown_key",
+            InvalidReason::AmbiguousKey => "ambiguous_key",
+            InvalidReason::KeyAlgorithmMismatch => "key_algorithm_mismatch",
+            InvalidReason::BadSignature => "bad_signature",
+            InvalidReason::MissingExpiry => "missing_expiry",
+            InvalidReason::NotYetValid => "not_yet_valid",
+            InvalidReason::WrongIssuer => "wrong_issuer",
+            InvalidReason::WrongAudience => "wrong_audience",
+            InvalidReason::DuplicateMember => "duplicate_member",
+            InvalidReason::CriticalHeader => "critical_header",
+            InvalidReason::BadIssuedAt => "bad_issued_at",
+            InvalidReason::IssuedInFuture => "issued_in_future",
+            InvalidReason::LifetimeTooLong => "lifetime_too_long",
+            InvalidReason::WrongType => "wrong_type",
+        }
+    }
 }
 
 /// A request the auth layer rejects, with the answer it gets.
@@ -120,6 +148,84 @@ pub enum AuthError {
 }
 
 impl AuthError {
+    /// A stable, machine-readable name for the error, for clients and dashboards: it never
+    /// changes for an error, while [`detail`](AuthError::detail) is prose that may.
+    ///
+    /// | code | error | status |
+    /// |---|---|---|
+    /// | `missing_token` | no usable `Authorization: Bearer` header | 401 |
+    /// | `expired` | `exp` has passed | 401 |
+    /// | `algorithm_not_accepted` | `alg` not in `accepted_algorithms` | 401 |
+    /// | `token_too_large`, `malformed_token`, `missing_algorithm`, `unknown_key`, `ambiguous_key`, `key_algorithm_mismatch`, `bad_signature`, `missing_expiry`, `not_yet_valid`, `wrong_issuer`, `wrong_audience`, `duplicate_member`, `critical_header`, `bad_issued_at`, `issued_in_future`, `lifetime_too_long`, `wrong_type` | the [`InvalidReason`] | 401 |
+    /// | `revoked` | the token's `jti` is revoked | 401 |
+    /// | `no_identity` | code asked for a caller where there is none | 401 |
+    /// | `insufficient_role` | none of the roles required | 403 |
+    /// | `insufficient_scope` | none of the scopes required | 403 |
+    /// | `insufficient_group` | none of the groups required | 403 |
+    /// | `keys_unavailable` | no key set could be loaded | 503 |
+    /// | `revocation_unavailable` | the revocation list is too old | 503 |
+    ///
+    /// ```
+    /// use auth_runtime::{AuthError, InvalidReason};
+    ///
+    /// assert_eq!(AuthError::Expired.code(), "expired");
+    /// assert_eq!(AuthError::InvalidToken(InvalidReason::BadSignature).code(), "bad_signature");
+    /// assert_eq!(AuthError::MissingRole(vec!["admin".into()]).code(), "insufficient_role");
+    /// ```
+    pub fn code(&self) -> &'static str {
+        match self {
+            AuthError::MissingCredentials => "missing_token",
+            AuthError::Expired => "expired",
+            AuthError::AlgorithmNotAccepted(_) => "algorithm_not_accepted",
+            AuthError::InvalidToken(reason) => reason.code(),
+            AuthError::MissingRole(_) => "insufficient_role",
+            AuthError::MissingGroup(_) => "insufficient_group",
+            AuthError::MissingScope(_) => "insufficient_scope",
+            AuthError::NoSecurityContext => "no_identity",
+            AuthError::KeysUnavailable => "keys_unavailable",
+            AuthError::Revoked => "revoked",
+            AuthError::RevocationUnavailable => "revocation_unavailable",
+        }
+    }
+
+    /// The answer in `format`: the status, `WWW-Authenticate` (or `Retry-After`),
+    /// `Cache-Control: no-store`, and the body.
+    pub(crate) fn response_in(&self, format: ErrorFormat) -> HttpResponse {
+        match format {
+            ErrorFormat::Json => HttpResponse::from_error(self.clone()),
+            ErrorFormat::Problem => {
+                let status = self.status_code();
+                let body = serde_json::json!({
+                    "type": "about:blank",
+                    "title": status.canonical_reason().unwrap_or(""),
+                    "status": status.as_u16(),
+                    "detail": self.detail(),
+                    "code": self.code(),
+                });
+                let mut response = HttpResponse::from_error(self.clone());
+                response.headers_mut().insert(
+                    header::CONTENT_TYPE,
+                    HeaderValue::from_static("application/problem+json"),
+                );
+                response.set_body(BoxBody::new(body.to_string()))
+            }
+        }
+    }
+
+    /// The status of the answer: 401, 403 for a role, scope or group missing, 503 when keys
+    /// or the revocation list are unavailable.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            AuthError::MissingRole(_) | AuthError::MissingGroup(_) | AuthError::MissingScope(_) => {
+                StatusCode::FORBIDDEN
+            }
+            AuthError::KeysUnavailable | AuthError::RevocationUnavailable => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
+            _ => StatusCode::UNAUTHORIZED,
+        }
+    }
+
     /// The `detail` text of the JSON body.
     pub fn detail(&self) -> String {
         match self {
@@ -197,6 +303,65 @@ impl AuthError {
     }
 }
 
+/// What [`JwtAuthBuilder::error_handler`](crate::JwtAuthBuilder::error_handler) takes.
+pub(crate) type ErrorHandler =
+    Arc<dyn Fn(&AuthError, &HttpRequest) -> HttpResponse + Send + Sync + 'static>;
+
+/// How the middleware answers a rejection: in the configured format, reshaped by the user's
+/// handler when there is one.
+#[derive(Clone)]
+pub(crate) struct Responder {
+    format: ErrorFormat,
+    handler: Option<ErrorHandler>,
+}
+
+impl Responder {
+    pub(crate) fn new(format: ErrorFormat, handler: Option<ErrorHandler>) -> Responder {
+        Responder { format, handler }
+    }
+
+    /// Whether an answer made by [`AuthError`]'s own `ResponseError` (the attributes, the
+    /// `Principal` extractor, a handler returning `Err(AuthError)`) must be made again.
+    pub(crate) fn reshapes(&self) -> bool {
+        self.handler.is_some() || self.format != ErrorFormat::Json
+    }
+
+    /// The answer to `err` for `req`. The handler's response gives the body and its headers;
+    /// its status replaces the rejection's unless it is 200 (a rejection never goes out as
+    /// 200), and the rejection's headers (`WWW-Authenticate`, `Retry-After`, `Cache-Control`)
+    /// stay where the handler did not set its own. The source error stays attached, so that
+    /// outer middleware sees it in `HttpResponse::error`.
+    pub(crate) fn respond(&self, err: &AuthError, req: &HttpRequest) -> HttpResponse {
+        let ours = err.response_in(self.format);
+        let Some(handler) = &self.handler else {
+            return ours;
+        };
+        let (theirs, body) = handler(err, req).into_parts();
+        let mut response = ours.set_body(body);
+        if theirs.status() != StatusCode::OK {
+            *response.status_mut() = theirs.status();
+        }
+        let headers = response.headers_mut();
+        headers.remove(header::CONTENT_TYPE);
+        for name in theirs.headers().keys() {
+            headers.remove(name);
+        }
+        for (name, value) in theirs.headers().iter() {
+            headers.append(name.clone(), value.clone());
+        }
+        response
+    }
+}
+
+impl fmt::Debug for Responder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Responder")
+            .field("format", &self.format)
+            .field("handler", &self.handler.is_some())
+            .finish()
+    }
+}
+
 /// Upstream prints role lists as a Python list: `['admin', 'editor']`.
 fn list(items: &[String]) -> String {
     let quoted: Vec<String> = items
@@ -224,15 +389,7 @@ impl std::error::Error for AuthError {}
 
 impl ResponseError for AuthError {
     fn status_code(&self) -> StatusCode {
-        match self {
-            AuthError::MissingRole(_) | AuthError::MissingGroup(_) | AuthError::MissingScope(_) => {
-                StatusCode::FORBIDDEN
-            }
-            AuthError::KeysUnavailable | AuthError::RevocationUnavailable => {
-                StatusCode::SERVICE_UNAVAILABLE
-            }
-            _ => StatusCode::UNAUTHORIZED,
-        }
+        self.status()
     }
 
     fn error_response(&self) -> HttpResponse {

@@ -64,7 +64,7 @@ pub mod validate;
 pub use anonymous::{Anonymous, AnonymousGuard, AnonymousRoute};
 pub use cache::TokenCacheStats;
 pub use config::{
-    Algorithm, Audience, AuthConfig, ConfigError, IssuerConfig, RawConfig, RawIssuer,
+    Algorithm, Audience, AuthConfig, ConfigError, ErrorFormat, IssuerConfig, RawConfig, RawIssuer,
 };
 pub use context::{Principal, SecurityContext};
 pub use error::{AuthError, InvalidReason};

@@ -1,5 +1,6 @@
 //! The actix middleware: deny by default, validate Bearer tokens, run the handler inside the
-//! caller's [`SecurityContext`].
+//! caller's [`SecurityContext`] with its [`Principal`] in the request's extensions
+//! (`web::ReqData<Principal>`, and other middleware, read it there).
 //!
 //! For each request inside the wrapped app or scope:
 //!
@@ -36,13 +37,13 @@ use std::pin::Pin;
 use std::rc::Rc;
 use std::sync::Arc;
 
-use actix_web::Error;
 use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{
     RequestHead, Service, ServiceRequest, ServiceResponse, Transform, forward_ready,
 };
 use actix_web::http::header::{AUTHORIZATION, HeaderMap};
 use actix_web::http::{Method, Uri, Version};
+use actix_web::{Error, HttpMessage as _, HttpRequest, HttpResponse};
 use figment::Figment;
 use futures_util::future::{Either, MapOk, TryFutureExt as _};
 use tokio::task::futures::TaskLocalFuture;
@@ -51,7 +52,7 @@ use crate::anonymous::{self, AnonymousRoute};
 use crate::cache::{Entry, TokenCache, TokenCacheStats};
 use crate::config::{AuthConfig, ConfigError};
 use crate::context::{Principal, SecurityContext};
-use crate::error::AuthError;
+use crate::error::{AuthError, ErrorHandler, Responder};
 use crate::jwks::{JwksKeySource, KeySource};
 use crate::revocation::{HttpRevocationSource, RevocationList, RevocationSource};
 use crate::roles::{Resolver, RoleResolver};
@@ -74,6 +75,8 @@ struct Shared {
     cache: Option<Arc<TokenCache>>,
     /// One per issuer: its revocation list, if it has one.
     revocations: Vec<Option<RevocationList>>,
+    /// How rejections are answered.
+    responder: Responder,
 }
 
 /// The index of the configured issuer a source was given for (`None` for the only one);
@@ -124,6 +127,7 @@ pub struct JwtAuthBuilder {
     revocations: Vec<(Option<String>, Arc<dyn RevocationSource>)>,
     resolver: Option<Resolver>,
     anonymous: Vec<AnonymousRoute>,
+    error_handler: Option<ErrorHandler>,
 }
 
 impl JwtAuth {
@@ -161,6 +165,7 @@ impl JwtAuth {
             keys: Vec::new(),
             revocations: Vec::new(),
             anonymous: Vec::new(),
+            error_handler: None,
         }
     }
 
@@ -176,6 +181,7 @@ impl JwtAuth {
                 anonymous: shared.anonymous.clone(),
                 cache: shared.cache.clone(),
                 revocations: shared.revocations.clone(),
+                responder: shared.responder.clone(),
             },
         };
         shared.anonymous.push(AnonymousRoute::new(methods, pattern));
@@ -266,6 +272,41 @@ impl JwtAuthBuilder {
         self
     }
 
+    /// Answers every rejection (401, 403, 503) with what `handler` makes of it, instead of the
+    /// configured `error_format`: those the middleware decides before or after routing, those
+    /// of the attributes, and any [`AuthError`] a handler or an extractor such as
+    /// [`Principal`] returns inside the wrapped app.
+    ///
+    /// The handler's response gives the body and adds or replaces headers. The rejection's
+    /// status and its headers (`WWW-Authenticate` with the RFC 6750 challenge, `Retry-After`
+    /// on a 503, `Cache-Control: no-store`) stay unless the handler sets its own: a response
+    /// built with status 200 (`HttpResponse::Ok()`) goes out with the rejection's status, since
+    /// a rejection never goes out as 200; any other status replaces it (a 302 to a sign-in
+    /// page, a 404 that hides a resource). [`AuthError::code`] names the error.
+    ///
+    /// ```
+    /// # fn demo(config: auth_runtime::AuthConfig) -> Result<(), auth_runtime::ConfigError> {
+    /// use actix_web::{HttpRequest, HttpResponse};
+    /// use auth_runtime::{AuthError, JwtAuth};
+    /// use serde_json::json;
+    ///
+    /// let auth = JwtAuth::builder(config)
+    ///     .error_handler(|err: &AuthError, req: &HttpRequest| {
+    ///         HttpResponse::Ok().json(json!({
+    ///             "error": { "code": err.code(), "message": err.detail(), "path": req.path() }
+    ///         }))
+    ///     })
+    ///     .build()?;
+    /// # Ok(()) }
+    /// ```
+    pub fn error_handler<F>(mut self, handler: F) -> JwtAuthBuilder
+    where
+        F: Fn(&AuthError, &HttpRequest) -> HttpResponse + Send + Sync + 'static,
+    {
+        self.error_handler = Some(Arc::new(handler));
+        self
+    }
+
     /// The middleware. Fails when a key source names an issuer that is not configured, or
     /// when an issuer's JWKS (or discovery) URL cannot be used.
     pub fn build(mut self) -> Result<JwtAuth, ConfigError> {
@@ -312,6 +353,7 @@ impl JwtAuthBuilder {
         };
         let cache = (self.config.enabled && self.config.token_cache_max_bytes > 0)
             .then(|| Arc::new(TokenCache::new(self.config.token_cache_max_bytes)));
+        let responder = Responder::new(self.config.error_format, self.error_handler);
         Ok(JwtAuth {
             shared: Arc::new(Shared {
                 validator: Validator::new(&self.config, keys)?,
@@ -320,6 +362,7 @@ impl JwtAuthBuilder {
                 revocations,
                 anonymous: self.anonymous,
                 cache,
+                responder,
             }),
         })
     }
@@ -494,9 +537,9 @@ where
 
     fn call(&self, req: ServiceRequest) -> Self::Future {
         if !self.shared.config.enabled || self.shared.is_public_path(req.match_info().as_str()) {
-            let service = Rc::clone(&self.service);
+            let (shared, service) = (Arc::clone(&self.shared), Rc::clone(&self.service));
             return Either::Right(Box::pin(async move {
-                Ok(service.call(req).await?.map_into_left_body())
+                Ok(shared.finish(service.call(req).await?))
             }));
         }
 
@@ -505,71 +548,118 @@ where
             // is an ordinary response that outer middleware still decorates.
             let (shared, service) = (Arc::clone(&self.shared), Rc::clone(&self.service));
             return Either::Right(Box::pin(async move {
-                let principal = match shared.authenticate_request(req.headers()).await {
-                    Ok(principal) => principal,
-                    Err(err) => return Ok(reject(req, err)),
-                };
-                // The guard may still mark the route anonymous if the declarations missed
-                // it; it then runs as anonymous routes do, without an identity.
-                let (routed, anonymous) = anonymous::route(|| service.call(req));
-                let identity = (!anonymous).then_some(principal);
-                Ok(SecurityContext::scope(identity, routed)
-                    .await?
-                    .map_into_left_body())
+                match shared.authenticate_request(req.headers()).await {
+                    Ok(principal) => shared.run(&*service, req, principal).await,
+                    Err(err) => Ok(shared.reject(req, err)),
+                }
             }));
         }
 
-        // An anonymous resource may answer: route first, then look at the mark. Routing takes
-        // the request; a copy of its head answers for it if it turns out to need a rejection.
-        let head = self.copy_head(&req);
+        if bearer_token(req.headers()).is_ok() {
+            // An anonymous resource may answer, and the request carries a token. It is checked
+            // before routing, so that the identity is in the request's extensions when the
+            // handler runs (`web::ReqData<Principal>`); an anonymous route ignores the outcome.
+            let (shared, service) = (Arc::clone(&self.shared), Rc::clone(&self.service));
+            return Either::Right(Box::pin(async move {
+                let err = match shared.authenticate_request(req.headers()).await {
+                    Ok(principal) => return shared.run(&*service, req, principal).await,
+                    Err(err) => err,
+                };
+                // A rejection, unless routing picks an anonymous route: routing takes the
+                // request, so a copy of its head answers for it (a rare path).
+                let head = copy_head(&req, req.headers().clone());
+                let (routed, anonymous) = anonymous::route(|| service.call(req));
+                if anonymous {
+                    return Ok(shared.finish(SecurityContext::anonymous_scope(routed).await?));
+                }
+                // The request belongs to the unpolled handler future, dropped here without
+                // having run; the answer goes out on a request rebuilt from the head, so that
+                // outer middleware handles it like any other response.
+                drop(routed);
+                Ok(shared.reject(rebuilt(head), err))
+            }));
+        }
+
+        // An anonymous resource may answer and there is no token: route first, then look at
+        // the mark. Routing takes the request; a copy of its head answers for it if it turns
+        // out to need the 401.
+        let head = {
+            let mut spare = self.spare_headers.borrow_mut();
+            spare.clear();
+            for (name, value) in req.headers().iter() {
+                spare.append(name.clone(), value.clone());
+            }
+            HeadCopy::of(&req)
+        };
         let (routed, anonymous) = anonymous::route(|| self.service.call(req));
         if anonymous {
-            // The copy is not needed; it must not keep this request's credentials around.
+            // The copy is not needed; it must not keep this request's headers around.
             self.spare_headers.borrow_mut().clear();
+            if self.shared.responder.reshapes() {
+                let shared = Arc::clone(&self.shared);
+                return Either::Right(Box::pin(async move {
+                    Ok(shared.finish(SecurityContext::anonymous_scope(routed).await?))
+                }));
+            }
             let left: LeftBody<B> = ServiceResponse::map_into_left_body;
             return Either::Left(SecurityContext::anonymous_scope(routed).map_ok(left));
         }
-        let head = head.finish(&self.spare_headers);
-        let shared = Arc::clone(&self.shared);
-        Either::Right(Box::pin(async move {
-            match shared.authenticate_request(&head.headers).await {
-                Ok(principal) => Ok(SecurityContext::scope(Some(principal), routed)
-                    .await?
-                    .map_into_left_body()),
-                Err(err) => {
-                    // The request belongs to the unpolled handler future, dropped here
-                    // without having run; the answer goes out on a request rebuilt from the
-                    // head, so that outer middleware handles it like any other response.
-                    drop(routed);
-                    Ok(reject(rebuilt(head), err))
-                }
+        drop(routed);
+        let head = head.finish(std::mem::take(&mut *self.spare_headers.borrow_mut()));
+        let response = self
+            .shared
+            .reject(rebuilt(head), AuthError::MissingCredentials);
+        Either::Right(Box::pin(ready(Ok(response))))
+    }
+}
+
+impl Shared {
+    /// Runs the request for `principal`: the identity goes into the request's extensions and
+    /// the task-local scope, unless routing picks a route marked anonymous (whose guard takes
+    /// it back out of the extensions).
+    async fn run<S, B>(
+        &self,
+        service: &S,
+        req: ServiceRequest,
+        principal: Principal,
+    ) -> Result<ServiceResponse<EitherBody<B>>, Error>
+    where
+        S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = Error>,
+    {
+        req.extensions_mut().insert(principal.clone());
+        let (routed, anonymous) = anonymous::route(|| service.call(req));
+        let identity = (!anonymous).then_some(principal);
+        Ok(self.finish(SecurityContext::scope(identity, routed).await?))
+    }
+
+    /// The routed response, reshaped when it is an [`AuthError`] the attributes, an
+    /// extractor or the handler returned and rejections are not answered in the default way.
+    fn finish<B>(&self, res: ServiceResponse<B>) -> ServiceResponse<EitherBody<B>> {
+        if self.responder.reshapes() {
+            let err = res
+                .response()
+                .error()
+                .and_then(|err| err.as_error::<AuthError>())
+                .cloned();
+            if let Some(err) = err {
+                let (req, _) = res.into_parts();
+                let response = self.responder.respond(&err, &req);
+                return ServiceResponse::new(req, response).map_into_right_body();
             }
-        }))
+        }
+        res.map_into_left_body()
+    }
+
+    /// The answer to a request refused with `err`.
+    fn reject<B>(&self, req: ServiceRequest, err: AuthError) -> ServiceResponse<EitherBody<B>> {
+        log_rejection(req.method(), req.path(), &err);
+        let (req, _) = req.into_parts();
+        let response = self.responder.respond(&err, &req);
+        ServiceResponse::new(req, response).map_into_right_body()
     }
 }
 
-impl<S> JwtAuthMiddleware<S> {
-    /// Copies what a rebuilt request needs from `req`. The headers go into this worker's
-    /// spare map, whose storage is reused from one request to the next: an anonymous request
-    /// (the common case here) allocates nothing for a copy it never uses.
-    fn copy_head(&self, req: &ServiceRequest) -> HeadCopy {
-        let mut spare = self.spare_headers.borrow_mut();
-        spare.clear();
-        for (name, value) in req.headers().iter() {
-            spare.append(name.clone(), value.clone());
-        }
-        let head = req.head();
-        HeadCopy {
-            method: head.method.clone(),
-            uri: head.uri.clone(),
-            version: head.version,
-            peer_addr: head.peer_addr,
-        }
-    }
-}
-
-/// The parts of a request head kept aside while routing takes the request; its headers wait
-/// in the worker's spare map.
+/// The parts of a request head kept aside while routing takes the request.
 struct HeadCopy {
     method: Method,
     uri: Uri,
@@ -578,16 +668,31 @@ struct HeadCopy {
 }
 
 impl HeadCopy {
-    /// The whole head, taking the headers out of the spare map.
-    fn finish(self, spare: &RefCell<HeaderMap>) -> RequestHead {
+    fn of(req: &ServiceRequest) -> HeadCopy {
+        let head = req.head();
+        HeadCopy {
+            method: head.method.clone(),
+            uri: head.uri.clone(),
+            version: head.version,
+            peer_addr: head.peer_addr,
+        }
+    }
+
+    /// The whole head, with `headers`.
+    fn finish(self, headers: HeaderMap) -> RequestHead {
         let mut head = RequestHead::default();
         head.method = self.method;
         head.uri = self.uri;
         head.version = self.version;
         head.peer_addr = self.peer_addr;
-        head.headers = std::mem::take(&mut *spare.borrow_mut());
+        head.headers = headers;
         head
     }
+}
+
+/// A copy of `req`'s head, with `headers`.
+fn copy_head(req: &ServiceRequest, headers: HeaderMap) -> RequestHead {
+    HeadCopy::of(req).finish(headers)
 }
 
 /// A request carrying `head` (method, URI, version, headers, peer address), to answer for one
@@ -597,11 +702,6 @@ fn rebuilt(head: RequestHead) -> ServiceRequest {
     req.match_info_mut().get_mut().update(&head.uri);
     *req.head_mut() = head;
     req
-}
-
-fn reject<B>(req: ServiceRequest, err: AuthError) -> ServiceResponse<EitherBody<B>> {
-    log_rejection(req.method(), req.path(), &err);
-    req.error_response(err).map_into_right_body()
 }
 
 fn log_rejection(method: &Method, path: &str, err: &AuthError) {

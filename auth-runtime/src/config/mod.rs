@@ -218,6 +218,9 @@ pub struct RawConfig {
     /// Bound on the verified-token cache's estimated memory, in bytes; `0` turns the cache
     /// off. Default 33554432 (32 MiB).
     pub token_cache_max_bytes: u64,
+    /// The body of 401/403/503 answers: `json` (default, `{"detail": "..."}`) or `problem`
+    /// (RFC 9457 problem details, `application/problem+json`, with the error's `code`).
+    pub error_format: ErrorFormat,
     /// Where the caller's roles are: a claim name, or a dotted path into nested objects
     /// (`realm_access.roles`), holding a string or an array of strings. A claim whose whole
     /// name matches is taken first, so namespaced claims such as
@@ -263,6 +266,7 @@ impl Default for RawConfig {
             required_token_type: String::new(),
             public_paths: Vec::new(),
             token_cache_max_bytes: 32 * 1024 * 1024,
+            error_format: ErrorFormat::Json,
             roles_claim: "role".to_owned(),
             revocation_endpoint: String::new(),
             revocation_poll_seconds: 15,
@@ -387,6 +391,22 @@ pub struct AuthConfig {
     pub public_paths: Vec<String>,
     /// Bound on the verified-token cache, in bytes; `0`: no cache.
     pub token_cache_max_bytes: u64,
+    /// The body of rejections.
+    pub error_format: ErrorFormat,
+}
+
+/// The body of the 401/403/503 answers the middleware and the attributes give (a
+/// [`JwtAuthBuilder::error_handler`](crate::JwtAuthBuilder::error_handler) replaces either).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ErrorFormat {
+    /// `{"detail": "Token has expired"}`, as pico-client-auth answers.
+    #[default]
+    Json,
+    /// RFC 9457 problem details, `application/problem+json`:
+    /// `{"type": "about:blank", "title": "Unauthorized", "status": 401, "detail": "Token has
+    /// expired", "code": "expired"}`, `code` being [`AuthError::code`](crate::AuthError::code).
+    Problem,
 }
 
 /// One trusted issuer, checked: its keys, algorithms, audiences and role mapping.
@@ -596,6 +616,7 @@ impl RawConfig {
             max_token_bytes: self.max_token_bytes,
             public_paths,
             token_cache_max_bytes: self.token_cache_max_bytes,
+            error_format: self.error_format,
         };
         if !self.enabled {
             // Nothing is ever validated, so no issuer is needed.

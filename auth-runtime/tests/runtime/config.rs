@@ -251,3 +251,29 @@ fn roles_claim_comes_from_yaml_or_the_environment_and_must_not_be_blank() {
     let defaults = auth_runtime::RawConfig::default();
     assert_eq!(defaults.roles_claim, "role");
 }
+
+#[test]
+fn error_format_is_read_from_yaml_and_environment() {
+    Jail::expect_with(|jail| {
+        jail.create_file(
+            "auth.yaml",
+            "auth_client:\n  issuer: https://id.example\n  audience: api\n  error_format: problem\n",
+        )?;
+        let config =
+            AuthConfig::from_figment(&auth_runtime::config::figment_from("auth.yaml")).unwrap();
+        assert_eq!(config.error_format, auth_runtime::ErrorFormat::Problem);
+
+        jail.set_env("AUTH_CLIENT__ERROR_FORMAT", "json");
+        let config =
+            AuthConfig::from_figment(&auth_runtime::config::figment_from("auth.yaml")).unwrap();
+        assert_eq!(config.error_format, auth_runtime::ErrorFormat::Json);
+
+        jail.set_env("AUTH_CLIENT__ERROR_FORMAT", "xml");
+        let err = AuthConfig::from_figment(&auth_runtime::config::figment_from("auth.yaml"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("auth_client.error_format"), "{err}");
+        assert!(err.contains("json") && err.contains("problem"), "{err}");
+        Ok(())
+    });
+}

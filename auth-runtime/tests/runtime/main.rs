@@ -16,6 +16,8 @@ mod oidc;
 mod outer;
 mod policy;
 mod post_quantum;
+mod request_extensions;
+mod responses;
 mod revocation;
 mod scopes;
 mod validation;
