@@ -47,6 +47,8 @@ use actix_web::{Error, HttpMessage as _, HttpRequest, HttpResponse};
 use figment::Figment;
 use futures_util::future::{Either, MapOk, TryFutureExt as _};
 use tokio::task::futures::TaskLocalFuture;
+use tracing::field::{Empty, display};
+use tracing::{Instrument as _, Span};
 
 use crate::anonymous::{self, AnonymousRoute};
 use crate::cache::{Entry, TokenCache, TokenCacheStats};
@@ -547,12 +549,16 @@ where
             // No anonymous resource can answer: decide before routing, so that a rejection
             // is an ordinary response that outer middleware still decorates.
             let (shared, service) = (Arc::clone(&self.shared), Rc::clone(&self.service));
-            return Either::Right(Box::pin(async move {
-                match shared.authenticate_request(req.headers()).await {
-                    Ok(principal) => shared.run(&*service, req, principal).await,
-                    Err(err) => Ok(shared.reject(req, err)),
+            let span = auth_span(&req);
+            return Either::Right(Box::pin(
+                async move {
+                    match shared.authenticate_request(req.headers()).await {
+                        Ok(principal) => shared.run(&*service, req, principal).await,
+                        Err(err) => Ok(shared.reject(req, err)),
+                    }
                 }
-            }));
+                .instrument(span),
+            ));
         }
 
         if bearer_token(req.headers()).is_ok() {
@@ -560,24 +566,29 @@ where
             // before routing, so that the identity is in the request's extensions when the
             // handler runs (`web::ReqData<Principal>`); an anonymous route ignores the outcome.
             let (shared, service) = (Arc::clone(&self.shared), Rc::clone(&self.service));
-            return Either::Right(Box::pin(async move {
-                let err = match shared.authenticate_request(req.headers()).await {
-                    Ok(principal) => return shared.run(&*service, req, principal).await,
-                    Err(err) => err,
-                };
-                // A rejection, unless routing picks an anonymous route: routing takes the
-                // request, so a copy of its head answers for it (a rare path).
-                let head = copy_head(&req, req.headers().clone());
-                let (routed, anonymous) = anonymous::route(|| service.call(req));
-                if anonymous {
-                    return Ok(shared.finish(SecurityContext::anonymous_scope(routed).await?));
+            let span = auth_span(&req);
+            return Either::Right(Box::pin(
+                async move {
+                    let err = match shared.authenticate_request(req.headers()).await {
+                        Ok(principal) => return shared.run(&*service, req, principal).await,
+                        Err(err) => err,
+                    };
+                    // A rejection, unless routing picks an anonymous route: routing takes the
+                    // request, so a copy of its head answers for it (a rare path).
+                    let head = copy_head(&req, req.headers().clone());
+                    let (routed, anonymous) = anonymous::route(|| service.call(req));
+                    if anonymous {
+                        let res = SecurityContext::anonymous_scope(routed).await?;
+                        return Ok(shared.finish_routed(res, true));
+                    }
+                    // The request belongs to the unpolled handler future, dropped here without
+                    // having run; the answer goes out on a request rebuilt from the head, so
+                    // that outer middleware handles it like any other response.
+                    drop(routed);
+                    Ok(shared.reject(rebuilt(head), err))
                 }
-                // The request belongs to the unpolled handler future, dropped here without
-                // having run; the answer goes out on a request rebuilt from the head, so that
-                // outer middleware handles it like any other response.
-                drop(routed);
-                Ok(shared.reject(rebuilt(head), err))
-            }));
+                .instrument(span),
+            ));
         }
 
         // An anonymous resource may answer and there is no token: route first, then look at
@@ -606,9 +617,9 @@ where
         }
         drop(routed);
         let head = head.finish(std::mem::take(&mut *self.spare_headers.borrow_mut()));
-        let response = self
-            .shared
-            .reject(rebuilt(head), AuthError::MissingCredentials);
+        let req = rebuilt(head);
+        let response =
+            auth_span(&req).in_scope(|| self.shared.reject(req, AuthError::MissingCredentials));
         Either::Right(Box::pin(ready(Ok(response))))
     }
 }
@@ -628,31 +639,67 @@ impl Shared {
     {
         req.extensions_mut().insert(principal.clone());
         let (routed, anonymous) = anonymous::route(|| service.call(req));
+        if !anonymous {
+            let span = Span::current();
+            if let Some(iss) = principal
+                .raw_claims()
+                .get("iss")
+                .and_then(|iss| iss.as_str())
+            {
+                span.record("iss", display(iss));
+            }
+            span.record("sub", display(&principal.claims().sub));
+        }
         let identity = (!anonymous).then_some(principal);
-        Ok(self.finish(SecurityContext::scope(identity, routed).await?))
+        let res = SecurityContext::scope(identity, routed).await?;
+        Ok(self.finish_routed(res, anonymous))
+    }
+
+    /// [`finish`](Shared::finish) for a request that went through authentication: the span's
+    /// outcome is `authenticated` or `anonymous` unless the response is a rejection.
+    fn finish_routed<B>(
+        &self,
+        res: ServiceResponse<B>,
+        anonymous: bool,
+    ) -> ServiceResponse<EitherBody<B>> {
+        let refused = res
+            .response()
+            .error()
+            .is_some_and(|err| err.as_error::<AuthError>().is_some());
+        if !refused {
+            let outcome = if anonymous {
+                "anonymous"
+            } else {
+                "authenticated"
+            };
+            Span::current().record("outcome", display(outcome));
+        }
+        self.finish(res)
     }
 
     /// The routed response, reshaped when it is an [`AuthError`] the attributes, an
     /// extractor or the handler returned and rejections are not answered in the default way.
     fn finish<B>(&self, res: ServiceResponse<B>) -> ServiceResponse<EitherBody<B>> {
-        if self.responder.reshapes() {
-            let err = res
-                .response()
-                .error()
-                .and_then(|err| err.as_error::<AuthError>())
-                .cloned();
-            if let Some(err) = err {
-                let (req, _) = res.into_parts();
-                let response = self.responder.respond(&err, &req);
-                return ServiceResponse::new(req, response).map_into_right_body();
-            }
+        let Some(err) = res
+            .response()
+            .error()
+            .and_then(|err| err.as_error::<AuthError>())
+        else {
+            return res.map_into_left_body();
+        };
+        record_rejection(err);
+        if !self.responder.reshapes() {
+            return res.map_into_left_body();
         }
-        res.map_into_left_body()
+        let err = err.clone();
+        let (req, _) = res.into_parts();
+        let response = self.responder.respond(&err, &req);
+        ServiceResponse::new(req, response).map_into_right_body()
     }
 
     /// The answer to a request refused with `err`.
     fn reject<B>(&self, req: ServiceRequest, err: AuthError) -> ServiceResponse<EitherBody<B>> {
-        log_rejection(req.method(), req.path(), &err);
+        record_rejection(&err);
         let (req, _) = req.into_parts();
         let response = self.responder.respond(&err, &req);
         ServiceResponse::new(req, response).map_into_right_body()
@@ -704,18 +751,39 @@ fn rebuilt(head: RequestHead) -> ServiceRequest {
     req
 }
 
-fn log_rejection(method: &Method, path: &str, err: &AuthError) {
-    match err {
-        AuthError::KeysUnavailable => {
-            tracing::warn!(%method, path, reason = %err, "request rejected: no signing keys")
-        }
-        AuthError::RevocationUnavailable => tracing::warn!(
-            %method,
-            path,
-            reason = %err,
-            "request rejected: revocation list too old"
-        ),
-        _ => tracing::info!(%method, path, reason = %err, "request rejected"),
+/// The span of one request's authentication. Its fields are filled in as they become known:
+/// `iss` and `sub` once the token is verified and the route needs them, `outcome`
+/// (`authenticated`, `anonymous`, `rejected` or `forbidden`) and `reason` (the
+/// [`AuthError::code`]). It never holds the token or a claim of a token that failed its checks.
+fn auth_span(req: &ServiceRequest) -> Span {
+    tracing::info_span!(
+        "authenticate",
+        method = %req.method(),
+        path = %req.path(),
+        iss = Empty,
+        sub = Empty,
+        outcome = Empty,
+        reason = Empty,
+    )
+}
+
+/// Puts a rejection on the current span and logs it: `info`, or `warn` when authentication is
+/// unavailable (503).
+fn record_rejection(err: &AuthError) {
+    let span = Span::current();
+    let status = err.status();
+    let outcome = if status == actix_web::http::StatusCode::FORBIDDEN {
+        "forbidden"
+    } else {
+        "rejected"
+    };
+    span.record("outcome", display(outcome));
+    span.record("reason", display(err.code()));
+    let status = status.as_u16();
+    if status == 503 {
+        tracing::warn!(status, detail = %err, "request rejected");
+    } else {
+        tracing::info!(status, detail = %err, "request rejected");
     }
 }
 

@@ -20,4 +20,5 @@ mod request_extensions;
 mod responses;
 mod revocation;
 mod scopes;
+mod tracing_spans;
 mod validation;
