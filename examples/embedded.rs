@@ -13,9 +13,12 @@ use std::net::TcpListener;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use actix_web::{App, HttpResponse, HttpServer, get};
+use actix_web::{App, HttpResponse, HttpServer, get, web};
 use auth_runtime::{Principal, requires_role};
 use serde_json::json;
+
+#[path = "common/metrics.rs"]
+mod metrics;
 
 /// Any signed-in caller: a wallet or the admin.
 #[get("/api/profile")]
@@ -49,6 +52,7 @@ async fn main() -> ExitCode {
 }
 
 async fn run() -> Result<(), String> {
+    let prometheus = web::Data::new(metrics::install()?);
     let config_path = std::env::var_os("AUTH_CONFIG")
         .map(PathBuf::from)
         .unwrap_or_else(|| {
@@ -76,8 +80,10 @@ async fn run() -> Result<(), String> {
 
     let server = HttpServer::new(move || {
         App::new()
+            .app_data(prometheus.clone())
             .wrap(auth.clone())
             .service(issuer.service())
+            .service(metrics::metrics)
             .service(profile)
             .service(admin_dashboard)
     })
@@ -90,7 +96,8 @@ async fn run() -> Result<(), String> {
     println!(
         "
 A wallet signs in:      cargo run --release --example wallet_client   (BASE_URL={base})
-The keys, for others:   curl {base}/api/v1/auth/jwks"
+The keys, for others:   curl {base}/api/v1/auth/jwks
+The metrics:            curl {base}/metrics"
     );
     if let Some(email) = admin {
         println!(

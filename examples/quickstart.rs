@@ -22,6 +22,9 @@ use figment::providers::Serialized;
 use serde::Deserialize;
 use serde_json::json;
 
+#[path = "common/metrics.rs"]
+mod metrics;
+
 /// Anyone may call these; a token, if sent, is ignored.
 #[allow_anonymous]
 #[get("/health")]
@@ -101,6 +104,7 @@ async fn main() -> ExitCode {
 }
 
 async fn run() -> Result<(), String> {
+    let prometheus = web::Data::new(metrics::install()?);
     let config_path = std::env::var_os("AUTH_CONFIG")
         .map(PathBuf::from)
         .unwrap_or_else(|| {
@@ -147,8 +151,10 @@ async fn run() -> Result<(), String> {
 
     let server = HttpServer::new(move || {
         App::new()
+            .app_data(prometheus.clone())
             .wrap(auth.clone())
             .service(health)
+            .service(metrics::metrics)
             .service(public)
             .service(profile)
             .service(admin_dashboard)
@@ -194,6 +200,7 @@ export VIEWER='{viewer}'
 export ADMIN='{admin}'
 
 curl -i {base}/health                                                       # 200, no token needed
+curl -s {base}/metrics | grep ^auth_requests                                # counters, no token needed
 curl -i {base}/api/profile                                                  # 401, no token
 curl -i -H \"Authorization: Bearer $VIEWER\" {base}/api/profile               # 200, the viewer's claims
 curl -i -H \"Authorization: Bearer $VIEWER\" {base}/api/admin/dashboard       # 403, not an admin

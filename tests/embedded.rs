@@ -60,6 +60,91 @@ async fn wallet_client_signs_in_to_the_embedded_example() {
     }
 }
 
+/// The value of the sample `series` (name and labels exactly as rendered) in a Prometheus
+/// text exposition.
+fn sample(exposition: &str, series: &str) -> f64 {
+    exposition
+        .lines()
+        .find_map(|line| {
+            line.strip_prefix(series)?
+                .strip_prefix(' ')?
+                .trim()
+                .parse()
+                .ok()
+        })
+        .unwrap_or_else(|| panic!("no {series} in:\n{exposition}"))
+}
+
+#[tokio::test]
+async fn metrics_count_sign_ins_refreshes_reuse_and_throttled_logins() {
+    let dir = key_dir().with_extension("metrics");
+    let (_server, base) = start(&dir);
+    let output = tokio::process::Command::new(common::example_binary("wallet_client"))
+        .env("BASE_URL", &base)
+        .output()
+        .await
+        .expect("run the wallet client");
+    assert!(output.status.success());
+    // Wrong passwords from one address until the login throttle answers.
+    let client = reqwest::Client::new();
+    let mut refused = 0;
+    let mut throttled = false;
+    for _ in 0..10 {
+        let res = client
+            .post(format!("{base}/api/v1/auth/login"))
+            .json(&json!({"email": "admin@example.com", "password": "wrong"}))
+            .send()
+            .await
+            .expect("login");
+        match res.status().as_u16() {
+            401 => refused += 1,
+            429 => {
+                throttled = true;
+                break;
+            }
+            other => panic!("login answered {other}"),
+        }
+    }
+    assert!(
+        throttled && refused > 0,
+        "{refused} refused, throttled: {throttled}"
+    );
+
+    let exposition = client
+        .get(format!("{base}/metrics"))
+        .send()
+        .await
+        .expect("scrape")
+        .text()
+        .await
+        .expect("exposition");
+    let count = |series: &str| sample(&exposition, series);
+    // The wallet client: one Ed25519 sign-in, one refresh, then the spent refresh token again.
+    assert_eq!(
+        count("auth_server_sign_ins_total{algorithm=\"Ed25519\",outcome=\"ok\"}"),
+        1.0
+    );
+    assert_eq!(count("auth_server_refreshes_total{outcome=\"ok\"}"), 1.0);
+    assert_eq!(
+        count("auth_server_refreshes_total{outcome=\"reused\"}"),
+        1.0
+    );
+    assert_eq!(
+        count("auth_server_logins_total{outcome=\"refused\"}"),
+        f64::from(refused)
+    );
+    assert_eq!(
+        count("auth_server_logins_total{outcome=\"throttled\"}"),
+        1.0
+    );
+    assert_eq!(count("auth_server_throttled_total{limit=\"client\"}"), 1.0);
+    // The validator in the same app: the wallet's two profile reads.
+    assert_eq!(
+        count("auth_requests_total{outcome=\"authenticated\",reason=\"none\"}"),
+        2.0
+    );
+}
+
 #[tokio::test]
 async fn admin_logs_in_and_tokens_survive_a_restart() {
     let dir = key_dir().with_extension("restart");

@@ -214,3 +214,105 @@ fn bad_configuration_fails_at_start_with_the_key_and_the_fix() {
     assert!(stderr.contains("auth_client.jwks_endpoint"), "{stderr}");
     assert!(stderr.contains("use https"), "{stderr}");
 }
+
+/// The value of the sample `series` (name and labels exactly as rendered) in a Prometheus
+/// text exposition, or `None` when it is absent.
+fn sample(exposition: &str, series: &str) -> Option<f64> {
+    exposition.lines().find_map(|line| {
+        let value = line.strip_prefix(series)?.strip_prefix(' ')?;
+        value.trim().parse().ok()
+    })
+}
+
+async fn scrape(qs: &Quickstart) -> String {
+    let res = reqwest::get(format!("{}/metrics", qs.base))
+        .await
+        .expect("scrape");
+    assert_eq!(res.status(), 200, "/metrics is anonymous");
+    let content_type = res.headers()["content-type"].to_str().unwrap().to_owned();
+    assert!(content_type.starts_with("text/plain"), "{content_type}");
+    res.text().await.expect("exposition")
+}
+
+#[tokio::test]
+async fn metrics_count_requests_cache_keys_and_verification() {
+    let qs = start(&[], "curl -i -H \"Authorization: Bearer $ADMIN\" -H");
+    let viewer = exported(&qs.lines, "VIEWER");
+    let admin = exported(&qs.lines, "ADMIN");
+    let forged = format!("{viewer}x");
+
+    // Nothing went through authentication yet: no auth metric at all.
+    let before = scrape(&qs).await;
+    assert!(!before.contains("auth_requests_total"), "{before}");
+    let requests = |outcome: &str, reason: &str| {
+        format!("auth_requests_total{{outcome=\"{outcome}\",reason=\"{reason}\"}}")
+    };
+
+    for _ in 0..3 {
+        assert_eq!(get(&qs, "/api/profile", Some(&viewer)).await.0, 200);
+    }
+    assert_eq!(get(&qs, "/api/admin/dashboard", Some(&admin)).await.0, 200);
+    assert_eq!(get(&qs, "/api/admin/dashboard", Some(&viewer)).await.0, 403);
+    assert_eq!(get(&qs, "/api/profile", None).await.0, 401);
+    assert_eq!(get(&qs, "/api/profile", None).await.0, 401);
+    assert_eq!(get(&qs, "/api/profile", Some(&forged)).await.0, 401);
+    assert_eq!(get(&qs, "/api/public", Some(&admin)).await.0, 200);
+    assert_eq!(get(&qs, "/health", None).await.0, 200);
+
+    let after = scrape(&qs).await;
+    let count = |series: &str| sample(&after, series).unwrap_or_else(|| panic!("no {series}"));
+    // 3 profile + 1 dashboard for the admin; the dashboard for the viewer is the 403.
+    assert_eq!(count(&requests("authenticated", "none")), 4.0);
+    assert_eq!(count(&requests("forbidden", "insufficient_role")), 1.0);
+    assert_eq!(count(&requests("rejected", "missing_token")), 2.0);
+    assert_eq!(count(&requests("rejected", "bad_signature")), 1.0);
+    // A token on an anonymous route is checked, then ignored.
+    assert_eq!(count(&requests("anonymous", "none")), 1.0);
+    // Every outcome and reason is there from the first authentication on, at zero if need be.
+    assert_eq!(count(&requests("rejected", "expired")), 0.0);
+    assert_eq!(count(&requests("forbidden", "insufficient_scope")), 0.0);
+    // Two distinct good tokens and one forged: three verifications, the rest from the cache.
+    assert_eq!(count("auth_token_cache_misses_total"), 3.0);
+    assert_eq!(count("auth_token_cache_hits_total"), 4.0);
+    assert_eq!(count("auth_token_cache_entries"), 2.0);
+    assert!(count("auth_token_cache_bytes") > 0.0);
+    assert_eq!(
+        count("auth_token_verification_seconds_count{algorithm=\"RS256\"}"),
+        3.0
+    );
+    assert!(count("auth_token_verification_seconds_sum{algorithm=\"RS256\"}") > 0.0);
+    let issuer = qs
+        .lines
+        .iter()
+        .find_map(|line| line.strip_prefix("demo issuer "))
+        .and_then(|rest| rest.split(' ').next())
+        .expect("demo issuer printed")
+        .to_owned();
+    assert_eq!(
+        count(&format!(
+            "auth_jwks_fetches_total{{issuer=\"{issuer}\",result=\"ok\"}}"
+        )),
+        1.0
+    );
+    let fetched = count(&format!(
+        "auth_jwks_last_success_timestamp_seconds{{issuer=\"{issuer}\"}}"
+    ));
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64();
+    assert!(
+        (now - fetched).abs() < 120.0,
+        "fetched at {fetched}, now {now}"
+    );
+    // Every metric has its help text.
+    for name in [
+        "auth_requests_total",
+        "auth_token_cache_hits_total",
+        "auth_token_verification_seconds",
+    ] {
+        assert!(after.contains(&format!("# HELP {name} ")), "{name}");
+    }
+    // No token ever shows up there.
+    assert!(!after.contains(&viewer[viewer.len() - 20..]));
+}

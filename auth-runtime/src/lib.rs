@@ -52,6 +52,7 @@ pub mod config;
 pub mod context;
 pub mod error;
 pub mod jwks;
+mod metrics;
 pub mod middleware;
 pub mod revocation;
 pub mod roles;

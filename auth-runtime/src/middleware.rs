@@ -56,6 +56,7 @@ use crate::config::{AuthConfig, ConfigError};
 use crate::context::{Principal, SecurityContext};
 use crate::error::{AuthError, ErrorHandler, Responder};
 use crate::jwks::{JwksKeySource, KeySource};
+use crate::metrics;
 use crate::revocation::{HttpRevocationSource, RevocationList, RevocationSource};
 use crate::roles::{Resolver, RoleResolver};
 use crate::validate::{ValidToken, Validator, now};
@@ -384,6 +385,7 @@ impl Shared {
                 .validator
                 .still_trusts(seen.issuer, seen.kid.as_deref(), &seen.key)
             {
+                metrics::cache_hit();
                 if let Err(err) = self
                     .validator
                     .check_times(seen.issuer, seen.exp, seen.nbf, now())
@@ -400,6 +402,7 @@ impl Shared {
             }
             cache.remove(token);
         }
+        metrics::cache_miss();
         let verified = self.validator.verify(token).await?;
         self.check_revoked(verified.issuer, &verified.token.claims.jti)
             .await?;
@@ -412,6 +415,10 @@ impl Shared {
             .is_some_and(Resolver::cacheable);
         let cached = cacheable.then(|| principal.clone());
         cache.insert(token, Entry::new(token, verified, cached));
+        metrics::cache_size(|| {
+            let stats = cache.stats();
+            (stats.entries, stats.weight_bytes)
+        });
         Ok(principal)
     }
 
@@ -668,8 +675,10 @@ impl Shared {
             .is_some_and(|err| err.as_error::<AuthError>().is_some());
         if !refused {
             let outcome = if anonymous {
+                metrics::anonymous();
                 "anonymous"
             } else {
+                metrics::authenticated();
                 "authenticated"
             };
             Span::current().record("outcome", display(outcome));
@@ -779,6 +788,7 @@ fn record_rejection(err: &AuthError) {
     };
     span.record("outcome", display(outcome));
     span.record("reason", display(err.code()));
+    metrics::refused(err.code());
     let status = status.as_u16();
     if status == 503 {
         tracing::warn!(status, detail = %err, "request rejected");

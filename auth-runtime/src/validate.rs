@@ -17,6 +17,7 @@ use serde_json::Value;
 use crate::config::{Algorithm, AuthConfig, ConfigError, IssuerConfig, media_type};
 use crate::error::{AuthError, InvalidReason};
 use crate::jwks::{KeyLookup, KeySet, KeySource, KeysUnavailable, VerifyingKey};
+use crate::metrics;
 use crate::strict_json::{self, StrictError};
 
 /// All claims of a validated token, as JSON.
@@ -231,7 +232,10 @@ impl Validator {
             return Err(invalid(InvalidReason::KeyAlgorithmMismatch));
         }
         let signed_len = header_b64.len() + 1 + payload_b64.len();
-        if !key.verify(&token.as_bytes()[..signed_len], signature, alg) {
+        let started = metrics::start();
+        let verified = key.verify(&token.as_bytes()[..signed_len], signature, alg);
+        metrics::verified(alg, started);
+        if !verified {
             return Err(invalid(InvalidReason::BadSignature));
         }
 

@@ -83,6 +83,11 @@ impl ServerError {
         }
     }
 
+    /// The status of the answer.
+    pub fn status(&self) -> StatusCode {
+        self.status
+    }
+
     /// The `detail` text.
     pub fn detail(&self) -> &str {
         &self.detail

@@ -58,6 +58,7 @@ mod hex;
 mod issue;
 mod keys;
 mod login;
+mod metrics;
 mod server;
 pub mod store;
 pub mod wallet;

@@ -139,6 +139,7 @@ impl ClientLimit {
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
         if let Some(wait) = clients.wait(client, self.limit, now, self.decay) {
+            crate::metrics::throttled("sign_in");
             return Err(ServerError::too_many_requests(
                 "too many sign-ins from this address; retry later",
                 wait.as_secs_f64().ceil() as u64,
@@ -225,15 +226,17 @@ impl LoginGuard {
         let client = client_key(client);
         let mut scores = self.scores();
         let scores = &mut *scores;
-        let wait = [
-            scores.clients.wait(client, failures_per_client, now, decay),
-            account
-                .then(|| scores.account.wait(failures_per_account, now, decay))
-                .flatten(),
-        ]
-        .into_iter()
-        .flatten()
-        .max();
+        let client_wait = scores.clients.wait(client, failures_per_client, now, decay);
+        let account_wait = account
+            .then(|| scores.account.wait(failures_per_account, now, decay))
+            .flatten();
+        if client_wait.is_some() {
+            crate::metrics::throttled("client");
+        }
+        if account_wait.is_some() {
+            crate::metrics::throttled("account");
+        }
+        let wait = client_wait.max(account_wait);
         if let Some(wait) = wait {
             tracing::info!(
                 retry_after_seconds = wait.as_secs_f64().ceil(),
@@ -281,6 +284,7 @@ impl LoginGuard {
             }
         };
         let Some(slot) = slot else {
+            crate::metrics::throttled("busy");
             return Err(ServerError::unavailable_for(
                 "too many logins in progress; retry shortly",
                 1,

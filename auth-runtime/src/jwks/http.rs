@@ -42,6 +42,8 @@ struct Inner {
     fetch_lock: tokio::sync::Mutex<FetchState>,
     background_refresh: AtomicBool,
     fetches: AtomicU64,
+    /// The configured `iss`, the label of this source's metrics.
+    issuer: String,
 }
 
 /// Where the key set URL comes from.
@@ -144,6 +146,7 @@ impl JwksKeySource {
                 fetch_lock: tokio::sync::Mutex::new(FetchState::default()),
                 background_refresh: AtomicBool::new(false),
                 fetches: AtomicU64::new(0),
+                issuer: issuer.issuer.clone(),
             }),
         })
     }
@@ -261,7 +264,9 @@ impl Inner {
         }
         state.last_attempt = Some(Instant::now());
         self.fetches.fetch_add(1, Ordering::Relaxed);
-        match self.fetch(&mut state).await {
+        let fetched = self.fetch(&mut state).await;
+        crate::metrics::jwks_fetch(&self.issuer, fetched.is_ok());
+        match fetched {
             Ok(set) => {
                 let set = Arc::new(set);
                 self.loaded.store(Some(Arc::new(Loaded {

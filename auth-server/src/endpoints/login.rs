@@ -7,6 +7,7 @@ use serde_json::{Map, json};
 
 use super::required;
 use crate::error::ServerError;
+use crate::metrics;
 use crate::server::AuthServer;
 
 #[derive(Deserialize)]
@@ -22,15 +23,24 @@ pub(super) async fn login(
     req: HttpRequest,
     body: web::Json<LoginRequest>,
 ) -> Result<HttpResponse, ServerError> {
+    let result = attempt(&server, &req, body.into_inner()).await;
+    metrics::login(metrics::outcome(&result));
+    result
+}
+
+async fn attempt(
+    server: &AuthServer,
+    req: &HttpRequest,
+    body: LoginRequest,
+) -> Result<HttpResponse, ServerError> {
     let Some(admin) = &server.inner.config.admin else {
         return Err(ServerError::forbidden("password login disabled"));
     };
-    let body = body.into_inner();
     let (Some(email), Some(password)) = (required(body.email), body.password) else {
         return Err(ServerError::bad_request("email and password required"));
     };
     let guard = &server.inner.login;
-    let client = crate::login::client_address(&req, &server.inner.config.trusted_proxies);
+    let client = crate::login::client_address(req, &server.inner.config.trusted_proxies);
     let for_admin = email.trim().eq_ignore_ascii_case(admin.email());
     let attempt = guard.begin(client, for_admin, server.now())?;
     match guard.verify(admin, &email, password).await {

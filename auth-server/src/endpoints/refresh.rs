@@ -7,6 +7,7 @@ use serde::Deserialize;
 use super::required;
 use crate::clock::later;
 use crate::error::ServerError;
+use crate::metrics;
 use crate::server::AuthServer;
 use crate::store::{Rotate, Rotation};
 
@@ -21,10 +22,26 @@ pub(super) async fn refresh(
     server: web::Data<AuthServer>,
     body: web::Json<RefreshRequest>,
 ) -> Result<HttpResponse, ServerError> {
-    let token = required(body.into_inner().refresh_token)
-        .ok_or(ServerError::bad_request("refresh_token required"))?;
+    let mut refused = None;
+    let result = attempt(&server, body.into_inner(), &mut refused).await;
+    metrics::refresh(refused.unwrap_or_else(|| metrics::outcome(&result)));
+    result
+}
+
+/// The refresh; a 401 puts its reason in `refused` (`reused`, `revoked`, `expired`,
+/// `unknown`).
+async fn attempt(
+    server: &AuthServer,
+    body: RefreshRequest,
+    refused: &mut Option<&'static str>,
+) -> Result<HttpResponse, ServerError> {
+    let token =
+        required(body.refresh_token).ok_or(ServerError::bad_request("refresh_token required"))?;
     let invalid = || ServerError::unauthorized("invalid or expired refresh token");
-    let (id, presented) = server.parse_refresh_token(&token).ok_or_else(invalid)?;
+    let Some((id, presented)) = server.parse_refresh_token(&token) else {
+        *refused = Some("unknown");
+        return Err(invalid());
+    };
     let now = server.now();
     let next = server.refresh_token(id)?;
     let issued = server.new_access(now)?;
@@ -48,6 +65,7 @@ pub(super) async fn refresh(
             Ok(HttpResponse::Ok().json(server.token_response(access, next.token)))
         }
         Rotation::Reused => {
+            *refused = Some("reused");
             server.tell_validators().await;
             tracing::warn!(
                 "a spent refresh token was presented again; its session and access tokens are \
@@ -57,10 +75,19 @@ pub(super) async fn refresh(
                 "refresh token already used; every session from that sign-in is revoked, sign in again",
             ))
         }
-        Rotation::Revoked => Err(ServerError::unauthorized(
-            "this session was revoked after a refresh token was reused; sign in again",
-        )),
-        Rotation::Expired => Err(ServerError::unauthorized("session expired; sign in again")),
-        Rotation::Unknown => Err(invalid()),
+        Rotation::Revoked => {
+            *refused = Some("revoked");
+            Err(ServerError::unauthorized(
+                "this session was revoked after a refresh token was reused; sign in again",
+            ))
+        }
+        Rotation::Expired => {
+            *refused = Some("expired");
+            Err(ServerError::unauthorized("session expired; sign in again"))
+        }
+        Rotation::Unknown => {
+            *refused = Some("unknown");
+            Err(invalid())
+        }
     }
 }

@@ -8,6 +8,7 @@ use serde_json::{Map, json};
 use super::{normalise_address, required};
 use crate::error::ServerError;
 use crate::hex::{from_hex, to_hex};
+use crate::metrics;
 use crate::server::AuthServer;
 use crate::store::SignInOutcome;
 use crate::wallet::{WalletAlgorithm, WalletError};
@@ -29,6 +30,22 @@ pub(super) async fn sign_in(
     body: web::Json<SignInRequest>,
 ) -> Result<HttpResponse, ServerError> {
     let body = body.into_inner();
+    let algorithm = body
+        .algorithm
+        .as_deref()
+        .and_then(WalletAlgorithm::from_name)
+        .filter(|alg| server.inner.config.wallet_algorithms.contains(alg))
+        .map_or("unsupported", WalletAlgorithm::as_str);
+    let result = attempt(&server, &req, body).await;
+    metrics::sign_in(algorithm, metrics::outcome(&result));
+    result
+}
+
+async fn attempt(
+    server: &AuthServer,
+    req: &HttpRequest,
+    body: SignInRequest,
+) -> Result<HttpResponse, ServerError> {
     let (Some(address), Some(public_key), Some(signature), Some(challenge)) = (
         required(body.address),
         required(body.public_key),
@@ -70,7 +87,7 @@ pub(super) async fn sign_in(
     };
     // Each attempt that costs a signature check (and may store a spent challenge and a
     // session) counts against the client's address.
-    let client = crate::login::client_address(&req, &server.inner.config.trusted_proxies);
+    let client = crate::login::client_address(req, &server.inner.config.trusted_proxies);
     server.inner.sign_ins.take(client, now)?;
     let outcome = match algorithm.verify(&public_key, challenge.as_bytes(), &signature) {
         Ok(()) => SignInOutcome::Verified,
