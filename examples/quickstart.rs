@@ -27,18 +27,21 @@ mod metrics;
 
 /// Anyone may call these; a token, if sent, is ignored.
 #[allow_anonymous]
+#[utoipa::path(responses((status = 200, description = "The service is up")))]
 #[get("/health")]
 async fn health() -> HttpResponse {
     HttpResponse::Ok().json(json!({ "message": "ok" }))
 }
 
 #[allow_anonymous]
+#[utoipa::path(responses((status = 200, description = "A message for anyone")))]
 #[get("/api/public")]
 async fn public() -> HttpResponse {
     HttpResponse::Ok().json(json!({ "message": "This endpoint needs no token." }))
 }
 
 /// No attribute: the default policy, any valid token.
+#[utoipa::path(responses((status = 200, description = "The caller's claims and roles")))]
 #[get("/api/profile")]
 async fn profile(me: Principal) -> HttpResponse {
     let claims = me.claims();
@@ -53,17 +56,22 @@ async fn profile(me: Principal) -> HttpResponse {
 
 /// Admins only: anyone else gets 403 before this body runs.
 #[requires_role("admin")]
+#[utoipa::path(responses((status = 200, description = "A welcome for the admin")))]
 #[get("/api/admin/dashboard")]
 async fn admin_dashboard(me: Principal) -> HttpResponse {
     HttpResponse::Ok().json(json!({ "message": format!("Welcome, {}", me.claims().sub) }))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 struct NewArticle {
     title: String,
 }
 
 /// Editors or admins. The role check runs before the JSON body is even read.
+#[utoipa::path(
+    request_body = NewArticle,
+    responses((status = 201, description = "The article, with its author"))
+)]
 #[requires_role("editor", "admin")]
 #[post("/api/articles")]
 async fn create_article(me: Principal, article: web::Json<NewArticle>) -> HttpResponse {
@@ -73,12 +81,29 @@ async fn create_article(me: Principal, article: web::Json<NewArticle>) -> HttpRe
     }))
 }
 
+/// The OpenAPI document of the routes above, with how each one is protected.
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(health, public, profile, admin_dashboard, create_article, whoami))]
+struct ApiDoc;
+
+/// The OpenAPI document, rendered once at start-up.
+struct OpenApiJson(String);
+
+#[allow_anonymous]
+#[get("/api-docs/openapi.json")]
+async fn openapi_json(doc: web::Data<OpenApiJson>) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("application/json")
+        .body(doc.0.clone())
+}
+
 /// A plain function deep in the service layer: no request, no parameter, yet it knows who
 /// is calling.
 async fn current_subject() -> Result<String, AuthError> {
     Ok(SecurityContext::require()?.claims().sub.clone())
 }
 
+#[utoipa::path(responses((status = 200, description = "The caller's subject")))]
 #[get("/api/whoami")]
 async fn whoami() -> Result<HttpResponse, AuthError> {
     Ok(HttpResponse::Ok().json(json!({ "subject": current_subject().await? })))
@@ -137,6 +162,12 @@ async fn run() -> Result<(), String> {
 
     let auth = JwtAuth::from_figment(&figment)
         .map_err(|err| format!("{err} (configuration: {})", config_path.display()))?;
+    let mut doc = <ApiDoc as utoipa::OpenApi>::openapi();
+    auth.secure_openapi(&mut doc);
+    let doc = web::Data::new(OpenApiJson(
+        doc.to_pretty_json()
+            .map_err(|err| format!("cannot render the OpenAPI document: {err}"))?,
+    ));
 
     let bind = std::env::var("BIND_ADDR").unwrap_or_else(|_| "127.0.0.1:8080".to_owned());
     let listener = TcpListener::bind(&bind).map_err(|err| {
@@ -152,9 +183,11 @@ async fn run() -> Result<(), String> {
     let server = HttpServer::new(move || {
         App::new()
             .app_data(prometheus.clone())
+            .app_data(doc.clone())
             .wrap(auth.clone())
             .service(health)
             .service(metrics::metrics)
+            .service(openapi_json)
             .service(public)
             .service(profile)
             .service(admin_dashboard)
@@ -201,6 +234,7 @@ export ADMIN='{admin}'
 
 curl -i {base}/health                                                       # 200, no token needed
 curl -s {base}/metrics | grep ^auth_requests                                # counters, no token needed
+curl -s {base}/api-docs/openapi.json                                        # the OpenAPI document
 curl -i {base}/api/profile                                                  # 401, no token
 curl -i -H \"Authorization: Bearer $VIEWER\" {base}/api/profile               # 200, the viewer's claims
 curl -i -H \"Authorization: Bearer $VIEWER\" {base}/api/admin/dashboard       # 403, not an admin

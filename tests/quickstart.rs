@@ -316,3 +316,44 @@ async fn metrics_count_requests_cache_keys_and_verification() {
     // No token ever shows up there.
     assert!(!after.contains(&viewer[viewer.len() - 20..]));
 }
+
+#[tokio::test]
+async fn the_openapi_document_says_how_each_operation_is_protected() {
+    let qs = start(&[], "curl -i -H \"Authorization: Bearer $ADMIN\" -H");
+    let (status, doc) = get(&qs, "/api-docs/openapi.json", None).await;
+    assert_eq!(status, 200, "the document is anonymous");
+    assert_eq!(
+        doc["components"]["securitySchemes"]["bearer"],
+        json!({"type": "http", "scheme": "bearer", "bearerFormat": "JWT"})
+    );
+    let operation = |path: &str, method: &str| doc["paths"][path][method].clone();
+    // Anonymous: no requirement, no 401.
+    for path in ["/health", "/api/public"] {
+        let op = operation(path, "get");
+        assert_eq!(op["security"], json!([]), "{path}");
+        assert!(op["responses"]["401"].is_null(), "{path}");
+    }
+    // Any valid token.
+    for path in ["/api/profile", "/api/whoami"] {
+        let op = operation(path, "get");
+        assert_eq!(op["security"], json!([{"bearer": []}]), "{path}");
+        assert!(op["responses"]["401"].is_object(), "{path}");
+        assert!(op["responses"]["403"].is_null(), "{path}");
+    }
+    // A role: 401 and 403, the 403 naming the roles.
+    for (path, method, roles) in [
+        ("/api/admin/dashboard", "get", "admin"),
+        ("/api/articles", "post", "editor, admin"),
+    ] {
+        let op = operation(path, method);
+        assert_eq!(op["security"], json!([{"bearer": []}]), "{path}");
+        assert!(op["responses"]["401"].is_object(), "{path}");
+        let forbidden = op["responses"]["403"]["description"].as_str().unwrap_or("");
+        assert!(
+            forbidden.contains(&format!("one of the roles {roles}")),
+            "{path}: {forbidden}"
+        );
+    }
+    assert!(operation("/api/articles", "post")["requestBody"].is_object());
+    assert_eq!(doc["paths"].as_object().map(|paths| paths.len()), Some(6));
+}

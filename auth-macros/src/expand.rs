@@ -73,6 +73,10 @@ pub(crate) fn requires(
         .collect();
     let [roles, scopes, groups] = lists;
     let marker = format_ident!("__auth_policy_{}", sig.ident.unraw());
+    let handler = sig.ident.unraw().to_string();
+    // The routes below this attribute, when it sits above the route attribute; only OpenAPI
+    // documents read them, to tell operations with the same handler name apart.
+    let routes = routes(&attrs);
     let guard: FnArg = parse_quote! {
         _: ::auth_runtime::__private::Require<#marker>
     };
@@ -88,9 +92,39 @@ pub(crate) fn requires(
             const GROUPS: &'static [&'static str] = &[#(#groups),*];
         }
 
+        ::auth_runtime::__private::declare_policy! {
+            handler: #handler,
+            roles: [#(#roles),*],
+            scopes: [#(#scopes),*],
+            groups: [#(#groups),*],
+            routes: [#(#routes),*],
+        }
+
         #(#attrs)*
         #vis #sig #body
     })
+}
+
+/// The `(methods, pattern)` of every route attribute among `attrs` that can be read, as
+/// `::auth_runtime::__private::RouteDeclaration` values.
+fn routes(attrs: &[Attribute]) -> Vec<TokenStream> {
+    attrs
+        .iter()
+        .filter_map(|attr| {
+            let kind = RouteKind::of(attr)?;
+            if kind == RouteKind::Routes {
+                return None;
+            }
+            let route = attr::route_args(attr, &kind).ok()?;
+            let (methods, pattern) = (&route.methods, &route.pattern);
+            Some(quote! {
+                ::auth_runtime::__private::RouteDeclaration {
+                    methods: &[#(#methods),*],
+                    pattern: #pattern,
+                }
+            })
+        })
+        .collect()
 }
 
 fn slot(kind: Requirement) -> usize {
@@ -136,7 +170,7 @@ pub(crate) fn allow_anonymous(args: TokenStream, item: TokenStream) -> syn::Resu
         }
         let route = attr::route_args(attr, &kind)?;
         append_guard(attr)?;
-        declarations.push(declaration(&route.methods, &route.pattern));
+        declarations.push(declaration(&sig, &route.methods, &route.pattern));
     }
     if declarations.is_empty() {
         return Err(syn::Error::new(
@@ -171,10 +205,12 @@ fn append_guard(attr: &mut Attribute) -> syn::Result<()> {
     Ok(())
 }
 
-fn declaration(methods: &[String], pattern: &LitStr) -> TokenStream {
+fn declaration(sig: &syn::Signature, methods: &[String], pattern: &LitStr) -> TokenStream {
+    let handler = sig.ident.unraw().to_string();
     quote! {
         ::auth_runtime::__private::inventory::submit! {
             ::auth_runtime::__private::AnonymousDeclaration {
+                handler: #handler,
                 methods: &[#(#methods),*],
                 pattern: #pattern,
             }

@@ -187,6 +187,9 @@ pub struct AnonymousRoute {
     pattern: ResourceDef,
     /// The pattern matches the empty rest of a path: a resource at its scope's own path.
     at_scope_root: bool,
+    /// Declared by `#[allow_anonymous]`, not by hand.
+    #[cfg_attr(not(feature = "openapi"), allow(dead_code))]
+    pub(crate) by_attribute: bool,
 }
 
 impl AnonymousRoute {
@@ -198,6 +201,7 @@ impl AnonymousRoute {
             methods: methods.to_vec(),
             at_scope_root: pattern.is_match(""),
             pattern,
+            by_attribute: false,
         }
     }
 

@@ -54,6 +54,8 @@ pub mod error;
 pub mod jwks;
 mod metrics;
 pub mod middleware;
+#[cfg(feature = "openapi")]
+pub mod openapi;
 pub mod revocation;
 pub mod roles;
 pub mod scope;

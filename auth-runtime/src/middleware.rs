@@ -193,6 +193,12 @@ impl JwtAuth {
         }
     }
 
+    /// The anonymous routes the middleware knows: declared by hand and by the attributes.
+    #[cfg(feature = "openapi")]
+    pub(crate) fn anonymous_routes(&self) -> &[AnonymousRoute] {
+        &self.shared.anonymous
+    }
+
     /// The configuration in effect.
     pub fn config(&self) -> &AuthConfig {
         &self.shared.config

@@ -61,11 +61,74 @@ pub fn anonymous(ctx: &GuardContext<'_>) -> bool {
 
 /// One route declared anonymous by `#[allow_anonymous]`, collected at link time.
 pub struct AnonymousDeclaration {
+    /// The handler's function name.
+    pub handler: &'static str,
     /// Upper-case method names.
     pub methods: &'static [&'static str],
     /// The pattern as written in the route attribute.
     pub pattern: &'static str,
 }
+
+/// A route attribute below a `#[requires_*]` attribute.
+pub struct RouteDeclaration {
+    /// Upper-case method names.
+    pub methods: &'static [&'static str],
+    /// The pattern as written in the route attribute.
+    pub pattern: &'static str,
+}
+
+/// What the `#[requires_*]` attributes of one handler ask for, collected at link time for
+/// OpenAPI documents (feature `openapi`).
+#[cfg(feature = "openapi")]
+pub struct PolicyDeclaration {
+    /// The handler's function name (utoipa's default `operation_id`).
+    pub handler: &'static str,
+    /// `#[requires_role]`.
+    pub roles: &'static [&'static str],
+    /// `#[requires_scope]`.
+    pub scopes: &'static [&'static str],
+    /// `#[requires_group]`.
+    pub groups: &'static [&'static str],
+    /// The route attributes below the outermost `#[requires_*]`, when it is above them.
+    pub routes: &'static [RouteDeclaration],
+}
+
+#[cfg(feature = "openapi")]
+inventory::collect!(PolicyDeclaration);
+
+/// Declares a handler's policy for OpenAPI documents; nothing without the feature `openapi`.
+#[cfg(feature = "openapi")]
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __declare_policy {
+    (
+        handler: $handler:expr,
+        roles: [$($role:expr),*],
+        scopes: [$($scope:expr),*],
+        groups: [$($group:expr),*],
+        routes: [$($route:expr),*] $(,)?
+    ) => {
+        $crate::__private::inventory::submit! {
+            $crate::__private::PolicyDeclaration {
+                handler: $handler,
+                roles: &[$($role),*],
+                scopes: &[$($scope),*],
+                groups: &[$($group),*],
+                routes: &[$($route),*],
+            }
+        }
+    };
+}
+
+/// Declares a handler's policy for OpenAPI documents; nothing without the feature `openapi`.
+#[cfg(not(feature = "openapi"))]
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __declare_policy {
+    ($($ignored:tt)*) => {};
+}
+
+pub use crate::__declare_policy as declare_policy;
 
 inventory::collect!(AnonymousDeclaration);
 
@@ -79,6 +142,8 @@ pub(crate) fn declared_routes() -> impl Iterator<Item = crate::AnonymousRoute> {
                 .iter()
                 .filter_map(|m| actix_web::http::Method::from_bytes(m.as_bytes()).ok())
                 .collect();
-            crate::AnonymousRoute::new(&methods, decl.pattern)
+            let mut route = crate::AnonymousRoute::new(&methods, decl.pattern);
+            route.by_attribute = true;
+            route
         })
 }

@@ -13,6 +13,8 @@ mod issuers;
 mod jwks;
 mod macros;
 mod oidc;
+#[cfg(feature = "openapi")]
+mod openapi;
 mod outer;
 mod policy;
 mod post_quantum;
