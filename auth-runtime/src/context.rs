@@ -51,6 +51,26 @@ tokio::task_local! {
 /// Also an extractor: a handler parameter `me: Principal` gets the same identity as
 /// [`SecurityContext::require`] (401 where there is none); `Option<Principal>` is `None`
 /// on anonymous routes.
+///
+/// The middleware also puts it in the request's extensions, where actix code looks for it:
+/// `web::ReqData<Principal>`, and other middleware (an access log, a rate limiter keyed by
+/// subject) reading `req.extensions()`. Routes marked anonymous have none there.
+///
+/// ```
+/// use actix_web::{HttpMessage as _, HttpResponse, dev::ServiceResponse, get, web};
+/// use auth_runtime::Principal;
+///
+/// #[get("/me")]
+/// async fn me(caller: web::ReqData<Principal>) -> HttpResponse {
+///     HttpResponse::Ok().body(caller.claims().sub.clone())
+/// }
+///
+/// /// In middleware wrapped around `JwtAuth`, once the response is there.
+/// fn subject_of<B>(res: &ServiceResponse<B>) -> Option<String> {
+///     let extensions = res.request().extensions();
+///     extensions.get::<Principal>().map(|caller| caller.claims().sub.clone())
+/// }
+/// ```
 #[derive(Debug, Clone, PartialEq)]
 pub struct Principal {
     inner: Arc<PrincipalData>,
@@ -124,13 +144,13 @@ impl Principal {
         groups.iter().any(|group| self.has_group(group.as_ref()))
     }
 
-    /// The token's scopes: its `scope` claim, else `scp` (see [`scope`](crate::scope)).
+    /// The token's scopes: its `scope` claim, else `scp` (see [`scope`]).
     pub fn scopes(&self) -> Scopes<'_> {
         Scopes::of(&self.inner.token.raw)
     }
 
     /// Whether a scope of the token satisfies `required`: equal to it, or a `prefix:*`
-    /// wildcard on either side (see the rules in [`scope`](crate::scope)).
+    /// wildcard on either side (see the rules in [`scope`]).
     pub fn has_scope(&self, required: &str) -> bool {
         self.scopes()
             .any(|granted| scope::satisfies(granted, required))

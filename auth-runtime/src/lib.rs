@@ -52,7 +52,7 @@ pub mod config;
 pub mod context;
 pub mod error;
 pub mod jwks;
-mod metrics;
+pub mod metrics;
 pub mod middleware;
 #[cfg(feature = "openapi")]
 pub mod openapi;

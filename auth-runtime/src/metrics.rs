@@ -5,6 +5,30 @@
 //! installs it before serving. Handles are registered with the recorder on first use, so
 //! that a request never looks a metric up by name.
 //!
+//! ```
+//! # #[cfg(feature = "metrics")]
+//! # async fn demo(config: auth_runtime::AuthConfig) -> Result<(), Box<dyn std::error::Error>> {
+//! use actix_web::{App, HttpResponse, web};
+//! use auth_runtime::{JwtAuth, allow_anonymous};
+//! use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+//!
+//! #[allow_anonymous]
+//! #[actix_web::get("/metrics")]
+//! async fn metrics(prometheus: web::Data<PrometheusHandle>) -> HttpResponse {
+//!     HttpResponse::Ok().body(prometheus.render())
+//! }
+//!
+//! // The recorder first, then the middleware and the app.
+//! let prometheus = web::Data::new(PrometheusBuilder::new().install_recorder()?);
+//! let auth = JwtAuth::new(config)?;
+//! let app = App::new()
+//!     .app_data(prometheus.clone())
+//!     .wrap(auth)
+//!     .service(metrics);
+//! # let _ = app;
+//! # Ok(()) }
+//! ```
+//!
 //! | metric | type | labels |
 //! |---|---|---|
 //! | `auth_requests_total` | counter | `outcome` (`authenticated`, `anonymous`, `rejected`, `forbidden`), `reason` (the [`AuthError::code`](crate::AuthError::code), or `none`) |

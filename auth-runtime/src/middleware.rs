@@ -30,6 +30,29 @@
 //!     .await?;
 //! # Ok(()) }
 //! ```
+//!
+//! Each request that goes through authentication runs in one `tracing` span, `authenticate`
+//! (level `info`): the method and the path, then the issuer (`iss`) and subject (`sub`) of a
+//! verified token, the `outcome` (`authenticated`, `anonymous`, `rejected`, `forbidden`) and
+//! the `reason` (the [`AuthError::code`]); never the token, nor a claim of a token that failed
+//! its checks. The handler's own events are inside it, and each rejection is an event in it
+//! (`warn` for a 503):
+//!
+//! ```
+//! use actix_web::{HttpResponse, get};
+//!
+//! #[get("/orders")]
+//! async fn orders() -> HttpResponse {
+//!     // With `tracing_subscriber::fmt()`, logged as
+//!     // INFO authenticate{method=GET path=/orders iss=https://id.example sub=alice}: shop: listing orders
+//!     tracing::info!("listing orders");
+//!     HttpResponse::Ok().finish()
+//! }
+//!
+//! tracing_subscriber::fmt().with_max_level(tracing::Level::INFO).init();
+//! // A request without a token, then, logs:
+//! // INFO authenticate{method=GET path=/orders outcome=rejected reason=missing_token}: auth_runtime::middleware: request rejected status=401 detail=Missing or invalid Authorization header
+//! ```
 
 use std::cell::RefCell;
 use std::future::{Future, Ready, ready};

@@ -40,7 +40,8 @@
 //!
 //! Another [`RevocationSource`] (an issuer in the same process, say) is given with
 //! [`JwtAuthBuilder::issuer_revocation_source`](crate::JwtAuthBuilder::issuer_revocation_source);
-//! [`RevocationList::insert`] adds entries at once.
+//! [`RevocationList::prefetch`] rereads the list at once, when the source is known to hold
+//! something new.
 
 use std::collections::HashMap;
 use std::fmt;
