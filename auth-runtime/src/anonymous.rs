@@ -205,6 +205,18 @@ impl AnonymousRoute {
         }
     }
 
+    /// The pattern as written, for OpenAPI documents.
+    #[cfg(feature = "openapi")]
+    pub(crate) fn pattern(&self) -> Option<&str> {
+        self.pattern.pattern()
+    }
+
+    /// The methods (empty: any), for OpenAPI documents.
+    #[cfg(feature = "openapi")]
+    pub(crate) fn methods(&self) -> &[Method] {
+        &self.methods
+    }
+
     /// Whether routing could hand a request for `method` and `path` (the decoded path routing
     /// matches on, relative to where the middleware sits) to this route, in whatever scope it
     /// is mounted. A yes is checked again after routing, so it may be generous; a no must be

@@ -327,8 +327,8 @@ impl Responder {
     }
 
     /// The answer to `err` for `req`. The handler's response gives the body and its headers;
-    /// its status replaces the rejection's unless it is 200 (a rejection never goes out as
-    /// 200), and the rejection's headers (`WWW-Authenticate`, `Retry-After`, `Cache-Control`)
+    /// its status replaces the rejection's when it is a redirection or an error (3xx to 5xx):
+    /// a rejection never goes out as a success. The rejection's headers (`WWW-Authenticate`, `Retry-After`, `Cache-Control`)
     /// stay where the handler did not set its own. The source error stays attached, so that
     /// outer middleware sees it in `HttpResponse::error`.
     pub(crate) fn respond(&self, err: &AuthError, req: &HttpRequest) -> HttpResponse {
@@ -338,8 +338,9 @@ impl Responder {
         };
         let (theirs, body) = handler(err, req).into_parts();
         let mut response = ours.set_body(body);
-        if theirs.status() != StatusCode::OK {
-            *response.status_mut() = theirs.status();
+        let status = theirs.status();
+        if status.is_redirection() || status.is_client_error() || status.is_server_error() {
+            *response.status_mut() = status;
         }
         let headers = response.headers_mut();
         headers.remove(header::CONTENT_TYPE);

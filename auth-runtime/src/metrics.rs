@@ -3,7 +3,8 @@
 //!
 //! The crate installs no recorder: the application picks one (Prometheus, StatsD, ...) and
 //! installs it before serving. Handles are registered with the recorder on first use, so
-//! that a request never looks a metric up by name.
+//! that a request never looks a metric up by name; metrics recorded before a recorder is
+//! installed (a `JwtAuth::authenticate` call at start-up, say) go nowhere, then and later.
 //!
 //! ```
 //! # #[cfg(feature = "metrics")]

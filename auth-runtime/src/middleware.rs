@@ -312,9 +312,10 @@ impl JwtAuthBuilder {
     /// The handler's response gives the body and adds or replaces headers. The rejection's
     /// status and its headers (`WWW-Authenticate` with the RFC 6750 challenge, `Retry-After`
     /// on a 503, `Cache-Control: no-store`) stay unless the handler sets its own: a response
-    /// built with status 200 (`HttpResponse::Ok()`) goes out with the rejection's status, since
-    /// a rejection never goes out as 200; any other status replaces it (a 302 to a sign-in
-    /// page, a 404 that hides a resource). [`AuthError::code`] names the error.
+    /// built with a success status (`HttpResponse::Ok()`, any 1xx or 2xx) goes out with the
+    /// rejection's status, since a rejection never goes out as a success; a redirection or an
+    /// error status (3xx to 5xx) replaces it (a 302 to a sign-in page, a 404 that hides a
+    /// resource). [`AuthError::code`] names the error.
     ///
     /// ```
     /// # fn demo(config: auth_runtime::AuthConfig) -> Result<(), auth_runtime::ConfigError> {
@@ -420,6 +421,10 @@ impl Shared {
                     .check_times(seen.issuer, seen.exp, seen.nbf, now())
                 {
                     cache.remove(token);
+                    metrics::cache_size(|| {
+                        let stats = cache.stats();
+                        (stats.entries, stats.weight_bytes)
+                    });
                     return Err(err);
                 }
                 self.check_revoked(seen.issuer, &seen.token.claims.jti)
@@ -430,6 +435,10 @@ impl Shared {
                 });
             }
             cache.remove(token);
+            metrics::cache_size(|| {
+                let stats = cache.stats();
+                (stats.entries, stats.weight_bytes)
+            });
         }
         metrics::cache_miss();
         let verified = self.validator.verify(token).await?;
@@ -577,7 +586,7 @@ where
         if !self.shared.config.enabled || self.shared.is_public_path(req.match_info().as_str()) {
             let (shared, service) = (Arc::clone(&self.shared), Rc::clone(&self.service));
             return Either::Right(Box::pin(async move {
-                Ok(shared.finish(service.call(req).await?))
+                Ok(shared.finish(service.call(req).await?, false))
             }));
         }
 
@@ -645,10 +654,11 @@ where
             if self.shared.responder.reshapes() {
                 let shared = Arc::clone(&self.shared);
                 return Either::Right(Box::pin(async move {
-                    Ok(shared.finish(SecurityContext::anonymous_scope(routed).await?))
+                    let res = SecurityContext::anonymous_scope(routed).await?;
+                    Ok(shared.finish(res, false))
                 }));
             }
-            let left: LeftBody<B> = ServiceResponse::map_into_left_body;
+            let left: LeftBody<B> = anonymous_answer;
             return Either::Left(SecurityContext::anonymous_scope(routed).map_ok(left));
         }
         drop(routed);
@@ -712,34 +722,39 @@ impl Shared {
             };
             Span::current().record("outcome", display(outcome));
         }
-        self.finish(res)
+        self.finish(res, true)
     }
 
-    /// The routed response, reshaped when it is an [`AuthError`] the attributes, an
-    /// extractor or the handler returned and rejections are not answered in the default way.
-    fn finish<B>(&self, res: ServiceResponse<B>) -> ServiceResponse<EitherBody<B>> {
-        let Some(err) = res
-            .response()
-            .error()
-            .and_then(|err| err.as_error::<AuthError>())
-        else {
+    /// The routed response, counted and logged when it is an [`AuthError`] the attributes,
+    /// an extractor or the handler returned, and reshaped when rejections are not answered in
+    /// the default way. `in_span`: the request has its `authenticate` span. A rejection that
+    /// a `JwtAuth` nested inside this one answered already is left as it is.
+    fn finish<B>(
+        &self,
+        mut res: ServiceResponse<B>,
+        in_span: bool,
+    ) -> ServiceResponse<EitherBody<B>> {
+        let Some(err) = unanswered(&res) else {
             return res.map_into_left_body();
         };
-        record_rejection(err);
+        record_rejection(err, in_span);
         if !self.responder.reshapes() {
+            res.response_mut().extensions_mut().insert(Answered);
             return res.map_into_left_body();
         }
         let err = err.clone();
         let (req, _) = res.into_parts();
-        let response = self.responder.respond(&err, &req);
+        let mut response = self.responder.respond(&err, &req);
+        response.extensions_mut().insert(Answered);
         ServiceResponse::new(req, response).map_into_right_body()
     }
 
     /// The answer to a request refused with `err`.
     fn reject<B>(&self, req: ServiceRequest, err: AuthError) -> ServiceResponse<EitherBody<B>> {
-        record_rejection(&err);
+        record_rejection(&err, true);
         let (req, _) = req.into_parts();
-        let response = self.responder.respond(&err, &req);
+        let mut response = self.responder.respond(&err, &req);
+        response.extensions_mut().insert(Answered);
         ServiceResponse::new(req, response).map_into_right_body()
     }
 }
@@ -805,18 +820,41 @@ fn auth_span(req: &ServiceRequest) -> Span {
     )
 }
 
-/// Puts a rejection on the current span and logs it: `info`, or `warn` when authentication is
-/// unavailable (503).
-fn record_rejection(err: &AuthError) {
-    let span = Span::current();
+/// Marks a response whose rejection was counted, logged and shaped, so that a `JwtAuth`
+/// wrapped around the one that did it leaves it alone.
+struct Answered;
+
+/// The [`AuthError`] a response carries, unless a `JwtAuth` answered it already.
+fn unanswered<B>(res: &ServiceResponse<B>) -> Option<&AuthError> {
+    let err = res.response().error()?.as_error::<AuthError>()?;
+    (!res.response().extensions().contains::<Answered>()).then_some(err)
+}
+
+/// What an anonymous route answered, with a rejection from its handler (asking for an
+/// identity there is none of) counted and logged; rejections are answered the default way
+/// here (the middleware takes another path when they are not).
+fn anonymous_answer<B>(mut res: ServiceResponse<B>) -> ServiceResponse<EitherBody<B>> {
+    if let Some(err) = unanswered(&res) {
+        record_rejection(err, false);
+        res.response_mut().extensions_mut().insert(Answered);
+    }
+    res.map_into_left_body()
+}
+
+/// Counts and logs a rejection: `info`, or `warn` when authentication is unavailable (503);
+/// `in_span`: also puts it on the request's `authenticate` span, the current one.
+fn record_rejection(err: &AuthError, in_span: bool) {
     let status = err.status();
-    let outcome = if status == actix_web::http::StatusCode::FORBIDDEN {
-        "forbidden"
-    } else {
-        "rejected"
-    };
-    span.record("outcome", display(outcome));
-    span.record("reason", display(err.code()));
+    if in_span {
+        let span = Span::current();
+        let outcome = if status == actix_web::http::StatusCode::FORBIDDEN {
+            "forbidden"
+        } else {
+            "rejected"
+        };
+        span.record("outcome", display(outcome));
+        span.record("reason", display(err.code()));
+    }
     metrics::refused(err.code());
     let status = status.as_u16();
     if status == 503 {

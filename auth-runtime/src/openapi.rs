@@ -10,12 +10,18 @@
 //! | `#[requires_role]`, `#[requires_scope]`, `#[requires_group]` | `[{"bearer": [the scopes]}]` | 401, and 403 naming what is required |
 //! | `#[allow_anonymous]`, or under `public_paths` ([`JwtAuth::secure_openapi`]) | `[]` (none) | none |
 //!
-//! An operation is matched to its handler by `operation_id` (utoipa's default is the
-//! function name); when several handlers share that name, or an `operation_id` was set by
-//! hand, by its method and path against the route attribute below the auth attribute. An
-//! operation whose handler cannot be told apart from another with the same name gets 401 and
-//! 403 without scopes. A `security` or a 401/403 response the document already has is left as
-//! it is.
+//! An operation is said to need no token only on a definite match: under `public_paths`, a
+//! route declared with [`JwtAuth::anonymous_route`] for exactly its method and path, or an
+//! `#[allow_anonymous]` handler whose name is the operation's `operation_id` (utoipa's
+//! default is the function name) and whose route is exactly the operation's path. An
+//! anonymous handler mounted under a scope is therefore documented as needing a token, unless
+//! its `#[utoipa::path]` says `security(())`, which is left as it says. The requirements of
+//! `#[requires_*]` come from the handler named by the `operation_id`, unless its route (seen
+//! when the attribute sits above the route attribute) does not end the operation's path; among
+//! several of that name, from the one whose route does; with none of that name, from one
+//! whose route is exactly the path. Handlers of that name that cannot be told apart give 401
+//! and 403 without scopes; anything else needs a valid token (401). A `security` or a 401/403
+//! response the document already has is left as it is.
 //!
 //! ```
 //! use actix_web::{HttpResponse, get};
@@ -117,58 +123,43 @@ enum Access {
     },
 }
 
-/// A handler whose attributes the document may describe.
-#[derive(Clone, Copy)]
-enum Declared {
-    Anonymous(&'static AnonymousDeclaration),
-    Policy(&'static PolicyDeclaration),
-}
-
-impl Declared {
-    fn handler(self) -> &'static str {
-        match self {
-            Declared::Anonymous(decl) => decl.handler,
-            Declared::Policy(decl) => decl.handler,
-        }
-    }
-
-    fn serves(self, method: &str, path: &str) -> bool {
-        match self {
-            Declared::Anonymous(decl) => route_serves(decl.methods, decl.pattern, method, path),
-            Declared::Policy(decl) => {
-                decl.routes
-                    .iter()
-                    .any(|RouteDeclaration { methods, pattern }| {
-                        route_serves(methods, pattern, method, path)
-                    })
-            }
-        }
-    }
-
-    fn access(self) -> Access {
-        match self {
-            Declared::Anonymous(_) => Access::Open,
-            Declared::Policy(decl) => Access::Policy {
-                roles: decl.roles,
-                scopes: decl.scopes,
-                groups: decl.groups,
-            },
-        }
-    }
-}
-
 /// Whether a route attribute's `(methods, pattern)` may serve the document's `path` for
 /// `method`: the pattern, its `{name:regex}` segments written `{name}` as OpenAPI writes them,
-/// is the path or ends it at a segment boundary (a scope may mount it under a prefix).
-fn route_serves(methods: &[&str], pattern: &str, method: &str, path: &str) -> bool {
+/// is the path, or (`suffix`) ends it at a segment boundary, as under a scope.
+fn route_serves(methods: &[&str], pattern: &str, method: &str, path: &str, suffix: bool) -> bool {
     if !methods.is_empty() && !methods.iter().any(|m| m.eq_ignore_ascii_case(method)) {
         return false;
     }
     let pattern = openapi_template(pattern);
     let pattern = pattern.trim_end_matches('/');
     let path = path.trim_end_matches('/');
+    if !suffix {
+        return path == pattern;
+    }
     path.strip_suffix(pattern)
         .is_some_and(|prefix| prefix.is_empty() || pattern.starts_with('/'))
+}
+
+/// Whether a policy declaration's routes may serve `method` and `path`; `None` when its route
+/// attribute was above it, out of its sight.
+fn policy_serves(decl: &PolicyDeclaration, method: &str, path: &str) -> Option<bool> {
+    (!decl.routes.is_empty()).then(|| {
+        decl.routes
+            .iter()
+            .any(|RouteDeclaration { methods, pattern }| {
+                route_serves(methods, pattern, method, path, true)
+            })
+    })
+}
+
+/// Whether one of `decl`'s routes is exactly `path`: a handler of another name is taken
+/// for this operation only then.
+fn routed_exactly(decl: &PolicyDeclaration, method: &str, path: &str) -> bool {
+    decl.routes
+        .iter()
+        .any(|RouteDeclaration { methods, pattern }| {
+            route_serves(methods, pattern, method, path, false)
+        })
 }
 
 /// `/items/{id:\d+}` as OpenAPI writes it: `/items/{id}`.
@@ -199,6 +190,14 @@ fn openapi_template(pattern: &str) -> String {
     out
 }
 
+fn policy(decl: &PolicyDeclaration) -> Access {
+    Access::Policy {
+        roles: decl.roles,
+        scopes: decl.scopes,
+        groups: decl.groups,
+    }
+}
+
 impl Securer<'_> {
     fn apply(&self, doc: &mut OpenApi) {
         let scheme = SecurityScheme::Http(
@@ -210,74 +209,76 @@ impl Securer<'_> {
         doc.components
             .get_or_insert_with(Components::new)
             .add_security_scheme(SCHEME, scheme);
-        let declared: Vec<Declared> = inventory::iter::<AnonymousDeclaration>
-            .into_iter()
-            .map(Declared::Anonymous)
-            .chain(
-                inventory::iter::<PolicyDeclaration>
-                    .into_iter()
-                    .map(Declared::Policy),
-            )
-            .collect();
         for (path, item) in doc.paths.paths.iter_mut() {
             for (method, operation) in operations(item) {
-                let access = self.access(&declared, method, path, operation);
+                let access = self.access(method, path, operation);
                 describe(operation, &access);
             }
         }
     }
 
-    fn access(
-        &self,
-        declared: &[Declared],
-        method: &str,
-        path: &str,
-        operation: &Operation,
-    ) -> Access {
+    /// How the operation `method path` (utoipa's `operation`) is reached. "No token needed"
+    /// is said only on a definite match; when in doubt, a token is required.
+    fn access(&self, method: &str, path: &str, operation: &Operation) -> Access {
         let public = self.public_paths.iter().any(|prefix| {
             path.strip_prefix(prefix.as_str())
                 .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
         });
-        if public {
+        let id = operation.operation_id.as_deref();
+        // An `#[allow_anonymous]` handler of that name whose route is this very path, or a
+        // route declared by hand for this very path.
+        let anonymous = inventory::iter::<AnonymousDeclaration>
+            .into_iter()
+            .any(|decl| {
+                Some(decl.handler) == id
+                    && route_serves(decl.methods, decl.pattern, method, path, false)
+            })
+            || self.anonymous.iter().any(|route| {
+                route.pattern().is_some_and(|pattern| {
+                    let methods: Vec<&str> = route.methods().iter().map(|m| m.as_str()).collect();
+                    route_serves(&methods, pattern, method, path, false)
+                })
+            });
+        if public || anonymous {
             return Access::Open;
         }
-        let named: Vec<Declared> = match operation.operation_id.as_deref() {
-            Some(id) => declared
-                .iter()
-                .copied()
-                .filter(|d| d.handler() == id)
-                .collect(),
-            None => Vec::new(),
-        };
-        if let [only] = named.as_slice() {
-            return only.access();
-        }
-        let pool = if named.is_empty() {
-            declared
-        } else {
-            &named[..]
-        };
-        let routed: Vec<Declared> = pool
+        let policies: Vec<&PolicyDeclaration> =
+            inventory::iter::<PolicyDeclaration>.into_iter().collect();
+        // The handler of that name, unless its route says it is another one.
+        let fitting: Vec<&PolicyDeclaration> = policies
             .iter()
             .copied()
-            .filter(|d| d.serves(method, path))
+            .filter(|decl| Some(decl.handler) == id)
+            .filter(|decl| policy_serves(decl, method, path) != Some(false))
             .collect();
-        match (routed.as_slice(), named.is_empty()) {
-            ([only], _) => only.access(),
-            // Several handlers of that name, and their routes do not tell which: at least
-            // a token, and possibly a role, scope or group.
-            (_, false) => Access::Policy {
+        if let [only] = fitting.as_slice() {
+            return policy(only);
+        }
+        // Several of that name: the one whose route serves this path. None of that name: a
+        // handler whose route is exactly this path.
+        let routed: Vec<&PolicyDeclaration> = if fitting.is_empty() {
+            policies
+                .iter()
+                .copied()
+                .filter(|decl| routed_exactly(decl, method, path))
+                .collect()
+        } else {
+            fitting
+                .iter()
+                .copied()
+                .filter(|decl| policy_serves(decl, method, path) == Some(true))
+                .collect()
+        };
+        match routed.as_slice() {
+            [only] => policy(only),
+            // Handlers that cannot be told apart: at least a token, and possibly a role,
+            // scope or group.
+            [] if fitting.is_empty() => Access::Token,
+            _ => Access::Policy {
                 roles: &[],
                 scopes: &[],
                 groups: &[],
             },
-            (_, true) => {
-                let by_hand =
-                    actix_web::http::Method::from_bytes(method.as_bytes()).is_ok_and(|method| {
-                        self.anonymous.iter().any(|r| r.could_match(&method, path))
-                    });
-                if by_hand { Access::Open } else { Access::Token }
-            }
         }
     }
 }
@@ -299,6 +300,13 @@ fn operations(item: &mut PathItem) -> impl Iterator<Item = (&'static str, &mut O
 }
 
 fn describe(operation: &mut Operation, access: &Access) {
+    // The operation says itself that it needs no token (`security(())`): left as it is.
+    let declared_open = operation.security.as_ref().is_some_and(|requirements| {
+        requirements.is_empty() || requirements.contains(&SecurityRequirement::default())
+    });
+    if declared_open {
+        return;
+    }
     let (scopes, forbidden) = match access {
         Access::Open => {
             operation.security.get_or_insert_with(Vec::new);
@@ -363,21 +371,31 @@ mod tests {
     }
 
     #[test]
-    fn a_route_serves_its_path_under_any_scope() {
-        assert!(route_serves(&["GET"], "/items/{id}", "GET", "/items/{id}"));
-        assert!(route_serves(
+    fn a_route_serves_its_path_exactly_or_under_a_scope() {
+        let serves = route_serves;
+        assert!(serves(&["GET"], "/items/{id}", "GET", "/items/{id}", false));
+        assert!(serves(
             &["GET"],
             "/items/{id}",
             "GET",
-            "/api/v1/items/{id}"
+            "/api/v1/items/{id}",
+            true
         ));
-        assert!(!route_serves(
+        assert!(!serves(
+            &["GET"],
+            "/items/{id}",
+            "GET",
+            "/api/v1/items/{id}",
+            false
+        ));
+        assert!(!serves(
             &["GET"],
             "/items/{id}",
             "POST",
-            "/items/{id}"
+            "/items/{id}",
+            true
         ));
-        assert!(!route_serves(&["GET"], "/items", "GET", "/api/all-items"));
-        assert!(route_serves(&[], "/items", "DELETE", "/items/"));
+        assert!(!serves(&["GET"], "/items", "GET", "/api/all-items", true));
+        assert!(serves(&[], "/items", "DELETE", "/items/", false));
     }
 }

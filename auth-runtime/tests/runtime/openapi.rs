@@ -100,6 +100,52 @@ mod second {
     }
 }
 
+/// A third `twin`, with no attribute: it needs a token whatever its namesakes do.
+mod third {
+    use super::*;
+
+    #[utoipa::path(responses((status = 200, description = "Third twin")))]
+    #[get("/oa/third/twin")]
+    pub async fn twin() -> HttpResponse {
+        HttpResponse::Ok().body("third twin")
+    }
+}
+
+/// Anonymous at `/ping`: a protected path that merely ends the same way stays protected.
+#[allow_anonymous]
+#[utoipa::path(responses((status = 200, description = "Pong")))]
+#[get("/ping")]
+async fn ping() -> HttpResponse {
+    HttpResponse::Ok().body("pong")
+}
+
+#[utoipa::path(responses((status = 200, description = "A deeper pong")))]
+#[get("/oa/deep/ping")]
+async fn deep_ping() -> HttpResponse {
+    HttpResponse::Ok().body("deep pong")
+}
+
+/// Anonymous, mounted in a scope the attribute does not see: documented as needing a token,
+/// the safe side, since `/open` alone does not say which operation it is.
+#[allow_anonymous]
+#[utoipa::path(path = "/oa/scoped/open", responses((status = 200, description = "Open")))]
+#[get("/open")]
+async fn scoped_open() -> HttpResponse {
+    HttpResponse::Ok().body("scoped open")
+}
+
+/// The same, saying itself that it needs no token: kept as it says.
+#[allow_anonymous]
+#[utoipa::path(
+    path = "/oa/scoped/declared",
+    security(()),
+    responses((status = 200, description = "Open"))
+)]
+#[get("/declared")]
+async fn scoped_declared() -> HttpResponse {
+    HttpResponse::Ok().body("scoped declared")
+}
+
 /// Registered by hand, anonymous through `Anonymous` and `JwtAuth::anonymous_route`.
 #[utoipa::path(get, path = "/oa/status", responses((status = 200, description = "Status")))]
 async fn status() -> HttpResponse {
@@ -123,6 +169,11 @@ async fn public_info() -> HttpResponse {
     item_by_id,
     first::twin,
     second::twin,
+    third::twin,
+    ping,
+    deep_ping,
+    scoped_open,
+    scoped_declared,
     status,
     public_info
 ))]
@@ -300,6 +351,17 @@ fn the_document_says_how_each_operation_is_protected() {
         assert!(operation["responses"]["401"].is_null(), "{path}");
         assert!(operation["responses"]["403"].is_null(), "{path}");
     }
+
+    // A namesake or a path ending never makes an operation open.
+    for path in ["/oa/third/twin", "/oa/deep/ping", "/oa/scoped/open"] {
+        let operation = op(path, "get");
+        assert_eq!(operation["security"], bearer(&[]), "{path}");
+        assert!(operation["responses"]["401"].is_object(), "{path}");
+    }
+    assert_eq!(op("/ping", "get")["security"], json!([]));
+    let declared = op("/oa/scoped/declared", "get");
+    assert_eq!(declared["security"], json!([{}]));
+    assert!(declared["responses"]["401"].is_null());
 
     // The hidden parameter does not show; the real ones do.
     let deploy = op("/oa/deployments/{id}", "put");

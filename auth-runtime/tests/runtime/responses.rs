@@ -244,6 +244,8 @@ async fn a_handler_may_set_its_own_status_and_challenge() {
             AuthError::MissingRole(_) => HttpResponse::NotFound()
                 .insert_header((header::WWW_AUTHENTICATE, "Custom realm=\"shop\""))
                 .finish(),
+            // A success status is not a rejection's: the 401 stays.
+            AuthError::InvalidToken(_) => HttpResponse::NoContent().finish(),
             _ => HttpResponse::build(err.status()).finish(),
         })
         .build()
@@ -266,6 +268,10 @@ async fn a_handler_may_set_its_own_status_and_challenge() {
     assert_eq!(res.text().await.unwrap(), "");
 
     let viewer = issuer.token().role("viewer").sign();
+    let forged = format!("{viewer}x");
+    let reply = fetch(&server, "/resp/protected", Some(&forged)).await;
+    assert_eq!(reply.status, 401);
+    assert!(reply.header("www-authenticate").contains("invalid_token"));
     let reply = fetch(&server, "/resp/admin", Some(&viewer)).await;
     assert_eq!(reply.status, 404);
     assert_eq!(reply.header("www-authenticate"), "Custom realm=\"shop\"");
