@@ -37,11 +37,7 @@ fn start(key_dir: &std::path::Path) -> (common::Running, String) {
 async fn wallet_client_signs_in_to_the_embedded_example() {
     let dir = key_dir();
     let (_server, base) = start(&dir);
-    let output = tokio::process::Command::new(common::example_binary("wallet_client"))
-        .env("BASE_URL", &base)
-        .output()
-        .await
-        .expect("run the wallet client");
+    let output = wallet_client(&base).await;
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(
         output.status.success(),
@@ -60,31 +56,20 @@ async fn wallet_client_signs_in_to_the_embedded_example() {
     }
 }
 
-/// The value of the sample `series` (name and labels exactly as rendered) in a Prometheus
-/// text exposition.
-fn sample(exposition: &str, series: &str) -> f64 {
-    exposition
-        .lines()
-        .find_map(|line| {
-            line.strip_prefix(series)?
-                .strip_prefix(' ')?
-                .trim()
-                .parse()
-                .ok()
-        })
-        .unwrap_or_else(|| panic!("no {series} in:\n{exposition}"))
+/// Runs the `wallet_client` example against the embedded example at `base`.
+async fn wallet_client(base: &str) -> std::process::Output {
+    tokio::process::Command::new(common::example_binary("wallet_client"))
+        .env("BASE_URL", base)
+        .output()
+        .await
+        .expect("run the wallet client")
 }
 
 #[tokio::test]
 async fn metrics_count_sign_ins_refreshes_reuse_and_throttled_logins() {
     let dir = key_dir().with_extension("metrics");
     let (_server, base) = start(&dir);
-    let output = tokio::process::Command::new(common::example_binary("wallet_client"))
-        .env("BASE_URL", &base)
-        .output()
-        .await
-        .expect("run the wallet client");
-    assert!(output.status.success());
+    assert!(wallet_client(&base).await.status.success());
     // Wrong passwords from one address until the login throttle answers.
     let client = reqwest::Client::new();
     let mut refused = 0;
@@ -118,7 +103,10 @@ async fn metrics_count_sign_ins_refreshes_reuse_and_throttled_logins() {
         .text()
         .await
         .expect("exposition");
-    let count = |series: &str| sample(&exposition, series);
+    let count = |series: &str| {
+        common::sample(&exposition, series)
+            .unwrap_or_else(|| panic!("no {series} in:\n{exposition}"))
+    };
     // The wallet client: one Ed25519 sign-in, one refresh, then the spent refresh token again.
     assert_eq!(
         count("auth_server_sign_ins_total{algorithm=\"Ed25519\",outcome=\"ok\"}"),

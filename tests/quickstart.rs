@@ -215,15 +215,6 @@ fn bad_configuration_fails_at_start_with_the_key_and_the_fix() {
     assert!(stderr.contains("use https"), "{stderr}");
 }
 
-/// The value of the sample `series` (name and labels exactly as rendered) in a Prometheus
-/// text exposition, or `None` when it is absent.
-fn sample(exposition: &str, series: &str) -> Option<f64> {
-    exposition.lines().find_map(|line| {
-        let value = line.strip_prefix(series)?.strip_prefix(' ')?;
-        value.trim().parse().ok()
-    })
-}
-
 async fn scrape(qs: &Quickstart) -> String {
     let res = reqwest::get(format!("{}/metrics", qs.base))
         .await
@@ -260,7 +251,8 @@ async fn metrics_count_requests_cache_keys_and_verification() {
     assert_eq!(get(&qs, "/health", None).await.0, 200);
 
     let after = scrape(&qs).await;
-    let count = |series: &str| sample(&after, series).unwrap_or_else(|| panic!("no {series}"));
+    let count =
+        |series: &str| common::sample(&after, series).unwrap_or_else(|| panic!("no {series}"));
     // 3 profile + 1 dashboard for the admin; the dashboard for the viewer is the 403.
     assert_eq!(count(&requests("authenticated", "none")), 4.0);
     assert_eq!(count(&requests("forbidden", "insufficient_role")), 1.0);

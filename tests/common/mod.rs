@@ -66,3 +66,12 @@ impl Running {
             .to_owned()
     }
 }
+
+/// The value of the sample `series` (name and labels exactly as rendered) in a Prometheus
+/// text exposition, or `None` when it is absent.
+pub fn sample(exposition: &str, series: &str) -> Option<f64> {
+    exposition.lines().find_map(|line| {
+        let value = line.strip_prefix(series)?.strip_prefix(' ')?;
+        value.trim().parse().ok()
+    })
+}
