@@ -685,8 +685,8 @@ impl Shared {
     {
         req.extensions_mut().insert(principal.clone());
         let (routed, anonymous) = anonymous::route(|| service.call(req));
-        if !anonymous {
-            let span = Span::current();
+        let span = Span::current();
+        if !anonymous && !span.is_disabled() {
             if let Some(iss) = principal
                 .raw_claims()
                 .get("iss")
