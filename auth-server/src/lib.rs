@@ -45,6 +45,27 @@
 //! The signing key is persisted (see [`config::RawServerConfig::signing_key_path`]); sessions
 //! and spent challenges live in an [`AuthStore`], in memory by default, or in PostgreSQL
 //! shared by several instances (see [`store`]).
+//!
+//! With the feature `metrics`, the issuer counts through the `metrics` facade (and turns on
+//! the validator's metrics, `auth_runtime::metrics`): `auth_server_sign_ins_total`
+//! (`algorithm`, `outcome`), `auth_server_logins_total` (`outcome`),
+//! `auth_server_refreshes_total` (`outcome`, `reused` being a reuse detection) and
+//! `auth_server_throttled_total` (`limit`: `client`, `account`, `busy`, `sign_in`). `outcome`
+//! is `ok` or the refusal (`invalid`, `refused`, `disabled`, `throttled`, `unavailable`,
+//! `error`; a refused refresh says `reused`, `revoked`, `expired` or `unknown`). Install a
+//! recorder before serving:
+//!
+//! ```no_run
+//! # #[cfg(feature = "metrics")]
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! let prometheus = metrics_exporter_prometheus::PrometheusBuilder::new().install_recorder()?;
+//! let figment = auth_server::config::figment_from("config.yaml");
+//! let (issuer, auth) = auth_server::embed(&figment).await?;
+//! // ... serve `issuer.service()` behind `auth`; later, the text format:
+//! let exposition: String = prometheus.render();
+//! # let _ = (issuer, auth, exposition);
+//! # Ok(()) }
+//! ```
 
 #![deny(unreachable_pub)]
 #![warn(missing_docs)]
