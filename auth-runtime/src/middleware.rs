@@ -421,10 +421,7 @@ impl Shared {
                     .check_times(seen.issuer, seen.exp, seen.nbf, now())
                 {
                     cache.remove(token);
-                    metrics::cache_size(|| {
-                        let stats = cache.stats();
-                        (stats.entries, stats.weight_bytes)
-                    });
+                    record_cache_size(cache);
                     return Err(err);
                 }
                 self.check_revoked(seen.issuer, &seen.token.claims.jti)
@@ -435,10 +432,7 @@ impl Shared {
                 });
             }
             cache.remove(token);
-            metrics::cache_size(|| {
-                let stats = cache.stats();
-                (stats.entries, stats.weight_bytes)
-            });
+            record_cache_size(cache);
         }
         metrics::cache_miss();
         let verified = self.validator.verify(token).await?;
@@ -453,10 +447,7 @@ impl Shared {
             .is_some_and(Resolver::cacheable);
         let cached = cacheable.then(|| principal.clone());
         cache.insert(token, Entry::new(token, verified, cached));
-        metrics::cache_size(|| {
-            let stats = cache.stats();
-            (stats.entries, stats.weight_bytes)
-        });
+        record_cache_size(cache);
         Ok(principal)
     }
 
@@ -802,6 +793,14 @@ fn rebuilt(head: RequestHead) -> ServiceRequest {
     req.match_info_mut().get_mut().update(&head.uri);
     *req.head_mut() = head;
     req
+}
+
+/// Sets the cache's size gauges (with the feature `metrics`; nothing otherwise).
+fn record_cache_size(cache: &TokenCache) {
+    metrics::cache_size(|| {
+        let stats = cache.stats();
+        (stats.entries, stats.weight_bytes)
+    });
 }
 
 /// The span of one request's authentication. Its fields are filled in as they become known:
