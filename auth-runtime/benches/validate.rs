@@ -20,7 +20,7 @@ use common::ready;
 fn validate(c: &mut Criterion) {
     let issuer = TestIssuer::start();
     let config = issuer.config();
-    let keys = JwksKeySource::new(&config.issuers[0]).expect("key source");
+    let keys = JwksKeySource::new(&config.issuers()[0]).expect("key source");
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -44,7 +44,7 @@ fn validate(c: &mut Criterion) {
     let mut checks = Validation::new(jsonwebtoken::Algorithm::RS256);
     checks.set_issuer(&[issuer.issuer()]);
     checks.set_audience(&[issuer.audience()]);
-    checks.leeway = config.issuers[0].leeway_seconds;
+    checks.leeway = config.issuers()[0].leeway_seconds();
     jsonwebtoken::decode::<serde_json::Value>(&token, &key, &checks).expect("valid");
 
     let mut group = c.benchmark_group("rs256_warm_cache");
@@ -76,7 +76,7 @@ fn per_algorithm(c: &mut Criterion) {
     ] {
         let issuer = TestIssuer::start_with(alg, "bench-api");
         let config = issuer.config();
-        let keys = JwksKeySource::new(&config.issuers[0]).expect("key source");
+        let keys = JwksKeySource::new(&config.issuers()[0]).expect("key source");
         runtime
             .block_on(keys.prefetch())
             .expect("JWKS fetched from the loopback issuer");

@@ -316,6 +316,12 @@ pub(crate) struct Responder {
 }
 
 impl Responder {
+    /// The configured default: `{"detail": ...}` bodies, no handler.
+    pub(crate) const DEFAULT: Responder = Responder {
+        format: ErrorFormat::Json,
+        handler: None,
+    };
+
     pub(crate) fn new(format: ErrorFormat, handler: Option<ErrorHandler>) -> Responder {
         Responder { format, handler }
     }

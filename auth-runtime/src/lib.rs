@@ -46,11 +46,14 @@
 #[doc(hidden)]
 #[path = "private.rs"]
 pub mod __private;
+mod algorithm;
 pub mod anonymous;
 mod cache;
 pub mod config;
 pub mod context;
 pub mod error;
+mod fetch;
+mod issuer;
 pub mod jwks;
 pub mod metrics;
 pub mod middleware;
@@ -64,17 +67,23 @@ mod strict_json;
 pub mod testing;
 pub mod validate;
 
+pub use algorithm::Algorithm;
 pub use anonymous::{Anonymous, AnonymousGuard, AnonymousRoute};
 pub use cache::TokenCacheStats;
 pub use config::{
-    Algorithm, Audience, AuthConfig, ConfigError, ErrorFormat, IssuerConfig, RawConfig, RawIssuer,
+    Audience, AuthConfig, ConfigError, ConfigErrorKind, ErrorFormat, IssuerConfig, RawConfig,
+    RawIssuer,
 };
 pub use context::{Principal, SecurityContext};
 pub use error::{AuthError, InvalidReason};
 pub use jwks::{
     JwksError, JwksKeySource, KeyError, KeySet, KeySource, KeysUnavailable, VerifyingKey,
 };
-pub use middleware::{JwtAuth, JwtAuthBuilder};
+pub use middleware::{JwtAuth, JwtAuthBuilder, JwtAuthFuture, JwtAuthMiddleware, bearer_token};
+
+/// A boxed future that can move between threads, as [`KeySource::refresh`],
+/// [`RevocationSource::fetch`] and [`RoleResolver`]s that need I/O return.
+pub type BoxFuture<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>>;
 pub use revocation::{
     HttpRevocationSource, RevocationFetchError, RevocationList, RevocationPage, RevocationSource,
     RevokedToken,

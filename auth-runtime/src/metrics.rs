@@ -63,7 +63,7 @@ mod on {
     use metrics::{Counter, Gauge, Histogram, Unit};
 
     use super::Started;
-    use crate::config::Algorithm;
+    use crate::algorithm::Algorithm;
 
     /// Every code a request can be refused with, by outcome.
     const REJECTED: [&str; 24] = [
@@ -239,7 +239,7 @@ pub(crate) use on::{
 #[cfg(not(feature = "metrics"))]
 mod off {
     use super::Started;
-    use crate::config::Algorithm;
+    use crate::algorithm::Algorithm;
 
     #[inline]
     pub(crate) fn authenticated() {}

@@ -97,7 +97,7 @@ impl JwtAuth {
             .cloned()
             .collect();
         Securer {
-            public_paths: &self.config().public_paths,
+            public_paths: self.config().public_paths(),
             anonymous: &by_hand,
         }
         .apply(doc);

@@ -47,15 +47,16 @@ use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
 use serde::{Deserialize, Serialize};
 
-use crate::config::{ConfigError, IssuerConfig, check_fetch_url, redacted};
+use crate::BoxFuture;
+use crate::config::{ConfigError, IssuerConfig};
 use crate::error::AuthError;
-use crate::jwks::BoxFuture;
-use crate::jwks::{Clients, read_capped};
+use crate::fetch::{Clients, check_fetch_url, read_capped, redacted};
+use crate::validate::now;
 
 /// Where the list of revoked tokens is served under the issuer URL (by `TestIssuer`).
 pub const REVOCATION_PATH: &str = "/api/v1/auth/revoked-jtis";
@@ -144,14 +145,14 @@ impl HttpRevocationSource {
     /// plain http to a host that is not loopback.
     pub fn new(issuer: &IssuerConfig) -> Result<HttpRevocationSource, ConfigError> {
         let url = check_fetch_url(
-            &issuer.revocation_endpoint,
+            issuer.revocation_endpoint(),
             &format!("{}.revocation_endpoint", issuer.config_key()),
             "revocation list",
         )?;
         Ok(HttpRevocationSource {
             shown: redacted(&url),
             url,
-            clients: Clients::new(issuer)?,
+            clients: Clients::new(issuer.jwks_timeout(), issuer.use_env_proxy())?,
         })
     }
 }
@@ -224,10 +225,10 @@ impl RevocationList {
         RevocationList {
             inner: Arc::new(Inner {
                 source,
-                poll: issuer.revocation_poll,
-                max_staleness: issuer.revocation_max_staleness,
-                fail_open: issuer.revocation_fail_open,
-                leeway: issuer.leeway_seconds,
+                poll: issuer.revocation_poll(),
+                max_staleness: issuer.revocation_max_staleness(),
+                fail_open: issuer.revocation_fail_open(),
+                leeway: issuer.leeway_seconds(),
                 held: ArcSwap::from_pointee(Held::default()),
                 refresh_lock: tokio::sync::Mutex::new(None),
                 background_refresh: AtomicBool::new(false),
@@ -319,7 +320,7 @@ impl RevocationList {
 impl Inner {
     /// Entries of tokens that expired before this (seconds since the epoch) are dropped.
     fn horizon(&self) -> u64 {
-        unix_now().saturating_sub(self.leeway)
+        now().saturating_sub(self.leeway)
     }
 
     /// Refreshes the list, unless the caller's view is out of date (someone refreshed since
@@ -400,10 +401,4 @@ fn add(jtis: &mut HashMap<Box<str>, u64>, revoked: &[RevokedToken], horizon: u64
             jtis.insert(Box::from(token.jti.as_str()), token.exp);
         }
     }
-}
-
-fn unix_now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |since| since.as_secs())
 }

@@ -49,7 +49,7 @@
 
 use std::future::Future;
 
-use crate::jwks::BoxFuture;
+use crate::BoxFuture;
 use crate::validate::{RawClaims, TokenClaims};
 
 /// Decides which roles a validated token grants.

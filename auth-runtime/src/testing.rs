@@ -64,7 +64,8 @@ use jsonwebtoken::EncodingKey;
 use jsonwebtoken::jwk::{Jwk, PublicKeyUse};
 use serde_json::{Value, json};
 
-use crate::config::{Algorithm, AuthConfig, DEFAULT_JWKS_PATH, DISCOVERY_PATH, RawConfig};
+use crate::algorithm::Algorithm;
+use crate::config::{AuthConfig, DEFAULT_JWKS_PATH, DISCOVERY_PATH, RawConfig};
 use crate::revocation::{REVOCATION_PATH, RevocationPage, RevokedToken};
 use crate::validate::now;
 

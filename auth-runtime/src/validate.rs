@@ -14,10 +14,13 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::Value;
 
-use crate::config::{Algorithm, AuthConfig, ConfigError, IssuerConfig, media_type};
+use crate::algorithm::{Algorithm, media_type};
+use crate::config::{AuthConfig, ConfigError, ConfigErrorKind};
 use crate::error::{AuthError, InvalidReason};
-use crate::jwks::{KeyLookup, KeySet, KeySource, KeysUnavailable, VerifyingKey};
+use crate::issuer::Issuer;
+use crate::jwks::{KeyLookup, KeySource, VerifyingKey};
 use crate::metrics;
+use crate::roles::Resolver;
 use crate::strict_json::{self, StrictError};
 
 /// All claims of a validated token, as JSON.
@@ -80,8 +83,8 @@ pub struct ValidToken {
 /// What [`Validator::verify`] learnt about a valid token.
 pub(crate) struct Verified {
     pub(crate) token: Arc<ValidToken>,
-    /// The position of the issuer that vouched for it in the configuration.
-    pub(crate) issuer: usize,
+    /// The issuer that vouched for it.
+    pub(crate) issuer: Arc<Issuer>,
     /// The key that verified it, held weakly: a cached token must not keep the parsed key
     /// material of an old key set alive. The allocation stays, so its address cannot be
     /// taken by another key and mistaken for this one.
@@ -94,67 +97,65 @@ pub(crate) struct Verified {
 /// Checks tokens against the configured issuers, each with its own key source.
 #[derive(Clone)]
 pub struct Validator {
-    issuers: Arc<[IssuerCheck]>,
+    issuers: Arc<[Arc<Issuer>]>,
     max_token_bytes: usize,
-}
-
-/// What is checked for the tokens of one issuer.
-struct IssuerCheck {
-    issuer: Box<str>,
-    audiences: Box<[Box<str>]>,
-    accepted: Box<[Algorithm]>,
-    leeway: u64,
-    max_lifetime: Option<u64>,
-    required_type: Option<Box<str>>,
-    keys: Arc<dyn KeySource>,
 }
 
 impl std::fmt::Debug for Validator {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let mut list = f.debug_list();
-        for check in self.issuers.iter() {
-            list.entry(&format_args!(
-                "{} (audiences {:?}, algorithms {:?})",
-                check.issuer, check.audiences, check.accepted
-            ));
-        }
-        list.finish()
+        f.debug_list().entries(self.issuers.iter()).finish()
     }
 }
 
 impl Validator {
     /// A validator for `config` that takes each issuer's keys from the source at the same
     /// position in `keys`. Fails unless there is exactly one source per configured issuer.
+    ///
+    /// Such a validator checks tokens only: revocation lists and role resolution belong to
+    /// the middleware ([`JwtAuth::authenticate`](crate::JwtAuth::authenticate)).
     pub fn new(
         config: &AuthConfig,
         keys: impl IntoIterator<Item = Arc<dyn KeySource>>,
     ) -> Result<Validator, ConfigError> {
         let keys: Vec<Arc<dyn KeySource>> = keys.into_iter().collect();
-        if keys.len() != config.issuers.len() {
-            return Err(ConfigError::new(format!(
-                "{} key sources for {} configured issuers: give one per issuer",
-                keys.len(),
-                config.issuers.len()
-            )));
+        if keys.len() != config.issuers().len() {
+            return Err(ConfigError::new(
+                ConfigErrorKind::UnknownIssuer,
+                format!(
+                    "{} key sources for {} configured issuers: give one per issuer",
+                    keys.len(),
+                    config.issuers().len()
+                ),
+            ));
         }
         let issuers = config
-            .issuers
+            .issuers()
             .iter()
             .zip(keys)
-            .map(|(issuer, keys)| IssuerCheck::new(issuer, keys))
+            .map(|(issuer, keys)| {
+                let roles = Resolver::claim(issuer.roles_claim());
+                Arc::new(Issuer::new(issuer, keys, roles, None))
+            })
             .collect();
-        Ok(Validator {
+        Ok(Validator::from_issuers(issuers, config.max_token_bytes()))
+    }
+
+    /// A validator for issuers built in full (by the middleware's builder).
+    pub(crate) fn from_issuers(issuers: Arc<[Arc<Issuer>]>, max_token_bytes: usize) -> Validator {
+        Validator {
             issuers,
-            max_token_bytes: config.max_token_bytes,
-        })
+            max_token_bytes,
+        }
+    }
+
+    /// The trusted issuers.
+    pub(crate) fn issuers(&self) -> &[Arc<Issuer>] {
+        &self.issuers
     }
 
     /// The key source of the issuer whose `iss` is `issuer`.
     pub fn key_source(&self, issuer: &str) -> Option<&Arc<dyn KeySource>> {
-        self.issuers
-            .iter()
-            .find(|check| *check.issuer == *issuer)
-            .map(|check| &check.keys)
+        self.issuer_of(issuer).map(|issuer| issuer.keys())
     }
 
     /// Validates a compact JWS (the part after `Bearer `).
@@ -200,19 +201,19 @@ impl Validator {
             .decode(payload_b64)
             .map_err(|_| invalid(InvalidReason::Malformed))?;
         let raw: RawClaims = strict_json::object(&payload).map_err(refusal)?;
-        let (index, check) = match raw.get("iss") {
+        let issuer = match raw.get("iss") {
             Some(Value::String(iss)) => self.issuer_of(iss),
             _ => None,
         }
         .ok_or(invalid(InvalidReason::WrongIssuer))?;
 
         let alg = Algorithm::from_name(alg_name)
-            .filter(|alg| check.accepted.contains(alg))
+            .filter(|alg| issuer.accepts(*alg))
             .ok_or_else(|| AuthError::AlgorithmNotAccepted(alg_name.to_owned()))?;
-        if let Some(required) = &check.required_type {
+        if let Some(required) = issuer.required_type() {
             let typ_ok = matches!(
                 header.get("typ"),
-                Some(Value::String(typ)) if media_type(typ) == **required
+                Some(Value::String(typ)) if media_type(typ) == required
             );
             if !typ_ok {
                 return Err(invalid(InvalidReason::WrongType));
@@ -222,7 +223,7 @@ impl Validator {
             return Err(invalid(InvalidReason::BadSignature));
         }
 
-        let set = check.key_set_for(kid).await?;
+        let set = issuer.key_set_for(kid).await?;
         let key = match set.find(kid) {
             KeyLookup::Found(key) => key,
             KeyLookup::Unknown => return Err(invalid(InvalidReason::UnknownKey)),
@@ -239,9 +240,9 @@ impl Validator {
             return Err(invalid(InvalidReason::BadSignature));
         }
 
-        let (exp, nbf) = check.check_claims(&raw, now())?;
+        let (exp, nbf) = issuer.check_claims(&raw, now())?;
         Ok(Verified {
-            issuer: index,
+            issuer: Arc::clone(issuer),
             key: Arc::downgrade(key),
             kid: kid.map(Box::from),
             exp,
@@ -255,123 +256,8 @@ impl Validator {
 
     /// The configured issuer a token's `iss` names, compared exactly. Issuers are few, so a
     /// scan of their names costs less than hashing the claim.
-    fn issuer_of(&self, iss: &str) -> Option<(usize, &IssuerCheck)> {
-        self.issuers
-            .iter()
-            .enumerate()
-            .find(|(_, check)| *check.issuer == *iss)
-    }
-
-    /// Whether `key` is still the one issuer `issuer`'s key source holds for `kid`. A
-    /// refetched set holds freshly parsed keys, so this also says no after every refresh:
-    /// cached tokens are then verified once more.
-    pub(crate) fn still_trusts(
-        &self,
-        issuer: usize,
-        kid: Option<&str>,
-        key: &Weak<VerifyingKey>,
-    ) -> bool {
-        self.issuers.get(issuer).is_some_and(|check| {
-            check.keys.cached().is_some_and(|set| {
-                matches!(set.find(kid), KeyLookup::Found(current) if std::ptr::eq(Arc::as_ptr(current), key.as_ptr()))
-            })
-        })
-    }
-
-    /// The time checks alone, with issuer `issuer`'s leeway: `exp` and `nbf` (when present)
-    /// at `now`.
-    pub(crate) fn check_times(
-        &self,
-        issuer: usize,
-        exp: u64,
-        nbf: Option<u64>,
-        now: u64,
-    ) -> Result<(), AuthError> {
-        match self.issuers.get(issuer) {
-            Some(check) => check.check_times(exp, nbf, now),
-            None => Err(AuthError::InvalidToken(InvalidReason::WrongIssuer)),
-        }
-    }
-}
-
-impl IssuerCheck {
-    fn new(config: &IssuerConfig, keys: Arc<dyn KeySource>) -> IssuerCheck {
-        IssuerCheck {
-            issuer: Box::from(config.issuer.as_str()),
-            audiences: config
-                .audiences
-                .iter()
-                .map(|aud| Box::from(aud.as_str()))
-                .collect(),
-            accepted: Box::from(config.accepted_algorithms.as_slice()),
-            leeway: config.leeway_seconds,
-            max_lifetime: config.max_token_lifetime_seconds,
-            required_type: config.required_token_type.as_deref().map(Box::from),
-            keys,
-        }
-    }
-
-    fn check_times(&self, exp: u64, nbf: Option<u64>, now: u64) -> Result<(), AuthError> {
-        if now >= exp.saturating_add(self.leeway) {
-            return Err(AuthError::Expired);
-        }
-        if nbf.is_some_and(|nbf| nbf > now.saturating_add(self.leeway)) {
-            return Err(AuthError::InvalidToken(InvalidReason::NotYetValid));
-        }
-        Ok(())
-    }
-
-    /// The cached set when it knows `kid`; otherwise one refresh through the key source.
-    async fn key_set_for(&self, kid: Option<&str>) -> Result<Arc<KeySet>, AuthError> {
-        if let Some(set) = self.keys.cached()
-            && !matches!(set.find(kid), KeyLookup::Unknown)
-        {
-            return Ok(set);
-        }
-        self.keys
-            .refresh()
-            .await
-            .map_err(|KeysUnavailable| AuthError::KeysUnavailable)
-    }
-
-    /// Every claim check, `now` in seconds since the epoch; returns `exp` and `nbf`.
-    fn check_claims(&self, raw: &RawClaims, now: u64) -> Result<(u64, Option<u64>), AuthError> {
-        let invalid = AuthError::InvalidToken;
-        let exp = raw
-            .get("exp")
-            .and_then(numeric_date)
-            .ok_or(invalid(InvalidReason::MissingExpiry))?;
-        let nbf = match raw.get("nbf") {
-            Some(nbf) => Some(numeric_date(nbf).ok_or(invalid(InvalidReason::NotYetValid))?),
-            None => None,
-        };
-        self.check_times(exp, nbf, now)?;
-        let iat = match raw.get("iat") {
-            Some(iat) => Some(numeric_date(iat).ok_or(invalid(InvalidReason::BadIssuedAt))?),
-            None => None,
-        };
-        if iat.is_some_and(|iat| iat > now.saturating_add(self.leeway)) {
-            return Err(invalid(InvalidReason::IssuedInFuture));
-        }
-        if let Some(max) = self.max_lifetime
-            && exp.saturating_sub(iat.unwrap_or(now)) > max
-        {
-            return Err(invalid(InvalidReason::LifetimeTooLong));
-        }
-        match raw.get("iss") {
-            Some(Value::String(iss)) if **iss == *self.issuer => {}
-            _ => return Err(invalid(InvalidReason::WrongIssuer)),
-        }
-        let ours = |aud: &str| self.audiences.iter().any(|ours| **ours == *aud);
-        let audience_ok = match raw.get("aud") {
-            Some(Value::String(aud)) => ours(aud),
-            Some(Value::Array(auds)) => auds.iter().any(|aud| aud.as_str().is_some_and(ours)),
-            _ => false,
-        };
-        if !audience_ok {
-            return Err(invalid(InvalidReason::WrongAudience));
-        }
-        Ok((exp, nbf))
+    fn issuer_of(&self, iss: &str) -> Option<&Arc<Issuer>> {
+        self.issuers.iter().find(|issuer| issuer.name() == iss)
     }
 }
 
@@ -382,24 +268,7 @@ fn refusal(err: StrictError) -> AuthError {
     })
 }
 
-/// A JWT NumericDate: seconds since the epoch, possibly fractional (rounded down). Negative
-/// values are treated as the epoch.
-fn numeric_date(value: &Value) -> Option<u64> {
-    let Value::Number(number) = value else {
-        return None;
-    };
-    if let Some(secs) = number.as_u64() {
-        return Some(secs);
-    }
-    if number.as_i64().is_some() {
-        return Some(0);
-    }
-    number
-        .as_f64()
-        .filter(|secs| secs.is_finite())
-        .map(|secs| secs.max(0.0) as u64)
-}
-
+/// Seconds since the epoch.
 pub(crate) fn now() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -410,154 +279,12 @@ pub(crate) fn now() -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::RawConfig;
     use serde_json::json;
-
-    fn validator(leeway: u64) -> IssuerCheck {
-        let config = RawConfig {
-            issuer: "https://id.example".into(),
-            audience: "api".into(),
-            leeway_seconds: leeway,
-            ..RawConfig::default()
-        }
-        .validate()
-        .unwrap();
-        IssuerCheck::new(&config.issuers[0], Arc::new(Arc::new(KeySet::default())))
-    }
-
-    fn claims(value: Value) -> RawClaims {
-        value.as_object().unwrap().clone()
-    }
-
-    #[test]
-    fn leeway_edges_on_exp() {
-        let v = validator(30);
-        let now = 1_000_000;
-        let base = json!({"iss": "https://id.example", "aud": "api"});
-        let with_exp = |exp: u64| {
-            let mut c = claims(base.clone());
-            c.insert("exp".into(), json!(exp));
-            c
-        };
-        assert!(v.check_claims(&with_exp(now - 29), now).is_ok());
-        assert_eq!(
-            v.check_claims(&with_exp(now - 30), now),
-            Err(AuthError::Expired)
-        );
-        assert_eq!(
-            v.check_claims(&with_exp(now - 31), now),
-            Err(AuthError::Expired)
-        );
-    }
-
-    #[test]
-    fn leeway_edges_on_nbf() {
-        let v = validator(30);
-        let now = 1_000_000;
-        let at = |nbf: u64| {
-            claims(json!({"iss": "https://id.example", "aud": "api", "exp": now + 60, "nbf": nbf}))
-        };
-        assert!(v.check_claims(&at(now + 30), now).is_ok());
-        assert_eq!(
-            v.check_claims(&at(now + 31), now),
-            Err(AuthError::InvalidToken(InvalidReason::NotYetValid))
-        );
-    }
-
-    #[test]
-    fn exp_is_required_and_numeric() {
-        let v = validator(0);
-        let missing = claims(json!({"iss": "https://id.example", "aud": "api"}));
-        let text = claims(json!({"iss": "https://id.example", "aud": "api", "exp": "never"}));
-        for c in [missing, text] {
-            assert_eq!(
-                v.check_claims(&c, 10),
-                Err(AuthError::InvalidToken(InvalidReason::MissingExpiry))
-            );
-        }
-    }
-
-    #[test]
-    fn audience_may_be_an_array_containing_ours() {
-        let v = validator(0);
-        let ok = claims(json!({"iss": "https://id.example", "aud": ["other", "api"], "exp": 99}));
-        let bad = claims(json!({"iss": "https://id.example", "aud": ["other"], "exp": 99}));
-        assert!(v.check_claims(&ok, 10).is_ok());
-        assert_eq!(
-            v.check_claims(&bad, 10),
-            Err(AuthError::InvalidToken(InvalidReason::WrongAudience))
-        );
-    }
-
-    fn strict_validator(max_lifetime: Option<u64>) -> IssuerCheck {
-        let config = RawConfig {
-            issuer: "https://id.example".into(),
-            audience: "api".into(),
-            leeway_seconds: 30,
-            max_token_lifetime_seconds: max_lifetime,
-            ..RawConfig::default()
-        }
-        .validate()
-        .unwrap();
-        IssuerCheck::new(&config.issuers[0], Arc::new(Arc::new(KeySet::default())))
-    }
-
-    fn timed(iat: Option<Value>, exp: u64) -> RawClaims {
-        let mut c = claims(json!({"iss": "https://id.example", "aud": "api", "exp": exp}));
-        if let Some(iat) = iat {
-            c.insert("iat".into(), iat);
-        }
-        c
-    }
-
-    #[test]
-    fn iat_must_be_a_number_and_not_in_the_future_beyond_the_leeway() {
-        let v = strict_validator(None);
-        let now = 1_000_000;
-        assert!(
-            v.check_claims(&timed(Some(json!(now + 30)), now + 60), now)
-                .is_ok()
-        );
-        assert!(v.check_claims(&timed(None, now + 60), now).is_ok());
-        assert_eq!(
-            v.check_claims(&timed(Some(json!(now + 31)), now + 60), now),
-            Err(AuthError::InvalidToken(InvalidReason::IssuedInFuture))
-        );
-        for bad in [json!("yesterday"), json!(null), json!([now])] {
-            assert_eq!(
-                v.check_claims(&timed(Some(bad.clone()), now + 60), now),
-                Err(AuthError::InvalidToken(InvalidReason::BadIssuedAt)),
-                "{bad}"
-            );
-        }
-    }
-
-    #[test]
-    fn lifetime_is_measured_from_iat_or_from_now_without_it() {
-        let v = strict_validator(Some(3600));
-        let now = 1_000_000;
-        let too_long = Err(AuthError::InvalidToken(InvalidReason::LifetimeTooLong));
-        assert!(
-            v.check_claims(&timed(Some(json!(now - 100)), now - 100 + 3600), now)
-                .is_ok()
-        );
-        assert_eq!(
-            v.check_claims(&timed(Some(json!(now - 100)), now - 100 + 3601), now),
-            too_long
-        );
-        assert!(v.check_claims(&timed(None, now + 3600), now).is_ok());
-        assert_eq!(v.check_claims(&timed(None, now + 3601), now), too_long);
-        let unlimited = strict_validator(None);
-        assert!(
-            unlimited
-                .check_claims(&timed(Some(json!(now)), now + 10 * 365 * 86_400), now)
-                .is_ok()
-        );
-    }
 
     #[test]
     fn missing_claims_become_empty_strings() {
-        let c = TokenClaims::from_raw(&claims(json!({"sub": "u1", "groups": "ops"})));
+        let raw = json!({"sub": "u1", "groups": "ops"});
+        let c = TokenClaims::from_raw(raw.as_object().unwrap());
         assert_eq!(c.sub, "u1");
         assert_eq!(c.email, "");
         assert_eq!(c.groups, vec!["ops".to_owned()]);

@@ -159,12 +159,12 @@ async fn environment_proxies_never_supply_plain_http_keys_and_https_follows_the_
         raw
     };
     for raw in [spaced_issuer, tabbed_endpoint] {
-        let source = JwksKeySource::new(&raw.validate().unwrap().issuers[0]).unwrap();
+        let source = JwksKeySource::new(&raw.validate().unwrap().issuers()[0]).unwrap();
         let keys = source.prefetch().await.expect("the real issuer's keys");
         assert_eq!(keys.len(), 1);
     }
     // Discovery over plain http: the document and the key set it names, both direct.
-    let discovered = JwksKeySource::new(&issuer.discovery_config().issuers[0]).unwrap();
+    let discovered = JwksKeySource::new(&issuer.discovery_config().issuers()[0]).unwrap();
     let keys = discovered.prefetch().await.expect("the real issuer's keys");
     assert_eq!(keys.len(), 1);
     assert!(issuer.discovery_fetch_count() >= 1);
@@ -179,7 +179,7 @@ async fn environment_proxies_never_supply_plain_http_keys_and_https_follows_the_
         let mut raw = issuer.raw_config();
         raw.jwks_endpoint = "https://127.0.0.1:9/keys".to_owned();
         raw.use_env_proxy = use_env_proxy;
-        JwksKeySource::new(&raw.validate().unwrap().issuers[0]).unwrap()
+        JwksKeySource::new(&raw.validate().unwrap().issuers()[0]).unwrap()
     };
     assert!(https(true).prefetch().await.is_err());
     assert_eq!(

@@ -9,7 +9,7 @@ use std::time::Duration;
 use argon2::password_hash::phc::PasswordHash;
 use argon2::{Argon2, PasswordHasher as _, PasswordVerifier as _};
 use auth_runtime::config::{EnvSection, explain};
-use auth_runtime::{Algorithm, ConfigError};
+use auth_runtime::{Algorithm, ConfigError, ConfigErrorKind};
 use figment::Figment;
 use serde::{Deserialize, Serialize};
 
@@ -205,17 +205,23 @@ impl fmt::Debug for AdminAccount {
 fn admin_password_hash(password: &str) -> Result<String, ConfigError> {
     if password.starts_with('$') {
         let parsed = PasswordHash::new(password).map_err(|err| {
-            ConfigError::new(format!(
-                "server_auth.admin_password looks like a PHC hash but does not parse ({err}); \
+            ConfigError::new(
+                ConfigErrorKind::Invalid,
+                format!(
+                    "server_auth.admin_password looks like a PHC hash but does not parse ({err}); \
                  give an argon2id PHC string or the plain password"
-            ))
+                ),
+            )
         })?;
         if parsed.algorithm.as_str() != "argon2id" {
-            return Err(ConfigError::new(format!(
-                "server_auth.admin_password is a `{}` hash; only argon2id hashes are accepted \
+            return Err(ConfigError::new(
+                ConfigErrorKind::Invalid,
+                format!(
+                    "server_auth.admin_password is a `{}` hash; only argon2id hashes are accepted \
                  (or give the plain password, hashed at start-up)",
-                parsed.algorithm.as_str()
-            )));
+                    parsed.algorithm.as_str()
+                ),
+            ));
         }
         return Ok(password.to_owned());
     }
@@ -223,7 +229,12 @@ fn admin_password_hash(password: &str) -> Result<String, ConfigError> {
     Argon2::default()
         .hash_password_with_salt(password.as_bytes(), &salt)
         .map(|hash| hash.to_string())
-        .map_err(|err| ConfigError::new(format!("cannot hash server_auth.admin_password: {err}")))
+        .map_err(|err| {
+            ConfigError::new(
+                ConfigErrorKind::Invalid,
+                format!("cannot hash server_auth.admin_password: {err}"),
+            )
+        })
 }
 
 impl Default for RawServerConfig {
@@ -387,7 +398,7 @@ impl ServerConfig {
 }
 
 fn error(message: String) -> ConfigError {
-    ConfigError::new(message)
+    ConfigError::new(ConfigErrorKind::Invalid, message)
 }
 
 impl RawServerConfig {

@@ -7,7 +7,7 @@ use std::io::Write as _;
 use std::path::Path;
 use std::sync::Arc;
 
-use auth_runtime::{Algorithm, ConfigError, KeySet};
+use auth_runtime::{Algorithm, ConfigError, ConfigErrorKind, KeySet};
 use aws_lc_rs::digest;
 use aws_lc_rs::encoding::AsDer;
 use aws_lc_rs::rand::SystemRandom;
@@ -61,8 +61,12 @@ impl SigningKey {
         if path.exists() {
             return SigningKey::load(path).and_then(|key| key.expect_algorithm(path, alg));
         }
-        let cannot =
-            |what: &str| ConfigError::new(format!("cannot {what} a new {alg} signing key"));
+        let cannot = |what: &str| {
+            ConfigError::new(
+                ConfigErrorKind::SigningKey,
+                format!("cannot {what} a new {alg} signing key"),
+            )
+        };
         let (der, pair) = match ml_dsa_level(alg) {
             Some(level) => {
                 let pair = PqdsaKeyPair::generate(level).map_err(|_| cannot("generate"))?;
@@ -89,31 +93,40 @@ impl SigningKey {
         if self.alg == alg {
             return Ok(self);
         }
-        Err(ConfigError::new(format!(
-            "{} holds an {} key, but server_auth.signing_algorithm is {alg}: to switch, point \
+        Err(ConfigError::new(
+            ConfigErrorKind::SigningKey,
+            format!(
+                "{} holds an {} key, but server_auth.signing_algorithm is {alg}: to switch, point \
              server_auth.signing_key_path at a new file (created on first start) and list {} \
              in server_auth.retiring_key_paths, so that the tokens it signed stay valid",
-            path.display(),
-            self.alg,
-            path.display()
-        )))
+                path.display(),
+                self.alg,
+                path.display()
+            ),
+        ))
     }
 
     /// Loads an existing key; a missing or unreadable file is an error.
     pub(crate) fn load(path: &Path) -> Result<SigningKey, ConfigError> {
         let text = fs::read_to_string(path).map_err(|err| {
-            ConfigError::new(format!(
-                "cannot read the signing key {}: {err}; fix server_auth.signing_key_path (the \
+            ConfigError::new(
+                ConfigErrorKind::SigningKey,
+                format!(
+                    "cannot read the signing key {}: {err}; fix server_auth.signing_key_path (the \
                  file is created on first start when it does not exist)",
-                path.display()
-            ))
+                    path.display()
+                ),
+            )
         })?;
         warn_if_readable_by_others(path);
         let der = pem_decode(&text).ok_or_else(|| {
-            ConfigError::new(format!(
-                "{} is not a PEM `{PEM_LABEL}` (PKCS#8) file",
-                path.display()
-            ))
+            ConfigError::new(
+                ConfigErrorKind::SigningKey,
+                format!(
+                    "{} is not a PEM `{PEM_LABEL}` (PKCS#8) file",
+                    path.display()
+                ),
+            )
         })?;
         let ml_dsa = || {
             SIGNING_ALGORITHMS.into_iter().find_map(|alg| {
@@ -124,10 +137,13 @@ impl SigningKey {
         let pair = match RsaKeyPair::from_pkcs8(&der) {
             Ok(pair) => Pair::Rsa(pair),
             Err(rsa_err) => ml_dsa().ok_or_else(|| {
-                ConfigError::new(format!(
-                    "{} holds neither a usable RSA key ({rsa_err}) nor an ML-DSA key",
-                    path.display()
-                ))
+                ConfigError::new(
+                    ConfigErrorKind::SigningKey,
+                    format!(
+                        "{} holds neither a usable RSA key ({rsa_err}) nor an ML-DSA key",
+                        path.display()
+                    ),
+                )
             })?,
         };
         SigningKey::from_pair(pair)
@@ -231,9 +247,10 @@ impl KeyRing {
             }
         }
         let jwks = json!({ "keys": keys });
-        let body = serde_json::to_vec(&jwks).map_err(|err| ConfigError::new(err.to_string()))?;
-        let key_set =
-            KeySet::from_jwks_json(&body).map_err(|err| ConfigError::new(err.to_string()))?;
+        let body = serde_json::to_vec(&jwks)
+            .map_err(|err| ConfigError::new(ConfigErrorKind::SigningKey, err.to_string()))?;
+        let key_set = KeySet::from_jwks_json(&body)
+            .map_err(|err| ConfigError::new(ConfigErrorKind::SigningKey, err.to_string()))?;
         Ok(KeyRing {
             current,
             jwks,
@@ -276,11 +293,14 @@ fn pem_decode(text: &str) -> Option<Vec<u8>> {
 /// the file appeared meanwhile. `false` when it did (instances starting together).
 fn write_private(path: &Path, contents: &str) -> Result<bool, ConfigError> {
     let fail = |err: std::io::Error| {
-        ConfigError::new(format!(
-            "cannot create the signing key {}: {err}; make its folder writable or set \
+        ConfigError::new(
+            ConfigErrorKind::SigningKey,
+            format!(
+                "cannot create the signing key {}: {err}; make its folder writable or set \
              server_auth.signing_key_path",
-            path.display()
-        ))
+                path.display()
+            ),
+        )
     };
     if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
         fs::create_dir_all(parent).map_err(fail)?;

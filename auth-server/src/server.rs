@@ -6,7 +6,7 @@ use actix_web::Scope;
 use auth_runtime::revocation::{
     RevocationFetchError, RevocationList, RevocationPage, RevocationSource, RevokedToken,
 };
-use auth_runtime::{Algorithm, AuthConfig, ConfigError, JwtAuth, KeySet};
+use auth_runtime::{Algorithm, AuthConfig, ConfigError, ConfigErrorKind, JwtAuth, KeySet};
 use aws_lc_rs::hmac;
 use aws_lc_rs::rand::{SecureRandom as _, SystemRandom};
 use figment::Figment;
@@ -92,6 +92,7 @@ impl AuthServerBuilder {
             Some(store) => store,
             None if self.config.store_url.is_some() => {
                 return Err(ConfigError::new(
+                    ConfigErrorKind::Store,
                     "server_auth.store_url is set: build the issuer with \
                      `AuthServer::connect(&figment).await`, which opens the PostgreSQL store",
                 ));
@@ -159,14 +160,16 @@ impl AuthServer {
                 )
                 .await
                 .map_err(|err| {
-                    ConfigError::new(format!(
-                        "server_auth.store_url: cannot open the PostgreSQL store: {err}"
-                    ))
+                    ConfigError::new(
+                        ConfigErrorKind::Store,
+                        format!("server_auth.store_url: cannot open the PostgreSQL store: {err}"),
+                    )
                 })?;
                 AuthServer::builder(config).store(store).build()
             }
             #[cfg(not(feature = "postgres"))]
             Some(_) => Err(ConfigError::new(
+                ConfigErrorKind::Store,
                 "server_auth.store_url names a PostgreSQL store, but auth-server was built \
                  without its `postgres` feature; enable it in Cargo.toml",
             )),
@@ -228,48 +231,57 @@ impl AuthServer {
     pub fn validator(&self, client: AuthConfig) -> Result<JwtAuth, ConfigError> {
         let ours = &self.inner.config;
         let Some(entry) = client.find_issuer(&ours.issuer) else {
-            let trusted: Vec<&str> = client.issuers.iter().map(|i| i.issuer.as_str()).collect();
-            return Err(ConfigError::new(format!(
-                "auth_client.issuer ({}) differs from server_auth.issuer (`{}`): the tokens \
+            let trusted: Vec<&str> = client.issuers().iter().map(|i| i.issuer()).collect();
+            return Err(ConfigError::new(
+                ConfigErrorKind::Mismatch,
+                format!(
+                    "auth_client.issuer ({}) differs from server_auth.issuer (`{}`): the tokens \
                  issued here would be refused; trust `{}` in auth_client (issuer, or an entry \
                  of issuers)",
-                trusted.join(", "),
-                ours.issuer,
-                ours.issuer
-            )));
+                    trusted.join(", "),
+                    ours.issuer,
+                    ours.issuer
+                ),
+            ));
         };
-        if !entry.audiences.contains(&ours.audience) {
-            return Err(ConfigError::new(format!(
-                "{}.audience ({}) differs from server_auth.audience (`{}`): the tokens issued \
+        if !entry.audiences().contains(&ours.audience) {
+            return Err(ConfigError::new(
+                ConfigErrorKind::Mismatch,
+                format!(
+                    "{}.audience ({}) differs from server_auth.audience (`{}`): the tokens issued \
                  here would be refused; set both to the same value",
-                entry.config_key(),
-                entry.audiences.join(", "),
-                ours.audience
-            )));
+                    entry.config_key(),
+                    entry.audiences().join(", "),
+                    ours.audience
+                ),
+            ));
         }
         let missing: Vec<&str> = self
             .inner
             .keys
             .algorithms
             .iter()
-            .filter(|alg| !entry.accepted_algorithms.contains(alg))
+            .filter(|alg| !entry.accepted_algorithms().contains(alg))
             .map(|alg| alg.as_str())
             .collect();
         if !missing.is_empty() {
             let accepted: Vec<&str> = entry
-                .accepted_algorithms
+                .accepted_algorithms()
                 .iter()
                 .map(|alg| alg.as_str())
                 .collect();
-            return Err(ConfigError::new(format!(
-                "{}.accepted_algorithms ({}) lacks {}, which the keys of server_auth sign \
+            return Err(ConfigError::new(
+                ConfigErrorKind::Mismatch,
+                format!(
+                    "{}.accepted_algorithms ({}) lacks {}, which the keys of server_auth sign \
                  with (signing_algorithm and retiring_key_paths): the tokens issued here would \
                  be refused; add {} to it",
-                entry.config_key(),
-                accepted.join(", "),
-                missing.join(", "),
-                missing.join(", ")
-            )));
+                    entry.config_key(),
+                    accepted.join(", "),
+                    missing.join(", "),
+                    missing.join(", ")
+                ),
+            ));
         }
         let issuer = ours.issuer.clone();
         let auth = JwtAuth::builder(client)
@@ -381,7 +393,7 @@ impl RevocationSource for StoreRevocations {
     fn fetch<'a>(
         &'a self,
         since: Option<&'a str>,
-    ) -> auth_runtime::jwks::BoxFuture<'a, Result<RevocationPage, RevocationFetchError>> {
+    ) -> auth_runtime::BoxFuture<'a, Result<RevocationPage, RevocationFetchError>> {
         Box::pin(async move {
             let inner = self
                 .server

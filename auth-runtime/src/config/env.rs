@@ -11,7 +11,7 @@ use figment::value::{Dict, Map, Value};
 use figment::{Error, Metadata, Profile, Provider};
 use serde::Serialize;
 
-use super::ConfigError;
+use super::{ConfigError, ConfigErrorKind};
 
 /// The environment variables of one configuration section, typed like the section.
 ///
@@ -179,10 +179,10 @@ pub fn is_secret_key(key: &str) -> bool {
 /// when the key does not look secret.
 pub fn explain(section: &str, err: Error) -> ConfigError {
     let problems: Vec<String> = err.into_iter().map(|e| problem(section, &e)).collect();
-    ConfigError::new(format!(
-        "invalid `{section}` configuration: {}",
-        problems.join("; ")
-    ))
+    ConfigError::new(
+        ConfigErrorKind::Unreadable,
+        format!("invalid `{section}` configuration: {}", problems.join("; ")),
+    )
 }
 
 fn problem(section: &str, err: &Error) -> String {

@@ -15,8 +15,10 @@ use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwapOption;
 
-use super::set::{BoxFuture, JwksError, KeySet, KeySource, KeysUnavailable};
-use crate::config::{ConfigError, IssuerConfig, check_fetch_url, redacted};
+use super::set::{JwksError, KeySet, KeySource, KeysUnavailable};
+use crate::BoxFuture;
+use crate::config::{ConfigError, IssuerConfig};
+use crate::fetch::{Clients, check_fetch_url, read_capped, redacted};
 
 /// A key set fetched from a JWKS URL and cached (see the module documentation for when it
 /// refetches).
@@ -64,34 +66,6 @@ struct FetchState {
     discovered: Option<reqwest::Url>,
 }
 
-/// One client for https (through the environment's proxy unless that is off), one that
-/// never uses a proxy, for everything else.
-pub(crate) struct Clients {
-    https: reqwest::Client,
-    direct: reqwest::Client,
-}
-
-impl Clients {
-    pub(crate) fn new(issuer: &IssuerConfig) -> Result<Clients, ConfigError> {
-        let direct = key_fetch_client(false, issuer)?;
-        let https = if issuer.use_env_proxy {
-            key_fetch_client(true, issuer)?
-        } else {
-            direct.clone()
-        };
-        Ok(Clients { https, direct })
-    }
-
-    /// The client for `url`: only https may go through a proxy.
-    pub(crate) fn for_url(&self, url: &reqwest::Url) -> &reqwest::Client {
-        if url.scheme() == "https" {
-            &self.https
-        } else {
-            &self.direct
-        }
-    }
-}
-
 struct Loaded {
     set: Arc<KeySet>,
     stale_at: Instant,
@@ -114,18 +88,18 @@ impl JwksKeySource {
     ///
     /// [`prefetch`]: JwksKeySource::prefetch
     pub fn new(issuer: &IssuerConfig) -> Result<JwksKeySource, ConfigError> {
-        let endpoint = if issuer.discovery {
+        let endpoint = if issuer.discovery() {
             Endpoint::Discovered {
                 document: check_fetch_url(
                     &issuer.discovery_url(),
                     &format!("{}.issuer", issuer.config_key()),
                     "discovery document",
                 )?,
-                issuer: Box::from(issuer.issuer.as_str()),
+                issuer: Box::from(issuer.issuer()),
             }
         } else {
             Endpoint::Fixed(check_fetch_url(
-                &issuer.jwks_endpoint,
+                issuer.jwks_url(),
                 &format!("{}.jwks_endpoint", issuer.config_key()),
                 "JWKS",
             )?)
@@ -137,16 +111,16 @@ impl JwksKeySource {
             inner: Arc::new(Inner {
                 endpoint,
                 shown,
-                clients: Clients::new(issuer)?,
-                ttl: issuer.jwks_ttl,
-                min_refresh_interval: issuer.jwks_min_refresh_interval,
-                max_bytes: issuer.jwks_max_bytes,
+                clients: Clients::new(issuer.jwks_timeout(), issuer.use_env_proxy())?,
+                ttl: issuer.jwks_ttl(),
+                min_refresh_interval: issuer.jwks_min_refresh_interval(),
+                max_bytes: issuer.jwks_max_bytes(),
                 loaded: ArcSwapOption::empty(),
                 generation: AtomicU64::new(0),
                 fetch_lock: tokio::sync::Mutex::new(FetchState::default()),
                 background_refresh: AtomicBool::new(false),
                 fetches: AtomicU64::new(0),
-                issuer: issuer.issuer.clone(),
+                issuer: issuer.issuer().to_owned(),
             }),
         })
     }
@@ -200,31 +174,6 @@ impl JwksKeySource {
                 .store(false, Ordering::Release),
         }
     }
-}
-
-/// An HTTP client that fetches keys and discovery documents; `proxied` only for https URLs.
-///
-/// Only an https URL may go through a proxy: the environment's (`HTTPS_PROXY`, `ALL_PROXY`,
-/// `NO_PROXY`), unless `use_env_proxy` is off; TLS keeps such a proxy from changing what is
-/// fetched. Anything else is fetched directly, never through a proxy: a proxy named in the
-/// environment would otherwise see and answer a plain-http request, and could hand over keys
-/// of its own.
-fn key_fetch_client(proxied: bool, issuer: &IssuerConfig) -> Result<reqwest::Client, ConfigError> {
-    let mut builder = reqwest::Client::builder()
-        .timeout(issuer.jwks_timeout)
-        .connect_timeout(issuer.jwks_timeout)
-        // The source is shared by every actix worker, each with its own runtime; a pooled
-        // connection belongs to the runtime that opened it, so none is kept. Fetches are
-        // rare enough that this costs nothing.
-        .pool_max_idle_per_host(0)
-        .redirect(reqwest::redirect::Policy::none())
-        .user_agent(concat!("auth-runtime/", env!("CARGO_PKG_VERSION")));
-    if !proxied {
-        builder = builder.no_proxy();
-    }
-    builder.build().map_err(|err| {
-        ConfigError::new(format!("cannot build the HTTP client for the JWKS: {err}"))
-    })
 }
 
 /// Why a fetch is wanted.
@@ -359,7 +308,7 @@ impl Inner {
 
     /// GETs `url` as JSON, bounded by the size cap.
     async fn get(&self, url: &reqwest::Url) -> Result<Vec<u8>, FetchError> {
-        read_capped(self.clients.for_url(url), url, self.max_bytes).await
+        Ok(read_capped(self.clients.for_url(url), url, self.max_bytes).await?)
     }
 
     async fn fetch(&self, state: &mut FetchState) -> Result<KeySet, FetchError> {
@@ -373,57 +322,25 @@ impl Inner {
     }
 }
 
-/// GETs `url` as JSON with `client`, reading at most `max_bytes`.
-pub(crate) async fn read_capped(
-    client: &reqwest::Client,
-    url: &reqwest::Url,
-    max_bytes: usize,
-) -> Result<Vec<u8>, FetchError> {
-    let mut response = client
-        .get(url.clone())
-        .header(reqwest::header::ACCEPT, "application/json")
-        .send()
-        .await
-        .map_err(FetchError::Request)?;
-    if !response.status().is_success() {
-        return Err(FetchError::Status(response.status()));
-    }
-    let too_large = FetchError::TooLarge(max_bytes);
-    if response
-        .content_length()
-        .is_some_and(|len| len > max_bytes as u64)
-    {
-        return Err(too_large);
-    }
-    let mut body = Vec::new();
-    while let Some(chunk) = response.chunk().await.map_err(FetchError::Read)? {
-        if body.len() + chunk.len() > max_bytes {
-            return Err(too_large);
-        }
-        body.extend_from_slice(&chunk);
-    }
-    Ok(body)
-}
-
-/// Why one fetch failed; logged, never shown to a caller.
+/// Why one key set fetch failed; logged, never shown to a caller.
 #[derive(Debug)]
-pub(crate) enum FetchError {
-    Request(reqwest::Error),
-    Status(reqwest::StatusCode),
-    TooLarge(usize),
-    Read(reqwest::Error),
+enum FetchError {
+    Get(crate::fetch::FetchError),
     Document(JwksError),
     NoUsableKey,
     Discovery(String),
 }
 
+impl From<crate::fetch::FetchError> for FetchError {
+    fn from(err: crate::fetch::FetchError) -> FetchError {
+        FetchError::Get(err)
+    }
+}
+
 impl fmt::Display for FetchError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            FetchError::Request(err) => write!(f, "request failed: {err}"),
-            FetchError::Status(status) => write!(f, "answered {status}"),
-            FetchError::TooLarge(max) => write!(f, "response larger than {max} bytes"),
-            FetchError::Read(err) => write!(f, "reading the response failed: {err}"),
+            FetchError::Get(err) => err.fmt(f),
             FetchError::Document(err) => err.fmt(f),
             FetchError::NoUsableKey => f.write_str("the key set holds no usable signing key"),
             FetchError::Discovery(why) => write!(f, "discovery document refused: {why}"),

@@ -12,7 +12,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, Jwk, KeyAlgorithm, PublicKeyUse};
 use serde::Deserialize as _;
 
-use crate::config::Algorithm;
+use crate::algorithm::Algorithm;
 
 /// The kinds of public key the validator can use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -23,6 +23,5 @@ mod key;
 mod set;
 
 pub use http::JwksKeySource;
-pub(crate) use http::{Clients, read_capped};
 pub use key::{KeyError, VerifyingKey};
-pub use set::{BoxFuture, JwksError, KeyLookup, KeySet, KeySource, KeysUnavailable};
+pub use set::{JwksError, KeyLookup, KeySet, KeySource, KeysUnavailable};

@@ -2,14 +2,11 @@
 
 use std::collections::HashMap;
 use std::fmt;
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
 
 use super::key::VerifyingKey;
+use crate::BoxFuture;
 
-/// A boxed future, as returned by [`KeySource::refresh`].
-pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 /// Why a JWKS document was refused as a whole.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]

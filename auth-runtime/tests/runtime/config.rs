@@ -18,12 +18,12 @@ fn yaml_file_then_environment_with_double_underscore() {
         jail.set_env("UNRELATED__AUDIENCE", "ignored");
         let figment = auth_runtime::config::figment_from("auth.yaml");
         let config = AuthConfig::from_figment(&figment).expect("valid");
-        let one = &config.issuers[0];
-        assert_eq!(one.issuer, "https://file.example");
-        assert_eq!(one.audiences, ["env-api"], "the environment wins");
-        assert_eq!(config.public_paths, vec!["/health".to_owned()]);
-        assert_eq!(one.accepted_algorithms.len(), 2);
-        assert_eq!(one.jwks_endpoint, "https://file.example/api/v1/auth/jwks");
+        let one = &config.issuers()[0];
+        assert_eq!(one.issuer(), "https://file.example");
+        assert_eq!(one.audiences(), ["env-api"], "the environment wins");
+        assert_eq!(config.public_paths(), vec!["/health".to_owned()]);
+        assert_eq!(one.accepted_algorithms().len(), 2);
+        assert_eq!(one.jwks_url(), "https://file.example/api/v1/auth/jwks");
         Ok(())
     });
 }
@@ -69,7 +69,7 @@ fn disabled_from_the_environment() {
         jail.set_env("AUTH_CLIENT__ENABLED", "false");
         let config =
             AuthConfig::from_figment(&auth_runtime::config::figment_from("absent.yaml")).unwrap();
-        assert!(!config.enabled);
+        assert!(!config.enabled());
         Ok(())
     });
 }
@@ -97,7 +97,7 @@ fn string_settings_from_the_environment_stay_exactly_as_written() {
             let figment = auth_runtime::config::figment_from("absent.yaml");
             let config = AuthConfig::from_figment(&figment)
                 .unwrap_or_else(|err| panic!("{audience}: {err}"));
-            assert_eq!(config.issuers[0].audiences, [audience]);
+            assert_eq!(config.issuers()[0].audiences(), [audience]);
             Ok(())
         });
     }
@@ -115,13 +115,14 @@ fn numbers_booleans_and_lists_from_the_environment_keep_their_types() {
         jail.set_env("AUTH_CLIENT__JWKS_URL", "https://keys.example/2024");
         let figment = auth_runtime::config::figment_from("absent.yaml");
         let config = AuthConfig::from_figment(&figment).unwrap();
-        let one = &config.issuers[0];
-        assert_eq!(one.jwks_ttl.as_secs(), 600);
-        assert!(!one.use_env_proxy);
-        assert_eq!(config.public_paths, vec!["/health", "/docs"]);
-        assert_eq!(one.leeway_seconds, 5, "variable names match without case");
+        let one = &config.issuers()[0];
+        assert_eq!(one.jwks_ttl().as_secs(), 600);
+        assert!(!one.use_env_proxy());
+        assert_eq!(config.public_paths(), vec!["/health", "/docs"]);
+        assert_eq!(one.leeway_seconds(), 5, "variable names match without case");
         assert_eq!(
-            one.jwks_endpoint, "https://keys.example/2024",
+            one.jwks_url(),
+            "https://keys.example/2024",
             "an alias stays text"
         );
         Ok(())
@@ -133,7 +134,7 @@ fn numbers_booleans_and_lists_from_the_environment_keep_their_types() {
         let figment = auth_runtime::config::figment_from("absent.yaml");
         let config = AuthConfig::from_figment(&figment).unwrap();
         assert!(
-            config.public_paths.is_empty(),
+            config.public_paths().is_empty(),
             "an empty variable is an empty list"
         );
         Ok(())
@@ -231,12 +232,18 @@ fn roles_claim_comes_from_yaml_or_the_environment_and_must_not_be_blank() {
         )?;
         let figment = || auth_runtime::config::figment_from("auth.yaml");
         assert_eq!(
-            AuthConfig::from_figment(&figment()).expect("valid").issuers[0].roles_claim,
+            AuthConfig::from_figment(&figment())
+                .expect("valid")
+                .issuers()[0]
+                .roles_claim(),
             "roles"
         );
         jail.set_env("AUTH_CLIENT__ROLES_CLAIM", "resource_access.my-api.roles");
         assert_eq!(
-            AuthConfig::from_figment(&figment()).expect("valid").issuers[0].roles_claim,
+            AuthConfig::from_figment(&figment())
+                .expect("valid")
+                .issuers()[0]
+                .roles_claim(),
             "resource_access.my-api.roles"
         );
         jail.set_env("AUTH_CLIENT__ROLES_CLAIM", "  ");
@@ -261,12 +268,12 @@ fn error_format_is_read_from_yaml_and_environment() {
         )?;
         let config =
             AuthConfig::from_figment(&auth_runtime::config::figment_from("auth.yaml")).unwrap();
-        assert_eq!(config.error_format, auth_runtime::ErrorFormat::Problem);
+        assert_eq!(config.error_format(), auth_runtime::ErrorFormat::Problem);
 
         jail.set_env("AUTH_CLIENT__ERROR_FORMAT", "json");
         let config =
             AuthConfig::from_figment(&auth_runtime::config::figment_from("auth.yaml")).unwrap();
-        assert_eq!(config.error_format, auth_runtime::ErrorFormat::Json);
+        assert_eq!(config.error_format(), auth_runtime::ErrorFormat::Json);
 
         jail.set_env("AUTH_CLIENT__ERROR_FORMAT", "xml");
         let err = AuthConfig::from_figment(&auth_runtime::config::figment_from("auth.yaml"))

@@ -11,10 +11,10 @@ use crate::support::{declare, get, serve};
 async fn the_key_set_named_by_the_discovery_document_verifies_tokens() {
     let issuer = TestIssuer::start();
     let config = issuer.discovery_config();
-    assert!(config.issuers[0].discovery);
-    assert_eq!(config.issuers[0].jwks_endpoint, "", "nothing configured");
+    assert!(config.issuers()[0].discovery());
+    assert_eq!(config.issuers()[0].jwks_url(), "", "nothing configured");
     assert_eq!(
-        config.issuers[0].discovery_url(),
+        config.issuers()[0].discovery_url(),
         format!("{}/.well-known/openid-configuration", issuer.issuer())
     );
     let server = serve(declare(JwtAuth::new(config).unwrap()));
@@ -197,11 +197,12 @@ async fn discovery_is_configured_with_the_issuer_alone() {
     .validate()
     .unwrap();
     assert_eq!(
-        trailing.issuers[0].discovery_url(),
+        trailing.issuers()[0].discovery_url(),
         "https://tenant.example/.well-known/openid-configuration"
     );
     assert_eq!(
-        trailing.issuers[0].issuer, "https://tenant.example/",
+        trailing.issuers()[0].issuer(),
+        "https://tenant.example/",
         "compared as written"
     );
 }

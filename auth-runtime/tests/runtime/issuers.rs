@@ -320,25 +320,22 @@ fn entries_take_what_they_leave_out_from_the_top_level() {
         )?;
         let config =
             AuthConfig::from_figment(&auth_runtime::config::figment_from("auth.yaml")).unwrap();
-        let [acme, local] = config.issuers.as_slice() else {
+        let [acme, local] = config.issuers() else {
             panic!("two issuers: {config:?}");
         };
-        assert_eq!(acme.audiences, ["shared-api"]);
+        assert_eq!(acme.audiences(), ["shared-api"]);
         assert_eq!(
-            acme.accepted_algorithms,
+            acme.accepted_algorithms(),
             [Algorithm::RS256, Algorithm::ES256]
         );
-        assert!(acme.discovery);
-        assert_eq!(acme.roles_claim, "realm_access.roles");
-        assert_eq!(acme.leeway_seconds, 5);
-        assert_eq!(local.audiences, ["my-api", "admin-api"]);
-        assert_eq!(local.accepted_algorithms, [Algorithm::EdDSA]);
-        assert!(!local.discovery);
-        assert_eq!(
-            local.jwks_endpoint,
-            "http://localhost:8100/api/v1/auth/jwks"
-        );
-        assert_eq!(local.roles_claim, "role");
+        assert!(acme.discovery());
+        assert_eq!(acme.roles_claim(), "realm_access.roles");
+        assert_eq!(acme.leeway_seconds(), 5);
+        assert_eq!(local.audiences(), ["my-api", "admin-api"]);
+        assert_eq!(local.accepted_algorithms(), [Algorithm::EdDSA]);
+        assert!(!local.discovery());
+        assert_eq!(local.jwks_url(), "http://localhost:8100/api/v1/auth/jwks");
+        assert_eq!(local.roles_claim(), "role");
         assert_eq!(config.find_issuer("http://localhost:8100"), Some(local));
 
         // The environment overrides top-level keys, which entries then take.
@@ -346,9 +343,9 @@ fn entries_take_what_they_leave_out_from_the_top_level() {
         jail.set_env("AUTH_CLIENT__AUDIENCE", "env-api");
         let config =
             AuthConfig::from_figment(&auth_runtime::config::figment_from("auth.yaml")).unwrap();
-        assert!(config.issuers.iter().all(|i| i.leeway_seconds == 7));
-        assert_eq!(config.issuers[0].audiences, ["env-api"]);
-        assert_eq!(config.issuers[1].audiences, ["my-api", "admin-api"]);
+        assert!(config.issuers().iter().all(|i| i.leeway_seconds() == 7));
+        assert_eq!(config.issuers()[0].audiences(), ["env-api"]);
+        assert_eq!(config.issuers()[1].audiences(), ["my-api", "admin-api"]);
         jail.clear_env();
 
         jail.create_file(

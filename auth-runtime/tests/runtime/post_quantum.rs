@@ -75,7 +75,10 @@ async fn ml_dsa_is_refused_unless_listed() {
     }
     .validate()
     .expect("config");
-    assert_eq!(default.issuers[0].accepted_algorithms, [Algorithm::RS256]);
+    assert_eq!(
+        default.issuers()[0].accepted_algorithms(),
+        [Algorithm::RS256]
+    );
     let server = serve(declare(JwtAuth::new(default).expect("middleware")));
     let token = issuer.token().sign();
     let reply = get(&server, "/api/profile", Some(&token)).await;

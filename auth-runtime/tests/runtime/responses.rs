@@ -281,7 +281,7 @@ async fn a_handler_may_set_its_own_status_and_challenge() {
 async fn problem_details_format_for_every_rejection() {
     let issuer = TestIssuer::start();
     let config = config_with(&issuer, |raw| raw.error_format = ErrorFormat::Problem);
-    assert_eq!(config.error_format, ErrorFormat::Problem);
+    assert_eq!(config.error_format(), ErrorFormat::Problem);
     let server = serve(JwtAuth::new(config).unwrap());
     for (path, token, status, code, challenge) in cases(&issuer) {
         let reply = fetch(&server, path, token.as_deref()).await;

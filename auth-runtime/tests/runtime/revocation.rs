@@ -21,12 +21,24 @@ fn in_seconds(seconds: u64) -> u64 {
 /// The list may be 1 s old before a request waits for a refresh: each test waits a little
 /// over a second to see a change.
 fn short_lived(issuer: &TestIssuer, fail_open: bool) -> auth_runtime::AuthConfig {
+    short_lived_cached(issuer, fail_open, true)
+}
+
+/// [`short_lived`], with the verified-token cache on or off.
+fn short_lived_cached(
+    issuer: &TestIssuer,
+    fail_open: bool,
+    cache: bool,
+) -> auth_runtime::AuthConfig {
     let url = issuer.revocation_url();
     config_with(issuer, |raw| {
         raw.revocation_endpoint = url;
         raw.revocation_poll_seconds = 1;
         raw.revocation_max_staleness_seconds = 1;
         raw.revocation_fail_open = fail_open;
+        if !cache {
+            raw.token_cache_max_bytes = 0;
+        }
     })
 }
 
@@ -38,10 +50,7 @@ async fn past_staleness() {
 async fn a_revoked_jti_is_401_for_fresh_and_cached_tokens() {
     for cache in [true, false] {
         let issuer = TestIssuer::start();
-        let mut config = short_lived(&issuer, false);
-        if !cache {
-            config.token_cache_max_bytes = 0;
-        }
+        let config = short_lived_cached(&issuer, false, cache);
         let server = serve(JwtAuth::new(config).unwrap());
         let used = issuer.token().jti("used-before").sign();
         let unseen = issuer.token().jti("never-used").sign();

@@ -136,7 +136,7 @@ async fn issuer_is_compared_exactly_with_or_without_trailing_slash() {
     // tokens whose `iss` has the slash too are accepted.
     let slash = format!("{}/", issuer.issuer());
     let config = config_with(&issuer, |raw| raw.issuer = slash.clone());
-    assert_eq!(config.issuers[0].jwks_endpoint, issuer.jwks_url());
+    assert_eq!(config.issuers()[0].jwks_url(), issuer.jwks_url());
     let server = serve(declare(JwtAuth::new(config).unwrap()));
     let with_slash = issuer.token().issuer(&slash).sign();
     assert_eq!(

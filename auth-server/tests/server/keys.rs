@@ -145,7 +145,7 @@ fn issuer_and_second_app(
     .validate()
     .unwrap();
     assert_eq!(
-        remote.issuers[0].jwks_endpoint,
+        remote.issuers()[0].jwks_url(),
         format!("http://{addr}/api/v1/auth/jwks")
     );
     let second = serve_without_issuer(JwtAuth::new(remote).unwrap());
@@ -438,8 +438,8 @@ async fn embed_reads_both_sections_and_refuses_disagreement() {
         .await
         .expect("auth_client defaults to server_auth");
     let trusted = auth.config().issuer().expect("one issuer");
-    assert_eq!(trusted.issuer, server.config().issuer);
-    assert_eq!(trusted.audiences, ["app"]);
+    assert_eq!(trusted.issuer(), server.config().issuer);
+    assert_eq!(trusted.audiences(), ["app"]);
     let disagreeing = base
         .clone()
         .merge(Serialized::default("auth_client.audience", "other"));

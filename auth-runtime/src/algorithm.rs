@@ -1,0 +1,112 @@
+//! The signature algorithms the validator can accept, and JOSE media types.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+/// A signature algorithm the validator can accept.
+///
+/// Shared-secret algorithms (HS256/384/512) are deliberately absent: a validator that holds
+/// only public keys must never be tricked into treating one as an HMAC secret.
+///
+/// The ML-DSA levels (FIPS 204, post-quantum) are verified with keys of type `AKP`
+/// (`{"kty": "AKP", "alg": "ML-DSA-65", "pub": <base64url raw public key>}`), as the JOSE
+/// ML-DSA draft writes them; like every algorithm but RS256, they are accepted only when
+/// `accepted_algorithms` lists them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[allow(missing_docs)] // the variant names are the JOSE algorithm names
+pub enum Algorithm {
+    RS256,
+    RS384,
+    RS512,
+    PS256,
+    PS384,
+    PS512,
+    ES256,
+    ES384,
+    EdDSA,
+    /// ML-DSA-44 (FIPS 204, NIST security category 2); JOSE name `ML-DSA-44`.
+    #[serde(rename = "ML-DSA-44")]
+    MlDsa44,
+    /// ML-DSA-65 (category 3); JOSE name `ML-DSA-65`.
+    #[serde(rename = "ML-DSA-65")]
+    MlDsa65,
+    /// ML-DSA-87 (category 5); JOSE name `ML-DSA-87`.
+    #[serde(rename = "ML-DSA-87")]
+    MlDsa87,
+}
+
+impl Algorithm {
+    /// Every algorithm the validator supports, in the order the docs list them.
+    pub const ALL: [Algorithm; 12] = [
+        Algorithm::RS256,
+        Algorithm::RS384,
+        Algorithm::RS512,
+        Algorithm::PS256,
+        Algorithm::PS384,
+        Algorithm::PS512,
+        Algorithm::ES256,
+        Algorithm::ES384,
+        Algorithm::EdDSA,
+        Algorithm::MlDsa44,
+        Algorithm::MlDsa65,
+        Algorithm::MlDsa87,
+    ];
+
+    /// The JOSE name (`"RS256"`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Algorithm::RS256 => "RS256",
+            Algorithm::RS384 => "RS384",
+            Algorithm::RS512 => "RS512",
+            Algorithm::PS256 => "PS256",
+            Algorithm::PS384 => "PS384",
+            Algorithm::PS512 => "PS512",
+            Algorithm::ES256 => "ES256",
+            Algorithm::ES384 => "ES384",
+            Algorithm::EdDSA => "EdDSA",
+            Algorithm::MlDsa44 => "ML-DSA-44",
+            Algorithm::MlDsa65 => "ML-DSA-65",
+            Algorithm::MlDsa87 => "ML-DSA-87",
+        }
+    }
+
+    /// Parses a JOSE name; `None` for anything not supported (including `none` and HS*).
+    pub fn from_name(name: &str) -> Option<Algorithm> {
+        Algorithm::ALL.into_iter().find(|alg| alg.as_str() == name)
+    }
+
+    /// The `jsonwebtoken` algorithm, for the ones it knows (not ML-DSA).
+    #[cfg(feature = "testing")]
+    pub(crate) fn to_jwt(self) -> Option<jsonwebtoken::Algorithm> {
+        use jsonwebtoken::Algorithm as J;
+        Some(match self {
+            Algorithm::RS256 => J::RS256,
+            Algorithm::RS384 => J::RS384,
+            Algorithm::RS512 => J::RS512,
+            Algorithm::PS256 => J::PS256,
+            Algorithm::PS384 => J::PS384,
+            Algorithm::PS512 => J::PS512,
+            Algorithm::ES256 => J::ES256,
+            Algorithm::ES384 => J::ES384,
+            Algorithm::EdDSA => J::EdDSA,
+            Algorithm::MlDsa44 | Algorithm::MlDsa65 | Algorithm::MlDsa87 => return None,
+        })
+    }
+}
+
+impl fmt::Display for Algorithm {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A JOSE `typ` in the form it is compared in: trimmed, lower case, without the
+/// `application/` prefix that RFC 7515 (4.1.9) lets senders leave out.
+pub(crate) fn media_type(typ: &str) -> String {
+    let typ = typ.trim().to_ascii_lowercase();
+    match typ.strip_prefix("application/") {
+        Some(rest) => rest.to_owned(),
+        None => typ,
+    }
+}

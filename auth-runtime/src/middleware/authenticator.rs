@@ -1,0 +1,163 @@
+//! The authentication chain, one for the middleware and [`JwtAuth::authenticate`]: the
+//! verified-token cache, then the signature and claims, the issuer's revocation list, and the
+//! issuer's roles.
+//!
+//! [`JwtAuth::authenticate`]: crate::JwtAuth::authenticate
+
+use std::sync::Arc;
+
+use actix_web::http::header::{AUTHORIZATION, HeaderMap};
+
+use crate::cache::{Entry, TokenCache, TokenCacheStats};
+use crate::context::Principal;
+use crate::error::AuthError;
+use crate::metrics;
+use crate::validate::{Validator, now};
+
+/// Turns a bearer token into the caller behind it.
+#[derive(Clone)]
+pub(crate) struct Authenticator {
+    validator: Validator,
+    /// Shared by every worker; `None` when `token_cache_max_bytes` is 0.
+    cache: Option<Arc<TokenCache>>,
+}
+
+impl Authenticator {
+    pub(crate) fn new(validator: Validator, cache: Option<Arc<TokenCache>>) -> Authenticator {
+        Authenticator { validator, cache }
+    }
+
+    pub(crate) fn validator(&self) -> &Validator {
+        &self.validator
+    }
+
+    pub(crate) fn cache_stats(&self) -> Option<TokenCacheStats> {
+        self.cache.as_ref().map(|cache| cache.stats())
+    }
+
+    /// The caller behind a request's bearer token.
+    pub(crate) async fn authenticate_request(
+        &self,
+        headers: &HeaderMap,
+    ) -> Result<Principal, AuthError> {
+        self.authenticate(bearer_token(headers)?).await
+    }
+
+    /// The caller behind `token`: a cached verification when the same bytes were verified
+    /// with a key still trusted (the clock and the revocation list are checked every time),
+    /// else a full verification, cached when it passes.
+    pub(crate) async fn authenticate(&self, token: &str) -> Result<Principal, AuthError> {
+        let Some(cache) = &self.cache else {
+            let verified = self.validator.verify(token).await?;
+            verified
+                .issuer
+                .check_revoked(&verified.token.claims.jti)
+                .await?;
+            return Ok(verified.issuer.principal(verified.token).await);
+        };
+        if let Some(entry) = cache.get(token) {
+            let seen = entry.verified();
+            let issuer = &seen.issuer;
+            if issuer.still_trusts(seen.kid.as_deref(), &seen.key) {
+                metrics::cache_hit();
+                if let Err(err) = issuer.check_times(seen.exp, seen.nbf, now()) {
+                    cache.remove(token);
+                    record_cache_size(cache);
+                    return Err(err);
+                }
+                issuer.check_revoked(&seen.token.claims.jti).await?;
+                return Ok(match entry.principal() {
+                    Some(principal) => principal.clone(),
+                    None => issuer.principal(Arc::clone(&seen.token)).await,
+                });
+            }
+            cache.remove(token);
+            record_cache_size(cache);
+        }
+        metrics::cache_miss();
+        let verified = self.validator.verify(token).await?;
+        let issuer = Arc::clone(&verified.issuer);
+        issuer.check_revoked(&verified.token.claims.jti).await?;
+        let principal = issuer.principal(Arc::clone(&verified.token)).await;
+        let cached = issuer.roles_cacheable().then(|| principal.clone());
+        cache.insert(token, Entry::new(token, verified, cached));
+        record_cache_size(cache);
+        Ok(principal)
+    }
+}
+
+/// Sets the cache's size gauges (with the feature `metrics`; nothing otherwise).
+fn record_cache_size(cache: &TokenCache) {
+    metrics::cache_size(|| {
+        let stats = cache.stats();
+        (stats.entries, stats.weight_bytes)
+    });
+}
+
+/// The bearer token of a request, read as the middleware reads it: exactly one
+/// `Authorization` header, scheme `Bearer` (any case), one non-empty token without spaces.
+/// Several headers, another scheme, or an empty token all count as missing
+/// ([`AuthError::MissingCredentials`]): an ambiguous credential is no credential.
+///
+/// ```
+/// use actix_web::http::header::{AUTHORIZATION, HeaderMap, HeaderValue};
+/// use auth_runtime::bearer_token;
+///
+/// let mut headers = HeaderMap::new();
+/// headers.insert(AUTHORIZATION, HeaderValue::from_static("Bearer abc.def.ghi"));
+/// assert_eq!(bearer_token(&headers), Ok("abc.def.ghi"));
+/// headers.append(AUTHORIZATION, HeaderValue::from_static("Bearer other"));
+/// assert!(bearer_token(&headers).is_err());
+/// ```
+pub fn bearer_token(headers: &HeaderMap) -> Result<&str, AuthError> {
+    let mut values = headers.get_all(AUTHORIZATION);
+    let (Some(value), None) = (values.next(), values.next()) else {
+        return Err(AuthError::MissingCredentials);
+    };
+    let value = value.to_str().map_err(|_| AuthError::MissingCredentials)?;
+    let (scheme, token) = value.split_once(' ').ok_or(AuthError::MissingCredentials)?;
+    let token = token.trim();
+    if !scheme.eq_ignore_ascii_case("bearer") || token.is_empty() || token.contains(' ') {
+        return Err(AuthError::MissingCredentials);
+    }
+    Ok(token)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use actix_web::http::header::HeaderValue;
+
+    fn headers(values: &[&str]) -> HeaderMap {
+        let mut map = HeaderMap::new();
+        for v in values {
+            map.append(AUTHORIZATION, HeaderValue::from_str(v).unwrap());
+        }
+        map
+    }
+
+    #[test]
+    fn bearer_scheme_is_case_insensitive() {
+        assert_eq!(bearer_token(&headers(&["bearer abc"])), Ok("abc"));
+        assert_eq!(bearer_token(&headers(&["Bearer abc"])), Ok("abc"));
+    }
+
+    #[test]
+    fn other_schemes_and_empty_tokens_are_missing() {
+        for bad in ["Basic abc", "Bearer", "Bearer ", "Token abc", "Bearer a b"] {
+            assert_eq!(
+                bearer_token(&headers(&[bad])),
+                Err(AuthError::MissingCredentials),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn two_authorization_headers_are_refused() {
+        assert_eq!(
+            bearer_token(&headers(&["Bearer a", "Bearer b"])),
+            Err(AuthError::MissingCredentials)
+        );
+    }
+}

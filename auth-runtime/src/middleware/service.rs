@@ -1,0 +1,288 @@
+//! The actix [`Service`]: decides, per request, whether authentication is needed and when
+//! (before routing, or after it when an anonymous route may answer), and names the states of
+//! the response future.
+
+use std::cell::RefCell;
+use std::future::Future;
+use std::pin::Pin;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use actix_web::body::{EitherBody, MessageBody};
+use actix_web::dev::{Service, ServiceRequest, ServiceResponse, forward_ready};
+use actix_web::http::header::HeaderMap;
+use actix_web::{Error, HttpMessage as _};
+use pin_project_lite::pin_project;
+use tokio::task::futures::TaskLocalFuture;
+use tracing::field::display;
+use tracing::{Instrument as _, Span};
+
+use super::Policy;
+use super::authenticator::bearer_token;
+use super::response::{HeadCopy, auth_span, finish, finish_routed, reject};
+use crate::anonymous;
+use crate::context::{Principal, SecurityContext};
+use crate::error::AuthError;
+
+/// The per-worker service [`JwtAuth`](crate::JwtAuth) wraps around the app.
+pub struct JwtAuthMiddleware<S> {
+    service: Rc<S>,
+    policy: Arc<Policy>,
+    /// Headers of the request being routed first, kept in case it needs a rejection.
+    spare_headers: RefCell<HeaderMap>,
+}
+
+impl<S> JwtAuthMiddleware<S> {
+    pub(super) fn new(service: S, policy: Arc<Policy>) -> JwtAuthMiddleware<S> {
+        JwtAuthMiddleware {
+            service: Rc::new(service),
+            policy,
+            spare_headers: RefCell::new(HeaderMap::new()),
+        }
+    }
+}
+
+type LocalBoxFuture<T> = Pin<Box<dyn Future<Output = T>>>;
+
+pin_project! {
+    /// The response future of [`JwtAuthMiddleware`].
+    pub struct JwtAuthFuture<F, B> {
+        #[pin]
+        state: State<F, B>,
+    }
+}
+
+pin_project! {
+    #[project = StateProj]
+    enum State<F, B> {
+        /// Not looked at (auth disabled, or a `public_paths` prefix): the handler runs as is.
+        Unchecked {
+            #[pin]
+            future: F,
+            policy: Arc<Policy>,
+        },
+        /// Routed to an anonymous route without a token: the handler runs with no identity.
+        /// `policy` is there only when rejections are reshaped.
+        Anonymous {
+            #[pin]
+            future: TaskLocalFuture<Option<Principal>, F>,
+            policy: Option<Arc<Policy>>,
+        },
+        /// Authenticating a token (which may wait for keys or a revocation list), then the
+        /// handler inside the caller's identity.
+        Authenticating {
+            future: LocalBoxFuture<Result<ServiceResponse<EitherBody<B>>, Error>>,
+        },
+        /// Decided without a handler: a rejection after routing.
+        Rejected {
+            response: Option<ServiceResponse<EitherBody<B>>>,
+        },
+    }
+}
+
+impl<F, B> Future for JwtAuthFuture<F, B>
+where
+    F: Future<Output = Result<ServiceResponse<B>, Error>>,
+{
+    type Output = Result<ServiceResponse<EitherBody<B>>, Error>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match self.project().state.project() {
+            StateProj::Unchecked { future, policy } => {
+                let res = std::task::ready!(future.poll(cx))?;
+                Poll::Ready(Ok(finish(&policy.responder, res, false)))
+            }
+            StateProj::Anonymous { future, policy } => {
+                let res = std::task::ready!(future.poll(cx))?;
+                Poll::Ready(Ok(match policy {
+                    Some(policy) => finish(&policy.responder, res, false),
+                    None => finish(&DEFAULT_RESPONDER, res, false),
+                }))
+            }
+            StateProj::Authenticating { future } => future.as_mut().poll(cx),
+            StateProj::Rejected { response } => match response.take() {
+                Some(response) => Poll::Ready(Ok(response)),
+                // Polling a future again after it returned `Ready` breaks the `Future`
+                // contract; actix never does.
+                None => panic!("JwtAuthFuture polled after completion"),
+            },
+        }
+    }
+}
+
+/// Rejections answered the default way: what the anonymous fast path uses when no
+/// reshaping is configured, so that it needs no reference to the policy.
+static DEFAULT_RESPONDER: crate::error::Responder = crate::error::Responder::DEFAULT;
+
+impl<S, B> Service<ServiceRequest> for JwtAuthMiddleware<S>
+where
+    S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = Error> + 'static,
+    B: MessageBody + 'static,
+{
+    type Response = ServiceResponse<EitherBody<B>>;
+    type Error = Error;
+    type Future = JwtAuthFuture<S::Future, B>;
+
+    forward_ready!(service);
+
+    fn call(&self, req: ServiceRequest) -> Self::Future {
+        let policy = &self.policy;
+        if !policy.config.enabled() || policy.is_public_path(req.match_info().as_str()) {
+            return JwtAuthFuture::new(State::Unchecked {
+                future: self.service.call(req),
+                policy: Arc::clone(policy),
+            });
+        }
+        if !policy.could_be_anonymous(&req) {
+            // No anonymous resource can answer: decide before routing, so that a rejection
+            // is an ordinary response that outer middleware still decorates.
+            return self.authenticate_first(req);
+        }
+        if bearer_token(req.headers()).is_ok() {
+            // An anonymous resource may answer, and the request carries a token. It is checked
+            // before routing, so that the identity is in the request's extensions when the
+            // handler runs (`web::ReqData<Principal>`); an anonymous route ignores the outcome.
+            return self.authenticate_then_route(req);
+        }
+        self.route_first(req)
+    }
+}
+
+impl<S, B> JwtAuthMiddleware<S>
+where
+    S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = Error> + 'static,
+    B: MessageBody + 'static,
+{
+    /// No anonymous route can answer: the token decides, before routing.
+    fn authenticate_first(&self, req: ServiceRequest) -> JwtAuthFuture<S::Future, B> {
+        let (policy, service) = (Arc::clone(&self.policy), Rc::clone(&self.service));
+        let span = auth_span(&req);
+        JwtAuthFuture::authenticating(
+            async move {
+                match policy
+                    .authenticator
+                    .authenticate_request(req.headers())
+                    .await
+                {
+                    Ok(principal) => run(&policy, &*service, req, principal).await,
+                    Err(err) => Ok(reject(&policy.responder, req, err)),
+                }
+            }
+            .instrument(span),
+        )
+    }
+
+    /// An anonymous route may answer a request that carries a token: the token is checked
+    /// first; when it fails, routing says whether the request needed it.
+    fn authenticate_then_route(&self, req: ServiceRequest) -> JwtAuthFuture<S::Future, B> {
+        let (policy, service) = (Arc::clone(&self.policy), Rc::clone(&self.service));
+        let span = auth_span(&req);
+        JwtAuthFuture::authenticating(
+            async move {
+                let err = match policy
+                    .authenticator
+                    .authenticate_request(req.headers())
+                    .await
+                {
+                    Ok(principal) => return run(&policy, &*service, req, principal).await,
+                    Err(err) => err,
+                };
+                // A rejection, unless routing picks an anonymous route: routing takes the
+                // request, so a copy of its head answers for it (a rare path).
+                let head = HeadCopy::of(&req);
+                let headers = req.headers().clone();
+                let (routed, anonymous) = anonymous::route(|| service.call(req));
+                if anonymous {
+                    let res = SecurityContext::anonymous_scope(routed).await?;
+                    return Ok(finish_routed(&policy.responder, res, true));
+                }
+                // The request belongs to the unpolled handler future, dropped here without
+                // having run; the answer goes out on a request rebuilt from the head, so
+                // that outer middleware handles it like any other response.
+                drop(routed);
+                Ok(reject(&policy.responder, head.into_request(headers), err))
+            }
+            .instrument(span),
+        )
+    }
+
+    /// An anonymous route may answer and there is no token: route first, then look at the
+    /// mark. Routing takes the request; a copy of its head answers for it if it turns out to
+    /// need the 401.
+    fn route_first(&self, req: ServiceRequest) -> JwtAuthFuture<S::Future, B> {
+        let head = {
+            let mut spare = self.spare_headers.borrow_mut();
+            spare.clear();
+            for (name, value) in req.headers().iter() {
+                spare.append(name.clone(), value.clone());
+            }
+            HeadCopy::of(&req)
+        };
+        let (routed, anonymous) = anonymous::route(|| self.service.call(req));
+        if anonymous {
+            // The copy is not needed; it must not keep this request's headers around.
+            self.spare_headers.borrow_mut().clear();
+            let policy = self
+                .policy
+                .responder
+                .reshapes()
+                .then(|| Arc::clone(&self.policy));
+            return JwtAuthFuture::new(State::Anonymous {
+                future: SecurityContext::anonymous_scope(routed),
+                policy,
+            });
+        }
+        drop(routed);
+        let req = head.into_request(std::mem::take(&mut *self.spare_headers.borrow_mut()));
+        let response = auth_span(&req)
+            .in_scope(|| reject(&self.policy.responder, req, AuthError::MissingCredentials));
+        JwtAuthFuture::new(State::Rejected {
+            response: Some(response),
+        })
+    }
+}
+
+impl<F, B> JwtAuthFuture<F, B> {
+    fn new(state: State<F, B>) -> JwtAuthFuture<F, B> {
+        JwtAuthFuture { state }
+    }
+
+    fn authenticating(
+        future: impl Future<Output = Result<ServiceResponse<EitherBody<B>>, Error>> + 'static,
+    ) -> JwtAuthFuture<F, B> {
+        JwtAuthFuture::new(State::Authenticating {
+            future: Box::pin(future),
+        })
+    }
+}
+
+/// Runs the request for `principal`: the identity goes into the request's extensions and
+/// the task-local scope, unless routing picks a route marked anonymous (whose guard takes it
+/// back out of the extensions).
+async fn run<S, B>(
+    policy: &Policy,
+    service: &S,
+    req: ServiceRequest,
+    principal: Principal,
+) -> Result<ServiceResponse<EitherBody<B>>, Error>
+where
+    S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = Error>,
+{
+    req.extensions_mut().insert(principal.clone());
+    let (routed, anonymous) = anonymous::route(|| service.call(req));
+    let span = Span::current();
+    if !anonymous && !span.is_disabled() {
+        if let Some(iss) = principal
+            .raw_claims()
+            .get("iss")
+            .and_then(|iss| iss.as_str())
+        {
+            span.record("iss", display(iss));
+        }
+        span.record("sub", display(&principal.claims().sub));
+    }
+    let identity = (!anonymous).then_some(principal);
+    let res = SecurityContext::scope(identity, routed).await?;
+    Ok(finish_routed(&policy.responder, res, anonymous))
+}
