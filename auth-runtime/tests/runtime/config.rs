@@ -284,3 +284,57 @@ fn error_format_is_read_from_yaml_and_environment() {
         Ok(())
     });
 }
+
+#[test]
+fn an_error_names_its_kind_its_key_and_where_the_value_was_set() {
+    use auth_runtime::ConfigErrorKind;
+    Jail::expect_with(|jail| {
+        jail.create_file(
+            "auth.yaml",
+            "auth_client:\n  issuer: https://id.example\n  audience: api\n  accepted_algorithms: [HS256]\n",
+        )?;
+        let figment = auth_runtime::config::figment_from("auth.yaml");
+        let err = AuthConfig::from_figment(&figment).unwrap_err();
+        assert_eq!(err.kind(), ConfigErrorKind::Algorithm);
+        assert_eq!(err.key(), Some("auth_client.accepted_algorithms"));
+        let origin = err.origin().expect("set in the file");
+        assert!(origin.contains("auth.yaml"), "{origin}");
+        assert!(
+            err.message().contains("HS256"),
+            "the message is unchanged: {err}"
+        );
+
+        jail.set_env("AUTH_CLIENT__JWKS_TTL_SECONDS", "0");
+        jail.set_env("AUTH_CLIENT__ACCEPTED_ALGORITHMS", "[RS256]");
+        let err =
+            AuthConfig::from_figment(&auth_runtime::config::figment_from("auth.yaml")).unwrap_err();
+        assert_eq!(err.kind(), ConfigErrorKind::OutOfRange);
+        assert_eq!(err.key(), Some("auth_client.jwks_ttl_seconds"));
+        let origin = err.origin().expect("set in the environment");
+        assert!(origin.contains("AUTH_CLIENT"), "{origin}");
+
+        jail.set_env("AUTH_CLIENT__JWKS_TTL_SECONDS", "300");
+        jail.set_env(
+            "AUTH_CLIENT__REVOCATION_ENDPOINT",
+            "http://lists.example/revoked",
+        );
+        let err =
+            AuthConfig::from_figment(&auth_runtime::config::figment_from("auth.yaml")).unwrap_err();
+        assert_eq!(err.kind(), ConfigErrorKind::InsecureUrl);
+        assert_eq!(err.key(), Some("auth_client.revocation_endpoint"));
+        Ok(())
+    });
+}
+
+#[test]
+fn an_error_about_a_default_has_no_origin() {
+    Jail::expect_with(|jail| {
+        jail.create_file("auth.yaml", "auth_client:\n  audience: api\n")?;
+        let err =
+            AuthConfig::from_figment(&auth_runtime::config::figment_from("auth.yaml")).unwrap_err();
+        assert_eq!(err.kind(), auth_runtime::ConfigErrorKind::Missing);
+        assert_eq!(err.key(), Some("auth_client.issuer"));
+        assert_eq!(err.origin(), None);
+        Ok(())
+    });
+}
