@@ -135,7 +135,7 @@ async fn run() -> Result<(), String> {
         .unwrap_or_else(|| {
             PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("examples/quickstart.yaml")
         });
-    let mut figment = auth_runtime::config::figment_from(&config_path);
+    let mut figment = auth_runtime::figment_from(&config_path);
 
     // No issuer configured: bring a demo one up on loopback and trust it.
     let issuer_configured = figment

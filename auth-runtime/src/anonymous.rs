@@ -1,34 +1,4 @@
-//! Anonymous routes: the guard that marks a resource as anonymous, and the declaration that
-//! lets the middleware know such a resource may exist for a request.
-//!
-//! Inside an app wrapped by [`JwtAuth`](crate::JwtAuth) every route needs a valid token. A
-//! resource becomes anonymous with two pieces, both needed:
-//!
-//! 1. a mark: the [`Anonymous`] middleware on the route or resource (it marks the request
-//!    when routing picks it), or the [`AnonymousGuard`] as its **last** guard (what
-//!    `#[allow_anonymous]` adds);
-//! 2. a declaration of its methods and pattern on the middleware
-//!    ([`JwtAuth::anonymous_route`](crate::JwtAuth::anonymous_route)), so that a request
-//!    without a token that could reach it is routed first instead of refused at once.
-//!
-//! ```
-//! use actix_web::{App, HttpResponse, http::Method, web};
-//! use auth_runtime::{AnonymousGuard, JwtAuth};
-//!
-//! # fn demo(auth: JwtAuth) {
-//! let auth = auth.anonymous_route(&[Method::GET], "/health");
-//! let app = App::new()
-//!     .wrap(auth)
-//!     .service(
-//!         web::resource("/health")
-//!             .guard(AnonymousGuard)
-//!             .route(web::get().to(|| async { HttpResponse::Ok().body("up") })),
-//!     );
-//! # }
-//! ```
-//!
-//! A path prefix listed in `public_paths` needs neither: the middleware does not look at such
-//! requests at all.
+//! Anonymous routes: the guard that marks a resource, and the pre-routing declarations.
 
 use std::cell::Cell;
 use std::future::{Ready, ready};
@@ -42,6 +12,38 @@ use actix_web::http::Method;
 
 use crate::context::Principal;
 
+/// Anonymous routes: the guard that marks a resource as anonymous, and the declaration that
+/// lets the middleware know such a resource may exist for a request.
+///
+/// Inside an app wrapped by [`JwtAuth`](crate::JwtAuth) every route needs a valid token. A
+/// resource becomes anonymous with two pieces, both needed:
+///
+/// 1. a mark: the [`Anonymous`] middleware on the route or resource (it marks the request
+///    when routing picks it), or the [`AnonymousGuard`] as its **last** guard (what
+///    `#[allow_anonymous]` adds);
+/// 2. a declaration of its methods and pattern on the middleware
+///    ([`JwtAuth::anonymous_route`](crate::JwtAuth::anonymous_route)), so that a request
+///    without a token that could reach it is routed first instead of refused at once.
+///
+/// ```
+/// use actix_web::{App, HttpResponse, http::Method, web};
+/// use auth_runtime::{AnonymousGuard, JwtAuth};
+///
+/// # fn demo(auth: JwtAuth) {
+/// let auth = auth.anonymous_route(&[Method::GET], "/health");
+/// let app = App::new()
+///     .wrap(auth)
+///     .service(
+///         web::resource("/health")
+///             .guard(AnonymousGuard)
+///             .route(web::get().to(|| async { HttpResponse::Ok().body("up") })),
+///     );
+/// # }
+/// ```
+///
+/// A path prefix listed in `public_paths` needs neither: the middleware does not look at such
+/// requests at all.
+///
 /// Marks the resource it guards as anonymous. Always passes; it must be the **last** guard
 /// checked, after any other guard of its route and resource, so that it only marks a request
 /// whose resource is really the one chosen: a guard checked after it that then fails (a

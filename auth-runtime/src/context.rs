@@ -1,34 +1,4 @@
 //! The caller's identity, readable from anywhere inside the request.
-//!
-//! The middleware runs the handler, its extractors and everything they await inside a
-//! task-local scope holding the [`Principal`]. Code far from the handler reads it through
-//! [`SecurityContext`] without the identity being passed down:
-//!
-//! ```
-//! use auth_runtime::{AuthError, SecurityContext};
-//!
-//! fn audit(action: &str) -> Result<(), AuthError> {
-//!     let me = SecurityContext::require()?;
-//!     println!("{} did {action}", me.claims().sub);
-//!     Ok(())
-//! }
-//! ```
-//!
-//! Concurrent requests never see each other's identity: each request's future carries its
-//! own scope. A task started with `tokio::spawn` (or `actix_web::rt::spawn`) is a new task
-//! and starts with **no** identity; wrap its future in [`SecurityContext::propagate`] to carry
-//! the current one along:
-//!
-//! ```
-//! # async fn demo() {
-//! use auth_runtime::SecurityContext;
-//! let job = SecurityContext::propagate(async {
-//!     // sees the same identity as the request that spawned it
-//!     SecurityContext::get().map(|me| me.claims().sub.clone())
-//! });
-//! actix_web::rt::spawn(job);
-//! # }
-//! ```
 
 use std::future::{Future, Ready, ready};
 use std::sync::Arc;
@@ -162,6 +132,38 @@ impl Principal {
     }
 }
 
+/// The caller's identity, readable from anywhere inside the request.
+///
+/// The middleware runs the handler, its extractors and everything they await inside a
+/// task-local scope holding the [`Principal`]. Code far from the handler reads it through
+/// [`SecurityContext`] without the identity being passed down:
+///
+/// ```
+/// use auth_runtime::{AuthError, SecurityContext};
+///
+/// fn audit(action: &str) -> Result<(), AuthError> {
+///     let me = SecurityContext::require()?;
+///     println!("{} did {action}", me.claims().sub);
+///     Ok(())
+/// }
+/// ```
+///
+/// Concurrent requests never see each other's identity: each request's future carries its
+/// own scope. A task started with `tokio::spawn` (or `actix_web::rt::spawn`) is a new task
+/// and starts with **no** identity; wrap its future in [`SecurityContext::propagate`] to carry
+/// the current one along:
+///
+/// ```
+/// # async fn demo() {
+/// use auth_runtime::SecurityContext;
+/// let job = SecurityContext::propagate(async {
+///     // sees the same identity as the request that spawned it
+///     SecurityContext::get().map(|me| me.claims().sub.clone())
+/// });
+/// actix_web::rt::spawn(job);
+/// # }
+/// ```
+///
 /// Static access to the identity of the request being handled.
 ///
 /// Every function reads the task-local scope the middleware opened; outside a request (or on

@@ -1,16 +1,4 @@
 //! The one error type of a rejected request, and its HTTP answer.
-//!
-//! Every rejection is JSON `{"detail": "..."}` with the same messages as pico-client-auth, plus
-//! the RFC 6750 `WWW-Authenticate` challenge that upstream leaves out:
-//!
-//! | error | status | `WWW-Authenticate` |
-//! |---|---|---|
-//! | no or malformed `Authorization` header | 401 | `Bearer realm="api"` |
-//! | bad token | 401 | `Bearer realm="api", error="invalid_token", error_description="..."` |
-//! | role or group missing | 403 | `Bearer realm="api", error="insufficient_scope", error_description="..."` |
-//! | scope missing | 403 | the same, then `scope="articles:write"` (the scopes asked for) |
-//! | revoked token | 401 | `Bearer realm="api", error="invalid_token", error_description="Token has been revoked"` |
-//! | no usable key set, or a revocation list too old to trust | 503 | none; `Retry-After` instead |
 
 use std::fmt;
 
@@ -116,6 +104,20 @@ impl InvalidReason {
     }
 }
 
+/// The one error type of a rejected request, and its HTTP answer.
+///
+/// Every rejection is JSON `{"detail": "..."}` with the same messages as pico-client-auth, plus
+/// the RFC 6750 `WWW-Authenticate` challenge that upstream leaves out:
+///
+/// | error | status | `WWW-Authenticate` |
+/// |---|---|---|
+/// | no or malformed `Authorization` header | 401 | `Bearer realm="api"` |
+/// | bad token | 401 | `Bearer realm="api", error="invalid_token", error_description="..."` |
+/// | role or group missing | 403 | `Bearer realm="api", error="insufficient_scope", error_description="..."` |
+/// | scope missing | 403 | the same, then `scope="articles:write"` (the scopes asked for) |
+/// | revoked token | 401 | `Bearer realm="api", error="invalid_token", error_description="Token has been revoked"` |
+/// | no usable key set, or a revocation list too old to trust | 503 | none; `Retry-After` instead |
+///
 /// A request the auth layer rejects, with the answer it gets.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]

@@ -5,40 +5,84 @@
 //! answers 401/403 for you. Every route of a wrapped app needs a valid token unless it is
 //! explicitly anonymous.
 //!
+//! ```toml
+//! [dependencies]
+//! auth-runtime = "0.1"
+//! actix-web = "4"
+//!
+//! [dev-dependencies]
+//! auth-runtime = { version = "0.1", features = ["testing"] }
+//! ```
+//!
+//! ```yaml
+//! # config.yaml; every key can also be set as AUTH_CLIENT__<KEY>, which wins
+//! auth_client:
+//!   issuer: https://id.example.com
+//!   audience: my-api
+//! ```
+//!
 //! ```no_run
 //! use actix_web::{App, HttpServer, Responder, get, web};
-//! use auth_runtime::{JwtAuth, Principal, SecurityContext};
+//! use auth_runtime::{JwtAuth, Principal, SecurityContext, allow_anonymous, requires_role};
+//!
+//! #[allow_anonymous]
+//! #[get("/health")]
+//! async fn health() -> &'static str {
+//!     "up"
+//! }
 //!
 //! #[get("/api/profile")]
 //! async fn profile(me: Principal) -> impl Responder {
 //!     web::Json(serde_json::json!({ "subject": me.claims().sub, "roles": me.roles() }))
 //! }
 //!
-//! #[get("/api/whoami")]
-//! async fn whoami() -> impl Responder {
+//! #[requires_role("admin")]
+//! #[get("/api/admin")]
+//! async fn admin() -> impl Responder {
 //!     // any code the handler awaits can read the identity
 //!     let me = SecurityContext::require()?;
-//!     Ok::<_, auth_runtime::AuthError>(me.claims().sub.clone())
+//!     Ok::<_, auth_runtime::AuthError>(format!("Welcome, {}", me.claims().sub))
 //! }
 //!
 //! #[actix_web::main]
 //! async fn main() -> Result<(), Box<dyn std::error::Error>> {
-//!     // auth_client.issuer / audience / ... from config.yaml, AUTH_CLIENT__* wins
-//!     let figment = auth_runtime::config::figment_from("config.yaml");
+//!     let figment = auth_runtime::figment_from("config.yaml");
 //!     let auth = JwtAuth::from_figment(&figment)?; // fails fast on bad config
-//!     HttpServer::new(move || App::new().wrap(auth.clone()).service(profile).service(whoami))
-//!         .bind("127.0.0.1:8080")?
-//!         .run()
-//!         .await?;
+//!     HttpServer::new(move || {
+//!         App::new()
+//!             .wrap(auth.clone())
+//!             .service(health)
+//!             .service(profile)
+//!             .service(admin)
+//!     })
+//!     .bind("127.0.0.1:8080")?
+//!     .run()
+//!     .await?;
 //!     Ok(())
 //! }
 //! ```
 //!
-//! The pieces, one module each: [`config`] (the `auth_client` section), [`jwks`] (keys),
-//! [`validate`] (token checks), [`revocation`] (revoked tokens), [`roles`] (role
-//! resolution), [`scope`] (OAuth scopes), [`context`] (the identity),
-//! [`middleware`] (401/403), [`anonymous`] (routes without a token), [`error`] (the
-//! answers), and, with the `testing` feature, [`testing`] (a loopback issuer for your tests).
+//! # Where to look
+//!
+//! - [`JwtAuth`]: the middleware, what it answers for each request, and its
+//!   [builder](JwtAuthBuilder) (key sources, role resolver, error handler).
+//! - [`requires_role`], [`requires_scope`], [`requires_group`], [`allow_anonymous`]: the
+//!   policy of one handler; [`AnonymousGuard`] for routes registered by hand.
+//! - [`AuthConfig`]: the `auth_client` section, read with [`figment_from`].
+//! - [`Principal`] and [`SecurityContext`]: the caller, as an extractor or from any code the
+//!   handler awaits; [`scope`] holds the rules scopes are compared by.
+//! - [`Validator`]: what is checked, in which order; [`JwksKeySource`] and [`KeySource`]:
+//!   where keys come from; [`RevocationList`]: revoked tokens; [`RoleResolver`]: roles.
+//! - [`AuthError`]: every rejection, its status, challenge and stable code.
+//! - [`metrics`] (feature `metrics`): what is counted; [`openapi`] (feature `openapi`):
+//!   security schemes in utoipa documents.
+//! - [`testing`] (feature `testing`): a real issuer on loopback for your own tests.
+//!
+//! # Stability
+//!
+//! The crate is pre-1.0: a release that changes the public API bumps the minor version
+//! (0.1 to 0.2). Every public item has one path, from the crate root unless it lives in one
+//! of the modules above.
 
 #![deny(unreachable_pub)]
 #![warn(missing_docs)]
@@ -47,32 +91,32 @@
 #[path = "private.rs"]
 pub mod __private;
 mod algorithm;
-pub mod anonymous;
+mod anonymous;
 mod cache;
-pub mod config;
-pub mod context;
-pub mod error;
+mod config;
+mod context;
+mod error;
 mod fetch;
 mod issuer;
-pub mod jwks;
+mod jwks;
 pub mod metrics;
-pub mod middleware;
+mod middleware;
 #[cfg(feature = "openapi")]
 pub mod openapi;
-pub mod revocation;
-pub mod roles;
+mod revocation;
+mod roles;
 pub mod scope;
 mod strict_json;
 #[cfg(feature = "testing")]
 pub mod testing;
-pub mod validate;
+mod validate;
 
 pub use algorithm::Algorithm;
-pub use anonymous::{Anonymous, AnonymousGuard, AnonymousRoute};
+pub use anonymous::{Anonymous, AnonymousGuard, AnonymousRoute, AnonymousService};
 pub use cache::TokenCacheStats;
 pub use config::{
     Audience, AuthConfig, ConfigError, ConfigErrorKind, ErrorFormat, IssuerConfig, RawConfig,
-    RawIssuer,
+    RawIssuer, figment_from,
 };
 pub use context::{Principal, SecurityContext};
 pub use error::{AuthError, InvalidReason};
@@ -80,16 +124,16 @@ pub use jwks::{
     JwksError, JwksKeySource, KeyError, KeySet, KeySource, KeysUnavailable, VerifyingKey,
 };
 pub use middleware::{JwtAuth, JwtAuthBuilder, JwtAuthFuture, JwtAuthMiddleware, bearer_token};
-
-/// A boxed future that can move between threads, as [`KeySource::refresh`],
-/// [`RevocationSource::fetch`] and [`RoleResolver`]s that need I/O return.
-pub type BoxFuture<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>>;
 pub use revocation::{
     HttpRevocationSource, RevocationFetchError, RevocationList, RevocationPage, RevocationSource,
     RevokedToken,
 };
-pub use roles::{DefaultRoleResolver, RoleResolver};
+pub use roles::{ClaimRoles, RoleResolver};
 pub use validate::{RawClaims, TokenClaims, ValidToken, Validator};
+
+/// A boxed future that can move between threads, as [`KeySource::refresh`],
+/// [`RevocationSource::fetch`] and [`RoleResolver`]s that need I/O return.
+pub type BoxFuture<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>>;
 
 /// Restricts a handler to callers holding any of the listed roles.
 ///

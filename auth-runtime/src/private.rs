@@ -10,6 +10,9 @@ use actix_web::{FromRequest, HttpRequest};
 
 pub use inventory;
 
+/// The environment provider and error wording `auth-server` shares with this crate.
+pub use crate::config::{EnvSection, explain, is_secret_key};
+
 use crate::context::{Principal, SecurityContext};
 use crate::error::AuthError;
 

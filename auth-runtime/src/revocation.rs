@@ -1,47 +1,4 @@
-//! Revoked tokens: the issuer's list of revoked `jti`s, kept current and checked on every
-//! request.
-//!
-//! With `revocation_endpoint` set for an issuer, the middleware holds that issuer's list of
-//! revoked token ids. A token whose `jti` is on it is refused with 401 `Token has been
-//! revoked`, also when it sits in the verified-token cache. Checking costs one lock-free load
-//! and one hash lookup; the network is never waited on while the list is fresh.
-//!
-//! The list is refreshed while requests come in: when it is older than
-//! `revocation_poll_seconds` (default 15), the next request starts a refresh in the
-//! background and goes on with the list in hand. When it is older than
-//! `revocation_max_staleness_seconds` (default 60), or was never loaded, the request waits for
-//! one refresh; if that fails, requests are refused with 503 (fail closed) unless
-//! `revocation_fail_open: true`, which accepts them against the last list held. A failed
-//! refresh is retried at most once a second. Only tokens whose signature verified cause a
-//! refresh, so made-up tokens cannot drive the fetch rate.
-//!
-//! # The wire format
-//!
-//! `GET {revocation_endpoint}` answers the whole list, `GET {revocation_endpoint}?since=CURSOR`
-//! what was revoked after an earlier answer:
-//!
-//! ```json
-//! {
-//!   "revoked": [{"jti": "5f0c...", "exp": 1764003600}],
-//!   "cursor": "9c1e2f3a4b5c6d7e.42",
-//!   "full": true,
-//!   "more": false
-//! }
-//! ```
-//!
-//! - `revoked`: each revoked token's `jti` and the `exp` of that token. An entry is dropped
-//!   (by the issuer and by this list) once its token would have expired anyway.
-//! - `cursor`: opaque; the next request passes it as `since`.
-//! - `full`: the answer starts from the beginning (no `since`, or a `since` the issuer no
-//!   longer knows, such as one from before a restart).
-//! - `more`: more entries follow at once; the next page is fetched immediately.
-//!
-//! Entries are only ever added: an answer, full or not, is merged into the list held.
-//!
-//! Another [`RevocationSource`] (an issuer in the same process, say) is given with
-//! [`JwtAuthBuilder::issuer_revocation_source`](crate::JwtAuthBuilder::issuer_revocation_source);
-//! [`RevocationList::prefetch`] rereads the list at once, when the source is known to hold
-//! something new.
+//! Revoked tokens: the issuer's list of revoked `jti`s, kept current and checked.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -59,7 +16,8 @@ use crate::fetch::{Clients, check_fetch_url, read_capped, redacted};
 use crate::validate::now;
 
 /// Where the list of revoked tokens is served under the issuer URL (by `TestIssuer`).
-pub const REVOCATION_PATH: &str = "/api/v1/auth/revoked-jtis";
+#[cfg(feature = "testing")]
+pub(crate) const REVOCATION_PATH: &str = "/api/v1/auth/revoked-jtis";
 
 /// Largest answer read from a revocation endpoint, in bytes (a page of 10,000 entries is
 /// well under a megabyte).
@@ -81,7 +39,7 @@ pub struct RevokedToken {
     pub exp: u64,
 }
 
-/// One answer of a revocation source (see the [module](self) for the format).
+/// One answer of a revocation source (see [`RevocationList`] for the format).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RevocationPage {
     /// Tokens revoked (after `since`, unless `full`).
@@ -177,6 +135,51 @@ impl RevocationSource for HttpRevocationSource {
     }
 }
 
+/// Revoked tokens: the issuer's list of revoked `jti`s, kept current and checked on every
+/// request.
+///
+/// With `revocation_endpoint` set for an issuer, the middleware holds that issuer's list of
+/// revoked token ids. A token whose `jti` is on it is refused with 401 `Token has been
+/// revoked`, also when it sits in the verified-token cache. Checking costs one lock-free load
+/// and one hash lookup; the network is never waited on while the list is fresh.
+///
+/// The list is refreshed while requests come in: when it is older than
+/// `revocation_poll_seconds` (default 15), the next request starts a refresh in the
+/// background and goes on with the list in hand. When it is older than
+/// `revocation_max_staleness_seconds` (default 60), or was never loaded, the request waits for
+/// one refresh; if that fails, requests are refused with 503 (fail closed) unless
+/// `revocation_fail_open: true`, which accepts them against the last list held. A failed
+/// refresh is retried at most once a second. Only tokens whose signature verified cause a
+/// refresh, so made-up tokens cannot drive the fetch rate.
+///
+/// # The wire format
+///
+/// `GET {revocation_endpoint}` answers the whole list, `GET {revocation_endpoint}?since=CURSOR`
+/// what was revoked after an earlier answer:
+///
+/// ```json
+/// {
+///   "revoked": [{"jti": "5f0c...", "exp": 1764003600}],
+///   "cursor": "9c1e2f3a4b5c6d7e.42",
+///   "full": true,
+///   "more": false
+/// }
+/// ```
+///
+/// - `revoked`: each revoked token's `jti` and the `exp` of that token. An entry is dropped
+///   (by the issuer and by this list) once its token would have expired anyway.
+/// - `cursor`: opaque; the next request passes it as `since`.
+/// - `full`: the answer starts from the beginning (no `since`, or a `since` the issuer no
+///   longer knows, such as one from before a restart).
+/// - `more`: more entries follow at once; the next page is fetched immediately.
+///
+/// Entries are only ever added: an answer, full or not, is merged into the list held.
+///
+/// Another [`RevocationSource`] (an issuer in the same process, say) is given with
+/// [`JwtAuthBuilder::issuer_revocation_source`](crate::JwtAuthBuilder::issuer_revocation_source);
+/// [`RevocationList::prefetch`] rereads the list at once, when the source is known to hold
+/// something new.
+///
 /// One issuer's revocation list as held in memory, shared by every worker. Cheap to clone.
 #[derive(Clone)]
 pub struct RevocationList {

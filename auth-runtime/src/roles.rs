@@ -1,57 +1,59 @@
 //! Turning a validated token into the caller's roles.
-//!
-//! By default the roles are read from the claim that `auth_client.roles_claim` names (`role`
-//! unless configured): a claim name, or a dotted path into nested objects such as
-//! `realm_access.roles`, holding a string (one role) or an array of strings. A claim whose
-//! whole name matches is taken before the path is split, so a namespaced claim like
-//! `https://example.com/roles` works as written. Roles that need code plug their own
-//! resolver into [`JwtAuthBuilder::role_resolver`](crate::JwtAuthBuilder::role_resolver), which replaces
-//! `roles_claim`:
-//!
-//! ```
-//! use auth_runtime::{AuthConfig, ConfigError, JwtAuth, RawClaims, TokenClaims};
-//!
-//! /// Realm roles and this API's client roles together.
-//! fn keycloak_roles(_: &TokenClaims, raw: &RawClaims) -> Vec<String> {
-//!     let strings = |value: Option<&serde_json::Value>| -> Vec<String> {
-//!         value
-//!             .and_then(|roles| roles.as_array())
-//!             .map(|roles| roles.iter().filter_map(|r| r.as_str().map(String::from)).collect())
-//!             .unwrap_or_default()
-//!     };
-//!     let mut roles = strings(raw.get("realm_access").and_then(|a| a.get("roles")));
-//!     roles.extend(strings(
-//!         raw.get("resource_access").and_then(|a| a.get("my-api")).and_then(|c| c.get("roles")),
-//!     ));
-//!     roles
-//! }
-//!
-//! fn middleware(config: AuthConfig) -> Result<JwtAuth, ConfigError> {
-//!     JwtAuth::builder(config).role_resolver(keycloak_roles).build()
-//! }
-//! # let _ = middleware;
-//! ```
-//!
-//! A resolver that needs I/O (a database lookup) implements the trait with an `async fn`:
-//!
-//! ```
-//! use auth_runtime::{RawClaims, RoleResolver, TokenClaims};
-//!
-//! struct FromDirectory;
-//!
-//! impl RoleResolver for FromDirectory {
-//!     async fn resolve(&self, claims: &TokenClaims, _raw: &RawClaims) -> Vec<String> {
-//!         // e.g. `SELECT role FROM members WHERE user_id = $1` with claims.sub
-//!         vec![format!("member-of-{}", claims.org_id)]
-//!     }
-//! }
-//! ```
 
 use std::future::Future;
 
 use crate::BoxFuture;
 use crate::validate::{RawClaims, TokenClaims};
 
+/// Turning a validated token into the caller's roles.
+///
+/// By default the roles are read from the claim that `auth_client.roles_claim` names (`role`
+/// unless configured): a claim name, or a dotted path into nested objects such as
+/// `realm_access.roles`, holding a string (one role) or an array of strings. A claim whose
+/// whole name matches is taken before the path is split, so a namespaced claim like
+/// `https://example.com/roles` works as written. Roles that need code plug their own
+/// resolver into [`JwtAuthBuilder::role_resolver`](crate::JwtAuthBuilder::role_resolver), which replaces
+/// `roles_claim`:
+///
+/// ```
+/// use auth_runtime::{AuthConfig, ConfigError, JwtAuth, RawClaims, TokenClaims};
+///
+/// /// Realm roles and this API's client roles together.
+/// fn keycloak_roles(_: &TokenClaims, raw: &RawClaims) -> Vec<String> {
+///     let strings = |value: Option<&serde_json::Value>| -> Vec<String> {
+///         value
+///             .and_then(|roles| roles.as_array())
+///             .map(|roles| roles.iter().filter_map(|r| r.as_str().map(String::from)).collect())
+///             .unwrap_or_default()
+///     };
+///     let mut roles = strings(raw.get("realm_access").and_then(|a| a.get("roles")));
+///     roles.extend(strings(
+///         raw.get("resource_access").and_then(|a| a.get("my-api")).and_then(|c| c.get("roles")),
+///     ));
+///     roles
+/// }
+///
+/// fn middleware(config: AuthConfig) -> Result<JwtAuth, ConfigError> {
+///     JwtAuth::builder(config).role_resolver(keycloak_roles).build()
+/// }
+/// # let _ = middleware;
+/// ```
+///
+/// A resolver that needs I/O (a database lookup) implements the trait with an `async fn`:
+///
+/// ```
+/// use auth_runtime::{RawClaims, RoleResolver, TokenClaims};
+///
+/// struct FromDirectory;
+///
+/// impl RoleResolver for FromDirectory {
+///     async fn resolve(&self, claims: &TokenClaims, _raw: &RawClaims) -> Vec<String> {
+///         // e.g. `SELECT role FROM members WHERE user_id = $1` with claims.sub
+///         vec![format!("member-of-{}", claims.org_id)]
+///     }
+/// }
+/// ```
+///
 /// Decides which roles a validated token grants.
 ///
 /// Implemented for every `Fn(&TokenClaims, &RawClaims) -> Vec<String>` closure; such a
@@ -72,27 +74,47 @@ pub trait RoleResolver: Send + Sync + 'static {
     }
 }
 
-/// The `role` claim, alone; no roles when it is empty.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct DefaultRoleResolver;
+/// The roles in one claim: what `auth_client.roles_claim` configures, and so what the
+/// middleware uses unless [`JwtAuthBuilder::role_resolver`](crate::JwtAuthBuilder::role_resolver)
+/// gives another resolver. `ClaimRoles::new("role")` is the default.
+///
+/// The claim is named by its whole name first (`https://example.com/roles`), else by a
+/// dotted path into nested objects (`realm_access.roles`). A string there is one role (none
+/// when empty), a number its text, an array its non-empty strings; anything else, or nothing
+/// there, no roles.
+///
+/// ```
+/// use auth_runtime::{ClaimRoles, RoleResolver, TokenClaims};
+///
+/// let raw = serde_json::json!({"realm_access": {"roles": ["admin", "ops"]}});
+/// let raw = raw.as_object().expect("an object");
+/// let roles = ClaimRoles::new("realm_access.roles").roles(raw);
+/// assert_eq!(roles, ["admin", "ops"]);
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClaimRoles {
+    path: std::sync::Arc<str>,
+}
 
-impl DefaultRoleResolver {
-    fn roles(claims: &TokenClaims) -> Vec<String> {
-        if claims.role.is_empty() {
-            Vec::new()
-        } else {
-            vec![claims.role.clone()]
-        }
+impl ClaimRoles {
+    /// Roles read from the claim (or dotted path) `path`.
+    pub fn new(path: &str) -> ClaimRoles {
+        ClaimRoles { path: path.into() }
+    }
+
+    /// The roles in `raw`.
+    pub fn roles(&self, raw: &RawClaims) -> Vec<String> {
+        roles_at(raw, &self.path)
     }
 }
 
-impl RoleResolver for DefaultRoleResolver {
+impl RoleResolver for ClaimRoles {
     fn resolve(
         &self,
-        claims: &TokenClaims,
-        _raw: &RawClaims,
+        _claims: &TokenClaims,
+        raw: &RawClaims,
     ) -> impl Future<Output = Vec<String>> + Send {
-        std::future::ready(DefaultRoleResolver::roles(claims))
+        std::future::ready(self.roles(raw))
     }
 
     fn cacheable(&self) -> bool {
@@ -121,13 +143,13 @@ where
 #[derive(Clone)]
 pub(crate) enum Resolver {
     /// `roles_claim`: a claim name or a dotted path.
-    Claim(std::sync::Arc<str>),
+    Claim(ClaimRoles),
     Custom(std::sync::Arc<dyn ErasedResolver>),
 }
 
 impl Resolver {
     pub(crate) fn claim(path: &str) -> Resolver {
-        Resolver::Claim(path.into())
+        Resolver::Claim(ClaimRoles::new(path))
     }
 
     pub(crate) fn custom<R: RoleResolver>(resolver: R) -> Resolver {
@@ -143,7 +165,7 @@ impl Resolver {
 
     pub(crate) async fn resolve(&self, claims: &TokenClaims, raw: &RawClaims) -> Vec<String> {
         match self {
-            Resolver::Claim(path) => roles_at(raw, path),
+            Resolver::Claim(claim) => claim.roles(raw),
             Resolver::Custom(resolver) => resolver.resolve_boxed(claims, raw).await,
         }
     }
@@ -152,7 +174,7 @@ impl Resolver {
 /// The roles at `path` in `raw`: the claim named exactly `path`, else the dotted path. A
 /// string is one role (none when empty), a number its text, an array its non-empty strings;
 /// anything else, or nothing there, no roles.
-pub(crate) fn roles_at(raw: &RawClaims, path: &str) -> Vec<String> {
+fn roles_at(raw: &RawClaims, path: &str) -> Vec<String> {
     let found = raw.get(path).or_else(|| {
         let mut segments = path.split('.');
         let first = raw.get(segments.next()?)?;

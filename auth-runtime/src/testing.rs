@@ -40,7 +40,7 @@
 //! [`set_available`](TestIssuer::set_available)`(false)` to answer 503,
 //! [`set_delay`](TestIssuer::set_delay) to answer slowly.
 //!
-//! It also serves a list of revoked tokens in the format of [`crate::revocation`] at
+//! It also serves a list of revoked tokens in the format [`RevocationList`](crate::RevocationList) reads, at
 //! [`revocation_url`](TestIssuer::revocation_url): [`revoke`](TestIssuer::revoke) a `jti` and
 //! point the middleware at it with [`revocation_config`](TestIssuer::revocation_config).
 

@@ -1,11 +1,4 @@
 //! Token validation: size, header, algorithm, key, signature, then the claims.
-//!
-//! The order is chosen so that an attacker-controlled token costs as little as possible before
-//! it is refused: the size cap comes before any decoding; the `iss` claim picks the trusted
-//! issuer before any key is looked up (a token naming an issuer not configured costs no fetch
-//! and no signature check, and one issuer's keys never see another's tokens); the algorithm
-//! is checked against that issuer's list before any key is looked up (so `none` and HS*
-//! never reach a verifier); and no other claim is trusted before the signature holds.
 
 use std::sync::{Arc, Weak};
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -94,6 +87,15 @@ pub(crate) struct Verified {
     pub(crate) nbf: Option<u64>,
 }
 
+/// Token validation: size, header, algorithm, key, signature, then the claims.
+///
+/// The order is chosen so that an attacker-controlled token costs as little as possible before
+/// it is refused: the size cap comes before any decoding; the `iss` claim picks the trusted
+/// issuer before any key is looked up (a token naming an issuer not configured costs no fetch
+/// and no signature check, and one issuer's keys never see another's tokens); the algorithm
+/// is checked against that issuer's list before any key is looked up (so `none` and HS*
+/// never reach a verifier); and no other claim is trusted before the signature holds.
+///
 /// Checks tokens against the configured issuers, each with its own key source.
 #[derive(Clone)]
 pub struct Validator {

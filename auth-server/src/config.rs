@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use argon2::password_hash::phc::PasswordHash;
 use argon2::{Argon2, PasswordHasher as _, PasswordVerifier as _};
-use auth_runtime::config::{EnvSection, explain};
+use auth_runtime::__private::{EnvSection, explain};
 use auth_runtime::{Algorithm, ConfigError, ConfigErrorKind};
 use figment::Figment;
 use serde::{Deserialize, Serialize};
@@ -33,7 +33,7 @@ pub const SECTION: &str = "server_auth";
 /// # }
 /// ```
 pub fn figment_from(yaml_path: impl AsRef<Path>) -> Figment {
-    auth_runtime::config::figment_from(yaml_path).merge(EnvSection::new(
+    auth_runtime::figment_from(yaml_path).merge(EnvSection::new(
         "SERVER_AUTH",
         SECTION,
         &RawServerConfig::default(),

@@ -3,10 +3,10 @@
 use std::sync::{Arc, Mutex, Weak};
 
 use actix_web::Scope;
-use auth_runtime::revocation::{
+use auth_runtime::{Algorithm, AuthConfig, ConfigError, ConfigErrorKind, JwtAuth, KeySet};
+use auth_runtime::{
     RevocationFetchError, RevocationList, RevocationPage, RevocationSource, RevokedToken,
 };
-use auth_runtime::{Algorithm, AuthConfig, ConfigError, ConfigErrorKind, JwtAuth, KeySet};
 use aws_lc_rs::hmac;
 use aws_lc_rs::rand::{SecureRandom as _, SystemRandom};
 use figment::Figment;

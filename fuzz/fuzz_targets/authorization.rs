@@ -4,7 +4,7 @@
 #![no_main]
 
 use actix_web::http::header::{AUTHORIZATION, HeaderMap, HeaderValue};
-use auth_runtime::middleware::bearer_token;
+use auth_runtime::bearer_token;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

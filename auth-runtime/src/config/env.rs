@@ -16,7 +16,7 @@ use super::{ConfigError, ConfigErrorKind};
 /// The environment variables of one configuration section, typed like the section.
 ///
 /// ```
-/// use auth_runtime::config::{EnvSection, RawConfig};
+/// use auth_runtime::{RawConfig, __private::EnvSection};
 ///
 /// let figment = figment::Figment::new()
 ///     .merge(EnvSection::new("AUTH_CLIENT", "auth_client", &RawConfig::default()));

@@ -1,35 +1,4 @@
 //! Configuration of the validator: the `auth_client` section, read through figment.
-//!
-//! ```yaml
-//! auth_client:
-//!   issuer: https://auth.example.com
-//!   audience: my-api
-//!   # everything below is optional
-//!   jwks_endpoint: https://auth.example.com/.well-known/jwks.json
-//!   accepted_algorithms: [RS256]
-//!   public_paths: [/health, /docs]
-//! ```
-//!
-//! With an OpenID Provider (Keycloak, Auth0, Entra ID, ...), `discovery: true` reads the key
-//! set URL from `{issuer}/.well-known/openid-configuration`. Several trusted issuers go in a
-//! list whose entries take the keys of the single form; a key an entry leaves out takes the
-//! top-level value:
-//!
-//! ```yaml
-//! auth_client:
-//!   issuers:
-//!     - issuer: https://id.example.com/realms/acme
-//!       audience: my-api
-//!       discovery: true
-//!       roles_claim: realm_access.roles
-//!     - issuer: http://localhost:8100
-//!       audience: [my-api, admin-api]
-//! ```
-//!
-//! Every key can be overridden from the environment with `AUTH_CLIENT__` and a double
-//! underscore for nesting (`AUTH_CLIENT__ISSUER=https://...`); the environment wins over the
-//! file. [`figment_from`] builds that layering; [`AuthConfig::from_figment`] reads the section
-//! from any figment and checks it.
 
 use std::fmt;
 use std::path::Path;
@@ -52,19 +21,19 @@ pub use error::{ConfigError, ConfigErrorKind};
 pub use raw::{Audience, RawConfig, RawIssuer};
 
 /// The figment section this crate reads.
-pub const SECTION: &str = "auth_client";
+pub(crate) const SECTION: &str = "auth_client";
 
 /// The path appended to the issuer when no `jwks_endpoint` is configured.
-pub const DEFAULT_JWKS_PATH: &str = "/api/v1/auth/jwks";
+pub(crate) const DEFAULT_JWKS_PATH: &str = "/api/v1/auth/jwks";
 
 /// The path appended to the issuer to find its OpenID Provider metadata.
-pub const DISCOVERY_PATH: &str = "/.well-known/openid-configuration";
+pub(crate) const DISCOVERY_PATH: &str = "/.well-known/openid-configuration";
 
 /// Builds the standard figment: the YAML file at `yaml_path` (skipped when it does not
 /// exist), then the `AUTH_CLIENT__*` environment variables on top (see [`EnvSection`]).
 ///
 /// ```no_run
-/// let figment = auth_runtime::config::figment_from("config.yaml");
+/// let figment = auth_runtime::figment_from("config.yaml");
 /// let config = auth_runtime::AuthConfig::from_figment(&figment)?;
 /// # Ok::<(), auth_runtime::ConfigError>(())
 /// ```
@@ -78,6 +47,39 @@ pub fn figment_from(yaml_path: impl AsRef<Path>) -> Figment {
         ))
 }
 
+/// Configuration of the validator: the `auth_client` section, read through figment.
+///
+/// ```yaml
+/// auth_client:
+///   issuer: https://auth.example.com
+///   audience: my-api
+///   # everything below is optional
+///   jwks_endpoint: https://auth.example.com/.well-known/jwks.json
+///   accepted_algorithms: [RS256]
+///   public_paths: [/health, /docs]
+/// ```
+///
+/// With an OpenID Provider (Keycloak, Auth0, Entra ID, ...), `discovery: true` reads the key
+/// set URL from `{issuer}/.well-known/openid-configuration`. Several trusted issuers go in a
+/// list whose entries take the keys of the single form; a key an entry leaves out takes the
+/// top-level value:
+///
+/// ```yaml
+/// auth_client:
+///   issuers:
+///     - issuer: https://id.example.com/realms/acme
+///       audience: my-api
+///       discovery: true
+///       roles_claim: realm_access.roles
+///     - issuer: http://localhost:8100
+///       audience: [my-api, admin-api]
+/// ```
+///
+/// Every key can be overridden from the environment with `AUTH_CLIENT__` and a double
+/// underscore for nesting (`AUTH_CLIENT__ISSUER=https://...`); the environment wins over the
+/// file. [`figment_from`] builds that layering; [`AuthConfig::from_figment`] reads the section
+/// from any figment and checks it.
+///
 /// A configuration that was read and checked: everything the validator needs. Only
 /// [`AuthConfig::from_figment`] and [`RawConfig::validate`] make one, so every value in it
 /// passed its check.

@@ -9,7 +9,7 @@ use super::ErrorFormat;
 
 /// The `auth_client` section as written in YAML or the environment, before checking.
 ///
-/// Use [`AuthConfig::from_figment`] (or [`RawConfig::validate`]) to get the checked form.
+/// Use [`AuthConfig::from_figment`](crate::AuthConfig::from_figment) (or [`RawConfig::validate`]) to get the checked form.
 /// The keys from `issuer` to `roles_claim` describe one trusted issuer; with several, list
 /// them under `issuers` (each entry takes those same keys, and a key an entry leaves out
 /// takes the value written at the top level, or its default).

@@ -1,12 +1,4 @@
-//! The key set fetched over HTTP from a JWKS URL: cached, refreshed in the background after
-//! its TTL, refetched once (for every waiting request together) when a token names an
-//! unknown `kid`.
-//!
-//! With discovery, every fetch of the key set first reads the issuer's OpenID Provider
-//! metadata (`{issuer}/.well-known/openid-configuration`), refuses it unless its `issuer` is
-//! the configured one exactly, and fetches the `jwks_uri` it names, under the same rules as
-//! a configured URL (https, or plain http to loopback only, never through a proxy). When the
-//! document cannot be read, the `jwks_uri` of the last good one is used.
+//! The key set fetched over HTTP from a JWKS URL, cached and refreshed.
 
 use std::fmt;
 use std::sync::Arc;
@@ -20,6 +12,16 @@ use crate::BoxFuture;
 use crate::config::{ConfigError, IssuerConfig};
 use crate::fetch::{Clients, check_fetch_url, read_capped, redacted};
 
+/// The key set fetched over HTTP from a JWKS URL: cached, refreshed in the background after
+/// its TTL, refetched once (for every waiting request together) when a token names an
+/// unknown `kid`.
+///
+/// With discovery, every fetch of the key set first reads the issuer's OpenID Provider
+/// metadata (`{issuer}/.well-known/openid-configuration`), refuses it unless its `issuer` is
+/// the configured one exactly, and fetches the `jwks_uri` it names, under the same rules as
+/// a configured URL (https, or plain http to loopback only, never through a proxy). When the
+/// document cannot be read, the `jwks_uri` of the last good one is used.
+///
 /// A key set fetched from a JWKS URL and cached (see the module documentation for when it
 /// refetches).
 #[derive(Clone)]

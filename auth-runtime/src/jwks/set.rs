@@ -39,7 +39,7 @@ pub struct KeySet {
 
 /// The answer of [`KeySet::find`].
 #[derive(Debug)]
-pub enum KeyLookup<'a> {
+pub(crate) enum KeyLookup<'a> {
     /// The key to verify with.
     Found(&'a Arc<VerifyingKey>),
     /// The set holds no key with this `kid` (or, for a token without `kid`, no key at all).
@@ -85,7 +85,7 @@ impl KeySet {
 
     /// Finds the key for a token's `kid`. A token without `kid` is matched only when the set
     /// holds exactly one key.
-    pub fn find(&self, kid: Option<&str>) -> KeyLookup<'_> {
+    pub(crate) fn find(&self, kid: Option<&str>) -> KeyLookup<'_> {
         match kid {
             Some(kid) => match self.by_kid.get(kid) {
                 Some(&index) => KeyLookup::Found(&self.keys[index]),
@@ -115,6 +115,24 @@ impl KeySet {
 pub struct KeysUnavailable;
 
 /// Where the validator gets its keys.
+///
+/// The request path only ever reads an already-parsed [`KeySet`] through an atomic pointer:
+/// no lock, no I/O. The network is touched in three cases only:
+///
+/// - no key set was loaded yet (the first request waits for the first fetch);
+/// - a token names a `kid` the set does not hold (a key was rotated in at the issuer): one
+///   forced refetch, shared by every waiting request on every worker, and at most one per
+///   `jwks_min_refresh_interval_seconds`, so a flood of made-up `kid`s costs the issuer at
+///   most one fetch per interval;
+/// - the set is older than `jwks_ttl_seconds`: the request that notices is served from the
+///   cached set and a refresh runs in the background.
+///
+/// A failed fetch keeps the set already cached (and logs a warning). With no set at all,
+/// requests get 503 with `Retry-After`.
+///
+/// The pieces: [`VerifyingKey`] (one JWK, parsed into a verifying key), [`KeySet`] and the
+/// [`KeySource`] trait (the keys a validator trusts, and where they come from), and
+/// [`JwksKeySource`](crate::JwksKeySource) (the HTTP source with its single-flight refresh).
 ///
 /// [`JwksKeySource`](crate::JwksKeySource) fetches them over HTTP; an issuer embedded in the same process can hand
 /// its keys over directly by implementing this trait.

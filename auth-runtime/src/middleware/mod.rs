@@ -1,58 +1,4 @@
-//! The actix middleware: deny by default, validate Bearer tokens, run the handler inside the
-//! caller's [`SecurityContext`] with its [`Principal`] in the request's extensions
-//! (`web::ReqData<Principal>`, and other middleware, read it there).
-//!
-//! For each request inside the wrapped app or scope:
-//!
-//! | route | no token | invalid token | valid token |
-//! |---|---|---|---|
-//! | default | 401 | 401 | handler runs with the identity |
-//! | anonymous ([`AnonymousGuard`](crate::AnonymousGuard)) | handler runs, no identity | same | same |
-//! | under a `public_paths` prefix | not looked at | not looked at | not looked at |
-//!
-//! A rejected request never reaches its handler. Rejections are ordinary responses, so
-//! middleware wrapped *around* this one (CORS, `DefaultHeaders`, `Logger`) still sees and
-//! decorates them. A rejection decided after routing (the request could have reached an
-//! anonymous handler and did not) goes out on a request rebuilt from the original's head,
-//! without the extensions and app data of the original. Wrap `JwtAuth` first (innermost),
-//! then the rest:
-//!
-//! ```no_run
-//! use actix_web::{App, HttpServer};
-//! use auth_runtime::JwtAuth;
-//!
-//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
-//! let figment = auth_runtime::config::figment_from("config.yaml");
-//! let auth = JwtAuth::from_figment(&figment)?;
-//! HttpServer::new(move || App::new().wrap(auth.clone()))
-//!     .bind("127.0.0.1:8080")?
-//!     .run()
-//!     .await?;
-//! # Ok(()) }
-//! ```
-//!
-//! Each request that goes through authentication runs in one `tracing` span, `authenticate`
-//! (level `info`): the method and the path, then the issuer (`iss`) and subject (`sub`) of a
-//! verified token, the `outcome` (`authenticated`, `anonymous`, `rejected`, `forbidden`) and
-//! the `reason` (the [`AuthError::code`]); never the token, nor a claim of a token that failed
-//! its checks. The handler's own events are inside it, and each rejection is an event in it
-//! (`warn` for a 503):
-//!
-//! ```
-//! use actix_web::{HttpResponse, get};
-//!
-//! #[get("/orders")]
-//! async fn orders() -> HttpResponse {
-//!     // With `tracing_subscriber::fmt()`, logged as
-//!     // INFO authenticate{method=GET path=/orders iss=https://id.example sub=alice}: shop: listing orders
-//!     tracing::info!("listing orders");
-//!     HttpResponse::Ok().finish()
-//! }
-//!
-//! tracing_subscriber::fmt().with_max_level(tracing::Level::INFO).init();
-//! // A request without a token, then, logs:
-//! // INFO authenticate{method=GET path=/orders outcome=rejected reason=missing_token}: auth_runtime::middleware: request rejected status=401 detail=Missing or invalid Authorization header
-//! ```
+//! The actix middleware: the builder, the authentication chain, the service and its responses.
 
 mod authenticator;
 mod builder;
@@ -80,6 +26,62 @@ pub use authenticator::bearer_token;
 pub use builder::JwtAuthBuilder;
 pub use service::{JwtAuthFuture, JwtAuthMiddleware};
 
+/// The actix middleware: deny by default, validate Bearer tokens, run the handler inside the
+/// caller's [`SecurityContext`](crate::SecurityContext) with its [`Principal`] in the request's extensions
+/// (`web::ReqData<Principal>`, and other middleware, read it there).
+///
+/// For each request inside the wrapped app or scope:
+///
+/// | route | no token | invalid token | valid token |
+/// |---|---|---|---|
+/// | default | 401 | 401 | handler runs with the identity |
+/// | anonymous ([`AnonymousGuard`](crate::AnonymousGuard)) | handler runs, no identity | same | same |
+/// | under a `public_paths` prefix | not looked at | not looked at | not looked at |
+///
+/// A rejected request never reaches its handler. Rejections are ordinary responses, so
+/// middleware wrapped *around* this one (CORS, `DefaultHeaders`, `Logger`) still sees and
+/// decorates them. A rejection decided after routing (the request could have reached an
+/// anonymous handler and did not) goes out on a request rebuilt from the original's head,
+/// without the extensions and app data of the original. Wrap `JwtAuth` first (innermost),
+/// then the rest:
+///
+/// ```no_run
+/// use actix_web::{App, HttpServer};
+/// use auth_runtime::JwtAuth;
+///
+/// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+/// let figment = auth_runtime::figment_from("config.yaml");
+/// let auth = JwtAuth::from_figment(&figment)?;
+/// HttpServer::new(move || App::new().wrap(auth.clone()))
+///     .bind("127.0.0.1:8080")?
+///     .run()
+///     .await?;
+/// # Ok(()) }
+/// ```
+///
+/// Each request that goes through authentication runs in one `tracing` span, `authenticate`
+/// (level `info`): the method and the path, then the issuer (`iss`) and subject (`sub`) of a
+/// verified token, the `outcome` (`authenticated`, `anonymous`, `rejected`, `forbidden`) and
+/// the `reason` (the [`AuthError::code`]); never the token, nor a claim of a token that failed
+/// its checks. The handler's own events are inside it, and each rejection is an event in it
+/// (`warn` for a 503):
+///
+/// ```
+/// use actix_web::{HttpResponse, get};
+///
+/// #[get("/orders")]
+/// async fn orders() -> HttpResponse {
+///     // With `tracing_subscriber::fmt()`, logged as
+///     // INFO authenticate{method=GET path=/orders iss=https://id.example sub=alice}: shop: listing orders
+///     tracing::info!("listing orders");
+///     HttpResponse::Ok().finish()
+/// }
+///
+/// tracing_subscriber::fmt().with_max_level(tracing::Level::INFO).init();
+/// // A request without a token, then, logs:
+/// // INFO authenticate{method=GET path=/orders outcome=rejected reason=missing_token}: auth_runtime::middleware: request rejected status=401 detail=Missing or invalid Authorization header
+/// ```
+///
 /// The authentication middleware and its configuration. Cheap to clone: build it once,
 /// clone it into every worker's `App`.
 #[derive(Clone)]

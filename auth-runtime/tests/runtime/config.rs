@@ -16,7 +16,7 @@ fn yaml_file_then_environment_with_double_underscore() {
         jail.set_env("AUTH_CLIENT__AUDIENCE", "env-api");
         jail.set_env("AUTH_CLIENT__ACCEPTED_ALGORITHMS", "[RS256, ES256]");
         jail.set_env("UNRELATED__AUDIENCE", "ignored");
-        let figment = auth_runtime::config::figment_from("auth.yaml");
+        let figment = auth_runtime::figment_from("auth.yaml");
         let config = AuthConfig::from_figment(&figment).expect("valid");
         let one = &config.issuers()[0];
         assert_eq!(one.issuer(), "https://file.example");
@@ -32,16 +32,14 @@ fn yaml_file_then_environment_with_double_underscore() {
 fn start_up_fails_fast_on_missing_issuer_or_audience() {
     Jail::expect_with(|jail| {
         jail.create_file("auth.yaml", "auth_client:\n  audience: api\n")?;
-        let err =
-            JwtAuth::from_figment(&auth_runtime::config::figment_from("auth.yaml")).unwrap_err();
+        let err = JwtAuth::from_figment(&auth_runtime::figment_from("auth.yaml")).unwrap_err();
         assert!(
             err.message()
                 .starts_with("auth_client.issuer must be set when auth is enabled")
         );
         jail.set_env("AUTH_CLIENT__ISSUER", "https://id.example");
         jail.set_env("AUTH_CLIENT__AUDIENCE", "");
-        let err =
-            JwtAuth::from_figment(&auth_runtime::config::figment_from("auth.yaml")).unwrap_err();
+        let err = JwtAuth::from_figment(&auth_runtime::figment_from("auth.yaml")).unwrap_err();
         assert!(
             err.message()
                 .starts_with("auth_client.audience must be set when auth is enabled")
@@ -53,8 +51,7 @@ fn start_up_fails_fast_on_missing_issuer_or_audience() {
 #[test]
 fn missing_file_and_no_environment_means_issuer_error() {
     Jail::expect_with(|_| {
-        let err = AuthConfig::from_figment(&auth_runtime::config::figment_from("absent.yaml"))
-            .unwrap_err();
+        let err = AuthConfig::from_figment(&auth_runtime::figment_from("absent.yaml")).unwrap_err();
         assert!(
             err.message().contains("auth_client.issuer must be set"),
             "{err}"
@@ -67,8 +64,7 @@ fn missing_file_and_no_environment_means_issuer_error() {
 fn disabled_from_the_environment() {
     Jail::expect_with(|jail| {
         jail.set_env("AUTH_CLIENT__ENABLED", "false");
-        let config =
-            AuthConfig::from_figment(&auth_runtime::config::figment_from("absent.yaml")).unwrap();
+        let config = AuthConfig::from_figment(&auth_runtime::figment_from("absent.yaml")).unwrap();
         assert!(!config.enabled());
         Ok(())
     });
@@ -78,8 +74,7 @@ fn disabled_from_the_environment() {
 fn wrong_type_names_the_key() {
     Jail::expect_with(|jail| {
         jail.set_env("AUTH_CLIENT__JWKS_TTL_SECONDS", "soon");
-        let err = AuthConfig::from_figment(&auth_runtime::config::figment_from("absent.yaml"))
-            .unwrap_err();
+        let err = AuthConfig::from_figment(&auth_runtime::figment_from("absent.yaml")).unwrap_err();
         assert!(
             err.message().to_lowercase().contains("jwks_ttl_seconds"),
             "{err}"
@@ -94,7 +89,7 @@ fn string_settings_from_the_environment_stay_exactly_as_written() {
         Jail::expect_with(|jail| {
             jail.set_env("AUTH_CLIENT__ISSUER", "https://id.example");
             jail.set_env("AUTH_CLIENT__AUDIENCE", audience);
-            let figment = auth_runtime::config::figment_from("absent.yaml");
+            let figment = auth_runtime::figment_from("absent.yaml");
             let config = AuthConfig::from_figment(&figment)
                 .unwrap_or_else(|err| panic!("{audience}: {err}"));
             assert_eq!(config.issuers()[0].audiences(), [audience]);
@@ -113,7 +108,7 @@ fn numbers_booleans_and_lists_from_the_environment_keep_their_types() {
         jail.set_env("AUTH_CLIENT__PUBLIC_PATHS", "[/health, '/docs']");
         jail.set_env("auth_client__leeway_seconds", "5");
         jail.set_env("AUTH_CLIENT__JWKS_URL", "https://keys.example/2024");
-        let figment = auth_runtime::config::figment_from("absent.yaml");
+        let figment = auth_runtime::figment_from("absent.yaml");
         let config = AuthConfig::from_figment(&figment).unwrap();
         let one = &config.issuers()[0];
         assert_eq!(one.jwks_ttl().as_secs(), 600);
@@ -131,7 +126,7 @@ fn numbers_booleans_and_lists_from_the_environment_keep_their_types() {
         jail.set_env("AUTH_CLIENT__ISSUER", "https://id.example");
         jail.set_env("AUTH_CLIENT__AUDIENCE", "api");
         jail.set_env("AUTH_CLIENT__PUBLIC_PATHS", "");
-        let figment = auth_runtime::config::figment_from("absent.yaml");
+        let figment = auth_runtime::figment_from("absent.yaml");
         let config = AuthConfig::from_figment(&figment).unwrap();
         assert!(
             config.public_paths().is_empty(),
@@ -147,7 +142,7 @@ fn a_wrong_setting_names_the_key_the_variable_and_what_is_expected() {
         jail.set_env("AUTH_CLIENT__ISSUER", "https://id.example");
         jail.set_env("AUTH_CLIENT__AUDIENCE", "api");
         jail.set_env("AUTH_CLIENT__JWKS_TTL_SECONDS", "soon");
-        let figment = auth_runtime::config::figment_from("absent.yaml");
+        let figment = auth_runtime::figment_from("absent.yaml");
         let err = AuthConfig::from_figment(&figment).unwrap_err().to_string();
         assert!(err.contains("`auth_client.jwks_ttl_seconds`"), "{err}");
         assert!(err.contains("AUTH_CLIENT__JWKS_TTL_SECONDS"), "{err}");
@@ -159,7 +154,7 @@ fn a_wrong_setting_names_the_key_the_variable_and_what_is_expected() {
             "auth.yaml",
             "auth_client:\n  issuer: https://id.example\n  audiense: api\n",
         )?;
-        let err = AuthConfig::from_figment(&auth_runtime::config::figment_from("auth.yaml"))
+        let err = AuthConfig::from_figment(&auth_runtime::figment_from("auth.yaml"))
             .unwrap_err()
             .to_string();
         assert!(
@@ -203,7 +198,7 @@ fn errors_never_print_the_value_of_a_secret_looking_key() {
     for (variable, value, expected) in cases {
         Jail::expect_with(|jail| {
             jail.set_env(variable, &value);
-            let figment = figment::Figment::new().merge(auth_runtime::config::EnvSection::new(
+            let figment = figment::Figment::new().merge(auth_runtime::__private::EnvSection::new(
                 "VAULT",
                 section,
                 &Vault::default(),
@@ -211,7 +206,7 @@ fn errors_never_print_the_value_of_a_secret_looking_key() {
             let err = figment
                 .focus(section)
                 .extract::<Vault>()
-                .map_err(|err| auth_runtime::config::explain(section, err))
+                .map_err(|err| auth_runtime::__private::explain(section, err))
                 .err()
                 .expect("a bad setting")
                 .to_string();
@@ -230,7 +225,7 @@ fn roles_claim_comes_from_yaml_or_the_environment_and_must_not_be_blank() {
             "auth.yaml",
             "auth_client:\n  issuer: https://id.example\n  audience: api\n  roles_claim: roles\n",
         )?;
-        let figment = || auth_runtime::config::figment_from("auth.yaml");
+        let figment = || auth_runtime::figment_from("auth.yaml");
         assert_eq!(
             AuthConfig::from_figment(&figment())
                 .expect("valid")
@@ -266,17 +261,15 @@ fn error_format_is_read_from_yaml_and_environment() {
             "auth.yaml",
             "auth_client:\n  issuer: https://id.example\n  audience: api\n  error_format: problem\n",
         )?;
-        let config =
-            AuthConfig::from_figment(&auth_runtime::config::figment_from("auth.yaml")).unwrap();
+        let config = AuthConfig::from_figment(&auth_runtime::figment_from("auth.yaml")).unwrap();
         assert_eq!(config.error_format(), auth_runtime::ErrorFormat::Problem);
 
         jail.set_env("AUTH_CLIENT__ERROR_FORMAT", "json");
-        let config =
-            AuthConfig::from_figment(&auth_runtime::config::figment_from("auth.yaml")).unwrap();
+        let config = AuthConfig::from_figment(&auth_runtime::figment_from("auth.yaml")).unwrap();
         assert_eq!(config.error_format(), auth_runtime::ErrorFormat::Json);
 
         jail.set_env("AUTH_CLIENT__ERROR_FORMAT", "xml");
-        let err = AuthConfig::from_figment(&auth_runtime::config::figment_from("auth.yaml"))
+        let err = AuthConfig::from_figment(&auth_runtime::figment_from("auth.yaml"))
             .unwrap_err()
             .to_string();
         assert!(err.contains("auth_client.error_format"), "{err}");
@@ -293,7 +286,7 @@ fn an_error_names_its_kind_its_key_and_where_the_value_was_set() {
             "auth.yaml",
             "auth_client:\n  issuer: https://id.example\n  audience: api\n  accepted_algorithms: [HS256]\n",
         )?;
-        let figment = auth_runtime::config::figment_from("auth.yaml");
+        let figment = auth_runtime::figment_from("auth.yaml");
         let err = AuthConfig::from_figment(&figment).unwrap_err();
         assert_eq!(err.kind(), ConfigErrorKind::Algorithm);
         assert_eq!(err.key(), Some("auth_client.accepted_algorithms"));
@@ -306,8 +299,7 @@ fn an_error_names_its_kind_its_key_and_where_the_value_was_set() {
 
         jail.set_env("AUTH_CLIENT__JWKS_TTL_SECONDS", "0");
         jail.set_env("AUTH_CLIENT__ACCEPTED_ALGORITHMS", "[RS256]");
-        let err =
-            AuthConfig::from_figment(&auth_runtime::config::figment_from("auth.yaml")).unwrap_err();
+        let err = AuthConfig::from_figment(&auth_runtime::figment_from("auth.yaml")).unwrap_err();
         assert_eq!(err.kind(), ConfigErrorKind::OutOfRange);
         assert_eq!(err.key(), Some("auth_client.jwks_ttl_seconds"));
         let origin = err.origin().expect("set in the environment");
@@ -318,8 +310,7 @@ fn an_error_names_its_kind_its_key_and_where_the_value_was_set() {
             "AUTH_CLIENT__REVOCATION_ENDPOINT",
             "http://lists.example/revoked",
         );
-        let err =
-            AuthConfig::from_figment(&auth_runtime::config::figment_from("auth.yaml")).unwrap_err();
+        let err = AuthConfig::from_figment(&auth_runtime::figment_from("auth.yaml")).unwrap_err();
         assert_eq!(err.kind(), ConfigErrorKind::InsecureUrl);
         assert_eq!(err.key(), Some("auth_client.revocation_endpoint"));
         Ok(())
@@ -330,8 +321,7 @@ fn an_error_names_its_kind_its_key_and_where_the_value_was_set() {
 fn an_error_about_a_default_has_no_origin() {
     Jail::expect_with(|jail| {
         jail.create_file("auth.yaml", "auth_client:\n  audience: api\n")?;
-        let err =
-            AuthConfig::from_figment(&auth_runtime::config::figment_from("auth.yaml")).unwrap_err();
+        let err = AuthConfig::from_figment(&auth_runtime::figment_from("auth.yaml")).unwrap_err();
         assert_eq!(err.kind(), auth_runtime::ConfigErrorKind::Missing);
         assert_eq!(err.key(), Some("auth_client.issuer"));
         assert_eq!(err.origin(), None);

@@ -318,8 +318,7 @@ fn entries_take_what_they_leave_out_from_the_top_level() {
             "auth.yaml",
             "auth_client:\n  audience: shared-api\n  accepted_algorithms: [RS256, ES256]\n  leeway_seconds: 5\n  issuers:\n    - issuer: https://id.example.com/realms/acme\n      discovery: true\n      roles_claim: realm_access.roles\n    - issuer: http://localhost:8100\n      audience: [my-api, admin-api]\n      accepted_algorithms: [EdDSA]\n",
         )?;
-        let config =
-            AuthConfig::from_figment(&auth_runtime::config::figment_from("auth.yaml")).unwrap();
+        let config = AuthConfig::from_figment(&auth_runtime::figment_from("auth.yaml")).unwrap();
         let [acme, local] = config.issuers() else {
             panic!("two issuers: {config:?}");
         };
@@ -341,8 +340,7 @@ fn entries_take_what_they_leave_out_from_the_top_level() {
         // The environment overrides top-level keys, which entries then take.
         jail.set_env("AUTH_CLIENT__LEEWAY_SECONDS", "7");
         jail.set_env("AUTH_CLIENT__AUDIENCE", "env-api");
-        let config =
-            AuthConfig::from_figment(&auth_runtime::config::figment_from("auth.yaml")).unwrap();
+        let config = AuthConfig::from_figment(&auth_runtime::figment_from("auth.yaml")).unwrap();
         assert!(config.issuers().iter().all(|i| i.leeway_seconds() == 7));
         assert_eq!(config.issuers()[0].audiences(), ["env-api"]);
         assert_eq!(config.issuers()[1].audiences(), ["my-api", "admin-api"]);
@@ -352,8 +350,7 @@ fn entries_take_what_they_leave_out_from_the_top_level() {
             "typo.yaml",
             "auth_client:\n  issuers:\n    - issuer: https://a.example\n      audiense: api\n",
         )?;
-        let err =
-            AuthConfig::from_figment(&auth_runtime::config::figment_from("typo.yaml")).unwrap_err();
+        let err = AuthConfig::from_figment(&auth_runtime::figment_from("typo.yaml")).unwrap_err();
         assert!(err.message().contains("audiense"), "{err}");
         assert!(err.message().contains("issuers"), "{err}");
         Ok(())

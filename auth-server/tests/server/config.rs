@@ -64,7 +64,7 @@ fn a_bad_admin_password_setting_is_named_but_never_printed() {
 fn the_runtime_figment_leaves_server_auth_variables_to_auth_server() {
     Jail::expect_with(|jail| {
         jail.set_env("SERVER_AUTH__AUDIENCE", "only-for-the-issuer");
-        let runtime = auth_runtime::config::figment_from("absent.yaml");
+        let runtime = auth_runtime::figment_from("absent.yaml");
         assert!(runtime.find_value("server_auth.audience").is_err());
         let server = figment_from("absent.yaml");
         assert_eq!(
