@@ -5,6 +5,8 @@
 //! that only `auth-runtime` provides, at the exact version it pins. The full documentation is
 //! on the re-exports: `auth_runtime::requires_role` and the others.
 
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
 mod attr;
 mod check;
 mod expand;

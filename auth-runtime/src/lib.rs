@@ -40,6 +40,7 @@
 //! [`middleware`] (401/403), [`anonymous`] (routes without a token), [`error`] (the
 //! answers), and, with the `testing` feature, [`testing`] (a loopback issuer for your tests).
 
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![deny(unreachable_pub)]
 #![warn(missing_docs)]
 
@@ -55,12 +56,14 @@ pub mod jwks;
 pub mod metrics;
 pub mod middleware;
 #[cfg(feature = "openapi")]
+#[cfg_attr(docsrs, doc(cfg(feature = "openapi")))]
 pub mod openapi;
 pub mod revocation;
 pub mod roles;
 pub mod scope;
 mod strict_json;
 #[cfg(feature = "testing")]
+#[cfg_attr(docsrs, doc(cfg(feature = "testing")))]
 pub mod testing;
 pub mod validate;
 
