@@ -51,6 +51,10 @@ for crate in "${crates[@]}"; do
     rm -f "$json"
     RUSTDOC="$work/rustdoc" cargo rustdoc --locked --quiet -p "$crate" --lib --all-features \
         -- -Z unstable-options --output-format json
+    if [ ! -f "$json" ]; then
+        echo "cargo rustdoc wrote no $json" >&2
+        exit 1
+    fi
     found=$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["format_version"])' "$json")
     if [ "$found" != "$format_version" ]; then
         echo "$json is rustdoc JSON format $found; cargo-public-api $tool_version reads $format_version." >&2
