@@ -1,9 +1,33 @@
-//! Procedural macros of `auth-runtime`: `#[requires_role]`, `#[requires_scope]`,
-//! `#[requires_group]` and `#[allow_anonymous]`.
+//! The attribute macros of [`auth-runtime`](https://docs.rs/auth-runtime), JWT bearer
+//! authentication for actix-web.
 //!
-//! Depend on `auth-runtime`, never on this crate directly: the generated code refers to items
-//! that only `auth-runtime` provides, at the exact version it pins. The full documentation is
-//! on the re-exports: `auth_runtime::requires_role` and the others.
+//! **Do not depend on this crate.** Depend on `auth-runtime`, which re-exports the four
+//! attributes and pins this crate at the exact version its generated code needs (the code
+//! refers to items that only `auth-runtime` provides):
+//!
+//! ```toml
+//! [dependencies]
+//! auth-runtime = "0.1"
+//! ```
+//!
+//! ```ignore
+//! use auth_runtime::{allow_anonymous, requires_group, requires_role, requires_scope};
+//! ```
+//!
+//! | attribute | on a handler |
+//! |---|---|
+//! | `#[requires_role("admin", ...)]` | the caller needs any of the roles: 401 without a valid token, 403 without the role |
+//! | `#[requires_scope("articles:write", ...)]` | the token needs a scope that satisfies any of these (`prefix:*` wildcards) |
+//! | `#[requires_group("engineering", ...)]` | the token's `groups` claim needs any of these |
+//! | `#[allow_anonymous]` | no token needed; above the route attribute |
+//!
+//! Their documentation, with the exact semantics, the compile errors and examples, is on the
+//! re-exports: [`auth_runtime::requires_role`](https://docs.rs/auth-runtime/latest/auth_runtime/attr.requires_role.html),
+//! [`requires_scope`](https://docs.rs/auth-runtime/latest/auth_runtime/attr.requires_scope.html),
+//! [`requires_group`](https://docs.rs/auth-runtime/latest/auth_runtime/attr.requires_group.html)
+//! and [`allow_anonymous`](https://docs.rs/auth-runtime/latest/auth_runtime/attr.allow_anonymous.html).
+
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod attr;
 mod check;

@@ -84,6 +84,7 @@
 //! (0.1 to 0.2). Every public item has one path, from the crate root unless it lives in one
 //! of the modules above.
 
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![deny(unreachable_pub)]
 #![warn(missing_docs)]
 
@@ -102,12 +103,14 @@ mod jwks;
 pub mod metrics;
 mod middleware;
 #[cfg(feature = "openapi")]
+#[cfg_attr(docsrs, doc(cfg(feature = "openapi")))]
 pub mod openapi;
 mod revocation;
 mod roles;
 pub mod scope;
 mod strict_json;
 #[cfg(feature = "testing")]
+#[cfg_attr(docsrs, doc(cfg(feature = "testing")))]
 pub mod testing;
 mod validate;
 

@@ -86,6 +86,7 @@ pub fn secure(doc: &mut OpenApi) {
     .apply(doc);
 }
 
+#[cfg_attr(docsrs, doc(cfg(feature = "openapi")))]
 impl JwtAuth {
     /// [`secure`], also knowing this middleware's `public_paths` and the anonymous routes
     /// declared with [`JwtAuth::anonymous_route`]: their operations need no token.

@@ -1,6 +1,16 @@
-//! An embeddable token issuer for actix-web: the `/api/v1/auth/*` endpoints of
-//! pico-server-auth, in the same process as the handlers that
-//! [`auth_runtime`] protects.
+//! An embeddable token issuer for actix-web, the companion of [`auth_runtime`]: the endpoints
+//! that sign tokens (wallet sign-in, password login for a bootstrap admin, refresh, sign-out,
+//! revocation) and publish their keys, served from your own app next to the handlers that
+//! `auth_runtime` protects. [`embed`] returns the endpoints and a [`JwtAuth`] validator that
+//! trusts them directly, without an HTTP call to itself; other services trust the issuer
+//! through its JWKS like any other.
+//!
+//! ```toml
+//! [dependencies]
+//! auth-server = "0.1"      # features: "postgres", "metrics"
+//! auth-runtime = "0.1"
+//! actix-web = "4"
+//! ```
 //!
 //! ```no_run
 //! use actix_web::{App, HttpResponse, HttpServer, get};
@@ -29,7 +39,19 @@
 //! }
 //! ```
 //!
-//! Endpoints (anonymous unless said, JSON in and out, errors as `{"detail": "..."}`):
+//! with, in `config.yaml` (every key is in [`config::RawServerConfig`]):
+//!
+//! ```yaml
+//! server_auth:
+//!   issuer: https://auth.example.com    # `iss` of the tokens; `auth_client` trusts it
+//!   audience: my-api                    # `aud` of the tokens
+//!   signing_key_path: /var/lib/my-api/signing-key.pem   # created on first start
+//! ```
+//!
+//! # Endpoints
+//!
+//! Under [`BASE_PATH`], the paths of pico-server-auth; anonymous unless said, JSON in and out,
+//! errors as `{"detail": "..."}`:
 //!
 //! | endpoint | body | answer |
 //! |---|---|---|
@@ -42,9 +64,19 @@
 //! | `POST /api/v1/auth/revoke` (admin) | `{"jti"}` or `{"subject"}` | `{"revoked_tokens", "revoked_sessions"}` |
 //! | `GET /api/v1/auth/revoked-jtis` | `?since=CURSOR` | the revocation list (`auth_runtime::revocation`) |
 //!
-//! The signing key is persisted (see [`config::RawServerConfig::signing_key_path`]); sessions
-//! and spent challenges live in an [`AuthStore`], in memory by default, or in PostgreSQL
-//! shared by several instances (see [`store`]).
+//! Wallets sign the challenge with Ed25519, secp256k1 or ML-DSA-65 ([`WalletAlgorithm`]). A
+//! refresh token works once: presenting a spent one again revokes its whole session.
+//!
+//! # Keys and storage
+//!
+//! Access tokens are signed with RS256 by default, or ML-DSA (`signing_algorithm`); the key is
+//! persisted at `signing_key_path`, and keys listed in `retiring_key_paths` stay in the JWKS
+//! during a rotation. Sessions, spent challenges and issued tokens live in an [`AuthStore`]:
+//! [`MemoryStore`] by default (a restart ends every session), or, with the feature `postgres`
+//! and `store_url`, a PostgreSQL database that several instances share (see [`store`]). Your
+//! own store goes in through [`AuthServer::builder`].
+//!
+//! # Metrics
 //!
 //! With the feature `metrics`, the issuer counts through the `metrics` facade (and turns on
 //! the validator's metrics, `auth_runtime::metrics`): `auth_server_sign_ins_total`
@@ -67,6 +99,7 @@
 //! # Ok(()) }
 //! ```
 
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![deny(unreachable_pub)]
 #![warn(missing_docs)]
 

@@ -35,6 +35,7 @@ use serde_json::{Map, Value};
 
 pub use memory::MemoryStore;
 #[cfg(feature = "postgres")]
+#[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
 pub use postgres::PgStore;
 
 /// How long a revoked token stays on the list after its `exp`.
