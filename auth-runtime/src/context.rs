@@ -94,9 +94,13 @@ impl Principal {
         self.inner.roles.iter().any(|held| held == role)
     }
 
-    /// Whether any of `roles` was granted.
-    pub fn has_any_role<S: AsRef<str>>(&self, roles: &[S]) -> bool {
-        roles.iter().any(|role| self.has_role(role.as_ref()))
+    /// `Ok` when any of `roles` was granted, else the 403 that names them.
+    pub(crate) fn require_any_role<S: AsRef<str>>(&self, roles: &[S]) -> Result<(), AuthError> {
+        if roles.iter().any(|role| self.has_role(role.as_ref())) {
+            Ok(())
+        } else {
+            Err(AuthError::MissingRole(owned(roles)))
+        }
     }
 
     /// Whether the token lists `group` (exact, case-sensitive match).
@@ -109,9 +113,13 @@ impl Principal {
             .any(|held| held == group)
     }
 
-    /// Whether the token lists any of `groups`.
-    pub fn has_any_group<S: AsRef<str>>(&self, groups: &[S]) -> bool {
-        groups.iter().any(|group| self.has_group(group.as_ref()))
+    /// `Ok` when the token lists any of `groups`, else the 403 that names them.
+    pub(crate) fn require_any_group<S: AsRef<str>>(&self, groups: &[S]) -> Result<(), AuthError> {
+        if groups.iter().any(|group| self.has_group(group.as_ref())) {
+            Ok(())
+        } else {
+            Err(AuthError::MissingGroup(owned(groups)))
+        }
     }
 
     /// The token's scopes: its `scope` claim, else `scp` (see [`scope`]).
@@ -126,9 +134,13 @@ impl Principal {
             .any(|granted| scope::satisfies(granted, required))
     }
 
-    /// Whether any of `required` is satisfied.
-    pub fn has_any_scope<S: AsRef<str>>(&self, required: &[S]) -> bool {
-        required.iter().any(|one| self.has_scope(one.as_ref()))
+    /// `Ok` when any of `required` is satisfied, else the 403 that names them.
+    pub(crate) fn require_any_scope<S: AsRef<str>>(&self, required: &[S]) -> Result<(), AuthError> {
+        if required.iter().any(|one| self.has_scope(one.as_ref())) {
+            Ok(())
+        } else {
+            Err(AuthError::MissingScope(owned(required)))
+        }
     }
 }
 
@@ -196,11 +208,8 @@ impl SecurityContext {
     /// `Requires one of roles: [...]` otherwise.
     pub fn require_role<S: AsRef<str>>(roles: &[S]) -> Result<Principal, AuthError> {
         let principal = SecurityContext::require()?;
-        if principal.has_any_role(roles) {
-            Ok(principal)
-        } else {
-            Err(AuthError::MissingRole(owned(roles)))
-        }
+        principal.require_any_role(roles)?;
+        Ok(principal)
     }
 
     /// The caller's groups; empty without a caller.
@@ -216,11 +225,8 @@ impl SecurityContext {
     /// The caller, if their token lists any of `groups`; 401 without a caller, 403 otherwise.
     pub fn require_group<S: AsRef<str>>(groups: &[S]) -> Result<Principal, AuthError> {
         let principal = SecurityContext::require()?;
-        if principal.has_any_group(groups) {
-            Ok(principal)
-        } else {
-            Err(AuthError::MissingGroup(owned(groups)))
-        }
+        principal.require_any_group(groups)?;
+        Ok(principal)
     }
 
     /// The caller's scopes; empty without a caller.
@@ -239,11 +245,8 @@ impl SecurityContext {
     /// error="insufficient_scope", scope="..."` otherwise.
     pub fn require_scope<S: AsRef<str>>(scopes: &[S]) -> Result<Principal, AuthError> {
         let principal = SecurityContext::require()?;
-        if principal.has_any_scope(scopes) {
-            Ok(principal)
-        } else {
-            Err(AuthError::MissingScope(owned(scopes)))
-        }
+        principal.require_any_scope(scopes)?;
+        Ok(principal)
     }
 
     /// Runs `future` with `principal` as the identity (or none). The middleware does this for

@@ -41,20 +41,16 @@ impl<P: Policy> FromRequest for Require<P> {
 }
 
 fn check<P: Policy>(me: &Principal) -> Result<(), AuthError> {
-    if !P::ROLES.is_empty() && !me.has_any_role(P::ROLES) {
-        return Err(AuthError::MissingRole(owned(P::ROLES)));
+    if !P::ROLES.is_empty() {
+        me.require_any_role(P::ROLES)?;
     }
-    if !P::SCOPES.is_empty() && !me.has_any_scope(P::SCOPES) {
-        return Err(AuthError::MissingScope(owned(P::SCOPES)));
+    if !P::SCOPES.is_empty() {
+        me.require_any_scope(P::SCOPES)?;
     }
-    if !P::GROUPS.is_empty() && !me.has_any_group(P::GROUPS) {
-        return Err(AuthError::MissingGroup(owned(P::GROUPS)));
+    if !P::GROUPS.is_empty() {
+        me.require_any_group(P::GROUPS)?;
     }
     Ok(())
-}
-
-fn owned(items: &[&str]) -> Vec<String> {
-    items.iter().map(|&item| item.to_owned()).collect()
 }
 
 /// The guard `#[allow_anonymous]` appends to the route attribute.
