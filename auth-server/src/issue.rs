@@ -131,7 +131,7 @@ impl AuthServer {
             .keys
             .current
             .sign(&Value::Object(claims))
-            .map_err(|()| ServerError::internal())
+            .map_err(|()| ServerError::Internal)
     }
 
     /// The JSON answer carrying a token pair.

@@ -140,10 +140,9 @@ impl ClientLimit {
             .unwrap_or_else(|poisoned| poisoned.into_inner());
         if let Some(wait) = clients.wait(client, self.limit, now, self.decay) {
             crate::metrics::throttled("sign_in");
-            return Err(ServerError::too_many_requests(
-                "too many sign-ins from this address; retry later",
-                wait.as_secs_f64().ceil() as u64,
-            ));
+            return Err(ServerError::SignInsThrottled {
+                retry_after: wait.as_secs_f64().ceil() as u64,
+            });
         }
         clients.add(client, 1.0, now, self.decay);
         Ok(())
@@ -242,10 +241,9 @@ impl LoginGuard {
                 retry_after_seconds = wait.as_secs_f64().ceil(),
                 "login throttled after repeated failures"
             );
-            return Err(ServerError::too_many_requests(
-                "too many failed logins; retry later",
-                wait.as_secs_f64().ceil() as u64,
-            ));
+            return Err(ServerError::LoginsThrottled {
+                retry_after: wait.as_secs_f64().ceil() as u64,
+            });
         }
         scores.clients.add(client, 1.0, now, decay);
         if account {
@@ -285,10 +283,7 @@ impl LoginGuard {
         };
         let Some(slot) = slot else {
             crate::metrics::throttled("busy");
-            return Err(ServerError::unavailable_for(
-                "too many logins in progress; retry shortly",
-                1,
-            ));
+            return Err(ServerError::LoginsBusy);
         };
         // Both checks always run, so the answer time does not tell which one failed.
         let email_ok = bool::from(
@@ -306,7 +301,7 @@ impl LoginGuard {
             account.verifies(&password)
         })
         .await
-        .map_err(|_| ServerError::internal())?;
+        .map_err(|_| ServerError::Internal)?;
         Ok(email_ok && password_ok)
     }
 }

@@ -362,7 +362,7 @@ impl AuthServer {
         self.inner
             .rng
             .fill(&mut bytes)
-            .map_err(|_| ServerError::internal())?;
+            .map_err(|_| ServerError::Internal)?;
         Ok(bytes)
     }
 
@@ -390,7 +390,7 @@ impl RevocationSource for StoreRevocations {
             AuthServer { inner }
                 .revocation_page(since)
                 .await
-                .map_err(|err| RevocationFetchError::new(err.detail().to_owned()))
+                .map_err(|err| RevocationFetchError::new(err.to_string()))
         })
     }
 }

@@ -23,12 +23,10 @@ pub(super) async fn challenge(
     body: web::Json<ChallengeRequest>,
 ) -> Result<HttpResponse, ServerError> {
     let address =
-        required(body.into_inner().address).ok_or(ServerError::bad_request("address required"))?;
+        required(body.into_inner().address).ok_or(ServerError::MissingFields("address"))?;
     let address = normalise_address(&address);
     if address.len() > MAX_ADDRESS_HEX || from_hex(&address).is_none() {
-        return Err(ServerError::bad_request(
-            "address must be the hex encoded public key of the wallet",
-        ));
+        return Err(ServerError::InvalidAddress);
     }
     let ttl = server.inner.config.challenge_ttl;
     let expires_at = later(server.now(), ttl);

@@ -34,10 +34,10 @@ async fn attempt(
     body: LoginRequest,
 ) -> Result<HttpResponse, ServerError> {
     let Some(admin) = &server.inner.config.admin else {
-        return Err(ServerError::forbidden("password login disabled"));
+        return Err(ServerError::LoginDisabled);
     };
     let (Some(email), Some(password)) = (required(body.email), body.password) else {
-        return Err(ServerError::bad_request("email and password required"));
+        return Err(ServerError::MissingFields("email and password"));
     };
     let guard = &server.inner.login;
     let client = crate::login::client_address(req, &server.inner.config.trusted_proxies);
@@ -47,7 +47,7 @@ async fn attempt(
         Ok(true) => guard.refund(attempt, server.now()),
         Ok(false) => {
             tracing::info!("admin login refused");
-            return Err(ServerError::unauthorized("invalid credentials"));
+            return Err(ServerError::InvalidCredentials);
         }
         Err(busy) => {
             guard.refund(attempt, server.now());

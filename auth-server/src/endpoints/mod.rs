@@ -21,9 +21,7 @@ pub(crate) fn scope(server: AuthServer) -> Scope {
         .app_data(
             web::JsonConfig::default()
                 .limit(64 * 1024)
-                .error_handler(|err, _req| {
-                    ServerError::bad_request(format!("invalid JSON body: {err}")).into()
-                }),
+                .error_handler(|err, _req| ServerError::InvalidJson(err.to_string()).into()),
         )
         .service(jwks::jwks)
         .service(challenge::challenge)

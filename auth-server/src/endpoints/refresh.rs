@@ -22,26 +22,16 @@ pub(super) async fn refresh(
     server: web::Data<AuthServer>,
     body: web::Json<RefreshRequest>,
 ) -> Result<HttpResponse, ServerError> {
-    let mut refused = None;
-    let result = attempt(&server, body.into_inner(), &mut refused).await;
-    metrics::refresh(refused.unwrap_or_else(|| metrics::outcome(&result)));
+    let result = attempt(&server, body.into_inner()).await;
+    metrics::refresh(metrics::refresh_outcome(&result));
     result
 }
 
-/// The refresh; a 401 puts its reason in `refused` (`reused`, `revoked`, `expired`,
-/// `unknown`).
-async fn attempt(
-    server: &AuthServer,
-    body: RefreshRequest,
-    refused: &mut Option<&'static str>,
-) -> Result<HttpResponse, ServerError> {
-    let token =
-        required(body.refresh_token).ok_or(ServerError::bad_request("refresh_token required"))?;
-    let invalid = || ServerError::unauthorized("invalid or expired refresh token");
-    let Some((id, presented)) = server.parse_refresh_token(&token) else {
-        *refused = Some("unknown");
-        return Err(invalid());
-    };
+async fn attempt(server: &AuthServer, body: RefreshRequest) -> Result<HttpResponse, ServerError> {
+    let token = required(body.refresh_token).ok_or(ServerError::MissingFields("refresh_token"))?;
+    let (id, presented) = server
+        .parse_refresh_token(&token)
+        .ok_or(ServerError::InvalidRefreshToken)?;
     let now = server.now();
     let next = server.refresh_token(id)?;
     let issued = server.new_access(now)?;
@@ -65,29 +55,15 @@ async fn attempt(
             Ok(HttpResponse::Ok().json(server.token_response(access, next.token)))
         }
         Rotation::Reused => {
-            *refused = Some("reused");
             server.tell_validators().await;
             tracing::warn!(
                 "a spent refresh token was presented again; its session and access tokens are \
                  revoked"
             );
-            Err(ServerError::unauthorized(
-                "refresh token already used; every session from that sign-in is revoked, sign in again",
-            ))
+            Err(ServerError::RefreshTokenReused)
         }
-        Rotation::Revoked => {
-            *refused = Some("revoked");
-            Err(ServerError::unauthorized(
-                "this session was revoked after a refresh token was reused; sign in again",
-            ))
-        }
-        Rotation::Expired => {
-            *refused = Some("expired");
-            Err(ServerError::unauthorized("session expired; sign in again"))
-        }
-        Rotation::Unknown => {
-            *refused = Some("unknown");
-            Err(invalid())
-        }
+        Rotation::Revoked => Err(ServerError::SessionRevoked),
+        Rotation::Expired => Err(ServerError::SessionExpired),
+        Rotation::Unknown => Err(ServerError::InvalidRefreshToken),
     }
 }

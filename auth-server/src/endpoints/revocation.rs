@@ -30,18 +30,13 @@ pub(super) async fn revoke(
         (Some(jti), None) => Revoke::Token(jti),
         (None, Some(subject)) => Revoke::Subject(subject),
         _ => {
-            return Err(ServerError::bad_request(
-                "give exactly one of `jti` (one access token) or `subject` (every token of a \
-                 subject)",
-            ));
+            return Err(ServerError::RevokeTargetRequired);
         }
     };
     let by_jti = matches!(what, Revoke::Token(_));
     let revoked = server.revoke(what).await?;
     if by_jti && revoked.tokens == 0 {
-        return Err(ServerError::not_found(
-            "no live access token with this jti (unknown, expired, or already revoked)",
-        ));
+        return Err(ServerError::UnknownJti);
     }
     tracing::info!(
         tokens = revoked.tokens,
@@ -88,10 +83,10 @@ pub(super) async fn sign_out(
     body: web::Json<SignOutRequest>,
 ) -> Result<HttpResponse, ServerError> {
     let token = required(body.into_inner().refresh_token)
-        .ok_or(ServerError::bad_request("refresh_token required"))?;
+        .ok_or(ServerError::MissingFields("refresh_token"))?;
     let (id, _) = server
         .parse_refresh_token(&token)
-        .ok_or_else(|| ServerError::unauthorized("invalid or expired refresh token"))?;
+        .ok_or(ServerError::InvalidRefreshToken)?;
     let revoked = server.revoke(Revoke::Session(id)).await?;
     tracing::info!(tokens = revoked.tokens, "signed out");
     Ok(HttpResponse::NoContent().finish())

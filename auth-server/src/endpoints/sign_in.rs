@@ -52,38 +52,33 @@ async fn attempt(
         required(body.signature),
         required(body.challenge),
     ) else {
-        return Err(ServerError::bad_request(
-            "address, public_key, signature, and challenge required",
+        return Err(ServerError::MissingFields(
+            "address, public_key, signature, and challenge",
         ));
     };
     let supported = &server.inner.config.wallet_algorithms;
-    let names: Vec<&str> = supported.iter().map(|a| a.as_str()).collect();
     let algorithm = body
         .algorithm
         .as_deref()
         .and_then(WalletAlgorithm::from_name)
         .filter(|alg| supported.contains(alg))
-        .ok_or_else(|| {
-            ServerError::bad_request(format!(
-                "unsupported algorithm {:?}; use one of {names:?}",
-                body.algorithm.as_deref().unwrap_or("")
-            ))
+        .ok_or_else(|| ServerError::UnsupportedAlgorithm {
+            given: body.algorithm.clone().unwrap_or_default(),
+            supported: supported.iter().map(|alg| alg.as_str()).collect(),
         })?;
     let (Some(public_key), Some(signature)) = (from_hex(&public_key), from_hex(&signature)) else {
-        return Err(ServerError::bad_request("invalid hex encoding"));
+        return Err(ServerError::InvalidHex);
     };
     let address = normalise_address(&address);
     if address != to_hex(&public_key) {
-        return Err(ServerError::bad_request(
-            "address does not match verified public key",
-        ));
+        return Err(ServerError::AddressMismatch);
     }
     if let Err(WalletError::Malformed(why)) = algorithm.check_shape(&public_key, &signature) {
-        return Err(ServerError::bad_request(why));
+        return Err(ServerError::MalformedKeyOrSignature(why));
     }
     let now = server.now();
     let Some(valid) = server.inner.challenges.check(&address, &challenge, now) else {
-        return Err(ServerError::unauthorized("invalid or expired challenge"));
+        return Err(ServerError::InvalidChallenge);
     };
     // Each attempt that costs a signature check (and may store a spent challenge and a
     // session) counts against the client's address.
@@ -91,7 +86,7 @@ async fn attempt(
     server.inner.sign_ins.take(client, now)?;
     let outcome = match algorithm.verify(&public_key, challenge.as_bytes(), &signature) {
         Ok(()) => SignInOutcome::Verified,
-        Err(WalletError::Malformed(why)) => return Err(ServerError::bad_request(why)),
+        Err(WalletError::Malformed(why)) => return Err(ServerError::MalformedKeyOrSignature(why)),
         Err(WalletError::BadSignature) => SignInOutcome::Failed,
     };
     // Single use: spent now, whatever the outcome.
@@ -101,10 +96,10 @@ async fn attempt(
         .spend_challenge(valid.id, valid.expires_at, outcome, now)
         .await?;
     if outcome == SignInOutcome::Failed {
-        return Err(ServerError::unauthorized("signature verification failed"));
+        return Err(ServerError::BadSignature);
     }
     if !first_use {
-        return Err(ServerError::unauthorized("invalid or expired challenge"));
+        return Err(ServerError::InvalidChallenge);
     }
     let mut identity = Map::new();
     identity.insert("sub".into(), json!(address));
