@@ -73,52 +73,22 @@
 mod challenge;
 mod clock;
 pub mod config;
+mod embed;
 mod endpoints;
 mod error;
+mod flows;
 mod hex;
-mod issue;
 mod keys;
-mod login;
 mod metrics;
 mod server;
 pub mod store;
+mod throttle;
 pub mod wallet;
-
-use auth_runtime::{AuthConfig, ConfigError, JwtAuth};
-use figment::Figment;
-use figment::providers::Serialized;
 
 pub use clock::Clock;
 pub use config::{AdminAccount, RawServerConfig, ServerConfig};
+pub use embed::embed;
 pub use error::ServerError;
 pub use server::{AuthServer, AuthServerBuilder, BASE_PATH};
 pub use store::{AuthStore, MemoryStore};
 pub use wallet::WalletAlgorithm;
-
-/// Reads `server_auth` and `auth_client` from one figment, opens the store `server_auth`
-/// names, and returns the issuer and a validator that trusts it directly (no HTTP call to
-/// itself). `auth_client.issuer` and `auth_client.audience` default to the `server_auth` ones;
-/// when set, they must agree. With `auth_client.issuers`, one entry must be this issuer; the
-/// others are fetched from as usual.
-pub async fn embed(figment: &Figment) -> Result<(AuthServer, JwtAuth), ConfigError> {
-    let server = AuthServer::connect(figment).await?;
-    let listed = figment
-        .find_value("auth_client.issuers")
-        .is_ok_and(|issuers| issuers.as_array().is_some_and(|list| !list.is_empty()));
-    let client_figment = if listed {
-        figment.clone()
-    } else {
-        figment
-            .clone()
-            .join(Serialized::default(
-                "auth_client.issuer",
-                &server.config().issuer,
-            ))
-            .join(Serialized::default(
-                "auth_client.audience",
-                &server.config().audience,
-            ))
-    };
-    let auth = server.validator(AuthConfig::from_figment(&client_figment)?)?;
-    Ok((server, auth))
-}
