@@ -17,7 +17,7 @@ use crate::keys::SIGNING_ALGORITHMS;
 use crate::wallet::WalletAlgorithm;
 
 /// The figment section this crate reads.
-pub const SECTION: &str = "server_auth";
+pub(crate) const SECTION: &str = "server_auth";
 
 /// The standard figment of an app that embeds the issuer: the YAML file at `yaml_path`
 /// (skipped when it does not exist), then the `AUTH_CLIENT__*` and `SERVER_AUTH__*`
@@ -27,7 +27,7 @@ pub const SECTION: &str = "server_auth";
 ///
 /// ```no_run
 /// # async fn run() -> Result<(), auth_runtime::ConfigError> {
-/// let figment = auth_server::config::figment_from("config.yaml");
+/// let figment = auth_server::figment_from("config.yaml");
 /// let (issuer, auth) = auth_server::embed(&figment).await?;
 /// # Ok(())
 /// # }
@@ -260,46 +260,48 @@ impl Default for RawServerConfig {
     }
 }
 
-/// The checked configuration. Its `Debug` output shows no password and no store credentials.
+/// The checked configuration: built only by [`RawServerConfig::validate`] (or
+/// [`ServerConfig::from_figment`]), read through its accessors. Its `Debug` output shows no
+/// password and no store credentials.
 #[derive(Clone, PartialEq)]
 pub struct ServerConfig {
     /// `iss` of issued tokens.
-    pub issuer: String,
+    pub(crate) issuer: String,
     /// `aud` of issued tokens.
-    pub audience: String,
+    pub(crate) audience: String,
     /// Lifetime of access tokens.
-    pub access_token_ttl: Duration,
+    pub(crate) access_token_ttl: Duration,
     /// Lifetime of refresh tokens.
-    pub refresh_token_ttl: Duration,
+    pub(crate) refresh_token_ttl: Duration,
     /// Lifetime of a challenge.
-    pub challenge_ttl: Duration,
+    pub(crate) challenge_ttl: Duration,
     /// Accepted wallet algorithms, never empty.
-    pub wallet_algorithms: Vec<WalletAlgorithm>,
+    pub(crate) wallet_algorithms: Vec<WalletAlgorithm>,
     /// The bootstrap admin, when password login is enabled: the e-mail and an argon2id hash
     /// of the password. The password itself is not kept.
-    pub admin: Option<AdminAccount>,
+    pub(crate) admin: Option<AdminAccount>,
     /// What access tokens are signed with.
-    pub signing_algorithm: Algorithm,
+    pub(crate) signing_algorithm: Algorithm,
     /// Where the signing key lives.
-    pub signing_key_path: PathBuf,
+    pub(crate) signing_key_path: PathBuf,
     /// Published, non-signing keys.
-    pub retiring_key_paths: Vec<PathBuf>,
+    pub(crate) retiring_key_paths: Vec<PathBuf>,
     /// Absolute lifetime of a session.
-    pub session_max: Duration,
+    pub(crate) session_max: Duration,
     /// Bound on live sessions (in-memory store).
-    pub max_sessions: usize,
+    pub(crate) max_sessions: usize,
     /// Bound on remembered spent challenges (in-memory store).
-    pub max_spent_challenges: usize,
+    pub(crate) max_spent_challenges: usize,
     /// Login throttling and hashing limits.
-    pub login: LoginLimits,
+    pub(crate) login: LoginLimits,
     /// Wallet sign-ins per client address: a burst of `.0`, one more per `.1`.
-    pub sign_in_limit: (u32, Duration),
+    pub(crate) sign_in_limit: (u32, Duration),
     /// Reverse proxies trusted to name the client in `X-Forwarded-For`.
-    pub trusted_proxies: Vec<IpAddr>,
+    pub(crate) trusted_proxies: Vec<IpAddr>,
     /// The PostgreSQL store's URL, when sessions are kept there.
-    pub store_url: Option<String>,
+    pub(crate) store_url: Option<String>,
     /// Connections to the PostgreSQL store per instance.
-    pub store_pool_size: usize,
+    pub(crate) store_pool_size: usize,
 }
 
 impl fmt::Debug for ServerConfig {
@@ -327,17 +329,131 @@ impl fmt::Debug for ServerConfig {
     }
 }
 
-/// How password logins are throttled and hashed.
+/// How password logins are throttled and hashed, as checked (see [`ServerConfig::login`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LoginLimits {
     /// Failed logins per client address before 429.
-    pub failures_per_client: u32,
+    pub(crate) failures_per_client: u32,
     /// Failed logins for the admin account before 429.
-    pub failures_per_account: u32,
+    pub(crate) failures_per_account: u32,
     /// One failure is forgotten per this long.
-    pub failure_decay: Duration,
+    pub(crate) failure_decay: Duration,
     /// Password hashes checked at once.
-    pub concurrent_hashes: usize,
+    pub(crate) concurrent_hashes: usize,
+}
+
+impl ServerConfig {
+    /// `iss` of issued tokens.
+    pub fn issuer(&self) -> &str {
+        &self.issuer
+    }
+
+    /// `aud` of issued tokens.
+    pub fn audience(&self) -> &str {
+        &self.audience
+    }
+
+    /// Lifetime of access tokens.
+    pub fn access_token_ttl(&self) -> Duration {
+        self.access_token_ttl
+    }
+
+    /// Lifetime of refresh tokens.
+    pub fn refresh_token_ttl(&self) -> Duration {
+        self.refresh_token_ttl
+    }
+
+    /// Lifetime of a challenge.
+    pub fn challenge_ttl(&self) -> Duration {
+        self.challenge_ttl
+    }
+
+    /// Accepted wallet algorithms, never empty.
+    pub fn wallet_algorithms(&self) -> &[WalletAlgorithm] {
+        &self.wallet_algorithms
+    }
+
+    /// The bootstrap admin, when password login is enabled.
+    pub fn admin(&self) -> Option<&AdminAccount> {
+        self.admin.as_ref()
+    }
+
+    /// What access tokens are signed with.
+    pub fn signing_algorithm(&self) -> Algorithm {
+        self.signing_algorithm
+    }
+
+    /// Where the signing key lives.
+    pub fn signing_key_path(&self) -> &Path {
+        &self.signing_key_path
+    }
+
+    /// Published, non-signing keys.
+    pub fn retiring_key_paths(&self) -> &[PathBuf] {
+        &self.retiring_key_paths
+    }
+
+    /// Absolute lifetime of a session.
+    pub fn session_max(&self) -> Duration {
+        self.session_max
+    }
+
+    /// Bound on live sessions.
+    pub fn max_sessions(&self) -> usize {
+        self.max_sessions
+    }
+
+    /// Bound on remembered spent challenges (in-memory store).
+    pub fn max_spent_challenges(&self) -> usize {
+        self.max_spent_challenges
+    }
+
+    /// Login throttling and hashing limits.
+    pub fn login(&self) -> LoginLimits {
+        self.login
+    }
+
+    /// Wallet sign-ins per client address: a burst of `.0`, one more per `.1`.
+    pub fn sign_in_limit(&self) -> (u32, Duration) {
+        self.sign_in_limit
+    }
+
+    /// Reverse proxies trusted to name the client in `X-Forwarded-For`.
+    pub fn trusted_proxies(&self) -> &[IpAddr] {
+        &self.trusted_proxies
+    }
+
+    /// The PostgreSQL store's URL, when sessions are kept there.
+    pub fn store_url(&self) -> Option<&str> {
+        self.store_url.as_deref()
+    }
+
+    /// Connections to the PostgreSQL store per instance.
+    pub fn store_pool_size(&self) -> usize {
+        self.store_pool_size
+    }
+}
+
+impl LoginLimits {
+    /// Failed logins per client address before 429.
+    pub fn failures_per_client(&self) -> u32 {
+        self.failures_per_client
+    }
+
+    /// Failed logins for the admin account before 429.
+    pub fn failures_per_account(&self) -> u32 {
+        self.failures_per_account
+    }
+
+    /// One failure is forgotten per this long.
+    pub fn failure_decay(&self) -> Duration {
+        self.failure_decay
+    }
+
+    /// Password hashes checked at once.
+    pub fn concurrent_hashes(&self) -> usize {
+        self.concurrent_hashes
+    }
 }
 
 /// `url` without its password (in the authority or as a `password=` parameter), for logs

@@ -1,5 +1,5 @@
 //! The issuer and its validator in one process: [`embed`] reads both sections of one figment,
-//! and [`AuthServer::validator`] hands the issuer's keys and revocation list to a validator
+//! and [`AuthServer::jwt_auth`] hands the issuer's keys and revocation list to a validator
 //! directly (no HTTP call to itself).
 
 use std::sync::{Arc, Weak};
@@ -35,16 +35,16 @@ pub async fn embed(figment: &Figment) -> Result<(AuthServer, JwtAuth), ConfigErr
                 &server.config().audience,
             ))
     };
-    let auth = server.validator(AuthConfig::from_figment(&client_figment)?)?;
+    let auth = server.jwt_auth(AuthConfig::from_figment(&client_figment)?)?;
     Ok((server, auth))
 }
 
 impl AuthServer {
-    /// A validator for `client` that takes this issuer's keys straight from it (no HTTP
-    /// call to itself). `client` must trust this issuer (its only one, or one entry of
+    /// The [`JwtAuth`] middleware for `client`, taking this issuer's keys and revocation list
+    /// straight from it (no HTTP call to itself). `client` must trust this issuer (its only one, or one entry of
     /// `auth_client.issuers`) with an audience that includes the one tokens are issued for;
     /// other issuers keep their own key sources.
-    pub fn validator(&self, client: AuthConfig) -> Result<JwtAuth, ConfigError> {
+    pub fn jwt_auth(&self, client: AuthConfig) -> Result<JwtAuth, ConfigError> {
         let ours = &self.state.config;
         let Some(entry) = client.find_issuer(&ours.issuer) else {
             let trusted: Vec<&str> = client.issuers.iter().map(|i| i.issuer.as_str()).collect();

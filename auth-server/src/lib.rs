@@ -14,7 +14,7 @@
 //! #[actix_web::main]
 //! async fn main() -> Result<(), Box<dyn std::error::Error>> {
 //!     // `server_auth` and `auth_client` from one file, SERVER_AUTH__* / AUTH_CLIENT__* win.
-//!     let figment = auth_server::config::figment_from("config.yaml");
+//!     let figment = auth_server::figment_from("config.yaml");
 //!     let (issuer, auth) = auth_server::embed(&figment).await?; // the validator trusts the issuer
 //!     HttpServer::new(move || {
 //!         App::new()
@@ -42,8 +42,8 @@
 //! | `POST /api/v1/auth/revoke` (admin) | `{"jti"}` or `{"subject"}` | `{"revoked_tokens", "revoked_sessions"}` |
 //! | `GET /api/v1/auth/revoked-jtis` | `?since=CURSOR` | the revocation list (`auth_runtime::revocation`) |
 //!
-//! The signing key is persisted (see [`config::RawServerConfig::signing_key_path`]); sessions
-//! and spent challenges live in an [`AuthStore`], in memory by default, or in PostgreSQL
+//! The signing key is persisted (see [`RawServerConfig::signing_key_path`]); sessions
+//! and spent challenges live in an [`AuthStore`](store::AuthStore), in memory by default, or in PostgreSQL
 //! shared by several instances (see [`store`]).
 //!
 //! With the feature `metrics`, the issuer counts through the `metrics` facade (and turns on
@@ -59,7 +59,7 @@
 //! # #[cfg(feature = "metrics")]
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
 //! let prometheus = metrics_exporter_prometheus::PrometheusBuilder::new().install_recorder()?;
-//! let figment = auth_server::config::figment_from("config.yaml");
+//! let figment = auth_server::figment_from("config.yaml");
 //! let (issuer, auth) = auth_server::embed(&figment).await?;
 //! // ... serve `issuer.service()` behind `auth`; later, the text format:
 //! let exposition: String = prometheus.render();
@@ -72,7 +72,7 @@
 
 mod challenge;
 mod clock;
-pub mod config;
+mod config;
 mod embed;
 mod endpoints;
 mod error;
@@ -83,12 +83,11 @@ mod metrics;
 mod server;
 pub mod store;
 mod throttle;
-pub mod wallet;
+mod wallet;
 
 pub use clock::Clock;
-pub use config::{AdminAccount, RawServerConfig, ServerConfig};
+pub use config::{AdminAccount, LoginLimits, RawServerConfig, ServerConfig, figment_from};
 pub use embed::embed;
 pub use error::ServerError;
 pub use server::{AuthServer, AuthServerBuilder, BASE_PATH};
-pub use store::{AuthStore, MemoryStore};
-pub use wallet::WalletAlgorithm;
+pub use wallet::{WalletAlgorithm, WalletError};

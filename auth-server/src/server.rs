@@ -41,7 +41,7 @@ pub(crate) struct IssuerState {
     /// Tells this store's revocation cursors apart from another store's (a restarted memory
     /// store starts a new list).
     pub(crate) revocation_epoch: String,
-    /// The revocation lists of validators built by [`AuthServer::validator`]: refreshed at
+    /// The revocation lists of validators built by [`AuthServer::jwt_auth`]: refreshed at
     /// once when this instance revokes something.
     validators: Mutex<Vec<RevocationList>>,
 }
@@ -213,7 +213,7 @@ impl AuthServer {
         Arc::clone(&self.state.keys.key_set)
     }
 
-    /// Has every validator built by [`validator`](Self::validator) reread the revocation
+    /// Has every validator built by [`jwt_auth`](Self::jwt_auth) reread the revocation
     /// list when this instance revokes something.
     pub(crate) fn watch_revocations(&self, list: RevocationList) {
         self.validators().push(list);

@@ -66,7 +66,7 @@ impl AuthServer {
     }
 
     /// Revokes `what` in the store, and has every validator built by
-    /// [`validator`](Self::validator) reread the list at once.
+    /// [`jwt_auth`](Self::jwt_auth) reread the list at once.
     async fn revoke(&self, what: Revoke) -> Result<Revoked, ServerError> {
         let revoked = self
             .state

@@ -69,7 +69,7 @@ async fn list_tokens(
 /// thread of the store's own; when the database is unreachable an operation fails with
 /// [`StoreError::Unavailable`] (a 503) within a few seconds.
 pub struct PgStore {
-    shared: Arc<Shared>,
+    database: Arc<Database>,
     secret: [u8; 32],
     runtime: StoreRuntime,
 }
@@ -86,7 +86,9 @@ impl Drop for StoreRuntime {
     }
 }
 
-struct Shared {
+/// The connection pool and the session bound: what each operation, run on the store's
+/// runtime, takes with it.
+struct Database {
     pool: Pool,
     max_sessions: i64,
 }
@@ -94,8 +96,8 @@ struct Shared {
 impl std::fmt::Debug for PgStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("PgStore")
-            .field("pool", &self.shared.pool.status())
-            .field("max_sessions", &self.shared.max_sessions)
+            .field("pool", &self.database.pool.status())
+            .field("max_sessions", &self.database.max_sessions)
             .finish_non_exhaustive()
     }
 }
@@ -163,7 +165,7 @@ impl PgStore {
         let Some(handle) = runtime.0.as_ref().map(|r| r.handle().clone()) else {
             return Err(message("the store runtime did not start"));
         };
-        let shared = Arc::new(Shared {
+        let database = Arc::new(Database {
             pool,
             max_sessions: i64::try_from(max_sessions).unwrap_or(i64::MAX),
         });
@@ -171,7 +173,7 @@ impl PgStore {
         SystemRandom::new()
             .fill(&mut fresh)
             .map_err(|_| message("the system random generator failed"))?;
-        let setup = Arc::clone(&shared);
+        let setup = Arc::clone(&database);
         let secret = handle
             .spawn(async move {
                 tokio::time::timeout(Duration::from_secs(30), setup.prepare(fresh))
@@ -185,7 +187,7 @@ impl PgStore {
             })
             .await
             .map_err(unavailable)??;
-        let sweeper = Arc::clone(&shared);
+        let sweeper = Arc::clone(&database);
         handle.spawn(async move {
             let mut every = tokio::time::interval(SWEEP_EVERY);
             loop {
@@ -196,7 +198,7 @@ impl PgStore {
             }
         });
         Ok(PgStore {
-            shared,
+            database,
             secret,
             runtime,
         })
@@ -206,13 +208,13 @@ impl PgStore {
     /// [`within`].
     fn run<T, F>(
         &self,
-        operation: impl FnOnce(Arc<Shared>) -> F,
+        operation: impl FnOnce(Arc<Database>) -> F,
     ) -> BoxFuture<'_, Result<T, StoreError>>
     where
         F: Future<Output = Result<T, StoreError>> + Send + 'static,
         T: Send + 'static,
     {
-        let future = operation(Arc::clone(&self.shared));
+        let future = operation(Arc::clone(&self.database));
         let handle = self.runtime.0.as_ref().map(|runtime| runtime.spawn(future));
         Box::pin(async move {
             match handle {
@@ -230,7 +232,7 @@ async fn within<T>(future: impl Future<Output = Result<T, StoreError>>) -> Resul
         .unwrap_or_else(|_| Err(message("the database did not answer in time")))
 }
 
-impl Shared {
+impl Database {
     async fn client(&self) -> Result<deadpool_postgres::Object, StoreError> {
         self.pool.get().await.map_err(unavailable)
     }
@@ -319,9 +321,9 @@ impl AuthStore for PgStore {
         now: SystemTime,
     ) -> BoxFuture<'_, Result<bool, StoreError>> {
         let verified = outcome == SignInOutcome::Verified;
-        self.run(move |shared| {
+        self.run(move |database| {
             within(async move {
-                let client = shared.client().await?;
+                let client = database.client().await?;
                 // A row comes back only when this call inserted it (or replaced an expired one).
                 let rows = client
                     .query(
@@ -345,14 +347,14 @@ impl AuthStore for PgStore {
         session: NewSession,
         now: SystemTime,
     ) -> BoxFuture<'_, Result<(), StoreError>> {
-        self.run(move |shared| {
+        self.run(move |database| {
             within(async move {
-                let mut client = shared.client().await?;
+                let mut client = database.client().await?;
                 let tx = client.transaction().await.map_err(unavailable)?;
                 let subject = subject_of(&session.claims);
                 let claims = Value::Object(session.claims);
                 let bound = if session.bounded {
-                    shared.max_sessions
+                    database.max_sessions
                 } else {
                     i64::MAX
                 };
@@ -398,8 +400,8 @@ impl AuthStore for PgStore {
     }
 
     fn rotate(&self, rotate: Rotate) -> BoxFuture<'_, Result<Rotation, StoreError>> {
-        self.run(move |shared| async move {
-            let mut client = within(shared.client()).await?;
+        self.run(move |database| async move {
+            let mut client = within(database.client()).await?;
             let tx = within(async { client.transaction().await.map_err(unavailable) }).await?;
             // Everything up to the commit is bounded in time; a transaction given up rolls
             // back, so the presented token stays current. The commit itself is not cut short
@@ -479,9 +481,9 @@ impl AuthStore for PgStore {
     }
 
     fn revoke(&self, what: Revoke, now: SystemTime) -> BoxFuture<'_, Result<Revoked, StoreError>> {
-        self.run(move |shared| {
+        self.run(move |database| {
             within(async move {
-                let mut client = shared.client().await?;
+                let mut client = database.client().await?;
                 let tx = client.transaction().await.map_err(unavailable)?;
                 let revoked = match &what {
                     Revoke::Token(jti) => Revoked {
@@ -532,9 +534,9 @@ impl AuthStore for PgStore {
         let horizon = now
             .checked_sub(LISTED_PAST_EXPIRY)
             .unwrap_or(SystemTime::UNIX_EPOCH);
-        self.run(move |shared| {
+        self.run(move |database| {
             within(async move {
-                let client = shared.client().await?;
+                let client = database.client().await?;
                 let rows = client
                     .query(
                         "SELECT seq, jti, expires_at FROM auth_revoked_tokens
