@@ -74,8 +74,7 @@ async fn run() -> Result<(), String> {
         .map_err(|err| format!("cannot read the bound address: {err}"))?;
     let admin = issuer
         .config()
-        .admin
-        .as_ref()
+        .admin()
         .map(|admin| admin.email().to_owned());
 
     let server = HttpServer::new(move || {
