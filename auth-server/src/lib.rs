@@ -29,7 +29,8 @@
 //! }
 //! ```
 //!
-//! Endpoints (anonymous unless said, JSON in and out, errors as `{"detail": "..."}`):
+//! Endpoints (anonymous unless said, JSON in and out, errors as `{"detail": "..."}`, each
+//! refusal a [`ServerError`] variant with a stable [`code`](ServerError::code)):
 //!
 //! | endpoint | body | answer |
 //! |---|---|---|
@@ -70,6 +71,9 @@
 #![deny(unreachable_pub)]
 #![warn(missing_docs)]
 
+// Layers, each importing only those before it: hex, keys, wallet, store; error; clock,
+// challenge, config, metrics, throttle; server (the issuer value); flows (what the endpoints
+// do, as `AuthServer` methods); embed and endpoints (HTTP: parse, call the flow, render).
 mod challenge;
 mod clock;
 mod config;
