@@ -10,7 +10,7 @@ use auth_runtime::Algorithm;
 use super::{AdminAccount, redacted_url};
 use crate::wallet::WalletAlgorithm;
 
-/// The checked configuration: built only by [`RawServerConfig::validate`] (or
+/// The checked configuration: built only by [`RawServerConfig::validate`](super::RawServerConfig::validate) (or
 /// [`ServerConfig::from_figment`]), read through its accessors. Its `Debug` output shows no
 /// password and no store credentials.
 #[derive(Clone, PartialEq)]
