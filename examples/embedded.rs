@@ -58,7 +58,7 @@ async fn run() -> Result<(), String> {
         .unwrap_or_else(|| {
             PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("examples/embedded.yaml")
         });
-    let figment = auth_server::config::figment_from(&config_path);
+    let figment = auth_server::figment_from(&config_path);
     let (issuer, auth) = auth_server::embed(&figment)
         .await
         .map_err(|err| format!("{err} (configuration: {})", config_path.display()))?;
@@ -74,8 +74,7 @@ async fn run() -> Result<(), String> {
         .map_err(|err| format!("cannot read the bound address: {err}"))?;
     let admin = issuer
         .config()
-        .admin
-        .as_ref()
+        .admin()
         .map(|admin| admin.email().to_owned());
 
     let server = HttpServer::new(move || {

@@ -161,7 +161,7 @@ async fn tokens_of_an_ml_dsa_auth_server_verify_in_python() {
             std::env::temp_dir().join(format!("ml-dsa-interop-{}-{level}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         let issuer = auth_server::AuthServer::new(
-            auth_server::config::RawServerConfig {
+            auth_server::RawServerConfig {
                 issuer: issuer_url.clone(),
                 audience: "interop-api".into(),
                 signing_algorithm: level.into(),

@@ -52,33 +52,66 @@ pub(crate) fn check_fetch_url(
     }
 }
 
-/// A URL as it may be shown in errors and logs: a user name or password in it is replaced.
+/// A URL as it may be shown in errors and logs: see [`redact_url`].
 pub(crate) fn redacted(url: &reqwest::Url) -> String {
-    let mut shown = url.clone();
-    if !shown.username().is_empty() || shown.password().is_some() {
-        // Both setters only fail for URLs that cannot carry credentials at all.
-        let _ = shown.set_username("redacted");
-        let _ = shown.set_password(None);
-    }
-    shown.to_string()
+    redact_url(url.as_str(), false)
 }
 
-/// [`redacted`] for text that may not even parse: everything up to an `@` in what would be
-/// the authority is dropped.
+/// [`redacted`] for text that may not even parse.
 pub(crate) fn redacted_text(url: &str) -> String {
-    match reqwest::Url::parse(url) {
-        Ok(parsed) => redacted(&parsed),
-        Err(_) => match url.split_once("://") {
-            Some((scheme, rest)) => {
-                let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-                match rest[..authority_end].rfind('@') {
-                    Some(at) => format!("{scheme}://redacted@{}", &rest[at + 1..]),
-                    None => url.to_owned(),
-                }
+    redact_url(url, false)
+}
+
+/// `url` as it may be shown in errors and logs, parsed or not: the credentials in its
+/// authority become `<redacted>` (the user name is kept when `keep_user`, as a database URL's
+/// user helps and is no secret), and so does the value of a `password` query parameter.
+/// Anything after the authority's last `@` is kept as written.
+pub(crate) fn redact_url(url: &str, keep_user: bool) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(authority_end);
+    let mut shown = format!("{scheme}://");
+    match authority.rfind('@') {
+        Some(at) => {
+            let user = authority[..at].split(':').next().unwrap_or("");
+            if keep_user && !user.is_empty() {
+                shown.push_str(user);
+                shown.push(':');
             }
-            None => url.to_owned(),
-        },
+            shown.push_str("<redacted>");
+            shown.push_str(&authority[at..]);
+        }
+        None => shown.push_str(authority),
     }
+    let (path, query) = match tail.split_once('?') {
+        Some((path, query)) => (path, Some(query)),
+        None => (tail, None),
+    };
+    shown.push_str(path);
+    if let Some(query) = query {
+        let (query, fragment) = match query.split_once('#') {
+            Some((query, fragment)) => (query, Some(fragment)),
+            None => (query, None),
+        };
+        let parameters: Vec<String> = query
+            .split('&')
+            .map(|parameter| match parameter.split_once('=') {
+                Some((key, _)) if key.eq_ignore_ascii_case("password") => {
+                    format!("{key}=<redacted>")
+                }
+                _ => parameter.to_owned(),
+            })
+            .collect();
+        shown.push('?');
+        shown.push_str(&parameters.join("&"));
+        if let Some(fragment) = fragment {
+            shown.push('#');
+            shown.push_str(fragment);
+        }
+    }
+    shown
 }
 
 fn is_loopback(url: &reqwest::Url) -> bool {
@@ -230,5 +263,36 @@ mod tests {
         assert!(!err.message().contains("client:"), "{err}");
         let err = check_jwks_url_for_test("https://client:hunter2@id example/jwks").unwrap_err();
         assert!(!err.message().contains("hunter2"), "{err}");
+    }
+
+    #[test]
+    fn one_redactor_for_every_url_shown() {
+        let cases = [
+            ("https://id.example/jwks", false, "https://id.example/jwks"),
+            (
+                "https://client:hunter2@id.example/jwks",
+                false,
+                "https://<redacted>@id.example/jwks",
+            ),
+            (
+                "postgres://auth:secret@db:5432/auth?password=x&sslmode=disable",
+                true,
+                "postgres://auth:<redacted>@db:5432/auth?password=<redacted>&sslmode=disable",
+            ),
+            (
+                "https://id.example/a@b?x=1",
+                false,
+                "https://id.example/a@b?x=1",
+            ),
+            (
+                "https://u:p@bad host/",
+                false,
+                "https://<redacted>@bad host/",
+            ),
+            ("not a url", false, "not a url"),
+        ];
+        for (url, keep_user, shown) in cases {
+            assert_eq!(redact_url(url, keep_user), shown, "{url}");
+        }
     }
 }

@@ -13,6 +13,11 @@ pub use inventory;
 /// The environment provider and error wording `auth-server` shares with this crate.
 pub use crate::config::{EnvSection, explain, is_secret_key};
 
+/// `url` as it may be shown in errors and logs (see the validator's own fetch rules).
+pub fn redact_url(url: &str, keep_user: bool) -> String {
+    crate::fetch::redact_url(url, keep_user)
+}
+
 use crate::context::{Principal, SecurityContext};
 use crate::error::AuthError;
 

@@ -1,8 +1,11 @@
-//! The one clock of the issuer: token times, challenge and session expiry, login throttling.
+//! The one clock of the issuer (token times, challenge and session expiry, login throttling)
+//! and its randomness (session ids, token nonces, `jti`s).
 
 use std::fmt;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use crate::error::ServerError;
 
 /// Where the issuer reads the time: the system clock, or a function (to test what happens
 /// after days without waiting for them).
@@ -66,4 +69,12 @@ pub(crate) fn from_unix_seconds(seconds: u64) -> SystemTime {
 pub(crate) fn later(time: SystemTime, duration: Duration) -> SystemTime {
     time.checked_add(duration)
         .unwrap_or_else(|| from_unix_seconds(u64::from(u32::MAX) * 64))
+}
+
+/// `N` bytes from the system's secure random generator. A failure, which only a broken system
+/// has, is an internal error.
+pub(crate) fn random_bytes<const N: usize>() -> Result<[u8; N], ServerError> {
+    let mut bytes = [0u8; N];
+    aws_lc_rs::rand::fill(&mut bytes).map_err(|_| ServerError::Internal)?;
+    Ok(bytes)
 }

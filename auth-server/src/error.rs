@@ -1,4 +1,8 @@
 //! The answers of the auth endpoints: JSON `{"detail": "..."}`, never a 500 for bad input.
+//!
+//! Each refusal is one variant. Its `detail` text, its HTTP status, its stable
+//! [`code`](ServerError::code) and the `outcome` label of the metrics are all derived from the
+//! variant, never from one another.
 
 use std::fmt;
 
@@ -9,99 +13,202 @@ use actix_web::{HttpResponse, ResponseError};
 use crate::store::StoreError;
 
 /// A refused auth request.
+///
+/// ```
+/// use auth_server::ServerError;
+/// let err = ServerError::InvalidCredentials;
+/// assert_eq!(err.code(), "invalid_credentials");
+/// assert_eq!(err.status().as_u16(), 401);
+/// assert_eq!(err.to_string(), "invalid credentials");
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ServerError {
-    status: StatusCode,
-    detail: String,
-    retry_after: Option<u64>,
+#[non_exhaustive]
+pub enum ServerError {
+    /// The body is not the JSON the endpoint reads (400). Holds the parser's message.
+    InvalidJson(String),
+    /// Fields that must be present and not blank are missing (400). Holds their names as
+    /// written in the answer (`"email and password"`).
+    MissingFields(&'static str),
+    /// The wallet address is not hex, or too long for a public key (400).
+    InvalidAddress,
+    /// The wallet algorithm is missing or not one of those configured (400).
+    UnsupportedAlgorithm {
+        /// The name given (empty when missing).
+        given: String,
+        /// The names accepted.
+        supported: Vec<&'static str>,
+    },
+    /// The public key or the signature is not hex (400).
+    InvalidHex,
+    /// The address is not the hex of the public key (400).
+    AddressMismatch,
+    /// The public key or the signature is not of the algorithm's shape (400). Holds what is
+    /// wrong.
+    MalformedKeyOrSignature(String),
+    /// `/revoke` needs exactly one of `jti` or `subject` (400).
+    RevokeTargetRequired,
+    /// The challenge was not issued for this address, expired, or was used before (401).
+    InvalidChallenge,
+    /// The wallet signature does not verify (401).
+    BadSignature,
+    /// The e-mail or the password is wrong (401).
+    InvalidCredentials,
+    /// The refresh token is not one of ours, or names no session (401).
+    InvalidRefreshToken,
+    /// A spent refresh token was presented again: its session is now revoked (401).
+    RefreshTokenReused,
+    /// The session was revoked earlier, after a refresh token was reused (401).
+    SessionRevoked,
+    /// The session ended, or its refresh token expired unused (401).
+    SessionExpired,
+    /// Password login is not enabled (403).
+    LoginDisabled,
+    /// No live access token has this `jti` (404).
+    UnknownJti,
+    /// Too many wallet sign-ins from the client's address (429).
+    SignInsThrottled {
+        /// Seconds until one more sign-in fits.
+        retry_after: u64,
+    },
+    /// Too many failed logins from the client's address or for the account (429).
+    LoginsThrottled {
+        /// Seconds until one more attempt fits.
+        retry_after: u64,
+    },
+    /// Every password hashing slot is taken and the queue is full (503).
+    LoginsBusy,
+    /// The store holds its maximum of something (503).
+    StoreFull {
+        /// What is full: `sessions` or `spent challenges`.
+        what: &'static str,
+    },
+    /// The store cannot be reached or failed (503).
+    StoreUnavailable,
+    /// Something that cannot fail short of a broken system failed (500).
+    Internal,
 }
 
 impl ServerError {
-    pub(crate) fn bad_request(detail: impl Into<String>) -> Self {
-        ServerError {
-            status: StatusCode::BAD_REQUEST,
-            detail: detail.into(),
-            retry_after: None,
-        }
-    }
-
-    pub(crate) fn unauthorized(detail: impl Into<String>) -> Self {
-        ServerError {
-            status: StatusCode::UNAUTHORIZED,
-            detail: detail.into(),
-            retry_after: None,
-        }
-    }
-
-    pub(crate) fn forbidden(detail: impl Into<String>) -> Self {
-        ServerError {
-            status: StatusCode::FORBIDDEN,
-            detail: detail.into(),
-            retry_after: None,
-        }
-    }
-
-    pub(crate) fn not_found(detail: impl Into<String>) -> Self {
-        ServerError {
-            status: StatusCode::NOT_FOUND,
-            detail: detail.into(),
-            retry_after: None,
-        }
-    }
-
-    pub(crate) fn unavailable(detail: impl Into<String>) -> Self {
-        ServerError {
-            status: StatusCode::SERVICE_UNAVAILABLE,
-            detail: detail.into(),
-            retry_after: None,
-        }
-    }
-
-    pub(crate) fn internal() -> Self {
-        ServerError {
-            status: StatusCode::INTERNAL_SERVER_ERROR,
-            detail: "internal error".to_owned(),
-            retry_after: None,
-        }
-    }
-
-    /// 503 with `Retry-After: seconds`.
-    pub(crate) fn unavailable_for(detail: impl Into<String>, seconds: u64) -> Self {
-        ServerError {
-            status: StatusCode::SERVICE_UNAVAILABLE,
-            detail: detail.into(),
-            retry_after: Some(seconds.max(1)),
-        }
-    }
-
-    /// 429 with `Retry-After: seconds`.
-    pub(crate) fn too_many_requests(detail: impl Into<String>, seconds: u64) -> Self {
-        ServerError {
-            status: StatusCode::TOO_MANY_REQUESTS,
-            detail: detail.into(),
-            retry_after: Some(seconds.max(1)),
+    /// A stable, snake_case name of the refusal, for logs and programs.
+    pub fn code(&self) -> &'static str {
+        match self {
+            ServerError::InvalidJson(_) => "invalid_json",
+            ServerError::MissingFields(_) => "missing_fields",
+            ServerError::InvalidAddress => "invalid_address",
+            ServerError::UnsupportedAlgorithm { .. } => "unsupported_algorithm",
+            ServerError::InvalidHex => "invalid_hex",
+            ServerError::AddressMismatch => "address_mismatch",
+            ServerError::MalformedKeyOrSignature(_) => "malformed_key_or_signature",
+            ServerError::RevokeTargetRequired => "revoke_target_required",
+            ServerError::InvalidChallenge => "invalid_challenge",
+            ServerError::BadSignature => "bad_signature",
+            ServerError::InvalidCredentials => "invalid_credentials",
+            ServerError::InvalidRefreshToken => "invalid_refresh_token",
+            ServerError::RefreshTokenReused => "refresh_token_reused",
+            ServerError::SessionRevoked => "session_revoked",
+            ServerError::SessionExpired => "session_expired",
+            ServerError::LoginDisabled => "login_disabled",
+            ServerError::UnknownJti => "unknown_jti",
+            ServerError::SignInsThrottled { .. } => "sign_ins_throttled",
+            ServerError::LoginsThrottled { .. } => "logins_throttled",
+            ServerError::LoginsBusy => "logins_busy",
+            ServerError::StoreFull { .. } => "store_full",
+            ServerError::StoreUnavailable => "store_unavailable",
+            ServerError::Internal => "internal",
         }
     }
 
     /// The status of the answer.
     pub fn status(&self) -> StatusCode {
-        self.status
+        match self {
+            ServerError::InvalidJson(_)
+            | ServerError::MissingFields(_)
+            | ServerError::InvalidAddress
+            | ServerError::UnsupportedAlgorithm { .. }
+            | ServerError::InvalidHex
+            | ServerError::AddressMismatch
+            | ServerError::MalformedKeyOrSignature(_)
+            | ServerError::RevokeTargetRequired => StatusCode::BAD_REQUEST,
+            ServerError::InvalidChallenge
+            | ServerError::BadSignature
+            | ServerError::InvalidCredentials
+            | ServerError::InvalidRefreshToken
+            | ServerError::RefreshTokenReused
+            | ServerError::SessionRevoked
+            | ServerError::SessionExpired => StatusCode::UNAUTHORIZED,
+            ServerError::LoginDisabled => StatusCode::FORBIDDEN,
+            ServerError::UnknownJti => StatusCode::NOT_FOUND,
+            ServerError::SignInsThrottled { .. } | ServerError::LoginsThrottled { .. } => {
+                StatusCode::TOO_MANY_REQUESTS
+            }
+            ServerError::LoginsBusy
+            | ServerError::StoreFull { .. }
+            | ServerError::StoreUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            ServerError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+        }
     }
 
-    /// The `detail` text.
-    pub fn detail(&self) -> &str {
-        &self.detail
-    }
-
-    /// The `Retry-After` seconds sent with a 429 or 503, when set.
+    /// The `Retry-After` seconds sent with a 429 or 503, when the refusal knows them (at least
+    /// one). Other 503 answers say 5.
     pub fn retry_after(&self) -> Option<u64> {
-        self.retry_after
+        match self {
+            ServerError::SignInsThrottled { retry_after }
+            | ServerError::LoginsThrottled { retry_after } => Some((*retry_after).max(1)),
+            ServerError::LoginsBusy => Some(1),
+            _ => None,
+        }
     }
 }
 
+/// The `detail` text of the answer.
 impl fmt::Display for ServerError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.detail)
+        match self {
+            ServerError::InvalidJson(why) => write!(f, "invalid JSON body: {why}"),
+            ServerError::MissingFields(fields) => write!(f, "{fields} required"),
+            ServerError::InvalidAddress => {
+                f.write_str("address must be the hex encoded public key of the wallet")
+            }
+            ServerError::UnsupportedAlgorithm { given, supported } => {
+                write!(f, "unsupported algorithm {given:?}; use one of {supported:?}")
+            }
+            ServerError::InvalidHex => f.write_str("invalid hex encoding"),
+            ServerError::AddressMismatch => {
+                f.write_str("address does not match verified public key")
+            }
+            ServerError::MalformedKeyOrSignature(why) => f.write_str(why),
+            ServerError::RevokeTargetRequired => f.write_str(
+                "give exactly one of `jti` (one access token) or `subject` (every token of a \
+                 subject)",
+            ),
+            ServerError::InvalidChallenge => f.write_str("invalid or expired challenge"),
+            ServerError::BadSignature => f.write_str("signature verification failed"),
+            ServerError::InvalidCredentials => f.write_str("invalid credentials"),
+            ServerError::InvalidRefreshToken => f.write_str("invalid or expired refresh token"),
+            ServerError::RefreshTokenReused => f.write_str(
+                "refresh token already used; every session from that sign-in is revoked, sign in again",
+            ),
+            ServerError::SessionRevoked => f.write_str(
+                "this session was revoked after a refresh token was reused; sign in again",
+            ),
+            ServerError::SessionExpired => f.write_str("session expired; sign in again"),
+            ServerError::LoginDisabled => f.write_str("password login disabled"),
+            ServerError::UnknownJti => f.write_str(
+                "no live access token with this jti (unknown, expired, or already revoked)",
+            ),
+            ServerError::SignInsThrottled { .. } => {
+                f.write_str("too many sign-ins from this address; retry later")
+            }
+            ServerError::LoginsThrottled { .. } => {
+                f.write_str("too many failed logins; retry later")
+            }
+            ServerError::LoginsBusy => f.write_str("too many logins in progress; retry shortly"),
+            ServerError::StoreFull { what } => write!(f, "too many {what} held; retry later"),
+            ServerError::StoreUnavailable => {
+                f.write_str("the session store is unavailable; retry later")
+            }
+            ServerError::Internal => f.write_str("internal error"),
+        }
     }
 }
 
@@ -114,11 +221,11 @@ impl From<StoreError> for ServerError {
         match &err {
             StoreError::Full { what } => {
                 tracing::warn!(error = %err, "auth store full; answering 503");
-                ServerError::unavailable(format!("too many {what} held; retry later"))
+                ServerError::StoreFull { what }
             }
             StoreError::Unavailable(_) => {
                 tracing::error!(error = %err, "auth store unavailable; answering 503");
-                ServerError::unavailable("the session store is unavailable; retry later")
+                ServerError::StoreUnavailable
             }
         }
     }
@@ -126,22 +233,23 @@ impl From<StoreError> for ServerError {
 
 impl ResponseError for ServerError {
     fn status_code(&self) -> StatusCode {
-        self.status
+        self.status()
     }
 
     fn error_response(&self) -> HttpResponse {
-        let mut response = HttpResponse::build(self.status);
-        match self.retry_after {
+        let status = self.status();
+        let mut response = HttpResponse::build(status);
+        match self.retry_after() {
             Some(seconds) => {
                 response.insert_header((header::RETRY_AFTER, seconds.to_string()));
             }
-            None if self.status == StatusCode::SERVICE_UNAVAILABLE => {
+            None if status == StatusCode::SERVICE_UNAVAILABLE => {
                 response.insert_header((header::RETRY_AFTER, "5"));
             }
             None => {}
         }
         response
             .insert_header((header::CACHE_CONTROL, "no-store"))
-            .json(serde_json::json!({ "detail": self.detail }))
+            .json(serde_json::json!({ "detail": self.to_string() }))
     }
 }

@@ -1,16 +1,6 @@
-//! An embeddable token issuer for actix-web, the companion of [`auth_runtime`]: the endpoints
-//! that sign tokens (wallet sign-in, password login for a bootstrap admin, refresh, sign-out,
-//! revocation) and publish their keys, served from your own app next to the handlers that
-//! `auth_runtime` protects. [`embed`] returns the endpoints and a [`JwtAuth`] validator that
-//! trusts them directly, without an HTTP call to itself; other services trust the issuer
-//! through its JWKS like any other.
-//!
-//! ```toml
-//! [dependencies]
-//! auth-server = "0.1"      # features: "postgres", "metrics"
-//! auth-runtime = "0.1"
-//! actix-web = "4"
-//! ```
+//! An embeddable token issuer for actix-web: the `/api/v1/auth/*` endpoints of
+//! pico-server-auth, in the same process as the handlers that
+//! [`auth_runtime`] protects.
 //!
 //! ```no_run
 //! use actix_web::{App, HttpResponse, HttpServer, get};
@@ -24,7 +14,7 @@
 //! #[actix_web::main]
 //! async fn main() -> Result<(), Box<dyn std::error::Error>> {
 //!     // `server_auth` and `auth_client` from one file, SERVER_AUTH__* / AUTH_CLIENT__* win.
-//!     let figment = auth_server::config::figment_from("config.yaml");
+//!     let figment = auth_server::figment_from("config.yaml");
 //!     let (issuer, auth) = auth_server::embed(&figment).await?; // the validator trusts the issuer
 //!     HttpServer::new(move || {
 //!         App::new()
@@ -39,19 +29,8 @@
 //! }
 //! ```
 //!
-//! with, in `config.yaml` (every key is in [`config::RawServerConfig`]):
-//!
-//! ```yaml
-//! server_auth:
-//!   issuer: https://auth.example.com    # `iss` of the tokens; `auth_client` trusts it
-//!   audience: my-api                    # `aud` of the tokens
-//!   signing_key_path: /var/lib/my-api/signing-key.pem   # created on first start
-//! ```
-//!
-//! # Endpoints
-//!
-//! Under [`BASE_PATH`], the paths of pico-server-auth; anonymous unless said, JSON in and out,
-//! errors as `{"detail": "..."}`:
+//! Endpoints (anonymous unless said, JSON in and out, errors as `{"detail": "..."}`, each
+//! refusal a [`ServerError`] variant with a stable [`code`](ServerError::code)):
 //!
 //! | endpoint | body | answer |
 //! |---|---|---|
@@ -62,21 +41,11 @@
 //! | `POST /api/v1/auth/refresh` | `{"refresh_token"}` | a new pair; the old refresh token is spent |
 //! | `POST /api/v1/auth/sign-out` | `{"refresh_token"}` | 204: the session ends, its access tokens are revoked |
 //! | `POST /api/v1/auth/revoke` (admin) | `{"jti"}` or `{"subject"}` | `{"revoked_tokens", "revoked_sessions"}` |
-//! | `GET /api/v1/auth/revoked-jtis` | `?since=CURSOR` | the revocation list (`auth_runtime::revocation`) |
+//! | `GET /api/v1/auth/revoked-jtis` | `?since=CURSOR` | the revocation list (`auth_runtime::RevocationList`) |
 //!
-//! Wallets sign the challenge with Ed25519, secp256k1 or ML-DSA-65 ([`WalletAlgorithm`]). A
-//! refresh token works once: presenting a spent one again revokes its whole session.
-//!
-//! # Keys and storage
-//!
-//! Access tokens are signed with RS256 by default, or ML-DSA (`signing_algorithm`); the key is
-//! persisted at `signing_key_path`, and keys listed in `retiring_key_paths` stay in the JWKS
-//! during a rotation. Sessions, spent challenges and issued tokens live in an [`AuthStore`]:
-//! [`MemoryStore`] by default (a restart ends every session), or, with the feature `postgres`
-//! and `store_url`, a PostgreSQL database that several instances share (see [`store`]). Your
-//! own store goes in through [`AuthServer::builder`].
-//!
-//! # Metrics
+//! The signing key is persisted (see [`RawServerConfig::signing_key_path`]); sessions
+//! and spent challenges live in an [`AuthStore`](store::AuthStore), in memory by default, or in PostgreSQL
+//! shared by several instances (see [`store`]).
 //!
 //! With the feature `metrics`, the issuer counts through the `metrics` facade (and turns on
 //! the validator's metrics, `auth_runtime::metrics`): `auth_server_sign_ins_total`
@@ -91,7 +60,7 @@
 //! # #[cfg(feature = "metrics")]
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
 //! let prometheus = metrics_exporter_prometheus::PrometheusBuilder::new().install_recorder()?;
-//! let figment = auth_server::config::figment_from("config.yaml");
+//! let figment = auth_server::figment_from("config.yaml");
 //! let (issuer, auth) = auth_server::embed(&figment).await?;
 //! // ... serve `issuer.service()` behind `auth`; later, the text format:
 //! let exposition: String = prometheus.render();
@@ -99,59 +68,30 @@
 //! # Ok(()) }
 //! ```
 
-#![cfg_attr(docsrs, feature(doc_cfg))]
 #![deny(unreachable_pub)]
 #![warn(missing_docs)]
 
+// Layers, each importing only those before it: hex, keys, wallet, store; error; clock,
+// challenge, config, metrics, throttle; server (the issuer value); flows (what the endpoints
+// do, as `AuthServer` methods); embed and endpoints (HTTP: parse, call the flow, render).
 mod challenge;
 mod clock;
-pub mod config;
+mod config;
+mod embed;
 mod endpoints;
 mod error;
+mod flows;
 mod hex;
-mod issue;
 mod keys;
-mod login;
 mod metrics;
 mod server;
 pub mod store;
-pub mod wallet;
-
-use auth_runtime::{AuthConfig, ConfigError, JwtAuth};
-use figment::Figment;
-use figment::providers::Serialized;
+mod throttle;
+mod wallet;
 
 pub use clock::Clock;
-pub use config::{AdminAccount, RawServerConfig, ServerConfig};
+pub use config::{AdminAccount, LoginLimits, RawServerConfig, ServerConfig, figment_from};
+pub use embed::embed;
 pub use error::ServerError;
 pub use server::{AuthServer, AuthServerBuilder, BASE_PATH};
-pub use store::{AuthStore, MemoryStore};
-pub use wallet::WalletAlgorithm;
-
-/// Reads `server_auth` and `auth_client` from one figment, opens the store `server_auth`
-/// names, and returns the issuer and a validator that trusts it directly (no HTTP call to
-/// itself). `auth_client.issuer` and `auth_client.audience` default to the `server_auth` ones;
-/// when set, they must agree. With `auth_client.issuers`, one entry must be this issuer; the
-/// others are fetched from as usual.
-pub async fn embed(figment: &Figment) -> Result<(AuthServer, JwtAuth), ConfigError> {
-    let server = AuthServer::connect(figment).await?;
-    let listed = figment
-        .find_value("auth_client.issuers")
-        .is_ok_and(|issuers| issuers.as_array().is_some_and(|list| !list.is_empty()));
-    let client_figment = if listed {
-        figment.clone()
-    } else {
-        figment
-            .clone()
-            .join(Serialized::default(
-                "auth_client.issuer",
-                &server.config().issuer,
-            ))
-            .join(Serialized::default(
-                "auth_client.audience",
-                &server.config().audience,
-            ))
-    };
-    let auth = server.validator(AuthConfig::from_figment(&client_figment)?)?;
-    Ok((server, auth))
-}
+pub use wallet::{WalletAlgorithm, WalletError};

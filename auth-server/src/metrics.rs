@@ -11,7 +11,7 @@
 //!
 //! `outcome` is `ok`, or the refusal: `invalid` (400), `refused` (401), `disabled` (403),
 //! `throttled` (429), `unavailable` (503), `error` (500); a refresh refused with 401 says why:
-//! `reused`, `revoked`, `expired` or `unknown`.
+//! `reused`, `revoked`, `expired` or `unknown`. Each label is chosen by the error's variant.
 
 use crate::error::ServerError;
 
@@ -19,14 +19,47 @@ use crate::error::ServerError;
 pub(crate) fn outcome<T>(result: &Result<T, ServerError>) -> &'static str {
     match result {
         Ok(_) => "ok",
-        Err(err) => match err.status().as_u16() {
-            400 => "invalid",
-            401 => "refused",
-            403 => "disabled",
-            429 => "throttled",
-            503 => "unavailable",
-            _ => "error",
-        },
+        Err(err) => refusal(err),
+    }
+}
+
+/// The `outcome` label of a refresh: why a refresh token was refused, or [`outcome`].
+pub(crate) fn refresh_outcome<T>(result: &Result<T, ServerError>) -> &'static str {
+    match result {
+        Err(ServerError::RefreshTokenReused) => "reused",
+        Err(ServerError::SessionRevoked) => "revoked",
+        Err(ServerError::SessionExpired) => "expired",
+        Err(ServerError::InvalidRefreshToken) => "unknown",
+        _ => outcome(result),
+    }
+}
+
+/// The `outcome` label of a refusal. Every variant is listed, so that a new one gets a label
+/// on purpose.
+fn refusal(err: &ServerError) -> &'static str {
+    match err {
+        ServerError::InvalidJson(_)
+        | ServerError::MissingFields(_)
+        | ServerError::InvalidAddress
+        | ServerError::UnsupportedAlgorithm { .. }
+        | ServerError::InvalidHex
+        | ServerError::AddressMismatch
+        | ServerError::MalformedKeyOrSignature(_)
+        | ServerError::RevokeTargetRequired
+        | ServerError::UnknownJti => "invalid",
+        ServerError::InvalidChallenge
+        | ServerError::BadSignature
+        | ServerError::InvalidCredentials
+        | ServerError::InvalidRefreshToken
+        | ServerError::RefreshTokenReused
+        | ServerError::SessionRevoked
+        | ServerError::SessionExpired => "refused",
+        ServerError::LoginDisabled => "disabled",
+        ServerError::SignInsThrottled { .. } | ServerError::LoginsThrottled { .. } => "throttled",
+        ServerError::LoginsBusy | ServerError::StoreFull { .. } | ServerError::StoreUnavailable => {
+            "unavailable"
+        }
+        ServerError::Internal => "error",
     }
 }
 

@@ -1,29 +1,20 @@
 //! The issuer value: configuration, keys, store and clock, shared by every worker.
 
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::{Arc, Mutex, MutexGuard};
 
-use actix_web::Scope;
-use auth_runtime::{Algorithm, AuthConfig, ConfigError, ConfigErrorKind, JwtAuth, KeySet};
-use auth_runtime::{
-    RevocationFetchError, RevocationList, RevocationPage, RevocationSource, RevokedToken,
-};
+use auth_runtime::RevocationList;
+use auth_runtime::{Algorithm, ConfigError, ConfigErrorKind, KeySet};
 use aws_lc_rs::hmac;
-use aws_lc_rs::rand::{SecureRandom as _, SystemRandom};
 use figment::Figment;
 use serde_json::Value;
 
 use crate::challenge::{ChallengeKey, derive};
 use crate::clock::Clock;
-use crate::clock::unix_seconds;
 use crate::config::ServerConfig;
-use crate::endpoints;
-use crate::error::ServerError;
+use crate::hex::to_hex;
 use crate::keys::KeyRing;
-use crate::login::{ClientLimit, LoginGuard};
-use crate::store::{AuthStore, MemoryStore, Revoke, Revoked};
-
-/// Entries per answer of `GET /revoked-jtis` at most.
-pub(crate) const REVOCATION_PAGE_SIZE: usize = 10_000;
+use crate::store::{AuthStore, MemoryStore};
+use crate::throttle::{ClientLimit, LoginGuard};
 
 /// The path prefix of every endpoint.
 pub const BASE_PATH: &str = "/api/v1/auth";
@@ -32,10 +23,12 @@ pub const BASE_PATH: &str = "/api/v1/auth";
 /// every worker's `App`.
 #[derive(Clone)]
 pub struct AuthServer {
-    pub(crate) inner: Arc<Inner>,
+    pub(crate) state: Arc<IssuerState>,
 }
 
-pub(crate) struct Inner {
+/// What every clone of an [`AuthServer`] shares: the flows (sign-in, login, refresh,
+/// revocation) read and update it.
+pub(crate) struct IssuerState {
     pub(crate) config: ServerConfig,
     pub(crate) keys: KeyRing,
     pub(crate) store: Arc<dyn AuthStore>,
@@ -47,18 +40,17 @@ pub(crate) struct Inner {
     pub(crate) sign_ins: ClientLimit,
     /// Tells this store's revocation cursors apart from another store's (a restarted memory
     /// store starts a new list).
-    revocation_epoch: String,
-    /// The revocation lists of validators built by [`AuthServer::validator`]: refreshed at
+    pub(crate) revocation_epoch: String,
+    /// The revocation lists of validators built by [`AuthServer::jwt_auth`]: refreshed at
     /// once when this instance revokes something.
     validators: Mutex<Vec<RevocationList>>,
-    rng: SystemRandom,
 }
 
 impl std::fmt::Debug for AuthServer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("AuthServer")
-            .field("issuer", &self.inner.config.issuer)
-            .field("kid", &self.inner.keys.current.kid())
+            .field("issuer", &self.state.config.issuer)
+            .field("kid", &self.state.keys.current.kid())
             .finish_non_exhaustive()
     }
 }
@@ -117,9 +109,9 @@ impl AuthServerBuilder {
             &derive(secret, b"auth-server revocation epoch v1"),
             b"epoch",
         );
-        let revocation_epoch = crate::hex::to_hex(&epoch_tag.as_ref()[..8]);
+        let revocation_epoch = to_hex(&epoch_tag.as_ref()[..8]);
         Ok(AuthServer {
-            inner: Arc::new(Inner {
+            state: Arc::new(IssuerState {
                 config: self.config,
                 keys,
                 store,
@@ -131,7 +123,6 @@ impl AuthServerBuilder {
                 sign_ins,
                 revocation_epoch,
                 validators: Mutex::new(Vec::new()),
-                rng: SystemRandom::new(),
             }),
         })
     }
@@ -200,111 +191,35 @@ impl AuthServer {
 
     /// The checked configuration.
     pub fn config(&self) -> &ServerConfig {
-        &self.inner.config
+        &self.state.config
     }
 
     /// The `kid` of the key that signs new tokens (its RFC 7638 thumbprint).
     pub fn kid(&self) -> &str {
-        self.inner.keys.current.kid()
+        self.state.keys.current.kid()
     }
 
     /// The algorithms of the keys in the JWKS: the signing key's (`signing_algorithm`) first,
     /// then those of retiring keys. A validator of these tokens must accept them all.
     pub fn algorithms(&self) -> &[Algorithm] {
-        &self.inner.keys.algorithms
+        &self.state.keys.algorithms
     }
 
     /// The JWKS document served at `/api/v1/auth/jwks`.
     pub fn jwks(&self) -> &Value {
-        &self.inner.keys.jwks
+        &self.state.keys.jwks
     }
 
-    /// The issuer's public keys as a key source for [`JwtAuth::builder`].
+    /// The issuer's public keys as a key source for
+    /// [`JwtAuth::builder`](auth_runtime::JwtAuth::builder).
     pub fn key_source(&self) -> Arc<KeySet> {
-        Arc::clone(&self.inner.keys.key_set)
+        Arc::clone(&self.state.keys.key_set)
     }
 
-    /// A validator for `client` that takes this issuer's keys straight from it (no HTTP
-    /// call to itself). `client` must trust this issuer (its only one, or one entry of
-    /// `auth_client.issuers`) with an audience that includes the one tokens are issued for;
-    /// other issuers keep their own key sources.
-    pub fn validator(&self, client: AuthConfig) -> Result<JwtAuth, ConfigError> {
-        let ours = &self.inner.config;
-        let Some(entry) = client.find_issuer(&ours.issuer) else {
-            let trusted: Vec<&str> = client.issuers().iter().map(|i| i.issuer()).collect();
-            return Err(ConfigError::new(
-                ConfigErrorKind::Mismatch,
-                format!(
-                    "auth_client.issuer ({}) differs from server_auth.issuer (`{}`): the tokens \
-                 issued here would be refused; trust `{}` in auth_client (issuer, or an entry \
-                 of issuers)",
-                    trusted.join(", "),
-                    ours.issuer,
-                    ours.issuer
-                ),
-            ));
-        };
-        if !entry.audiences().contains(&ours.audience) {
-            return Err(ConfigError::new(
-                ConfigErrorKind::Mismatch,
-                format!(
-                    "{}.audience ({}) differs from server_auth.audience (`{}`): the tokens issued \
-                 here would be refused; set both to the same value",
-                    entry.config_key(),
-                    entry.audiences().join(", "),
-                    ours.audience
-                ),
-            ));
-        }
-        let missing: Vec<&str> = self
-            .inner
-            .keys
-            .algorithms
-            .iter()
-            .filter(|alg| !entry.accepted_algorithms().contains(alg))
-            .map(|alg| alg.as_str())
-            .collect();
-        if !missing.is_empty() {
-            let accepted: Vec<&str> = entry
-                .accepted_algorithms()
-                .iter()
-                .map(|alg| alg.as_str())
-                .collect();
-            return Err(ConfigError::new(
-                ConfigErrorKind::Mismatch,
-                format!(
-                    "{}.accepted_algorithms ({}) lacks {}, which the keys of server_auth sign \
-                 with (signing_algorithm and retiring_key_paths): the tokens issued here would \
-                 be refused; add {} to it",
-                    entry.config_key(),
-                    accepted.join(", "),
-                    missing.join(", "),
-                    missing.join(", ")
-                ),
-            ));
-        }
-        let issuer = ours.issuer.clone();
-        let auth = JwtAuth::builder(client)
-            .issuer_key_source(&issuer, self.key_source())
-            .issuer_revocation_source(
-                &issuer,
-                StoreRevocations {
-                    server: Arc::downgrade(&self.inner),
-                },
-            )
-            .build()?;
-        if let Some(list) = auth.revocation_list(&issuer) {
-            self.validators().push(list.clone());
-        }
-        Ok(auth)
-    }
-
-    /// Revokes `what` in the store, and has every validator built by
-    /// [`validator`](Self::validator) reread the list at once.
-    pub(crate) async fn revoke(&self, what: Revoke) -> Result<Revoked, ServerError> {
-        let revoked = self.inner.store.revoke(what, self.now()).await?;
-        self.tell_validators().await;
-        Ok(revoked)
+    /// Has every validator built by [`jwt_auth`](Self::jwt_auth) reread the revocation
+    /// list when this instance revokes something.
+    pub(crate) fn watch_revocations(&self, list: RevocationList) {
+        self.validators().push(list);
     }
 
     /// Has the validators built here reread the revocation list now.
@@ -317,92 +232,11 @@ impl AuthServer {
         }
     }
 
-    fn validators(&self) -> std::sync::MutexGuard<'_, Vec<RevocationList>> {
+    fn validators(&self) -> MutexGuard<'_, Vec<RevocationList>> {
         // The list is only ever pushed to or cloned: a panic elsewhere cannot leave it torn.
-        self.inner
+        self.state
             .validators
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
-    }
-
-    /// The cursor prefix of this store's revocation list.
-    pub(crate) fn revocation_epoch(&self) -> &str {
-        &self.inner.revocation_epoch
-    }
-
-    /// One answer of `GET /revoked-jtis`: the list after `since`, or from the start when
-    /// `since` is missing or not one of this store's cursors.
-    pub(crate) async fn revocation_page(
-        &self,
-        since: Option<&str>,
-    ) -> Result<RevocationPage, ServerError> {
-        let epoch = self.revocation_epoch();
-        let after = since
-            .and_then(|cursor| cursor.split_once('.'))
-            .filter(|(of, _)| *of == epoch)
-            .and_then(|(_, seq)| seq.parse::<u64>().ok());
-        let start = after.unwrap_or(0);
-        let mut entries = self
-            .inner
-            .store
-            .revoked_after(start, REVOCATION_PAGE_SIZE + 1, self.now())
-            .await?;
-        let more = entries.len() > REVOCATION_PAGE_SIZE;
-        entries.truncate(REVOCATION_PAGE_SIZE);
-        let last = entries.last().map_or(start, |entry| entry.seq);
-        Ok(RevocationPage {
-            revoked: entries
-                .into_iter()
-                .map(|entry| RevokedToken {
-                    jti: entry.jti,
-                    exp: unix_seconds(entry.expires_at),
-                })
-                .collect(),
-            cursor: format!("{epoch}.{last}"),
-            full: after.is_none(),
-            more,
-        })
-    }
-
-    /// The endpoints, under [`BASE_PATH`].
-    pub fn service(&self) -> Scope {
-        endpoints::scope(self.clone())
-    }
-
-    pub(crate) fn random_bytes<const N: usize>(&self) -> Result<[u8; N], ServerError> {
-        let mut bytes = [0u8; N];
-        self.inner
-            .rng
-            .fill(&mut bytes)
-            .map_err(|_| ServerError::internal())?;
-        Ok(bytes)
-    }
-
-    pub(crate) fn now(&self) -> std::time::SystemTime {
-        self.inner.clock.now()
-    }
-}
-
-/// The revocation list of an issuer in the same process, read from its store: no HTTP. Holds
-/// the issuer weakly, so that the validator does not keep it alive.
-struct StoreRevocations {
-    server: Weak<Inner>,
-}
-
-impl RevocationSource for StoreRevocations {
-    fn fetch<'a>(
-        &'a self,
-        since: Option<&'a str>,
-    ) -> auth_runtime::BoxFuture<'a, Result<RevocationPage, RevocationFetchError>> {
-        Box::pin(async move {
-            let inner = self
-                .server
-                .upgrade()
-                .ok_or_else(|| RevocationFetchError::new("the embedded issuer is gone"))?;
-            AuthServer { inner }
-                .revocation_page(since)
-                .await
-                .map_err(|err| RevocationFetchError::new(err.detail().to_owned()))
-        })
     }
 }

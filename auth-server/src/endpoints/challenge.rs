@@ -2,19 +2,11 @@
 
 use actix_web::{HttpResponse, post, web};
 use auth_runtime::allow_anonymous;
-use serde::Deserialize;
 use serde_json::json;
 
-use super::{MAX_ADDRESS_HEX, normalise_address, required};
-use crate::clock::later;
 use crate::error::ServerError;
-use crate::hex::from_hex;
+use crate::flows::ChallengeRequest;
 use crate::server::AuthServer;
-
-#[derive(Deserialize)]
-pub(super) struct ChallengeRequest {
-    address: Option<String>,
-}
 
 #[allow_anonymous]
 #[post("/challenge")]
@@ -22,19 +14,7 @@ pub(super) async fn challenge(
     server: web::Data<AuthServer>,
     body: web::Json<ChallengeRequest>,
 ) -> Result<HttpResponse, ServerError> {
-    let address =
-        required(body.into_inner().address).ok_or(ServerError::bad_request("address required"))?;
-    let address = normalise_address(&address);
-    if address.len() > MAX_ADDRESS_HEX || from_hex(&address).is_none() {
-        return Err(ServerError::bad_request(
-            "address must be the hex encoded public key of the wallet",
-        ));
-    }
-    let ttl = server.inner.config.challenge_ttl;
-    let expires_at = later(server.now(), ttl);
-    let value = server
-        .inner
-        .challenges
-        .issue(&address, expires_at, server.random_bytes()?);
-    Ok(HttpResponse::Ok().json(json!({ "challenge": value, "ttl": ttl.as_secs() })))
+    let issued = server.challenge(body.into_inner())?;
+    Ok(HttpResponse::Ok()
+        .json(json!({ "challenge": issued.challenge, "ttl": issued.ttl.as_secs() })))
 }

@@ -1,4 +1,6 @@
-//! The HTTP endpoints under [`BASE_PATH`](crate::BASE_PATH), one module each.
+//! The HTTP endpoints under [`BASE_PATH`], one module each. A handler only translates: it
+//! parses the request, calls the flow (a method of [`AuthServer`], see `crate::flows`) and
+//! renders its answer.
 
 mod challenge;
 mod jwks;
@@ -7,43 +9,68 @@ mod refresh;
 mod revocation;
 mod sign_in;
 
-use actix_web::{Scope, web};
+use std::net::{IpAddr, Ipv4Addr};
+
+use actix_web::{HttpRequest, Scope, web};
+use serde_json::{Map, Value, json};
 
 use crate::error::ServerError;
+use crate::flows::TokenPair;
 use crate::server::{AuthServer, BASE_PATH};
 
-/// Longest wallet address accepted: the hex of an ML-DSA-65 public key.
-const MAX_ADDRESS_HEX: usize = 2 * 1952;
-
-pub(crate) fn scope(server: AuthServer) -> Scope {
-    web::scope(BASE_PATH)
-        .app_data(web::Data::new(server))
-        .app_data(
-            web::JsonConfig::default()
-                .limit(64 * 1024)
-                .error_handler(|err, _req| {
-                    ServerError::bad_request(format!("invalid JSON body: {err}")).into()
-                }),
-        )
-        .service(jwks::jwks)
-        .service(challenge::challenge)
-        .service(sign_in::sign_in)
-        .service(login::login)
-        .service(refresh::refresh)
-        .service(revocation::revoke)
-        .service(revocation::revoked_jtis)
-        .service(revocation::sign_out)
+impl AuthServer {
+    /// The endpoints, under [`BASE_PATH`].
+    pub fn service(&self) -> Scope {
+        web::scope(BASE_PATH)
+            .app_data(web::Data::new(self.clone()))
+            .app_data(
+                web::JsonConfig::default()
+                    .limit(64 * 1024)
+                    .error_handler(|err, _req| ServerError::InvalidJson(err.to_string()).into()),
+            )
+            .service(jwks::jwks)
+            .service(challenge::challenge)
+            .service(sign_in::sign_in)
+            .service(login::login)
+            .service(refresh::refresh)
+            .service(revocation::revoke)
+            .service(revocation::revoked_jtis)
+            .service(revocation::sign_out)
+    }
 }
 
-/// Wallet addresses are compared as lower-case hex without `0x`.
-fn normalise_address(address: &str) -> String {
-    address
-        .strip_prefix("0x")
-        .unwrap_or(address)
-        .to_ascii_lowercase()
+/// The JSON answer carrying a token pair.
+fn token_body(tokens: TokenPair) -> Map<String, Value> {
+    let mut body = Map::new();
+    body.insert("access_token".into(), json!(tokens.access_token));
+    body.insert("refresh_token".into(), json!(tokens.refresh_token));
+    body.insert("token_type".into(), json!("Bearer"));
+    body.insert("expires_in".into(), json!(tokens.expires_in.as_secs()));
+    body
 }
 
-/// A field that is present and not blank.
-fn required(value: Option<String>) -> Option<String> {
-    value.filter(|v| !v.trim().is_empty())
+/// The client's address: the peer, or, when the peer is a trusted reverse proxy, the
+/// right-most address in `X-Forwarded-For` that is not one of the trusted proxies.
+fn client_address(req: &HttpRequest, trusted: &[IpAddr]) -> IpAddr {
+    let peer = req
+        .peer_addr()
+        .map_or(Ipv4Addr::UNSPECIFIED.into(), |peer| peer.ip());
+    if !trusted.contains(&peer) {
+        return peer;
+    }
+    let forwarded: Vec<&str> = req
+        .headers()
+        .get_all("x-forwarded-for")
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(','))
+        .collect();
+    for hop in forwarded.iter().rev() {
+        match hop.trim().parse::<IpAddr>() {
+            Ok(address) if trusted.contains(&address) => continue,
+            Ok(address) => return address,
+            // A hop that is not an address: nothing further left can be trusted.
+            Err(_) => return peer,
+        }
+    }
+    peer
 }

@@ -5,17 +5,9 @@ use auth_runtime::{allow_anonymous, requires_role};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::required;
 use crate::error::ServerError;
+use crate::flows::{RevokeRequest, SignOutRequest};
 use crate::server::AuthServer;
-use crate::store::Revoke;
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(super) struct RevokeRequest {
-    jti: Option<String>,
-    subject: Option<String>,
-}
 
 /// Revokes one access token (`{"jti"}`), or every token and session of a subject
 /// (`{"subject"}`). Admin only.
@@ -25,29 +17,7 @@ pub(super) async fn revoke(
     server: web::Data<AuthServer>,
     body: web::Json<RevokeRequest>,
 ) -> Result<HttpResponse, ServerError> {
-    let body = body.into_inner();
-    let what = match (required(body.jti), required(body.subject)) {
-        (Some(jti), None) => Revoke::Token(jti),
-        (None, Some(subject)) => Revoke::Subject(subject),
-        _ => {
-            return Err(ServerError::bad_request(
-                "give exactly one of `jti` (one access token) or `subject` (every token of a \
-                 subject)",
-            ));
-        }
-    };
-    let by_jti = matches!(what, Revoke::Token(_));
-    let revoked = server.revoke(what).await?;
-    if by_jti && revoked.tokens == 0 {
-        return Err(ServerError::not_found(
-            "no live access token with this jti (unknown, expired, or already revoked)",
-        ));
-    }
-    tracing::info!(
-        tokens = revoked.tokens,
-        sessions = revoked.sessions,
-        "tokens revoked by an admin"
-    );
+    let revoked = server.revoke_for_admin(body.into_inner()).await?;
     Ok(HttpResponse::Ok().json(json!({
         "revoked_tokens": revoked.tokens,
         "revoked_sessions": revoked.sessions,
@@ -59,7 +29,7 @@ pub(super) struct RevokedQuery {
     since: Option<String>,
 }
 
-/// The revocation list, whole or after a cursor (the format of `auth_runtime::revocation`).
+/// The revocation list, whole or after a cursor (the format `auth_runtime::RevocationList` reads).
 #[allow_anonymous]
 #[get("/revoked-jtis")]
 pub(super) async fn revoked_jtis(
@@ -74,11 +44,6 @@ pub(super) async fn revoked_jtis(
         .json(page))
 }
 
-#[derive(Deserialize)]
-pub(super) struct SignOutRequest {
-    refresh_token: Option<String>,
-}
-
 /// Ends the session of a refresh token: the token stops working and the session's access
 /// tokens are revoked.
 #[allow_anonymous]
@@ -87,12 +52,6 @@ pub(super) async fn sign_out(
     server: web::Data<AuthServer>,
     body: web::Json<SignOutRequest>,
 ) -> Result<HttpResponse, ServerError> {
-    let token = required(body.into_inner().refresh_token)
-        .ok_or(ServerError::bad_request("refresh_token required"))?;
-    let (id, _) = server
-        .parse_refresh_token(&token)
-        .ok_or_else(|| ServerError::unauthorized("invalid or expired refresh token"))?;
-    let revoked = server.revoke(Revoke::Session(id)).await?;
-    tracing::info!(tokens = revoked.tokens, "signed out");
+    server.sign_out(body.into_inner()).await?;
     Ok(HttpResponse::NoContent().finish())
 }

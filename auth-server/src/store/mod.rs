@@ -27,8 +27,6 @@ mod memory;
 mod postgres;
 
 use std::fmt;
-use std::future::Future;
-use std::pin::Pin;
 use std::time::SystemTime;
 
 use serde_json::{Map, Value};
@@ -41,8 +39,7 @@ pub use postgres::PgStore;
 /// How long a revoked token stays on the list after its `exp`.
 pub const LISTED_PAST_EXPIRY: std::time::Duration = std::time::Duration::from_secs(3600);
 
-/// A boxed future, as returned by [`AuthStore`] methods.
-pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+pub(crate) use auth_runtime::BoxFuture;
 
 /// A keyed hash (HMAC-SHA256) of a refresh token: the token itself is never stored.
 pub type TokenHash = [u8; 32];

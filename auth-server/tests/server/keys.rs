@@ -106,7 +106,7 @@ fn free_address() -> std::net::SocketAddr {
 /// that stops the issuer's server.
 fn issuer_and_second_app(
     addr: std::net::SocketAddr,
-    mut raw: auth_server::config::RawServerConfig,
+    mut raw: auth_server::RawServerConfig,
     accepted: &[&str],
 ) -> (
     AuthServer,
@@ -137,8 +137,8 @@ fn issuer_and_second_app(
         handle
     };
     let remote = auth_runtime::RawConfig {
-        issuer: issuer.config().issuer.clone(),
-        audience: issuer.config().audience.as_str().into(),
+        issuer: issuer.config().issuer().to_owned(),
+        audience: issuer.config().audience().into(),
         accepted_algorithms: accepted.iter().map(|a| (*a).to_owned()).collect(),
         ..auth_runtime::RawConfig::default()
     }
@@ -268,15 +268,15 @@ async fn ml_dsa_wallet_tokens_and_the_size_cap() {
     let issuer = issuer(raw);
     let accepting = |max_token_bytes: usize| {
         let client = auth_runtime::RawConfig {
-            issuer: issuer.config().issuer.clone(),
-            audience: issuer.config().audience.as_str().into(),
+            issuer: issuer.config().issuer().to_owned(),
+            audience: issuer.config().audience().into(),
             accepted_algorithms: vec!["ML-DSA-87".into()],
             max_token_bytes,
             ..auth_runtime::RawConfig::default()
         }
         .validate()
         .unwrap();
-        serve(&issuer, issuer.validator(client).unwrap())
+        serve(&issuer, issuer.jwt_auth(client).unwrap())
     };
     let server = accepting(16 * 1024);
     let (status, signed) = sign_in(&server, &wallet).await;
@@ -355,8 +355,8 @@ fn the_validator_must_accept_every_algorithm_the_issuer_signs_with() {
     let issuer = issuer(raw);
     let client = |accepted: &[&str]| {
         auth_runtime::RawConfig {
-            issuer: issuer.config().issuer.clone(),
-            audience: issuer.config().audience.as_str().into(),
+            issuer: issuer.config().issuer().to_owned(),
+            audience: issuer.config().audience().into(),
             accepted_algorithms: accepted.iter().map(|a| (*a).to_owned()).collect(),
             ..auth_runtime::RawConfig::default()
         }
@@ -364,7 +364,7 @@ fn the_validator_must_accept_every_algorithm_the_issuer_signs_with() {
         .unwrap()
     };
     // The default list (RS256) lacks the signing algorithm.
-    let err = issuer.validator(client(&["RS256"])).unwrap_err();
+    let err = issuer.jwt_auth(client(&["RS256"])).unwrap_err();
     assert_eq!(
         err.message(),
         "auth_client.accepted_algorithms (RS256) lacks ML-DSA-65, which the keys of \
@@ -372,9 +372,9 @@ fn the_validator_must_accept_every_algorithm_the_issuer_signs_with() {
          here would be refused; add ML-DSA-65 to it"
     );
     // The retiring RSA key's tokens count too.
-    let err = issuer.validator(client(&["ML-DSA-65"])).unwrap_err();
+    let err = issuer.jwt_auth(client(&["ML-DSA-65"])).unwrap_err();
     assert!(err.message().contains("lacks RS256"), "{err}");
-    assert!(issuer.validator(client(&["RS256", "ML-DSA-65"])).is_ok());
+    assert!(issuer.jwt_auth(client(&["RS256", "ML-DSA-65"])).is_ok());
 }
 
 #[test]
@@ -438,7 +438,7 @@ async fn embed_reads_both_sections_and_refuses_disagreement() {
         .await
         .expect("auth_client defaults to server_auth");
     let trusted = auth.config().issuer().expect("one issuer");
-    assert_eq!(trusted.issuer(), server.config().issuer);
+    assert_eq!(trusted.issuer(), server.config().issuer());
     assert_eq!(trusted.audiences(), ["app"]);
     let disagreeing = base
         .clone()

@@ -172,7 +172,7 @@ fn the_admin_password_is_held_only_as_an_argon2id_hash() {
     let config = raw.validate().unwrap();
     let shown = format!("{config:?}");
     assert!(!shown.contains(ADMIN_PASSWORD), "{shown}");
-    let admin = config.admin.as_ref().expect("password login on");
+    let admin = config.admin().expect("password login on");
     assert_eq!(admin.email(), ADMIN_EMAIL);
     assert!(admin.password_hash().starts_with("$argon2id$"));
     assert!(!admin.password_hash().contains(ADMIN_PASSWORD));

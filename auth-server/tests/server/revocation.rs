@@ -191,8 +191,8 @@ async fn a_second_app_reads_the_list_over_http_and_refuses_after_its_next_read()
     let (issuer, server) = Backend::Memory.embedded(raw_config(&temp_dir())).await;
     let other = {
         let raw = auth_runtime::RawConfig {
-            issuer: issuer.config().issuer.clone(),
-            audience: issuer.config().audience.as_str().into(),
+            issuer: issuer.config().issuer().to_owned(),
+            audience: issuer.config().audience().into(),
             jwks_endpoint: format!("{}/api/v1/auth/jwks", server.base),
             revocation_endpoint: format!("{}/api/v1/auth/revoked-jtis", server.base),
             revocation_poll_seconds: 1,
@@ -225,18 +225,18 @@ async fn with_postgres_every_instance_serves_and_applies_one_list() {
     let mut instances = Vec::new();
     for _ in 0..2 {
         let config = raw_config(&dir).validate().unwrap();
-        let store = auth_server::store::PgStore::connect(&url, 2, config.max_sessions)
+        let store = auth_server::store::PgStore::connect(&url, 2, config.max_sessions())
             .await
             .unwrap();
         let issuer = auth_server::AuthServer::with_store(config, store).unwrap();
         let client = auth_runtime::RawConfig {
-            issuer: issuer.config().issuer.clone(),
-            audience: issuer.config().audience.as_str().into(),
+            issuer: issuer.config().issuer().to_owned(),
+            audience: issuer.config().audience().into(),
             revocation_poll_seconds: 1,
             revocation_max_staleness_seconds: 1,
             ..auth_runtime::RawConfig::default()
         };
-        let auth = issuer.validator(client.validate().unwrap()).unwrap();
+        let auth = issuer.jwt_auth(client.validate().unwrap()).unwrap();
         let server = serve(&issuer, auth);
         instances.push((issuer, server));
     }

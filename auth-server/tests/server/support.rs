@@ -99,8 +99,8 @@ impl Backend {
                 let url = crate::pg::fresh_database();
                 let store = auth_server::store::PgStore::connect(
                     &url,
-                    config.store_pool_size,
-                    config.max_sessions,
+                    config.store_pool_size(),
+                    config.max_sessions(),
                 )
                 .await
                 .expect("PostgreSQL store");
@@ -229,14 +229,14 @@ pub fn embedded(raw: RawServerConfig) -> (AuthServer, Server) {
 /// The embedded validator, accepting the algorithms of the issuer's keys.
 pub fn validator_for(issuer: &AuthServer) -> JwtAuth {
     let client = auth_runtime::RawConfig {
-        issuer: issuer.config().issuer.clone(),
-        audience: issuer.config().audience.as_str().into(),
+        issuer: issuer.config().issuer().to_owned(),
+        audience: issuer.config().audience().into(),
         accepted_algorithms: issuer.algorithms().iter().map(|a| a.to_string()).collect(),
         ..auth_runtime::RawConfig::default()
     }
     .validate()
     .expect("client config");
-    issuer.validator(client).expect("validator")
+    issuer.jwt_auth(client).expect("validator")
 }
 
 pub fn client() -> reqwest::Client {

@@ -1,5 +1,6 @@
-//! Admin password login: throttled per client address and per account, with the argon2id
-//! check run on the blocking pool, a bounded number at a time.
+//! Throttling: wallet sign-ins per client address ([`ClientLimit`]), failed password logins per
+//! client address and per account, and the password hashes checked at once ([`LoginGuard`]).
+//! Counts decay with time; a client is an address, or its /64 for IPv6.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -7,11 +8,11 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime};
 
-use subtle::ConstantTimeEq as _;
-use tokio::sync::Semaphore;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-use crate::config::{AdminAccount, LoginLimits};
+use crate::config::LoginLimits;
 use crate::error::ServerError;
+use crate::metrics;
 
 /// Client addresses tracked at once; beyond it, new addresses meet only the account limit.
 const MAX_TRACKED_CLIENTS: usize = 10_000;
@@ -19,6 +20,7 @@ const MAX_TRACKED_CLIENTS: usize = 10_000;
 /// Logins waiting for a hashing slot, per slot, before further ones get 503.
 const QUEUE_PER_SLOT: usize = 4;
 
+/// The limits of password logins: failures per client and per account, and hashing slots.
 pub(crate) struct LoginGuard {
     limits: LoginLimits,
     slots: Arc<Semaphore>,
@@ -139,41 +141,14 @@ impl ClientLimit {
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
         if let Some(wait) = clients.wait(client, self.limit, now, self.decay) {
-            crate::metrics::throttled("sign_in");
-            return Err(ServerError::too_many_requests(
-                "too many sign-ins from this address; retry later",
-                wait.as_secs_f64().ceil() as u64,
-            ));
+            metrics::throttled("sign_in");
+            return Err(ServerError::SignInsThrottled {
+                retry_after: wait.as_secs_f64().ceil() as u64,
+            });
         }
         clients.add(client, 1.0, now, self.decay);
         Ok(())
     }
-}
-
-/// The client's address: the peer, or, when the peer is a trusted reverse proxy, the
-/// right-most address in `X-Forwarded-For` that is not one of the trusted proxies.
-pub(crate) fn client_address(req: &actix_web::HttpRequest, trusted: &[IpAddr]) -> IpAddr {
-    let peer = req
-        .peer_addr()
-        .map_or(std::net::Ipv4Addr::UNSPECIFIED.into(), |peer| peer.ip());
-    if !trusted.contains(&peer) {
-        return peer;
-    }
-    let forwarded: Vec<&str> = req
-        .headers()
-        .get_all("x-forwarded-for")
-        .filter_map(|value| value.to_str().ok())
-        .flat_map(|value| value.split(','))
-        .collect();
-    for hop in forwarded.iter().rev() {
-        match hop.trim().parse::<IpAddr>() {
-            Ok(address) if trusted.contains(&address) => continue,
-            Ok(address) => return address,
-            // A hop that is not an address: nothing further left can be trusted.
-            Err(_) => return peer,
-        }
-    }
-    peer
 }
 
 /// The key of a client: its address, or its /64 for IPv6 (one host holds a whole /64).
@@ -231,10 +206,10 @@ impl LoginGuard {
             .then(|| scores.account.wait(failures_per_account, now, decay))
             .flatten();
         if client_wait.is_some() {
-            crate::metrics::throttled("client");
+            metrics::throttled("client");
         }
         if account_wait.is_some() {
-            crate::metrics::throttled("account");
+            metrics::throttled("account");
         }
         let wait = client_wait.max(account_wait);
         if let Some(wait) = wait {
@@ -242,10 +217,9 @@ impl LoginGuard {
                 retry_after_seconds = wait.as_secs_f64().ceil(),
                 "login throttled after repeated failures"
             );
-            return Err(ServerError::too_many_requests(
-                "too many failed logins; retry later",
-                wait.as_secs_f64().ceil() as u64,
-            ));
+            return Err(ServerError::LoginsThrottled {
+                retry_after: wait.as_secs_f64().ceil() as u64,
+            });
         }
         scores.clients.add(client, 1.0, now, decay);
         if account {
@@ -265,14 +239,10 @@ impl LoginGuard {
         }
     }
 
-    /// Whether `email` and `password` are the admin's. The argon2id check runs on the
-    /// blocking pool once a hashing slot is free, so request workers keep serving.
-    pub(crate) async fn verify(
-        &self,
-        admin: &AdminAccount,
-        email: &str,
-        password: String,
-    ) -> Result<bool, ServerError> {
+    /// A slot to check a password hash in, once one is free; [`ServerError::LoginsBusy`] when
+    /// the queue for one is full. The check runs off the request workers while the permit is
+    /// held.
+    pub(crate) async fn hashing_slot(&self) -> Result<OwnedSemaphorePermit, ServerError> {
         let slot = {
             // Counted out again when this scope ends, also when the request is cancelled
             // while it waits.
@@ -283,31 +253,10 @@ impl LoginGuard {
                 Arc::clone(&self.slots).acquire_owned().await.ok()
             }
         };
-        let Some(slot) = slot else {
-            crate::metrics::throttled("busy");
-            return Err(ServerError::unavailable_for(
-                "too many logins in progress; retry shortly",
-                1,
-            ));
-        };
-        // Both checks always run, so the answer time does not tell which one failed.
-        let email_ok = bool::from(
-            email
-                .trim()
-                .to_ascii_lowercase()
-                .as_bytes()
-                .ct_eq(admin.email().to_ascii_lowercase().as_bytes()),
-        );
-        let account = admin.clone();
-        // The slot travels with the hash: a cancelled request frees it only when the hash
-        // it started is done.
-        let password_ok = actix_web::web::block(move || {
-            let _slot = slot;
-            account.verifies(&password)
+        slot.ok_or_else(|| {
+            metrics::throttled("busy");
+            ServerError::LoginsBusy
         })
-        .await
-        .map_err(|_| ServerError::internal())?;
-        Ok(email_ok && password_ok)
     }
 }
 

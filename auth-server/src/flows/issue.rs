@@ -5,7 +5,7 @@
 //! keeps only an HMAC of the current one, so a token read from the store's tables signs
 //! nobody in, and an earlier token of the session is recognised as reuse.
 
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use aws_lc_rs::hmac;
 use base64::Engine as _;
@@ -13,11 +13,20 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::{Map, Value, json};
 use subtle::ConstantTimeEq as _;
 
-use crate::clock::{later, unix_seconds};
+use crate::clock::{later, random_bytes, unix_seconds};
 use crate::error::ServerError;
 use crate::hex::to_hex;
 use crate::server::AuthServer;
 use crate::store::{IssuedAccess, NewSession, SessionId, TokenHash};
+
+/// A new token pair, as sign-in, login and refresh hand it out.
+#[derive(Debug)]
+pub(crate) struct TokenPair {
+    pub(crate) access_token: String,
+    pub(crate) refresh_token: String,
+    /// The access token's lifetime.
+    pub(crate) expires_in: Duration,
+}
 
 /// A refresh token and what the store knows of it.
 pub(crate) struct RefreshToken {
@@ -26,21 +35,21 @@ pub(crate) struct RefreshToken {
 }
 
 impl AuthServer {
-    /// Starts a session for `identity` and answers with its first token pair.
+    /// Starts a session for `identity` and hands out its first token pair.
     /// `bounded`: whether the session counts against `max_sessions`.
     pub(crate) async fn start_session(
         &self,
         identity: Map<String, Value>,
         bounded: bool,
-    ) -> Result<Map<String, Value>, ServerError> {
-        let now = self.now();
-        let config = &self.inner.config;
-        let id: SessionId = self.random_bytes()?;
+    ) -> Result<TokenPair, ServerError> {
+        let now = self.state.clock.now();
+        let config = &self.state.config;
+        let id: SessionId = random_bytes()?;
         let refresh = self.refresh_token(id)?;
         let ends_at = later(now, config.session_max);
         let issued = self.new_access(now)?;
         let access = self.access_token(&identity, &issued, now)?;
-        self.inner
+        self.state
             .store
             .start_session(
                 NewSession {
@@ -55,7 +64,7 @@ impl AuthServer {
                 now,
             )
             .await?;
-        Ok(self.token_response(access, refresh.token))
+        Ok(self.token_pair(access, refresh.token))
     }
 
     /// When a refresh token issued at `now` stops being accepted: its own lifetime, never
@@ -65,15 +74,15 @@ impl AuthServer {
         now: SystemTime,
         session_ends_at: SystemTime,
     ) -> SystemTime {
-        later(now, self.inner.config.refresh_token_ttl).min(session_ends_at)
+        later(now, self.state.config.refresh_token_ttl).min(session_ends_at)
     }
 
     /// A new refresh token of session `id`.
     pub(crate) fn refresh_token(&self, id: SessionId) -> Result<RefreshToken, ServerError> {
         let mut bytes = [0u8; 48];
         bytes[..16].copy_from_slice(&id);
-        bytes[16..32].copy_from_slice(&self.random_bytes::<16>()?);
-        let tag = hmac::sign(&self.inner.refresh_tag_key, &bytes[..32]);
+        bytes[16..32].copy_from_slice(&random_bytes::<16>()?);
+        let tag = hmac::sign(&self.state.refresh_tag_key, &bytes[..32]);
         bytes[32..].copy_from_slice(&tag.as_ref()[..16]);
         let token = URL_SAFE_NO_PAD.encode(bytes);
         let hash = self.refresh_hash(&token);
@@ -90,7 +99,7 @@ impl AuthServer {
         if bytes.len() != 48 {
             return None;
         }
-        let tag = hmac::sign(&self.inner.refresh_tag_key, &bytes[..32]);
+        let tag = hmac::sign(&self.state.refresh_tag_key, &bytes[..32]);
         if !bool::from(tag.as_ref()[..16].ct_eq(&bytes[32..])) {
             return None;
         }
@@ -99,7 +108,7 @@ impl AuthServer {
     }
 
     fn refresh_hash(&self, token: &str) -> TokenHash {
-        let tag = hmac::sign(&self.inner.refresh_key, token.as_bytes());
+        let tag = hmac::sign(&self.state.refresh_key, token.as_bytes());
         let mut hash = [0u8; 32];
         hash.copy_from_slice(tag.as_ref());
         hash
@@ -108,8 +117,8 @@ impl AuthServer {
     /// The `jti` and expiry of an access token issued at `now`, to remember before signing.
     pub(crate) fn new_access(&self, now: SystemTime) -> Result<IssuedAccess, ServerError> {
         Ok(IssuedAccess {
-            jti: to_hex(&self.random_bytes::<16>()?),
-            expires_at: later(now, self.inner.config.access_token_ttl),
+            jti: to_hex(&random_bytes::<16>()?),
+            expires_at: later(now, self.state.config.access_token_ttl),
         })
     }
 
@@ -120,30 +129,26 @@ impl AuthServer {
         issued: &IssuedAccess,
         now: SystemTime,
     ) -> Result<String, ServerError> {
-        let config = &self.inner.config;
+        let config = &self.state.config;
         let mut claims = identity.clone();
         claims.insert("iss".into(), json!(config.issuer));
         claims.insert("aud".into(), json!(config.audience));
         claims.insert("iat".into(), json!(unix_seconds(now)));
         claims.insert("exp".into(), json!(unix_seconds(issued.expires_at)));
         claims.insert("jti".into(), json!(issued.jti));
-        self.inner
+        self.state
             .keys
             .current
             .sign(&Value::Object(claims))
-            .map_err(|()| ServerError::internal())
+            .map_err(|()| ServerError::Internal)
     }
 
-    /// The JSON answer carrying a token pair.
-    pub(crate) fn token_response(&self, access: String, refresh: String) -> Map<String, Value> {
-        let mut body = Map::new();
-        body.insert("access_token".into(), json!(access));
-        body.insert("refresh_token".into(), json!(refresh));
-        body.insert("token_type".into(), json!("Bearer"));
-        body.insert(
-            "expires_in".into(),
-            json!(self.inner.config.access_token_ttl.as_secs()),
-        );
-        body
+    /// The pair of a new access token and refresh token.
+    pub(crate) fn token_pair(&self, access_token: String, refresh_token: String) -> TokenPair {
+        TokenPair {
+            access_token,
+            refresh_token,
+            expires_in: self.state.config.access_token_ttl,
+        }
     }
 }

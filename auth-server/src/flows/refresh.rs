@@ -1,0 +1,68 @@
+//! A new token pair for the current refresh token of a session.
+
+use serde::Deserialize;
+
+use super::{TokenPair, required};
+use crate::clock::later;
+use crate::error::ServerError;
+use crate::metrics;
+use crate::server::AuthServer;
+use crate::store::{Rotate, Rotation};
+
+/// The body of `POST /refresh`.
+#[derive(Deserialize)]
+pub(crate) struct RefreshRequest {
+    refresh_token: Option<String>,
+}
+
+impl AuthServer {
+    /// Rotates the session's refresh token and hands out a new pair; a spent token presented
+    /// again revokes the session. Counted in `auth_server_refreshes_total`.
+    pub(crate) async fn refresh(&self, request: RefreshRequest) -> Result<TokenPair, ServerError> {
+        let result = self.try_refresh(request).await;
+        metrics::refresh(metrics::refresh_outcome(&result));
+        result
+    }
+
+    async fn try_refresh(&self, request: RefreshRequest) -> Result<TokenPair, ServerError> {
+        let token =
+            required(request.refresh_token).ok_or(ServerError::MissingFields("refresh_token"))?;
+        let (id, presented) = self
+            .parse_refresh_token(&token)
+            .ok_or(ServerError::InvalidRefreshToken)?;
+        let now = self.state.clock.now();
+        let next = self.refresh_token(id)?;
+        let issued = self.new_access(now)?;
+        let rotation = self
+            .state
+            .store
+            .rotate(Rotate {
+                id,
+                presented,
+                next: next.hash,
+                next_expires_at: later(now, self.state.config.refresh_token_ttl),
+                now,
+                access: issued.clone(),
+            })
+            .await?;
+        match rotation {
+            Rotation::Rotated { claims, .. } => {
+                // Signing cannot fail short of a broken crypto library; the rotation is already
+                // stored, so the pair is built from values in hand.
+                let access = self.access_token(&claims, &issued, now)?;
+                Ok(self.token_pair(access, next.token))
+            }
+            Rotation::Reused => {
+                self.tell_validators().await;
+                tracing::warn!(
+                    "a spent refresh token was presented again; its session and access tokens \
+                     are revoked"
+                );
+                Err(ServerError::RefreshTokenReused)
+            }
+            Rotation::Revoked => Err(ServerError::SessionRevoked),
+            Rotation::Expired => Err(ServerError::SessionExpired),
+            Rotation::Unknown => Err(ServerError::InvalidRefreshToken),
+        }
+    }
+}

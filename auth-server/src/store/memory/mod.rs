@@ -1,0 +1,232 @@
+//! The in-process store.
+
+mod state;
+#[cfg(test)]
+mod tests;
+
+use std::collections::HashMap;
+use std::future::ready;
+use std::sync::{Mutex, MutexGuard};
+use std::time::SystemTime;
+
+use aws_lc_rs::rand::{SecureRandom as _, SystemRandom};
+
+use self::state::{Session, State, room};
+use super::{
+    AuthStore, BoxFuture, ChallengeId, NewSession, Revoke, Revoked, RevokedEntry, Rotate, Rotation,
+    SignInOutcome, StoreError,
+};
+
+/// The in-process store: bounded, lost on restart, one instance only. Its secret is drawn at
+/// random when it is created.
+pub struct MemoryStore {
+    max_sessions: usize,
+    max_spent_challenges: usize,
+    secret: [u8; 32],
+    state: Mutex<State>,
+}
+
+impl std::fmt::Debug for MemoryStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MemoryStore")
+            .field("max_sessions", &self.max_sessions)
+            .field("max_spent_challenges", &self.max_spent_challenges)
+            .finish_non_exhaustive()
+    }
+}
+
+impl MemoryStore {
+    /// A store holding at most `max_sessions` live sessions and `max_spent_challenges` spent
+    /// challenges (each for at most its time to live).
+    ///
+    /// # Panics
+    /// When the system's random generator fails, which happens only on a broken system.
+    pub fn new(max_sessions: usize, max_spent_challenges: usize) -> MemoryStore {
+        let mut secret = [0u8; 32];
+        // aws-lc's generator reads the kernel's getrandom, which waits for seeding and does not
+        // fail on Linux or the BSDs; a failure means a broken system, where no secret is safe.
+        SystemRandom::new()
+            .fill(&mut secret)
+            .expect("the system random generator works");
+        MemoryStore {
+            max_sessions,
+            max_spent_challenges,
+            secret,
+            state: Mutex::new(State::default()),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // Every critical section leaves the maps consistent, so a panic elsewhere while the
+        // lock was held cannot have left half an update behind.
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+impl AuthStore for MemoryStore {
+    fn secret(&self) -> &[u8; 32] {
+        &self.secret
+    }
+
+    fn spend_challenge(
+        &self,
+        id: ChallengeId,
+        expires_at: SystemTime,
+        outcome: SignInOutcome,
+        now: SystemTime,
+    ) -> BoxFuture<'_, Result<bool, StoreError>> {
+        let mut state = self.lock();
+        let state = &mut *state;
+        let seen = |map: &HashMap<ChallengeId, SystemTime>| {
+            map.get(&id).is_some_and(|expiry| *expiry > now)
+        };
+        let answer = if seen(&state.spent) || seen(&state.burnt) {
+            Ok(false)
+        } else {
+            match outcome {
+                SignInOutcome::Verified => {
+                    if room(&mut state.spent, self.max_spent_challenges, now) {
+                        state.spent.insert(id, expires_at);
+                        Ok(true)
+                    } else {
+                        Err(StoreError::Full {
+                            what: "spent challenges",
+                        })
+                    }
+                }
+                SignInOutcome::Failed => {
+                    if room(&mut state.burnt, self.max_spent_challenges, now) {
+                        state.burnt.insert(id, expires_at);
+                    }
+                    Ok(true)
+                }
+            }
+        };
+        Box::pin(ready(answer))
+    }
+
+    fn start_session(
+        &self,
+        session: NewSession,
+        now: SystemTime,
+    ) -> BoxFuture<'_, Result<(), StoreError>> {
+        let mut state = self.lock();
+        let purged_lately = state
+            .last_purge
+            .and_then(|at| now.duration_since(at).ok())
+            .is_some_and(|since| since < std::time::Duration::from_secs(1));
+        if session.bounded && state.sessions.len() >= self.max_sessions && !purged_lately {
+            state.sessions.retain(|_, s| s.live(now));
+            state.last_purge = Some(now);
+        }
+        let answer = if session.bounded && state.sessions.len() >= self.max_sessions {
+            Err(StoreError::Full { what: "sessions" })
+        } else {
+            state.sessions.insert(
+                session.id,
+                Session {
+                    claims: session.claims,
+                    token_hash: session.token_hash,
+                    token_expires_at: session.token_expires_at,
+                    ends_at: session.ends_at,
+                    generation: 0,
+                    revoked: false,
+                    access: vec![session.access],
+                },
+            );
+            Ok(())
+        };
+        Box::pin(ready(answer))
+    }
+
+    fn rotate(&self, rotate: Rotate) -> BoxFuture<'_, Result<Rotation, StoreError>> {
+        let mut state = self.lock();
+        let state = &mut *state;
+        let answer = match state.sessions.get_mut(&rotate.id) {
+            None => Rotation::Unknown,
+            Some(session) if session.revoked => Rotation::Revoked,
+            Some(session)
+                if session.ends_at <= rotate.now || session.token_expires_at <= rotate.now =>
+            {
+                Rotation::Expired
+            }
+            Some(session) if session.token_hash != rotate.presented => {
+                let access = session.revoke(rotate.now);
+                state.list(access);
+                Rotation::Reused
+            }
+            Some(session) => {
+                session.token_hash = rotate.next;
+                session.token_expires_at = rotate.next_expires_at.min(session.ends_at);
+                session.generation += 1;
+                session.access.retain(|token| token.expires_at > rotate.now);
+                session.access.push(rotate.access);
+                Rotation::Rotated {
+                    claims: session.claims.clone(),
+                    generation: session.generation,
+                }
+            }
+        };
+        Box::pin(ready(Ok(answer)))
+    }
+
+    fn revoke(&self, what: Revoke, now: SystemTime) -> BoxFuture<'_, Result<Revoked, StoreError>> {
+        let mut state = self.lock();
+        let state = &mut *state;
+        state.prune_list(now);
+        let mut sessions = 0;
+        let mut tokens = Vec::new();
+        match what {
+            Revoke::Token(jti) => {
+                for session in state.sessions.values() {
+                    tokens.extend(
+                        session
+                            .access
+                            .iter()
+                            .filter(|token| token.jti == jti && token.expires_at > now)
+                            .cloned(),
+                    );
+                }
+            }
+            Revoke::Subject(subject) => {
+                for session in state.sessions.values_mut() {
+                    if session.subject() == Some(subject.as_str()) {
+                        sessions += u64::from(!session.revoked);
+                        tokens.extend(session.revoke(now));
+                    }
+                }
+            }
+            Revoke::Session(id) => {
+                if let Some(session) = state.sessions.get_mut(&id) {
+                    sessions += u64::from(!session.revoked);
+                    tokens.extend(session.revoke(now));
+                }
+            }
+        }
+        let tokens = state.list(tokens);
+        Box::pin(ready(Ok(Revoked { tokens, sessions })))
+    }
+
+    fn revoked_after(
+        &self,
+        after: u64,
+        limit: usize,
+        now: SystemTime,
+    ) -> BoxFuture<'_, Result<Vec<RevokedEntry>, StoreError>> {
+        let mut state = self.lock();
+        state.prune_list(now);
+        let entries = state
+            .revoked
+            .range(after.saturating_add(1)..)
+            .take(limit)
+            .map(|(seq, (jti, expires_at))| RevokedEntry {
+                seq: *seq,
+                jti: jti.clone(),
+                expires_at: *expires_at,
+            })
+            .collect();
+        Box::pin(ready(Ok(entries)))
+    }
+}

@@ -1,0 +1,67 @@
+//! The store's tables: migrations applied in order, under an advisory lock, and the shared
+//! secret.
+
+use super::{Database, message, unavailable};
+use crate::store::StoreError;
+
+/// Serialises schema changes of instances starting at once (`pg_advisory_xact_lock` key).
+const MIGRATION_LOCK: i64 = 0x6175_7468_5f73_7276; // "auth_srv"
+
+/// The schema, one step per entry; applied in order, each at most once per database.
+const MIGRATIONS: &[(i32, &str)] = &[
+    (1, include_str!("../migrations/001_sessions.sql")),
+    (2, include_str!("../migrations/002_revocation.sql")),
+];
+
+impl Database {
+    /// Applies missing migrations and returns the shared secret.
+    pub(super) async fn prepare(&self, fresh: [u8; 32]) -> Result<[u8; 32], StoreError> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(unavailable)?;
+        tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
+            .await
+            .map_err(unavailable)?;
+        tx.batch_execute(
+            "CREATE TABLE IF NOT EXISTS auth_schema_migrations (
+                 version integer PRIMARY KEY,
+                 applied_at timestamptz NOT NULL DEFAULT now()
+             )",
+        )
+        .await
+        .map_err(unavailable)?;
+        let applied: i32 = tx
+            .query_one(
+                "SELECT coalesce(max(version), 0) FROM auth_schema_migrations",
+                &[],
+            )
+            .await
+            .map_err(unavailable)?
+            .get(0);
+        for (version, sql) in MIGRATIONS.iter().filter(|(v, _)| *v > applied) {
+            tx.batch_execute(sql).await.map_err(unavailable)?;
+            tx.execute(
+                "INSERT INTO auth_schema_migrations (version) VALUES ($1)",
+                &[version],
+            )
+            .await
+            .map_err(unavailable)?;
+            tracing::info!(version, "auth store schema migrated");
+        }
+        tx.execute(
+            "INSERT INTO auth_secrets (name, value) VALUES ('master', $1)
+             ON CONFLICT (name) DO NOTHING",
+            &[&&fresh[..]],
+        )
+        .await
+        .map_err(unavailable)?;
+        let stored: Vec<u8> = tx
+            .query_one("SELECT value FROM auth_secrets WHERE name = 'master'", &[])
+            .await
+            .map_err(unavailable)?
+            .get(0);
+        tx.commit().await.map_err(unavailable)?;
+        stored
+            .try_into()
+            .map_err(|_| message("auth_secrets.master is not 32 bytes"))
+    }
+}
