@@ -9,8 +9,6 @@
 //! from `examples/embedded.yaml` (or the file named by `AUTH_CONFIG`), overridden by
 //! `SERVER_AUTH__*` and `AUTH_CLIENT__*` variables. Try it with the `wallet_client` example.
 
-use std::net::TcpListener;
-use std::path::PathBuf;
 use std::process::ExitCode;
 
 use actix_web::{App, HttpResponse, HttpServer, get, web};
@@ -19,6 +17,8 @@ use serde_json::json;
 
 #[path = "common/metrics.rs"]
 mod metrics;
+#[path = "common/process.rs"]
+mod process;
 
 /// Any signed-in caller: a wallet or the admin.
 #[get("/api/profile")]
@@ -34,44 +34,18 @@ async fn admin_dashboard(me: Principal) -> HttpResponse {
 
 #[actix_web::main]
 async fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "info,actix_server=warn".into()),
-        )
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
-    match run().await {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(message) => {
-            eprintln!("error: {message}");
-            ExitCode::FAILURE
-        }
-    }
+    process::main(run()).await
 }
 
 async fn run() -> Result<(), String> {
     let prometheus = web::Data::new(metrics::install()?);
-    let config_path = std::env::var_os("AUTH_CONFIG")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("examples/embedded.yaml")
-        });
+    let config_path = process::config_path("embedded.yaml");
     let figment = auth_server::figment_from(&config_path);
     let (issuer, auth) = auth_server::embed(&figment)
         .await
         .map_err(|err| format!("{err} (configuration: {})", config_path.display()))?;
 
-    let bind = std::env::var("BIND_ADDR").unwrap_or_else(|_| "127.0.0.1:8100".to_owned());
-    let listener = TcpListener::bind(&bind).map_err(|err| {
-        format!(
-            "cannot listen on {bind}: {err}; choose another address with BIND_ADDR=127.0.0.1:8101"
-        )
-    })?;
-    let addr = listener
-        .local_addr()
-        .map_err(|err| format!("cannot read the bound address: {err}"))?;
+    let (listener, addr) = process::listen("127.0.0.1:8100", "127.0.0.1:8101")?;
     let admin = issuer
         .config()
         .admin()

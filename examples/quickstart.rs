@@ -9,8 +9,6 @@
 //! `AUTH_CLIENT__*` variables. Without a configured issuer it starts a demo issuer on
 //! loopback, trusts it, and prints curl commands with ready-made tokens.
 
-use std::net::TcpListener;
-use std::path::PathBuf;
 use std::process::ExitCode;
 
 use actix_web::{App, HttpResponse, HttpServer, get, post, web};
@@ -24,6 +22,8 @@ use serde_json::json;
 
 #[path = "common/metrics.rs"]
 mod metrics;
+#[path = "common/process.rs"]
+mod process;
 
 /// Anyone may call these; a token, if sent, is ignored.
 #[allow_anonymous]
@@ -111,30 +111,12 @@ async fn whoami() -> Result<HttpResponse, AuthError> {
 
 #[actix_web::main]
 async fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "info,actix_server=warn".into()),
-        )
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
-    match run().await {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(message) => {
-            eprintln!("error: {message}");
-            ExitCode::FAILURE
-        }
-    }
+    process::main(run()).await
 }
 
 async fn run() -> Result<(), String> {
     let prometheus = web::Data::new(metrics::install()?);
-    let config_path = std::env::var_os("AUTH_CONFIG")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("examples/quickstart.yaml")
-        });
+    let config_path = process::config_path("quickstart.yaml");
     let mut figment = auth_runtime::figment_from(&config_path);
 
     // No issuer configured: bring a demo one up on loopback and trust it.
@@ -169,15 +151,7 @@ async fn run() -> Result<(), String> {
             .map_err(|err| format!("cannot render the OpenAPI document: {err}"))?,
     ));
 
-    let bind = std::env::var("BIND_ADDR").unwrap_or_else(|_| "127.0.0.1:8080".to_owned());
-    let listener = TcpListener::bind(&bind).map_err(|err| {
-        format!(
-            "cannot listen on {bind}: {err}; choose another address with BIND_ADDR=127.0.0.1:8081"
-        )
-    })?;
-    let addr = listener
-        .local_addr()
-        .map_err(|err| format!("cannot read the bound address: {err}"))?;
+    let (listener, addr) = process::listen("127.0.0.1:8080", "127.0.0.1:8081")?;
     let base = format!("http://{addr}");
 
     let server = HttpServer::new(move || {

@@ -2,6 +2,9 @@
 
 use std::fmt;
 
+use aws_lc_rs::signature::{
+    self, PqdsaSigningAlgorithm, PqdsaVerificationAlgorithm, VerificationAlgorithm,
+};
 use serde::{Deserialize, Serialize};
 
 /// A signature algorithm the validator can accept.
@@ -92,6 +95,63 @@ impl Algorithm {
             Algorithm::EdDSA => J::EdDSA,
             Algorithm::MlDsa44 | Algorithm::MlDsa65 | Algorithm::MlDsa87 => return None,
         })
+    }
+}
+
+/// One ML-DSA parameter set (FIPS 204): the one table the validator, the test kit and the
+/// embedded issuer read.
+pub(crate) struct MlDsaLevel {
+    /// The raw public key length (FIPS 204, table 2).
+    pub(crate) public_key_len: usize,
+    pub(crate) verification: &'static PqdsaVerificationAlgorithm,
+    pub(crate) signing: &'static PqdsaSigningAlgorithm,
+}
+
+static ML_DSA_44: MlDsaLevel = MlDsaLevel {
+    public_key_len: 1312,
+    verification: &signature::ML_DSA_44,
+    signing: &signature::ML_DSA_44_SIGNING,
+};
+
+static ML_DSA_65: MlDsaLevel = MlDsaLevel {
+    public_key_len: 1952,
+    verification: &signature::ML_DSA_65,
+    signing: &signature::ML_DSA_65_SIGNING,
+};
+
+static ML_DSA_87: MlDsaLevel = MlDsaLevel {
+    public_key_len: 2592,
+    verification: &signature::ML_DSA_87,
+    signing: &signature::ML_DSA_87_SIGNING,
+};
+
+impl Algorithm {
+    /// The ML-DSA parameter set of this algorithm; `None` for the classical ones.
+    pub(crate) fn ml_dsa(self) -> Option<&'static MlDsaLevel> {
+        match self {
+            Algorithm::MlDsa44 => Some(&ML_DSA_44),
+            Algorithm::MlDsa65 => Some(&ML_DSA_65),
+            Algorithm::MlDsa87 => Some(&ML_DSA_87),
+            _ => None,
+        }
+    }
+
+    /// The aws-lc verification algorithm. RSA keys under 2048 bits are refused by these.
+    pub(crate) fn verification(self) -> &'static dyn VerificationAlgorithm {
+        match self {
+            Algorithm::RS256 => &signature::RSA_PKCS1_2048_8192_SHA256,
+            Algorithm::RS384 => &signature::RSA_PKCS1_2048_8192_SHA384,
+            Algorithm::RS512 => &signature::RSA_PKCS1_2048_8192_SHA512,
+            Algorithm::PS256 => &signature::RSA_PSS_2048_8192_SHA256,
+            Algorithm::PS384 => &signature::RSA_PSS_2048_8192_SHA384,
+            Algorithm::PS512 => &signature::RSA_PSS_2048_8192_SHA512,
+            Algorithm::ES256 => &signature::ECDSA_P256_SHA256_FIXED,
+            Algorithm::ES384 => &signature::ECDSA_P384_SHA384_FIXED,
+            Algorithm::EdDSA => &signature::ED25519,
+            Algorithm::MlDsa44 => ML_DSA_44.verification,
+            Algorithm::MlDsa65 => ML_DSA_65.verification,
+            Algorithm::MlDsa87 => ML_DSA_87.verification,
+        }
     }
 }
 

@@ -13,6 +13,13 @@ pub use inventory;
 /// The environment provider and error wording `auth-server` shares with this crate.
 pub use crate::config::{EnvSection, explain, is_secret_key};
 
+/// The aws-lc signing algorithm of an ML-DSA level; `None` for the classical algorithms.
+pub fn ml_dsa_signing(
+    alg: crate::Algorithm,
+) -> Option<&'static aws_lc_rs::signature::PqdsaSigningAlgorithm> {
+    alg.ml_dsa().map(|level| level.signing)
+}
+
 /// `url` as it may be shown in errors and logs (see the validator's own fetch rules).
 pub fn redact_url(url: &str, keep_user: bool) -> String {
     crate::fetch::redact_url(url, keep_user)

@@ -55,8 +55,7 @@ use aws_lc_rs::encoding::AsDer;
 use aws_lc_rs::rsa::KeySize;
 use aws_lc_rs::signature::{
     ECDSA_P256_SHA256_FIXED_SIGNING, ECDSA_P384_SHA384_FIXED_SIGNING, EcdsaKeyPair, Ed25519KeyPair,
-    KeyPair as _, ML_DSA_44_SIGNING, ML_DSA_65_SIGNING, ML_DSA_87_SIGNING, PqdsaKeyPair,
-    RsaKeyPair,
+    KeyPair as _, PqdsaKeyPair, RsaKeyPair,
 };
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -91,12 +90,7 @@ enum Signer {
 impl TestKey {
     fn generate(alg: Algorithm) -> TestKey {
         let kid = format!("test-key-{}", NEXT_KID.fetch_add(1, Ordering::Relaxed));
-        let ml_dsa = match alg {
-            Algorithm::MlDsa44 => Some(&ML_DSA_44_SIGNING),
-            Algorithm::MlDsa65 => Some(&ML_DSA_65_SIGNING),
-            Algorithm::MlDsa87 => Some(&ML_DSA_87_SIGNING),
-            _ => None,
-        };
+        let ml_dsa = alg.ml_dsa().map(|level| level.signing);
         if let Some(level) = ml_dsa {
             let pair = PqdsaKeyPair::generate(level).expect("ML-DSA key generation");
             let jwk = json!({

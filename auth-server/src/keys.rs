@@ -13,8 +13,8 @@ use aws_lc_rs::encoding::AsDer;
 use aws_lc_rs::rand::SystemRandom;
 use aws_lc_rs::rsa::KeySize;
 use aws_lc_rs::signature::{
-    KeyPair, ML_DSA_44_SIGNING, ML_DSA_65_SIGNING, ML_DSA_87_SIGNING, PqdsaKeyPair,
-    PqdsaSigningAlgorithm, RSA_PKCS1_SHA256, RsaKeyPair, RsaPublicKeyComponents,
+    KeyPair, PqdsaKeyPair, PqdsaSigningAlgorithm, RSA_PKCS1_SHA256, RsaKeyPair,
+    RsaPublicKeyComponents,
 };
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
@@ -32,12 +32,7 @@ pub(crate) const SIGNING_ALGORITHMS: [Algorithm; 4] = [
 
 /// The ML-DSA parameter set of an algorithm; `None` for RS256.
 fn ml_dsa_level(alg: Algorithm) -> Option<&'static PqdsaSigningAlgorithm> {
-    match alg {
-        Algorithm::MlDsa44 => Some(&ML_DSA_44_SIGNING),
-        Algorithm::MlDsa65 => Some(&ML_DSA_65_SIGNING),
-        Algorithm::MlDsa87 => Some(&ML_DSA_87_SIGNING),
-        _ => None,
-    }
+    auth_runtime::__private::ml_dsa_signing(alg)
 }
 
 /// A private key of either kind.

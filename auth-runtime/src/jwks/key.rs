@@ -6,7 +6,7 @@
 
 use std::fmt;
 
-use aws_lc_rs::signature::{self, ParsedPublicKey, VerificationAlgorithm};
+use aws_lc_rs::signature::ParsedPublicKey;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, Jwk, KeyAlgorithm, PublicKeyUse};
@@ -44,34 +44,9 @@ impl KeyKind {
     }
 }
 
-/// The raw public key length of an ML-DSA level (FIPS 204, table 2); `None` for other
-/// algorithms.
+/// The raw public key length of an ML-DSA level; `None` for other algorithms.
 fn ml_dsa_public_key_len(alg: Algorithm) -> Option<usize> {
-    match alg {
-        Algorithm::MlDsa44 => Some(1312),
-        Algorithm::MlDsa65 => Some(1952),
-        Algorithm::MlDsa87 => Some(2592),
-        _ => None,
-    }
-}
-
-/// The aws-lc verification algorithm of a JOSE algorithm. RSA keys under 2048 bits are
-/// refused by these.
-fn verification(alg: Algorithm) -> &'static dyn VerificationAlgorithm {
-    match alg {
-        Algorithm::RS256 => &signature::RSA_PKCS1_2048_8192_SHA256,
-        Algorithm::RS384 => &signature::RSA_PKCS1_2048_8192_SHA384,
-        Algorithm::RS512 => &signature::RSA_PKCS1_2048_8192_SHA512,
-        Algorithm::PS256 => &signature::RSA_PSS_2048_8192_SHA256,
-        Algorithm::PS384 => &signature::RSA_PSS_2048_8192_SHA384,
-        Algorithm::PS512 => &signature::RSA_PSS_2048_8192_SHA512,
-        Algorithm::ES256 => &signature::ECDSA_P256_SHA256_FIXED,
-        Algorithm::ES384 => &signature::ECDSA_P384_SHA384_FIXED,
-        Algorithm::EdDSA => &signature::ED25519,
-        Algorithm::MlDsa44 => &signature::ML_DSA_44,
-        Algorithm::MlDsa65 => &signature::ML_DSA_65,
-        Algorithm::MlDsa87 => &signature::ML_DSA_87,
-    }
+    alg.ml_dsa().map(|level| level.public_key_len)
 }
 
 /// Why a JWK cannot be used to verify signatures.
@@ -266,7 +241,7 @@ impl VerifyingKey {
         let mut parsed = Vec::new();
         for alg in Algorithm::ALL {
             if kind.fits(alg) && pinned.is_none_or(|pinned| pinned == alg) {
-                let key = ParsedPublicKey::new(verification(alg), public)
+                let key = ParsedPublicKey::new(alg.verification(), public)
                     .map_err(|err| KeyError::Unparsable(err.to_string()))?;
                 parsed.push((alg, key));
             }
