@@ -105,6 +105,7 @@ mod middleware;
 #[cfg(feature = "openapi")]
 #[cfg_attr(docsrs, doc(cfg(feature = "openapi")))]
 pub mod openapi;
+mod refreshing;
 mod revocation;
 mod roles;
 pub mod scope;

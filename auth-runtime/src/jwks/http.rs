@@ -1,16 +1,15 @@
 //! The key set fetched over HTTP from a JWKS URL, cached and refreshed.
 
 use std::fmt;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-
-use arc_swap::ArcSwapOption;
 
 use super::set::{JwksError, KeySet, KeySource, KeysUnavailable};
 use crate::BoxFuture;
 use crate::config::{ConfigError, IssuerConfig};
 use crate::fetch::{Clients, check_fetch_url, read_capped, redacted};
+use crate::refreshing::{self, Attempts, Held, Refreshed, Refreshing};
 
 /// The key set fetched over HTTP from a JWKS URL: cached, refreshed in the background after
 /// its TTL, refetched once (for every waiting request together) when a token names an
@@ -37,14 +36,10 @@ struct Inner {
     ttl: Duration,
     min_refresh_interval: Duration,
     max_bytes: usize,
-    loaded: ArcSwapOption<Loaded>,
-    /// Bumped on every successful fetch: a waiter that sees it move knows someone else
-    /// already fetched for it.
-    generation: AtomicU64,
-    /// Serialises fetches; holds when the last attempt started, and the key set URL the
-    /// last good discovery document named.
-    fetch_lock: tokio::sync::Mutex<FetchState>,
-    background_refresh: AtomicBool,
+    keys: Arc<Refreshing<KeySet>>,
+    /// The key set URL the last good discovery document named; only read and written by a
+    /// refresh, which runs one at a time.
+    discovered: Mutex<Option<reqwest::Url>>,
     fetches: AtomicU64,
     /// The configured `iss`, the label of this source's metrics.
     issuer: String,
@@ -60,17 +55,6 @@ enum Endpoint {
         document: reqwest::Url,
         issuer: Box<str>,
     },
-}
-
-#[derive(Default)]
-struct FetchState {
-    last_attempt: Option<Instant>,
-    discovered: Option<reqwest::Url>,
-}
-
-struct Loaded {
-    set: Arc<KeySet>,
-    stale_at: Instant,
 }
 
 impl std::fmt::Debug for JwksKeySource {
@@ -117,10 +101,14 @@ impl JwksKeySource {
                 ttl: issuer.jwks_ttl(),
                 min_refresh_interval: issuer.jwks_min_refresh_interval(),
                 max_bytes: issuer.jwks_max_bytes(),
-                loaded: ArcSwapOption::empty(),
-                generation: AtomicU64::new(0),
-                fetch_lock: tokio::sync::Mutex::new(FetchState::default()),
-                background_refresh: AtomicBool::new(false),
+                // After a failed fetch, try again after the refetch interval (at least a
+                // second), not on every request meanwhile.
+                keys: Arc::new(Refreshing::new(
+                    issuer
+                        .jwks_min_refresh_interval()
+                        .max(Duration::from_secs(1)),
+                )),
+                discovered: Mutex::new(None),
                 fetches: AtomicU64::new(0),
                 issuer: issuer.issuer().to_owned(),
             }),
@@ -141,40 +129,20 @@ impl JwksKeySource {
 
 impl KeySource for JwksKeySource {
     fn cached(&self) -> Option<Arc<KeySet>> {
-        let loaded = self.inner.loaded.load();
-        let loaded = loaded.as_ref()?;
-        if loaded.stale_at <= Instant::now() {
-            self.refresh_in_background();
+        let held = self.inner.keys.held();
+        let held = held.as_ref()?;
+        if held.stale_at <= Instant::now() {
+            let inner = Arc::clone(&self.inner);
+            refreshing::in_background(&self.inner.keys, async move {
+                let _ = inner.refresh(Trigger::Stale).await;
+            });
         }
-        Some(Arc::clone(&loaded.set))
+        Some(Arc::clone(&held.value))
     }
 
     fn refresh(&self) -> BoxFuture<'_, Result<Arc<KeySet>, KeysUnavailable>> {
-        let seen = self.inner.generation.load(Ordering::Acquire);
+        let seen = self.inner.keys.generation();
         Box::pin(self.inner.refresh(Trigger::UnknownKey { seen }))
-    }
-}
-
-impl JwksKeySource {
-    fn refresh_in_background(&self) {
-        if self.inner.background_refresh.swap(true, Ordering::AcqRel) {
-            return;
-        }
-        let inner = Arc::clone(&self.inner);
-        match tokio::runtime::Handle::try_current() {
-            Ok(runtime) => {
-                runtime.spawn(async move {
-                    let _ = inner.refresh(Trigger::Stale).await;
-                    inner.background_refresh.store(false, Ordering::Release);
-                });
-            }
-            // Outside a runtime nothing can run in the background; the next request inside
-            // one will try again.
-            Err(_) => self
-                .inner
-                .background_refresh
-                .store(false, Ordering::Release),
-        }
     }
 }
 
@@ -195,50 +163,30 @@ impl Inner {
     /// since the caller looked and the last attempt is older than the refetch interval, so
     /// made-up `kid`s cannot drive the fetch rate.
     async fn refresh(&self, trigger: Trigger) -> Result<Arc<KeySet>, KeysUnavailable> {
-        let mut state = self.fetch_lock.lock().await;
-        let wanted = match trigger {
-            Trigger::Prefetch => true,
-            Trigger::Stale => self
-                .loaded
-                .load()
-                .as_ref()
-                .is_none_or(|loaded| loaded.stale_at <= Instant::now()),
-            Trigger::UnknownKey { seen } => {
-                seen == self.generation.load(Ordering::Acquire)
-                    && state
-                        .last_attempt
-                        .is_none_or(|at| at.elapsed() >= self.min_refresh_interval)
-            }
+        let min_interval = self.min_refresh_interval;
+        let wanted =
+            |held: Option<&Held<KeySet>>, generation: u64, attempts: &Attempts| match trigger {
+                Trigger::Prefetch => true,
+                Trigger::Stale => held.is_none_or(|held| held.stale_at <= Instant::now()),
+                Trigger::UnknownKey { seen } => {
+                    seen == generation
+                        && attempts.last.is_none_or(|at| at.elapsed() >= min_interval)
+                }
+            };
+        let fetch = |_| async {
+            self.fetches.fetch_add(1, Ordering::Relaxed);
+            let fetched = self.fetch().await;
+            crate::metrics::jwks_fetch(&self.issuer, fetched.is_ok());
+            fetched.map(|set| (set, self.ttl))
         };
-        if !wanted {
-            return self.current();
-        }
-        state.last_attempt = Some(Instant::now());
-        self.fetches.fetch_add(1, Ordering::Relaxed);
-        let fetched = self.fetch(&mut state).await;
-        crate::metrics::jwks_fetch(&self.issuer, fetched.is_ok());
-        match fetched {
-            Ok(set) => {
-                let set = Arc::new(set);
-                self.loaded.store(Some(Arc::new(Loaded {
-                    set: Arc::clone(&set),
-                    stale_at: Instant::now() + self.ttl,
-                })));
-                self.generation.fetch_add(1, Ordering::AcqRel);
+        match self.keys.refresh(wanted, fetch).await {
+            Refreshed::Skipped => self.current(),
+            Refreshed::Fetched(set) => {
                 tracing::debug!(url = %self.shown, keys = set.len(), "JWKS loaded");
                 Ok(set)
             }
-            Err(why) => {
+            Refreshed::Failed(why) => {
                 let cached = self.current();
-                if let Ok(set) = &cached {
-                    // Try again after the refetch interval (at least a second), not on every
-                    // request meanwhile.
-                    let retry = self.min_refresh_interval.max(Duration::from_secs(1));
-                    self.loaded.store(Some(Arc::new(Loaded {
-                        set: Arc::clone(set),
-                        stale_at: Instant::now() + retry,
-                    })));
-                }
                 tracing::warn!(
                     url = %self.shown,
                     error = %why,
@@ -251,36 +199,35 @@ impl Inner {
     }
 
     fn current(&self) -> Result<Arc<KeySet>, KeysUnavailable> {
-        self.loaded
-            .load()
-            .as_ref()
-            .map(|loaded| Arc::clone(&loaded.set))
-            .ok_or(KeysUnavailable)
+        self.keys.value().ok_or(KeysUnavailable)
     }
 
     /// The key set URL, from the configuration or the discovery document; when the document
     /// cannot be used, the URL of the last good one.
-    async fn jwks_url(&self, state: &mut FetchState) -> Result<reqwest::Url, FetchError> {
+    async fn jwks_url(&self) -> Result<reqwest::Url, FetchError> {
         let (document, issuer) = match &self.endpoint {
             Endpoint::Fixed(url) => return Ok(url.clone()),
             Endpoint::Discovered { document, issuer } => (document, issuer),
         };
         match self.discover(document, issuer).await {
             Ok(url) => {
-                state.discovered = Some(url.clone());
+                *self.discovered_url() = Some(url.clone());
                 Ok(url)
             }
-            Err(why) => match &state.discovered {
-                Some(last) => {
-                    tracing::warn!(
-                        url = %self.shown,
-                        error = %why,
-                        "discovery document unavailable; using the key set URL it named before"
-                    );
-                    Ok(last.clone())
+            Err(why) => {
+                let last = self.discovered_url().clone();
+                match last {
+                    Some(last) => {
+                        tracing::warn!(
+                            url = %self.shown,
+                            error = %why,
+                            "discovery document unavailable; using the key set URL it named before"
+                        );
+                        Ok(last)
+                    }
+                    None => Err(why),
                 }
-                None => Err(why),
-            },
+            }
         }
     }
 
@@ -313,8 +260,16 @@ impl Inner {
         Ok(read_capped(self.clients.for_url(url), url, self.max_bytes).await?)
     }
 
-    async fn fetch(&self, state: &mut FetchState) -> Result<KeySet, FetchError> {
-        let url = self.jwks_url(state).await?;
+    /// The last good discovered key set URL. A poisoned lock (a panic while it was held)
+    /// still holds a URL that was good.
+    fn discovered_url(&self) -> std::sync::MutexGuard<'_, Option<reqwest::Url>> {
+        self.discovered
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    async fn fetch(&self) -> Result<KeySet, FetchError> {
+        let url = self.jwks_url().await?;
         let body = self.get(&url).await?;
         let set = KeySet::from_jwks_json(&body).map_err(FetchError::Document)?;
         if set.is_empty() {

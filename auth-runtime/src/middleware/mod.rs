@@ -1,4 +1,25 @@
 //! The actix middleware: the builder, the authentication chain, the service and its responses.
+//!
+//! How a request is decided (the contract and the actix facts behind it are in the project's
+//! route-policy design note):
+//!
+//! - `builder`: [`JwtAuthBuilder`] turns a checked configuration into one
+//!   [`Issuer`](crate::issuer::Issuer) per trusted issuer (checks, key source, role resolver,
+//!   revocation list) and the anonymous routes the attributes declared.
+//! - `authenticator`: the one chain both the middleware and [`JwtAuth::authenticate`] run:
+//!   the verified-token cache, the signature and claims, the issuer's revocation list, its
+//!   roles.
+//! - `service`: [`JwtAuthMiddleware::call`] picks one of four paths. Auth disabled or a
+//!   `public_paths` prefix: not looked at. No declared anonymous route can match the path:
+//!   the token decides before routing. One may match and a token is sent: the token is
+//!   checked first (so the identity is in the extensions), and on failure routing says
+//!   whether the request needed it. One may match and no token is sent: routing first; the
+//!   guard's mark, read through the per-thread routing window, decides, and an unmarked
+//!   request gets its 401 on a request rebuilt from a copy of its head. The handler of a
+//!   rejected request is dropped unpolled: none of its code runs.
+//! - `response`: rejections as ordinary `Ok` responses (so outer middleware such as CORS
+//!   decorates them), shaped by the error format or handler, counted and logged once; the
+//!   `authenticate` span.
 
 mod authenticator;
 mod builder;

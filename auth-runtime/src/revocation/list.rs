@@ -1,0 +1,285 @@
+//! One issuer's revocation list, held in memory, refreshed, and checked on every request.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Duration;
+
+use super::source::{RevocationFetchError, RevocationSource, RevokedToken};
+use crate::config::IssuerConfig;
+use crate::error::AuthError;
+use crate::refreshing::{self, Attempts, Held, Refreshed, Refreshing};
+use crate::validate::now;
+
+/// Pages read in one refresh at most: a source that always says `more` cannot keep a
+/// refresh going forever.
+const MAX_PAGES: usize = 64;
+
+/// Least time between two failed refreshes.
+const RETRY_AFTER_FAILURE: Duration = Duration::from_secs(1);
+
+/// Revoked tokens: the issuer's list of revoked `jti`s, kept current and checked on every
+/// request.
+///
+/// With `revocation_endpoint` set for an issuer, the middleware holds that issuer's list of
+/// revoked token ids. A token whose `jti` is on it is refused with 401 `Token has been
+/// revoked`, also when it sits in the verified-token cache. Checking costs one lock-free load
+/// and one hash lookup; the network is never waited on while the list is fresh.
+///
+/// The list is refreshed while requests come in: when it is older than
+/// `revocation_poll_seconds` (default 15), the next request starts a refresh in the
+/// background and goes on with the list in hand. When it is older than
+/// `revocation_max_staleness_seconds` (default 60), or was never loaded, the request waits for
+/// one refresh; if that fails, requests are refused with 503 (fail closed) unless
+/// `revocation_fail_open: true`, which accepts them against the last list held. A failed
+/// refresh is retried at most once a second. Only tokens whose signature verified cause a
+/// refresh, so made-up tokens cannot drive the fetch rate.
+///
+/// # The wire format
+///
+/// `GET {revocation_endpoint}` answers the whole list, `GET {revocation_endpoint}?since=CURSOR`
+/// what was revoked after an earlier answer:
+///
+/// ```json
+/// {
+///   "revoked": [{"jti": "5f0c...", "exp": 1764003600}],
+///   "cursor": "9c1e2f3a4b5c6d7e.42",
+///   "full": true,
+///   "more": false
+/// }
+/// ```
+///
+/// - `revoked`: each revoked token's `jti` and the `exp` of that token. An entry is dropped
+///   (by the issuer and by this list) once its token would have expired anyway.
+/// - `cursor`: opaque; the next request passes it as `since`.
+/// - `full`: the answer starts from the beginning (no `since`, or a `since` the issuer no
+///   longer knows, such as one from before a restart).
+/// - `more`: more entries follow at once; the next page is fetched immediately.
+///
+/// Entries are only ever added: an answer, full or not, is merged into the list held.
+///
+/// Another [`RevocationSource`] (an issuer in the same process, say) is given with
+/// [`JwtAuthBuilder::issuer_revocation_source`](crate::JwtAuthBuilder::issuer_revocation_source);
+/// [`RevocationList::prefetch`] rereads the list at once, when the source is known to hold
+/// something new.
+///
+/// One issuer's revocation list as held in memory, shared by every worker. Cheap to clone.
+#[derive(Clone)]
+pub struct RevocationList {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    source: Arc<dyn RevocationSource>,
+    poll: Duration,
+    max_staleness: Duration,
+    fail_open: bool,
+    /// Entries are kept this long past their token's `exp`: the validator's leeway.
+    leeway: u64,
+    list: Arc<Refreshing<Revoked>>,
+    fetches: AtomicU64,
+}
+
+/// The list as last read.
+#[derive(Default)]
+struct Revoked {
+    /// Revoked `jti` to the `exp` of its token.
+    jtis: HashMap<Box<str>, u64>,
+    cursor: Option<String>,
+}
+
+impl fmt::Debug for RevocationList {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RevocationList")
+            .field("revoked", &self.len())
+            .field("poll", &self.inner.poll)
+            .field("max_staleness", &self.inner.max_staleness)
+            .field("fail_open", &self.inner.fail_open)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RevocationList {
+    /// A list read from `source`, with `issuer`'s `revocation_poll_seconds`,
+    /// `revocation_max_staleness_seconds`, `revocation_fail_open` and leeway. Nothing is read
+    /// until the first token arrives (or [`prefetch`](Self::prefetch)).
+    pub fn new(source: Arc<dyn RevocationSource>, issuer: &IssuerConfig) -> RevocationList {
+        RevocationList {
+            inner: Arc::new(Inner {
+                source,
+                poll: issuer.revocation_poll(),
+                max_staleness: issuer.revocation_max_staleness(),
+                fail_open: issuer.revocation_fail_open(),
+                leeway: issuer.leeway_seconds(),
+                list: Arc::new(Refreshing::new(RETRY_AFTER_FAILURE)),
+                fetches: AtomicU64::new(0),
+            }),
+        }
+    }
+
+    /// Whether `jti` is on the list held now (no refresh).
+    pub fn contains(&self, jti: &str) -> bool {
+        self.inner
+            .list
+            .held()
+            .as_ref()
+            .is_some_and(|held| held.value.jtis.contains_key(jti))
+    }
+
+    /// How many tokens the list holds.
+    pub fn len(&self) -> usize {
+        self.inner
+            .list
+            .held()
+            .as_ref()
+            .map_or(0, |held| held.value.jtis.len())
+    }
+
+    /// Whether the list holds no token.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// How many times the source was asked (each page counts).
+    pub fn fetch_count(&self) -> u64 {
+        self.inner.fetches.load(Ordering::Relaxed)
+    }
+
+    /// Reads the list now, whatever its age: before the first request, or when the source
+    /// is known to hold something new.
+    pub async fn prefetch(&self) -> Result<(), RevocationFetchError> {
+        self.inner.refresh(Refresh::Now).await
+    }
+
+    /// Refuses a revoked `jti`: 401 when it is on the list, 503 when the list is too old
+    /// and cannot be refreshed (unless failing open).
+    pub(crate) async fn check(&self, jti: &str) -> Result<(), AuthError> {
+        let inner = &self.inner;
+        // Read before the list: a refresh that ends in between is then seen as one.
+        let seen = inner.list.generation();
+        if let Some(held) = inner.list.held().as_ref() {
+            let age = held.fetched_at.elapsed();
+            if age < inner.poll {
+                return verdict(&held.value, jti);
+            }
+            if age < inner.max_staleness {
+                self.refresh_in_background(seen);
+                return verdict(&held.value, jti);
+            }
+        }
+        if let Err(err) = inner.refresh(Refresh::Unless(seen)).await {
+            tracing::warn!(
+                error = %err,
+                fail_open = inner.fail_open,
+                "revocation list could not be refreshed"
+            );
+        }
+        match inner.list.held().as_ref() {
+            Some(held) if held.fetched_at.elapsed() < inner.max_staleness || inner.fail_open => {
+                verdict(&held.value, jti)
+            }
+            // Never read: failing open accepts against an empty list.
+            None if inner.fail_open => Ok(()),
+            _ => Err(AuthError::RevocationUnavailable),
+        }
+    }
+
+    fn refresh_in_background(&self, seen: u64) {
+        let inner = Arc::clone(&self.inner);
+        refreshing::in_background(&self.inner.list, async move {
+            if let Err(err) = inner.refresh(Refresh::Unless(seen)).await {
+                tracing::warn!(error = %err, "revocation list could not be refreshed");
+            }
+        });
+    }
+}
+
+impl Inner {
+    /// Entries of tokens that expired before this (seconds since the epoch) are dropped.
+    fn horizon(&self) -> u64 {
+        now().saturating_sub(self.leeway)
+    }
+
+    /// Refreshes the list, unless the caller's view is out of date (someone refreshed since
+    /// it looked) or a refresh failed less than a second ago.
+    async fn refresh(&self, when: Refresh) -> Result<(), RevocationFetchError> {
+        // Set by the rule below, read after it ran; an atomic, since the future moves between
+        // threads.
+        let recently_failed = AtomicBool::new(false);
+        let wanted = |held: Option<&Held<Revoked>>, generation: u64, attempts: &Attempts| {
+            let Refresh::Unless(seen) = when else {
+                return true;
+            };
+            if held.is_some() && generation != seen {
+                return false;
+            }
+            let failed = attempts
+                .failed
+                .is_some_and(|at| at.elapsed() < RETRY_AFTER_FAILURE);
+            recently_failed.store(failed, Ordering::Relaxed);
+            !failed
+        };
+        let fetch = |current: Option<Arc<Revoked>>| self.read(current);
+        match self.list.refresh(wanted, fetch).await {
+            Refreshed::Fetched(_) => Ok(()),
+            Refreshed::Skipped if recently_failed.load(Ordering::Relaxed) => Err(
+                RevocationFetchError::new("the last refresh failed less than a second ago"),
+            ),
+            Refreshed::Skipped => Ok(()),
+            Refreshed::Failed(err) => Err(err),
+        }
+    }
+
+    /// Reads what was revoked since `current` (all of it without one), page by page, and
+    /// merges it into a copy of `current`; fresh for the poll interval.
+    async fn read(
+        &self,
+        current: Option<Arc<Revoked>>,
+    ) -> Result<(Revoked, Duration), RevocationFetchError> {
+        let mut cursor = current.as_ref().and_then(|list| list.cursor.clone());
+        let mut pages = Vec::new();
+        for _ in 0..MAX_PAGES {
+            self.fetches.fetch_add(1, Ordering::Relaxed);
+            let page = self.source.fetch(cursor.as_deref()).await?;
+            cursor = Some(page.cursor.clone());
+            let more = page.more;
+            pages.push(page);
+            if !more {
+                break;
+            }
+        }
+        let horizon = self.horizon();
+        let mut jtis = current.map(|list| list.jtis.clone()).unwrap_or_default();
+        jtis.retain(|_, exp| *exp >= horizon);
+        for page in &pages {
+            add(&mut jtis, &page.revoked, horizon);
+        }
+        Ok((Revoked { jtis, cursor }, self.poll))
+    }
+}
+
+/// When [`Inner::refresh`] reads the source.
+#[derive(Debug, Clone, Copy)]
+enum Refresh {
+    /// Always.
+    Now,
+    /// Unless the list was refreshed since the caller saw this many refreshes.
+    Unless(u64),
+}
+
+fn verdict(list: &Revoked, jti: &str) -> Result<(), AuthError> {
+    if list.jtis.contains_key(jti) {
+        Err(AuthError::Revoked)
+    } else {
+        Ok(())
+    }
+}
+
+fn add(jtis: &mut HashMap<Box<str>, u64>, revoked: &[RevokedToken], horizon: u64) {
+    for token in revoked {
+        if token.exp >= horizon && !token.jti.is_empty() {
+            jtis.insert(Box::from(token.jti.as_str()), token.exp);
+        }
+    }
+}
