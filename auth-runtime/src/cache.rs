@@ -22,8 +22,9 @@ use quick_cache::{DefaultHashBuilder, OptionsBuilder, Weighter};
 
 use serde_json::{Map, Value};
 
+use crate::claims::ValidToken;
 use crate::context::Principal;
-use crate::validate::{ValidToken, Verified};
+use crate::validate::Verified;
 
 /// The least share of the bound one shard of the cache gets (unless the bound is smaller).
 const MIN_SHARD_BYTES: u64 = 1024 * 1024;

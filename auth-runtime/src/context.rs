@@ -6,9 +6,9 @@ use std::sync::Arc;
 use actix_web::dev::Payload;
 use actix_web::{FromRequest, HttpRequest};
 
+use crate::claims::{RawClaims, TokenClaims, ValidToken};
 use crate::error::AuthError;
 use crate::scope::{self, Scopes};
-use crate::validate::{RawClaims, TokenClaims, ValidToken};
 
 use tokio::task::futures::TaskLocalFuture;
 

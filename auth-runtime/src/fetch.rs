@@ -12,7 +12,7 @@
 use std::fmt;
 use std::time::Duration;
 
-use crate::config::{ConfigError, ConfigErrorKind};
+use crate::config_error::{ConfigError, ConfigErrorKind};
 
 /// A URL keys (or a document naming them) are fetched from, parsed once: the same parsed
 /// form decides on a proxy and is fetched. Plain http is refused unless the host is

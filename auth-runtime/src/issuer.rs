@@ -9,13 +9,13 @@ use std::sync::{Arc, Weak};
 use serde_json::Value;
 
 use crate::algorithm::Algorithm;
+use crate::claims::{RawClaims, ValidToken};
 use crate::config::IssuerConfig;
 use crate::context::Principal;
 use crate::error::{AuthError, InvalidReason};
 use crate::jwks::{KeyLookup, KeySet, KeySource, KeysUnavailable, VerifyingKey};
 use crate::revocation::RevocationList;
 use crate::roles::Resolver;
-use crate::validate::{RawClaims, ValidToken};
 
 /// A trusted issuer: its token checks, key source, role resolver and revocation list.
 pub(crate) struct Issuer {

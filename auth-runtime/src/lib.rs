@@ -94,7 +94,10 @@ pub mod __private;
 mod algorithm;
 mod anonymous;
 mod cache;
+mod claims;
+mod clock;
 mod config;
+mod config_error;
 mod context;
 mod error;
 mod fetch;
@@ -118,6 +121,7 @@ mod validate;
 pub use algorithm::Algorithm;
 pub use anonymous::{Anonymous, AnonymousGuard, AnonymousRoute, AnonymousService};
 pub use cache::TokenCacheStats;
+pub use claims::{RawClaims, TokenClaims, ValidToken};
 pub use config::{
     Audience, AuthConfig, ConfigError, ConfigErrorKind, ErrorFormat, IssuerConfig, RawConfig,
     RawIssuer, figment_from,
@@ -133,7 +137,7 @@ pub use revocation::{
     RevokedToken,
 };
 pub use roles::{ClaimRoles, RoleResolver};
-pub use validate::{RawClaims, TokenClaims, ValidToken, Validator};
+pub use validate::Validator;
 
 /// A boxed future that can move between threads, as [`KeySource::refresh`],
 /// [`RevocationSource::fetch`] and [`RoleResolver`]s that need I/O return.

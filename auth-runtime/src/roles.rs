@@ -3,7 +3,7 @@
 use std::future::Future;
 
 use crate::BoxFuture;
-use crate::validate::{RawClaims, TokenClaims};
+use crate::claims::{RawClaims, TokenClaims};
 
 /// Turning a validated token into the caller's roles.
 ///

@@ -33,7 +33,7 @@
 
 use serde_json::Value;
 
-use crate::validate::RawClaims;
+use crate::claims::RawClaims;
 
 /// Whether the `granted` scope satisfies the `required` one (see the [module](self) table).
 ///

@@ -64,9 +64,9 @@ use jsonwebtoken::jwk::{Jwk, PublicKeyUse};
 use serde_json::{Value, json};
 
 use crate::algorithm::Algorithm;
+use crate::clock::now;
 use crate::config::{AuthConfig, DEFAULT_JWKS_PATH, DISCOVERY_PATH, RawConfig};
 use crate::revocation::{REVOCATION_PATH, RevocationPage, RevokedToken};
-use crate::validate::now;
 
 /// The audience tokens get unless told otherwise.
 pub const DEFAULT_AUDIENCE: &str = "test-api";

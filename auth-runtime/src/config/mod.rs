@@ -13,11 +13,10 @@ use crate::fetch::redacted_text;
 
 mod check;
 mod env;
-mod error;
 mod raw;
 
+pub use crate::config_error::{ConfigError, ConfigErrorKind};
 pub use env::{EnvSection, explain, is_secret_key};
-pub use error::{ConfigError, ConfigErrorKind};
 pub use raw::{Audience, RawConfig, RawIssuer};
 
 /// The figment section this crate reads.

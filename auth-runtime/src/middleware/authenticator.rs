@@ -9,10 +9,11 @@ use std::sync::Arc;
 use actix_web::http::header::{AUTHORIZATION, HeaderMap};
 
 use crate::cache::{Entry, TokenCache, TokenCacheStats};
+use crate::clock::now;
 use crate::context::Principal;
 use crate::error::AuthError;
 use crate::metrics;
-use crate::validate::{Validator, now};
+use crate::validate::Validator;
 
 /// Turns a bearer token into the caller behind it.
 #[derive(Clone)]

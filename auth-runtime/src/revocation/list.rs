@@ -7,10 +7,10 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use super::source::{RevocationFetchError, RevocationSource, RevokedToken};
+use crate::clock::now;
 use crate::config::IssuerConfig;
 use crate::error::AuthError;
 use crate::refreshing::{self, Attempts, Held, Refreshed, Refreshing};
-use crate::validate::now;
 
 /// Pages read in one refresh at most: a source that always says `more` cannot keep a
 /// refresh going forever.
