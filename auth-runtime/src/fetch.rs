@@ -52,9 +52,15 @@ pub(crate) fn check_fetch_url(
     }
 }
 
-/// A URL as it may be shown in errors and logs: see [`redact_url`].
+/// A URL as it may be shown in errors and logs: a user name or password in it is replaced.
 pub(crate) fn redacted(url: &reqwest::Url) -> String {
-    redact_url(url.as_str(), false)
+    let mut shown = url.clone();
+    if !shown.username().is_empty() || shown.password().is_some() {
+        // Both setters only fail for URLs that cannot carry credentials at all.
+        let _ = shown.set_username("redacted");
+        let _ = shown.set_password(None);
+    }
+    shown.to_string()
 }
 
 /// [`redacted`] for text that may not even parse.
@@ -62,39 +68,54 @@ pub(crate) fn redacted_text(url: &str) -> String {
     redact_url(url, false)
 }
 
-/// `url` as it may be shown in errors and logs, parsed or not: the credentials in its
-/// authority become `<redacted>` (the user name is kept when `keep_user`, as a database URL's
-/// user helps and is no secret), and so does the value of a `password` query parameter.
-/// Anything after the authority's last `@` is kept as written.
+/// `url` as it may be shown in errors and logs; every URL this workspace shows goes through
+/// here.
+///
+/// - `keep_user: false` (key sets, discovery documents, revocation lists): a URL that parses
+///   is shown as parsed, with the user name `redacted` and no password, whatever slashes it
+///   was written with; text that does not parse loses everything up to the last `@` of what
+///   would be its authority.
+/// - `keep_user: true` (database URLs, whose user helps and is no secret): everything from
+///   the user name's end to the last `@` before the query becomes `:<redacted>`, so a
+///   password holding an unencoded `/` or `#` is hidden too, and so is the value of a
+///   `password` query parameter.
 pub(crate) fn redact_url(url: &str, keep_user: bool) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_owned();
-    };
-    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-    let (authority, tail) = rest.split_at(authority_end);
-    let mut shown = format!("{scheme}://");
-    match authority.rfind('@') {
-        Some(at) => {
-            let user = authority[..at].split(':').next().unwrap_or("");
-            if keep_user && !user.is_empty() {
-                shown.push_str(user);
-                shown.push(':');
-            }
-            shown.push_str("<redacted>");
-            shown.push_str(&authority[at..]);
-        }
-        None => shown.push_str(authority),
+    if keep_user {
+        return redact_keeping_user(url);
     }
-    let (path, query) = match tail.split_once('?') {
-        Some((path, query)) => (path, Some(query)),
-        None => (tail, None),
+    if let Ok(parsed) = reqwest::Url::parse(url) {
+        return redacted(&parsed);
+    }
+    match url.split_once("://") {
+        Some((scheme, rest)) => {
+            let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+            match rest[..authority_end].rfind('@') {
+                Some(at) => format!("{scheme}://redacted@{}", &rest[at + 1..]),
+                None => url.to_owned(),
+            }
+        }
+        None => url.to_owned(),
+    }
+}
+
+fn redact_keeping_user(url: &str) -> String {
+    let (base, query) = match url.split_once('?') {
+        Some((base, query)) => (base, Some(query)),
+        None => (url, None),
     };
-    shown.push_str(path);
+    let mut shown = match (base.find("://"), base.rfind('@')) {
+        (Some(scheme_end), Some(at)) if at > scheme_end => {
+            let credentials = &base[scheme_end + 3..at];
+            let user = credentials.split(':').next().unwrap_or("");
+            format!(
+                "{}{user}:<redacted>{}",
+                &base[..scheme_end + 3],
+                &base[at..]
+            )
+        }
+        _ => base.to_owned(),
+    };
     if let Some(query) = query {
-        let (query, fragment) = match query.split_once('#') {
-            Some((query, fragment)) => (query, Some(fragment)),
-            None => (query, None),
-        };
         let parameters: Vec<String> = query
             .split('&')
             .map(|parameter| match parameter.split_once('=') {
@@ -106,10 +127,6 @@ pub(crate) fn redact_url(url: &str, keep_user: bool) -> String {
             .collect();
         shown.push('?');
         shown.push_str(&parameters.join("&"));
-        if let Some(fragment) = fragment {
-            shown.push('#');
-            shown.push_str(fragment);
-        }
     }
     shown
 }
@@ -272,24 +289,42 @@ mod tests {
             (
                 "https://client:hunter2@id.example/jwks",
                 false,
-                "https://<redacted>@id.example/jwks",
+                "https://redacted@id.example/jwks",
             ),
+            // Parsed first: odd slashes still carry credentials to the parser.
+            (
+                "https:/u:pw@keys.example/jwks",
+                false,
+                "https://redacted@keys.example/jwks",
+            ),
+            (
+                "https:u:pw@keys.example/jwks",
+                false,
+                "https://redacted@keys.example/jwks",
+            ),
+            (
+                "http:\\\\u:pw@keys.example/jwks",
+                false,
+                "http://redacted@keys.example/jwks",
+            ),
+            ("https://u:p@bad host/", false, "https://redacted@bad host/"),
+            ("not a url", false, "not a url"),
             (
                 "postgres://auth:secret@db:5432/auth?password=x&sslmode=disable",
                 true,
                 "postgres://auth:<redacted>@db:5432/auth?password=<redacted>&sslmode=disable",
             ),
+            // An unencoded `/` or `#` in a database password is hidden with it.
             (
-                "https://id.example/a@b?x=1",
-                false,
-                "https://id.example/a@b?x=1",
+                "postgres://auth:Ab3/xY==@db/auth",
+                true,
+                "postgres://auth:<redacted>@db/auth",
             ),
             (
-                "https://u:p@bad host/",
-                false,
-                "https://<redacted>@bad host/",
+                "postgres://auth:a#b@db/auth",
+                true,
+                "postgres://auth:<redacted>@db/auth",
             ),
-            ("not a url", false, "not a url"),
         ];
         for (url, keep_user, shown) in cases {
             assert_eq!(redact_url(url, keep_user), shown, "{url}");

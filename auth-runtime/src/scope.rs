@@ -62,11 +62,12 @@ fn covers(pattern: &str, scope: &str) -> bool {
 /// them allocates nothing.
 #[derive(Debug, Clone)]
 pub struct Scopes<'a> {
-    inner: Inner<'a>,
+    inner: Source<'a>,
 }
 
+/// Where the scopes come from: a space-delimited string, an array, or nothing.
 #[derive(Debug, Clone)]
-enum Inner<'a> {
+enum Source<'a> {
     Words(std::str::Split<'a, char>),
     List(std::slice::Iter<'a, Value>),
     Nothing,
@@ -80,9 +81,9 @@ impl<'a> Scopes<'a> {
             .filter_map(|name| claims.get(name))
             .find(|value| value.is_string() || value.is_array());
         let inner = match claim {
-            Some(Value::String(words)) => Inner::Words(words.split(' ')),
-            Some(Value::Array(items)) => Inner::List(items.iter()),
-            _ => Inner::Nothing,
+            Some(Value::String(words)) => Source::Words(words.split(' ')),
+            Some(Value::Array(items)) => Source::List(items.iter()),
+            _ => Source::Nothing,
         };
         Scopes { inner }
     }
@@ -93,11 +94,11 @@ impl<'a> Iterator for Scopes<'a> {
 
     fn next(&mut self) -> Option<&'a str> {
         match &mut self.inner {
-            Inner::Words(words) => words.find(|word| !word.is_empty()),
-            Inner::List(items) => {
+            Source::Words(words) => words.find(|word| !word.is_empty()),
+            Source::List(items) => {
                 items.find_map(|item| item.as_str().filter(|scope| !scope.is_empty()))
             }
-            Inner::Nothing => None,
+            Source::Nothing => None,
         }
     }
 }

@@ -213,10 +213,11 @@ struct State {
     discovery_fetches: AtomicU64,
     /// Told apart from another issuer's (or an earlier run's) cursors.
     epoch: u64,
-    inner: Mutex<Inner>,
+    inner: Mutex<Published>,
 }
 
-struct Inner {
+/// What the issuer publishes and how it behaves, changed by the test while it serves.
+struct Published {
     /// Published keys; the last one signs.
     keys: Vec<Arc<TestKey>>,
     extra_jwks: Vec<Value>,
@@ -233,7 +234,7 @@ struct Inner {
 }
 
 impl State {
-    fn lock(&self) -> MutexGuard<'_, Inner> {
+    fn lock(&self) -> MutexGuard<'_, Published> {
         // A test that panicked while holding the lock must not hide its own failure behind
         // a poisoning panic here.
         self.inner
@@ -281,7 +282,7 @@ impl TestIssuer {
             fetches: AtomicU64::new(0),
             discovery_fetches: AtomicU64::new(0),
             epoch: NEXT_KID.fetch_add(1, Ordering::Relaxed),
-            inner: Mutex::new(Inner {
+            inner: Mutex::new(Published {
                 keys: vec![Arc::new(TestKey::generate(alg))],
                 extra_jwks: Vec::new(),
                 available: true,
@@ -535,13 +536,13 @@ impl Drop for TestIssuer {
     }
 }
 
-fn jwks_document(inner: &Inner) -> Value {
+fn jwks_document(inner: &Published) -> Value {
     let mut keys: Vec<Value> = inner.keys.iter().map(|k| k.jwk.clone()).collect();
     keys.extend(inner.extra_jwks.iter().cloned());
     json!({ "keys": keys })
 }
 
-fn discovery_document(state: &State, inner: &Inner) -> Value {
+fn discovery_document(state: &State, inner: &Published) -> Value {
     if let Some(document) = &inner.discovery {
         return document.clone();
     }
@@ -598,7 +599,7 @@ async fn serve_jwks(state: web::Data<State>) -> HttpResponse {
 }
 
 /// The document `make` builds, after the configured delay, or 503 while unavailable.
-async fn answer(state: &State, make: impl FnOnce(&Inner) -> Value) -> HttpResponse {
+async fn answer(state: &State, make: impl FnOnce(&Published) -> Value) -> HttpResponse {
     let (available, delay, document) = {
         let inner = state.lock();
         (inner.available, inner.delay, make(&inner))

@@ -45,8 +45,7 @@ fn refusal(err: &ServerError) -> &'static str {
         | ServerError::InvalidHex
         | ServerError::AddressMismatch
         | ServerError::MalformedKeyOrSignature(_)
-        | ServerError::RevokeTargetRequired
-        | ServerError::UnknownJti => "invalid",
+        | ServerError::RevokeTargetRequired => "invalid",
         ServerError::InvalidChallenge
         | ServerError::BadSignature
         | ServerError::InvalidCredentials
@@ -59,7 +58,8 @@ fn refusal(err: &ServerError) -> &'static str {
         ServerError::LoginsBusy | ServerError::StoreFull { .. } | ServerError::StoreUnavailable => {
             "unavailable"
         }
-        ServerError::Internal => "error",
+        // A 404 was counted as an error before outcomes came from the variant.
+        ServerError::UnknownJti | ServerError::Internal => "error",
     }
 }
 

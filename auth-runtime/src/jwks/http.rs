@@ -25,10 +25,11 @@ use crate::refreshing::{self, Attempts, Held, Refreshed, Refreshing};
 /// refetches).
 #[derive(Clone)]
 pub struct JwksKeySource {
-    inner: Arc<Inner>,
+    inner: Arc<Fetcher>,
 }
 
-struct Inner {
+/// What every clone of a [`JwksKeySource`] shares: where and how to fetch, and the keys held.
+struct Fetcher {
     endpoint: Endpoint,
     /// The configured URL as it may be shown: without any user name or password in it.
     shown: String,
@@ -94,7 +95,7 @@ impl JwksKeySource {
             Endpoint::Fixed(url) | Endpoint::Discovered { document: url, .. } => redacted(url),
         };
         Ok(JwksKeySource {
-            inner: Arc::new(Inner {
+            inner: Arc::new(Fetcher {
                 endpoint,
                 shown,
                 clients: Clients::new(issuer.jwks_timeout(), issuer.use_env_proxy())?,
@@ -157,7 +158,7 @@ enum Trigger {
     UnknownKey { seen: u64 },
 }
 
-impl Inner {
+impl Fetcher {
     /// Fetches the key set, once for all concurrent callers. A stale set is refetched when
     /// nobody refreshed it meanwhile; an unknown key forces a fetch only when nobody fetched
     /// since the caller looked and the last attempt is older than the refetch interval, so

@@ -151,6 +151,7 @@ impl HeadCopy {
 /// [`AuthError::code`]). It never holds the token or a claim of a token that failed its checks.
 pub(super) fn auth_span(req: &ServiceRequest) -> Span {
     tracing::info_span!(
+        target: LOG_TARGET,
         "authenticate",
         method = %req.method(),
         path = %req.path(),

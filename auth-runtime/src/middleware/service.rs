@@ -56,11 +56,12 @@ pin_project! {
 pin_project! {
     #[project = StateProj]
     enum State<F, B> {
-        /// Not looked at (auth disabled, or a `public_paths` prefix): the handler runs as is.
+        /// Not looked at (auth disabled, or a `public_paths` prefix): the inner service is
+        /// called when this is first polled, as is, so that its routing happens outside the
+        /// routing window of a `JwtAuth` wrapped around this one (a guard run there marks
+        /// nothing for it).
         Unchecked {
-            #[pin]
-            future: F,
-            policy: Arc<Policy>,
+            future: LocalBoxFuture<Result<ServiceResponse<EitherBody<B>>, Error>>,
         },
         /// Routed to an anonymous route without a token: the handler runs with no identity.
         /// `policy` is there only when rejections are reshaped.
@@ -89,10 +90,7 @@ where
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         match self.project().state.project() {
-            StateProj::Unchecked { future, policy } => {
-                let res = std::task::ready!(future.poll(cx))?;
-                Poll::Ready(Ok(finish(&policy.responder, res, false)))
-            }
+            StateProj::Unchecked { future } => future.as_mut().poll(cx),
             StateProj::Anonymous { future, policy } => {
                 let res = std::task::ready!(future.poll(cx))?;
                 Poll::Ready(Ok(match policy {
@@ -129,9 +127,11 @@ where
     fn call(&self, req: ServiceRequest) -> Self::Future {
         let policy = &self.policy;
         if !policy.config.enabled() || policy.is_public_path(req.match_info().as_str()) {
+            let (policy, service) = (Arc::clone(policy), Rc::clone(&self.service));
             return JwtAuthFuture::new(State::Unchecked {
-                future: self.service.call(req),
-                policy: Arc::clone(policy),
+                future: Box::pin(async move {
+                    Ok(finish(&policy.responder, service.call(req).await?, false))
+                }),
             });
         }
         if !policy.could_be_anonymous(&req) {

@@ -12,6 +12,9 @@ use crate::config::IssuerConfig;
 use crate::error::AuthError;
 use crate::refreshing::{self, Attempts, Held, Refreshed, Refreshing};
 
+/// The target of this list's events, as before the module was split.
+const LOG_TARGET: &str = "auth_runtime::revocation";
+
 /// Pages read in one refresh at most: a source that always says `more` cannot keep a
 /// refresh going forever.
 const MAX_PAGES: usize = 64;
@@ -67,10 +70,11 @@ const RETRY_AFTER_FAILURE: Duration = Duration::from_secs(1);
 /// One issuer's revocation list as held in memory, shared by every worker. Cheap to clone.
 #[derive(Clone)]
 pub struct RevocationList {
-    inner: Arc<Inner>,
+    inner: Arc<ListState>,
 }
 
-struct Inner {
+/// What every clone of a [`RevocationList`] shares: the source, the rules, the list held.
+struct ListState {
     source: Arc<dyn RevocationSource>,
     poll: Duration,
     max_staleness: Duration,
@@ -106,7 +110,7 @@ impl RevocationList {
     /// until the first token arrives (or [`prefetch`](Self::prefetch)).
     pub fn new(source: Arc<dyn RevocationSource>, issuer: &IssuerConfig) -> RevocationList {
         RevocationList {
-            inner: Arc::new(Inner {
+            inner: Arc::new(ListState {
                 source,
                 poll: issuer.revocation_poll(),
                 max_staleness: issuer.revocation_max_staleness(),
@@ -170,6 +174,7 @@ impl RevocationList {
         }
         if let Err(err) = inner.refresh(Refresh::Unless(seen)).await {
             tracing::warn!(
+                target: LOG_TARGET,
                 error = %err,
                 fail_open = inner.fail_open,
                 "revocation list could not be refreshed"
@@ -189,13 +194,13 @@ impl RevocationList {
         let inner = Arc::clone(&self.inner);
         refreshing::in_background(&self.inner.list, async move {
             if let Err(err) = inner.refresh(Refresh::Unless(seen)).await {
-                tracing::warn!(error = %err, "revocation list could not be refreshed");
+                tracing::warn!(target: LOG_TARGET, error = %err, "revocation list could not be refreshed");
             }
         });
     }
 }
 
-impl Inner {
+impl ListState {
     /// Entries of tokens that expired before this (seconds since the epoch) are dropped.
     fn horizon(&self) -> u64 {
         now().saturating_sub(self.leeway)
@@ -259,7 +264,7 @@ impl Inner {
     }
 }
 
-/// When [`Inner::refresh`] reads the source.
+/// When [`ListState::refresh`] reads the source.
 #[derive(Debug, Clone, Copy)]
 enum Refresh {
     /// Always.

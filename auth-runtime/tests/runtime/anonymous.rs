@@ -12,7 +12,7 @@ use auth_runtime::testing::TestIssuer;
 use auth_runtime::{Anonymous, AnonymousGuard, JwtAuth, SecurityContext, allow_anonymous};
 use serde_json::json;
 
-use crate::support::{Server, client, send, serve_app};
+use crate::support::{Server, client, config_with, send, serve_app};
 
 fn answer(handler: &str) -> HttpResponse {
     HttpResponse::Ok().json(json!({
@@ -268,5 +268,39 @@ async fn a_token_on_a_request_routed_to_a_protected_handler_is_still_checked() {
         let forged = format!("{token}x");
         let reply = send(client().request(method.clone(), &url).bearer_auth(forged)).await;
         assert_eq!(reply.status, 401, "{method} {path}");
+    }
+}
+
+/// A scope whose own `JwtAuth` does not look at requests (disabled, or a `public_paths`
+/// prefix) routes them later than the outer `JwtAuth` does: an anonymous handler there marks
+/// nothing for the outer one, so the outer one still decides by the token.
+#[actix_web::test]
+async fn an_inner_jwt_auth_that_does_not_look_leaves_the_outer_one_deciding_by_the_token() {
+    let issuer = TestIssuer::start();
+    let disabled = config_with(&issuer, |raw| raw.enabled = false);
+    let public = config_with(&issuer, |raw| raw.public_paths = vec!["/nested".to_owned()]);
+    for inner in [disabled, public] {
+        let outer = JwtAuth::new(issuer.config()).unwrap();
+        let inner = JwtAuth::new(inner).unwrap();
+        let server = serve_app(1, move || {
+            App::new().wrap(outer.clone()).service(
+                web::scope("/nested")
+                    .wrap(inner.clone())
+                    .service(nested::open)
+                    .service(nested::closed),
+            )
+        });
+        let url = |path: &str| format!("{}/nested/{path}", server.base);
+        assert_eq!(send(client().get(url("open"))).await.status, 401);
+        assert_eq!(send(client().get(url("closed"))).await.status, 401);
+        let token = issuer.token().sub("alice").sign();
+        for path in ["open", "closed"] {
+            let reply = send(client().get(url(path)).bearer_auth(&token)).await;
+            assert_eq!(
+                (reply.status, &reply.body["identity"]),
+                (200, &json!("alice")),
+                "{path}"
+            );
+        }
     }
 }

@@ -20,12 +20,20 @@ use crate::server::AuthServer;
 use crate::store::{IssuedAccess, NewSession, SessionId, TokenHash};
 
 /// A new token pair, as sign-in, login and refresh hand it out.
-#[derive(Debug)]
 pub(crate) struct TokenPair {
     pub(crate) access_token: String,
     pub(crate) refresh_token: String,
     /// The access token's lifetime.
     pub(crate) expires_in: Duration,
+}
+
+/// Without the tokens: they are bearer credentials, never logged.
+impl std::fmt::Debug for TokenPair {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenPair")
+            .field("expires_in", &self.expires_in)
+            .finish_non_exhaustive()
+    }
 }
 
 /// A refresh token and what the store knows of it.
