@@ -109,6 +109,7 @@ mod middleware;
 #[cfg_attr(docsrs, doc(cfg(feature = "openapi")))]
 pub mod openapi;
 mod refreshing;
+mod responder;
 mod revocation;
 mod roles;
 pub mod scope;

@@ -38,7 +38,8 @@ use crate::anonymous::AnonymousRoute;
 use crate::cache::TokenCacheStats;
 use crate::config::AuthConfig;
 use crate::context::Principal;
-use crate::error::{AuthError, Responder};
+use crate::error::AuthError;
+use crate::responder::Responder;
 use crate::revocation::RevocationList;
 use crate::validate::Validator;
 

@@ -9,8 +9,9 @@ use actix_web::http::{Method, StatusCode, Uri, Version};
 use tracing::Span;
 use tracing::field::{Empty, display};
 
-use crate::error::{AuthError, Responder};
+use crate::error::AuthError;
 use crate::metrics;
+use crate::responder::Responder;
 
 /// The response of a request that went through authentication and reached a handler: the
 /// span's outcome is `authenticated` or `anonymous` unless the response is a rejection.

@@ -111,7 +111,7 @@ where
 
 /// Rejections answered the default way: what the anonymous fast path uses when no
 /// reshaping is configured, so that it needs no reference to the policy.
-static DEFAULT_RESPONDER: crate::error::Responder = crate::error::Responder::DEFAULT;
+static DEFAULT_RESPONDER: crate::responder::Responder = crate::responder::Responder::DEFAULT;
 
 impl<S, B> Service<ServiceRequest> for JwtAuthMiddleware<S>
 where
