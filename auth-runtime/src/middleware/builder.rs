@@ -69,6 +69,16 @@ impl JwtAuth {
             error_handler: None,
         }
     }
+
+    /// Declares an anonymous route for a hand-registered resource (see
+    /// [`AnonymousGuard`](crate::AnonymousGuard)); `methods` empty means any method.
+    pub fn anonymous_route(self, methods: &[Method], pattern: &str) -> JwtAuth {
+        let mut policy = Arc::unwrap_or_clone(self.policy);
+        policy.anonymous.push(AnonymousRoute::new(methods, pattern));
+        JwtAuth {
+            policy: Arc::new(policy),
+        }
+    }
 }
 
 impl JwtAuthBuilder {

@@ -32,7 +32,6 @@ use std::sync::Arc;
 use actix_web::Error;
 use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{Service, ServiceRequest, ServiceResponse, Transform};
-use actix_web::http::Method;
 
 use crate::anonymous::AnonymousRoute;
 use crate::cache::TokenCacheStats;
@@ -131,16 +130,6 @@ impl std::fmt::Debug for JwtAuth {
 }
 
 impl JwtAuth {
-    /// Declares an anonymous route for a hand-registered resource (see
-    /// [`AnonymousGuard`](crate::AnonymousGuard)); `methods` empty means any method.
-    pub fn anonymous_route(self, methods: &[Method], pattern: &str) -> JwtAuth {
-        let mut policy = Arc::unwrap_or_clone(self.policy);
-        policy.anonymous.push(AnonymousRoute::new(methods, pattern));
-        JwtAuth {
-            policy: Arc::new(policy),
-        }
-    }
-
     /// The anonymous routes the middleware knows: declared by hand and by the attributes.
     #[cfg(feature = "openapi")]
     pub(crate) fn anonymous_routes(&self) -> &[AnonymousRoute] {
