@@ -116,6 +116,15 @@ pub(crate) fn names(args: TokenStream, kind: Requirement, span: Span) -> syn::Re
                             kind.example()
                         ),
                     ));
+                } else if let Some(split) = split_form(kind, &name) {
+                    push(syn::Error::new(
+                        lit.span(),
+                        format!(
+                            "{noun} `{}` contains a comma or whitespace, but each string is one \
+                             {noun}, compared whole: list them separately: {split}",
+                            name.escape_default()
+                        ),
+                    ));
                 } else if names.iter().any(|seen| seen.value() == name) {
                     push(syn::Error::new(
                         lit.span(),
@@ -148,6 +157,20 @@ pub(crate) fn names(args: TokenStream, kind: Requirement, span: Span) -> syn::Re
         Some(errors) => Err(errors),
         None => Ok(names),
     }
+}
+
+/// For a name holding commas or whitespace (`"admin,support"`), the attribute written with
+/// each part as its own string: `#[requires_role("admin", "support")]`.
+fn split_form(kind: Requirement, name: &str) -> Option<String> {
+    if !name.contains(|c: char| c == ',' || c.is_whitespace()) {
+        return None;
+    }
+    let parts: Vec<String> = name
+        .split(|c: char| c == ',' || c.is_whitespace())
+        .filter(|part| !part.is_empty())
+        .map(|part| format!("\"{}\"", part.escape_default()))
+        .collect();
+    Some(format!("`#[{}({})]`", kind.name(), parts.join(", ")))
 }
 
 /// A scope as RFC 6749 section 3.3 writes it (printable ASCII, no space, quote or

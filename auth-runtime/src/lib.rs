@@ -177,7 +177,8 @@ pub type BoxFuture<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T
 /// # Errors
 ///
 /// Compile errors, each pointing at the offending token: no roles, a role that is not a
-/// string literal, an empty or repeated role, `name = value` arguments, a handler that is
+/// string literal, an empty or repeated role, a role with a comma or whitespace in it
+/// (`"admin,support"`; the error shows `#[requires_role("admin", "support")]`), `name = value` arguments, a handler that is
 /// not an `async fn` (or not a function at all), two `#[requires_role]` on one handler
 /// (list all roles in one), and `#[requires_role]` together with `#[allow_anonymous]`.
 ///
