@@ -36,6 +36,9 @@ pub(crate) fn requires(
     args: TokenStream,
     item: TokenStream,
 ) -> syn::Result<TokenStream> {
+    if is_merged_mark(&args) {
+        return merged(kind, item);
+    }
     let own = attr::names(args, kind, Span::call_site());
     let handler = check::parse(item.clone(), Ours::Requires(kind))?;
     let checked = check::handler(&handler, Ours::Requires(kind));
@@ -65,11 +68,19 @@ pub(crate) fn requires(
         mut sig,
         body,
     } = handler;
+    // The attributes merged here stay where they are, under the path the user wrote (so that
+    // its import is used), with their arguments replaced by the mark: they then expand to the
+    // handler as it is.
     let attrs: Vec<Attribute> = attrs
         .into_iter()
         .enumerate()
-        .filter(|(index, _)| !merged.iter().any(|&(_, taken)| taken == *index))
-        .map(|(_, attr)| attr)
+        .map(|(index, mut attr)| {
+            if merged.iter().any(|&(_, taken)| taken == index) {
+                let (path, mark) = (attr.path().clone(), merged_mark());
+                attr.meta = parse_quote!(#path(#mark));
+            }
+            attr
+        })
         .collect();
     let [roles, scopes, groups] = lists;
     let marker = format_ident!("__auth_policy_{}", sig.ident.unraw());
@@ -103,6 +114,55 @@ pub(crate) fn requires(
         #(#attrs)*
         #vis #sig #body
     })
+}
+
+/// What a `#[requires_*]` merged into the outermost one carries instead of its names.
+fn merged_mark() -> proc_macro2::Ident {
+    proc_macro2::Ident::new("__auth_merged", Span::call_site())
+}
+
+fn is_merged_mark(args: &TokenStream) -> bool {
+    let mut tokens = args.clone().into_iter();
+    matches!(
+        (tokens.next(), tokens.next()),
+        (Some(TokenTree::Ident(ident)), None) if ident == merged_mark()
+    )
+}
+
+/// A `#[requires_*]` whose names the outermost one took: the handler as it is, once that one
+/// has put its check first. Written by hand, the mark would check nothing, so it is refused
+/// on a handler without that check.
+fn merged(kind: Requirement, item: TokenStream) -> syn::Result<TokenStream> {
+    let handler = check::parse(item.clone(), Ours::Requires(kind))?;
+    let checked = match handler.sig.inputs.first() {
+        Some(FnArg::Typed(arg)) => match &*arg.ty {
+            syn::Type::Path(path) => {
+                let segments: Vec<String> = path
+                    .path
+                    .segments
+                    .iter()
+                    .map(|segment| segment.ident.to_string())
+                    .collect();
+                segments.ends_with(&["__private".to_owned(), "Require".to_owned()])
+            }
+            _ => false,
+        },
+        _ => false,
+    };
+    if !checked {
+        return Err(syn::Error::new(
+            Span::call_site(),
+            format!(
+                "`{}` takes {} names as string literals; `__auth_merged` is what another \
+                 attribute leaves behind when it checks this one",
+                kind.spelling(),
+                kind.spelling()
+                    .trim_start_matches("#[requires_")
+                    .trim_end_matches(']')
+            ),
+        ));
+    }
+    Ok(item)
 }
 
 /// The `(methods, pattern)` of every route attribute among `attrs` that can be read, as
