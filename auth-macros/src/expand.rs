@@ -30,7 +30,7 @@ fn combine(first: syn::Result<()>, second: syn::Result<()>) -> syn::Result<()> {
 /// `#[requires_role("a", "b")]`, `#[requires_scope(..)]`, `#[requires_group(..)]`: a hidden
 /// first parameter whose extractor answers 401/403 before any other extractor (a JSON body,
 /// say) or the body runs. Its type names a marker struct that carries what is required. The
-/// outermost of these attributes takes the others off the handler and checks them all.
+/// outermost of these attributes checks them all; the others stay, marked, and expand to nothing.
 pub(crate) fn requires(
     kind: Requirement,
     args: TokenStream,
