@@ -34,6 +34,8 @@ pub enum ConfigErrorKind {
     Mismatch,
     /// The HTTP client could not be built.
     HttpClient,
+    /// A section whose name is close to the one this crate reads (`auth_clinet`).
+    Misspelled,
     /// A signing key that cannot be read, made, or used with the configured algorithm.
     SigningKey,
     /// The store named by the configuration cannot be opened.
@@ -96,20 +98,22 @@ impl ConfigError {
         &self.message
     }
 
+    /// Records where the value at fault was set, and says so at the end of the message.
     pub(crate) fn with_origin(mut self, origin: Option<String>) -> ConfigError {
+        if let Some(origin) = &origin {
+            self.message = format!("{} (set in {origin})", self.message);
+        }
         self.origin = origin;
         self
     }
 }
 
+/// The message, as [`Display`](fmt::Display) gives it: what `main` returning
+/// `Result<(), ConfigError>` prints, without escaped quotes. [`kind`](ConfigError::kind),
+/// [`key`](ConfigError::key) and [`origin`](ConfigError::origin) give the parts.
 impl fmt::Debug for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ConfigError")
-            .field("kind", &self.kind)
-            .field("key", &self.key)
-            .field("origin", &self.origin)
-            .field("message", &self.message)
-            .finish()
+        f.write_str(&self.message)
     }
 }
 

@@ -125,7 +125,7 @@ pub use cache::TokenCacheStats;
 pub use claims::{RawClaims, TokenClaims, ValidToken};
 pub use config::{
     Audience, AuthConfig, ConfigError, ConfigErrorKind, ErrorFormat, IssuerConfig, RawConfig,
-    RawIssuer, figment_from,
+    RawIssuer, figment_from, figment_from_optional,
 };
 pub use context::{Principal, SecurityContext};
 pub use error::{AuthError, InvalidReason};

@@ -13,6 +13,11 @@ pub use inventory;
 /// The environment provider and error wording `auth-server` shares with this crate.
 pub use crate::config::{EnvSection, explain, is_secret_key};
 
+/// Refuses a figment with a misspelled `section` and no real one (`server_auth` too).
+pub fn check_section(figment: &figment::Figment, section: &str) -> Result<(), crate::ConfigError> {
+    crate::config::check_section(figment, section)
+}
+
 /// The aws-lc signing algorithm of an ML-DSA level; `None` for the classical algorithms.
 pub fn ml_dsa_signing(
     alg: crate::Algorithm,

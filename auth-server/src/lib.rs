@@ -90,7 +90,9 @@ mod throttle;
 mod wallet;
 
 pub use clock::Clock;
-pub use config::{AdminAccount, LoginLimits, RawServerConfig, ServerConfig, figment_from};
+pub use config::{
+    AdminAccount, LoginLimits, RawServerConfig, ServerConfig, figment_from, figment_from_optional,
+};
 pub use embed::embed;
 pub use error::ServerError;
 pub use server::{AuthServer, AuthServerBuilder, BASE_PATH};

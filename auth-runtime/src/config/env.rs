@@ -187,6 +187,10 @@ pub fn explain(section: &str, err: Error) -> ConfigError {
 
 fn problem(section: &str, err: &Error) -> String {
     use figment::error::Kind;
+    // A provider's own error (a named file that does not exist) says everything already.
+    if let (Kind::Message(message), true) = (&err.kind, err.path.is_empty()) {
+        return message.clone();
+    }
     let mut path: Vec<&str> = vec![section];
     path.extend(
         err.path

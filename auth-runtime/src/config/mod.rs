@@ -4,8 +4,9 @@ use std::fmt;
 use std::path::Path;
 use std::time::Duration;
 
-use figment::Figment;
 use figment::providers::{Format, Yaml};
+use figment::value::{Dict, Map};
+use figment::{Figment, Metadata, Profile, Provider};
 use serde::{Deserialize, Serialize};
 
 use crate::algorithm::Algorithm;
@@ -28,8 +29,11 @@ pub(crate) const DEFAULT_JWKS_PATH: &str = "/api/v1/auth/jwks";
 /// The path appended to the issuer to find its OpenID Provider metadata.
 pub(crate) const DISCOVERY_PATH: &str = "/.well-known/openid-configuration";
 
-/// Builds the standard figment: the YAML file at `yaml_path` (skipped when it does not
-/// exist), then the `AUTH_CLIENT__*` environment variables on top (see [`EnvSection`]).
+/// Builds the standard figment: the YAML file at `yaml_path`, then the `AUTH_CLIENT__*`
+/// environment variables on top (see [`EnvSection`]). The file must exist: reading a figment
+/// made from a path that does not name a file fails with an error that names it (use
+/// [`figment_from_optional`] for a file that may be absent). A relative path is taken from
+/// the working directory, never searched for in its parents.
 ///
 /// ```no_run
 /// let figment = auth_runtime::figment_from("config.yaml");
@@ -37,13 +41,113 @@ pub(crate) const DISCOVERY_PATH: &str = "/.well-known/openid-configuration";
 /// # Ok::<(), auth_runtime::ConfigError>(())
 /// ```
 pub fn figment_from(yaml_path: impl AsRef<Path>) -> Figment {
-    Figment::new()
-        .merge(Yaml::file(yaml_path.as_ref()))
-        .merge(EnvSection::new(
-            "AUTH_CLIENT",
-            SECTION,
-            &RawConfig::default(),
-        ))
+    let path = yaml_path.as_ref();
+    let file = if path.is_file() {
+        Figment::from(Yaml::file_exact(path))
+    } else {
+        Figment::from(MissingFile(path.to_owned()))
+    };
+    file.merge(EnvSection::new(
+        "AUTH_CLIENT",
+        SECTION,
+        &RawConfig::default(),
+    ))
+}
+
+/// [`figment_from`], for a YAML file that may be absent: then the environment alone.
+pub fn figment_from_optional(yaml_path: impl AsRef<Path>) -> Figment {
+    let path = yaml_path.as_ref();
+    let file = if path.is_file() {
+        Figment::from(Yaml::file_exact(path))
+    } else {
+        Figment::new()
+    };
+    file.merge(EnvSection::new(
+        "AUTH_CLIENT",
+        SECTION,
+        &RawConfig::default(),
+    ))
+}
+
+/// A configuration file that was named and does not exist: reading it fails, naming it.
+struct MissingFile(std::path::PathBuf);
+
+impl Provider for MissingFile {
+    fn metadata(&self) -> Metadata {
+        Metadata::named("configuration file")
+    }
+
+    fn data(&self) -> Result<Map<Profile, Dict>, figment::Error> {
+        let cwd = std::env::current_dir()
+            .map(|dir| format!(" (relative to {})", dir.display()))
+            .unwrap_or_default();
+        Err(figment::Error::from(format!(
+            "the configuration file `{}` does not exist{}; create it or fix the path, or read \
+             it with figment_from_optional if it may be absent",
+            self.0.display(),
+            if self.0.is_relative() {
+                cwd
+            } else {
+                String::new()
+            }
+        )))
+    }
+}
+
+/// Refuses a figment with a top-level key close to `section` (`auth_clinet`): without this,
+/// the misspelled section would be ignored and its keys would take their defaults.
+pub(crate) fn check_section(figment: &Figment, section: &str) -> Result<(), ConfigError> {
+    // A figment that cannot be read fails on extraction, with its own error.
+    let Ok(data) = Provider::data(figment) else {
+        return Ok(());
+    };
+    for key in data.values().flat_map(|dict| dict.keys()) {
+        if close_to(key, section) {
+            return Err(ConfigError::at(
+                key.as_str(),
+                ConfigErrorKind::Misspelled,
+                format!(
+                    "the configuration has a section `{key}`, which this crate does not read: \
+                     did you mean `{section}`?"
+                ),
+            )
+            .with_origin(origin_of(figment, key)));
+        }
+    }
+    Ok(())
+}
+
+/// Whether `key` is a likely misspelling of `name`: not equal, and at most two edits away
+/// (case ignored).
+fn close_to(key: &str, name: &str) -> bool {
+    let (a, b): (Vec<char>, Vec<char>) = (
+        key.to_ascii_lowercase().chars().collect(),
+        name.to_ascii_lowercase().chars().collect(),
+    );
+    if key == name || a.len().abs_diff(b.len()) > 2 {
+        return false;
+    }
+    // Edit distance with adjacent transpositions (optimal string alignment).
+    let mut rows = vec![vec![0usize; b.len() + 1]; a.len() + 1];
+    for (i, row) in rows.iter_mut().enumerate() {
+        row[0] = i;
+    }
+    for (j, cell) in rows[0].iter_mut().enumerate() {
+        *cell = j;
+    }
+    for i in 1..=a.len() {
+        for j in 1..=b.len() {
+            let cost = usize::from(a[i - 1] != b[j - 1]);
+            let mut best = (rows[i - 1][j] + 1)
+                .min(rows[i][j - 1] + 1)
+                .min(rows[i - 1][j - 1] + cost);
+            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                best = best.min(rows[i - 2][j - 2] + 1);
+            }
+            rows[i][j] = best;
+        }
+    }
+    rows[a.len()][b.len()] <= 2
 }
 
 /// Configuration of the validator: the `auth_client` section, read through figment.
@@ -170,6 +274,7 @@ impl AuthConfig {
     /// all defaults, which fails because `issuer` must be set. An error about a value says
     /// where that value was set ([`ConfigError::origin`]).
     pub fn from_figment(figment: &Figment) -> Result<AuthConfig, ConfigError> {
+        check_section(figment, SECTION)?;
         let raw: RawConfig = figment
             .focus(SECTION)
             .extract()
@@ -339,13 +444,16 @@ fn origin_of(figment: &Figment, key: &str) -> Option<String> {
     loop {
         if figment.find_value(path).is_ok() {
             let metadata = figment.find_metadata(path)?;
+            // As figment's own errors name it: the file, or the variable.
+            let keys: Vec<&str> = path.split('.').skip(1).collect();
             return Some(match &metadata.source {
-                Some(source) => format!("{} ({source})", metadata.name),
-                None => metadata.name.to_string(),
+                Some(source) => source.to_string(),
+                None => metadata.interpolate(&Profile::Default, &keys),
             });
         }
         path = &path[..path.rfind('.')?];
         if !path.contains('.') {
+            // The section itself: every key has a place there, so it says nothing.
             return None;
         }
     }
@@ -464,6 +572,28 @@ mod tests {
         ));
         let err = AuthConfig::from_figment(&figment).unwrap_err();
         assert!(err.message().contains("issuerr"), "{err}");
+    }
+
+    #[test]
+    fn sections_two_edits_away_are_misspellings() {
+        for near in [
+            "auth_clinet",
+            "Auth_Client",
+            "authclient",
+            "auth_clients",
+            "auth-client",
+        ] {
+            assert!(close_to(near, "auth_client"), "{near}");
+        }
+        for far in [
+            "auth_client",
+            "auth",
+            "server_auth",
+            "logging",
+            "auth_client_extra",
+        ] {
+            assert!(!close_to(far, "auth_client"), "{far}");
+        }
     }
 
     #[test]

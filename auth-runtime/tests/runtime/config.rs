@@ -49,9 +49,10 @@ fn start_up_fails_fast_on_missing_issuer_or_audience() {
 }
 
 #[test]
-fn missing_file_and_no_environment_means_issuer_error() {
+fn missing_optional_file_and_no_environment_means_issuer_error() {
     Jail::expect_with(|_| {
-        let err = AuthConfig::from_figment(&auth_runtime::figment_from("absent.yaml")).unwrap_err();
+        let err = AuthConfig::from_figment(&auth_runtime::figment_from_optional("absent.yaml"))
+            .unwrap_err();
         assert!(
             err.message().contains("auth_client.issuer must be set"),
             "{err}"
@@ -64,7 +65,8 @@ fn missing_file_and_no_environment_means_issuer_error() {
 fn disabled_from_the_environment() {
     Jail::expect_with(|jail| {
         jail.set_env("AUTH_CLIENT__ENABLED", "false");
-        let config = AuthConfig::from_figment(&auth_runtime::figment_from("absent.yaml")).unwrap();
+        let config =
+            AuthConfig::from_figment(&auth_runtime::figment_from_optional("absent.yaml")).unwrap();
         assert!(!config.enabled());
         Ok(())
     });
@@ -74,7 +76,8 @@ fn disabled_from_the_environment() {
 fn wrong_type_names_the_key() {
     Jail::expect_with(|jail| {
         jail.set_env("AUTH_CLIENT__JWKS_TTL_SECONDS", "soon");
-        let err = AuthConfig::from_figment(&auth_runtime::figment_from("absent.yaml")).unwrap_err();
+        let err = AuthConfig::from_figment(&auth_runtime::figment_from_optional("absent.yaml"))
+            .unwrap_err();
         assert!(
             err.message().to_lowercase().contains("jwks_ttl_seconds"),
             "{err}"
@@ -89,7 +92,7 @@ fn string_settings_from_the_environment_stay_exactly_as_written() {
         Jail::expect_with(|jail| {
             jail.set_env("AUTH_CLIENT__ISSUER", "https://id.example");
             jail.set_env("AUTH_CLIENT__AUDIENCE", audience);
-            let figment = auth_runtime::figment_from("absent.yaml");
+            let figment = auth_runtime::figment_from_optional("absent.yaml");
             let config = AuthConfig::from_figment(&figment)
                 .unwrap_or_else(|err| panic!("{audience}: {err}"));
             assert_eq!(config.issuers()[0].audiences(), [audience]);
@@ -108,7 +111,7 @@ fn numbers_booleans_and_lists_from_the_environment_keep_their_types() {
         jail.set_env("AUTH_CLIENT__PUBLIC_PATHS", "[/health, '/docs']");
         jail.set_env("auth_client__leeway_seconds", "5");
         jail.set_env("AUTH_CLIENT__JWKS_URL", "https://keys.example/2024");
-        let figment = auth_runtime::figment_from("absent.yaml");
+        let figment = auth_runtime::figment_from_optional("absent.yaml");
         let config = AuthConfig::from_figment(&figment).unwrap();
         let one = &config.issuers()[0];
         assert_eq!(one.jwks_ttl().as_secs(), 600);
@@ -126,7 +129,7 @@ fn numbers_booleans_and_lists_from_the_environment_keep_their_types() {
         jail.set_env("AUTH_CLIENT__ISSUER", "https://id.example");
         jail.set_env("AUTH_CLIENT__AUDIENCE", "api");
         jail.set_env("AUTH_CLIENT__PUBLIC_PATHS", "");
-        let figment = auth_runtime::figment_from("absent.yaml");
+        let figment = auth_runtime::figment_from_optional("absent.yaml");
         let config = AuthConfig::from_figment(&figment).unwrap();
         assert!(
             config.public_paths().is_empty(),
@@ -142,7 +145,7 @@ fn a_wrong_setting_names_the_key_the_variable_and_what_is_expected() {
         jail.set_env("AUTH_CLIENT__ISSUER", "https://id.example");
         jail.set_env("AUTH_CLIENT__AUDIENCE", "api");
         jail.set_env("AUTH_CLIENT__JWKS_TTL_SECONDS", "soon");
-        let figment = auth_runtime::figment_from("absent.yaml");
+        let figment = auth_runtime::figment_from_optional("absent.yaml");
         let err = AuthConfig::from_figment(&figment).unwrap_err().to_string();
         assert!(err.contains("`auth_client.jwks_ttl_seconds`"), "{err}");
         assert!(err.contains("AUTH_CLIENT__JWKS_TTL_SECONDS"), "{err}");
@@ -325,6 +328,53 @@ fn an_error_about_a_default_has_no_origin() {
         assert_eq!(err.kind(), auth_runtime::ConfigErrorKind::Missing);
         assert_eq!(err.key(), Some("auth_client.issuer"));
         assert_eq!(err.origin(), None);
+        Ok(())
+    });
+}
+
+#[test]
+fn a_named_file_that_does_not_exist_is_an_error_naming_it() {
+    Jail::expect_with(|jail| {
+        jail.set_env("AUTH_CLIENT__ISSUER", "https://id.example");
+        jail.set_env("AUTH_CLIENT__AUDIENCE", "api");
+        let err = AuthConfig::from_figment(&auth_runtime::figment_from("cofnig.yaml")).unwrap_err();
+        assert!(err.message().contains("cofnig.yaml"), "{err}");
+        assert!(err.message().contains("does not exist"), "{err}");
+        assert!(err.message().contains("figment_from_optional"), "{err}");
+        Ok(())
+    });
+}
+
+#[test]
+fn a_misspelled_section_is_reported_with_the_right_name() {
+    Jail::expect_with(|jail| {
+        jail.create_file(
+            "auth.yaml",
+            "auth_clinet:\n  issuer: https://id.example\n  audience: api\n",
+        )?;
+        let err = AuthConfig::from_figment(&auth_runtime::figment_from("auth.yaml")).unwrap_err();
+        assert!(err.message().contains("`auth_clinet`"), "{err}");
+        assert!(
+            err.message().contains("did you mean `auth_client`"),
+            "{err}"
+        );
+        assert_eq!(err.key(), Some("auth_clinet"));
+        Ok(())
+    });
+}
+
+#[test]
+fn every_value_error_says_where_the_value_was_set_and_debug_reads_like_display() {
+    Jail::expect_with(|jail| {
+        jail.create_file(
+            "auth.yaml",
+            "auth_client:\n  issuer: https://id.example\n  audience: api\n  accepted_algorithms: [HS256]\n",
+        )?;
+        let err = AuthConfig::from_figment(&auth_runtime::figment_from("auth.yaml")).unwrap_err();
+        assert!(err.message().contains("HS256"), "{err}");
+        assert!(err.message().contains("(set in "), "{err}");
+        assert!(err.message().contains("auth.yaml"), "{err}");
+        assert_eq!(format!("{err:?}"), format!("{err}"));
         Ok(())
     });
 }

@@ -14,6 +14,7 @@ use crate::wallet::WalletAlgorithm;
 impl ServerConfig {
     /// Reads the `server_auth` section of `figment` and checks it.
     pub fn from_figment(figment: &Figment) -> Result<ServerConfig, ConfigError> {
+        auth_runtime::__private::check_section(figment, SECTION)?;
         let raw: RawServerConfig = figment
             .focus(SECTION)
             .extract()

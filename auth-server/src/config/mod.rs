@@ -20,7 +20,7 @@ pub use raw::RawServerConfig;
 pub(crate) const SECTION: &str = "server_auth";
 
 /// The standard figment of an app that embeds the issuer: the YAML file at `yaml_path`
-/// (skipped when it does not exist), then the `AUTH_CLIENT__*` and `SERVER_AUTH__*`
+/// (which must exist; see [`figment_from_optional`]), then the `AUTH_CLIENT__*` and `SERVER_AUTH__*`
 /// environment variables on top. String settings stay exactly as written
 /// (`SERVER_AUTH__ADMIN_PASSWORD=123456` is the text `123456`), and an error never repeats the
 /// value of a secret-looking key such as `admin_password`.
@@ -34,6 +34,15 @@ pub(crate) const SECTION: &str = "server_auth";
 /// ```
 pub fn figment_from(yaml_path: impl AsRef<Path>) -> Figment {
     auth_runtime::figment_from(yaml_path).merge(EnvSection::new(
+        "SERVER_AUTH",
+        SECTION,
+        &RawServerConfig::default(),
+    ))
+}
+
+/// [`figment_from`], for a YAML file that may be absent: then the environment alone.
+pub fn figment_from_optional(yaml_path: impl AsRef<Path>) -> Figment {
+    auth_runtime::figment_from_optional(yaml_path).merge(EnvSection::new(
         "SERVER_AUTH",
         SECTION,
         &RawServerConfig::default(),

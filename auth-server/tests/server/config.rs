@@ -4,7 +4,7 @@
 // figment's `Jail` closures return `figment::Error`, which is large; that is its API.
 #![allow(clippy::result_large_err)]
 
-use auth_server::{ServerConfig, figment_from};
+use auth_server::{ServerConfig, figment_from, figment_from_optional};
 use figment::Jail;
 
 #[test]
@@ -15,7 +15,7 @@ fn a_numeric_admin_password_from_the_environment_stays_text() {
         jail.set_env("SERVER_AUTH__ADMIN_EMAIL", "admin@example.com");
         jail.set_env("SERVER_AUTH__ADMIN_PASSWORD", "0031415926535");
         jail.set_env("SERVER_AUTH__ACCESS_TOKEN_EXPIRE_MINUTES", "5");
-        let config = ServerConfig::from_figment(&figment_from("absent.yaml"))
+        let config = ServerConfig::from_figment(&figment_from_optional("absent.yaml"))
             .unwrap_or_else(|err| panic!("{err}"));
         assert_eq!(config.audience(), "2024");
         assert_eq!(config.access_token_ttl().as_secs(), 300);
@@ -49,7 +49,7 @@ fn a_bad_admin_password_setting_is_named_but_never_printed() {
         jail.set_env("SERVER_AUTH__AUTO_CREATE_ADMIN", "true");
         jail.set_env("SERVER_AUTH__ADMIN_EMAIL", "admin@example.com");
         jail.set_env("SERVER_AUTH__ADMIN_PASSWORD", "[correct, horse]");
-        let config = ServerConfig::from_figment(&figment_from("absent.yaml")).unwrap();
+        let config = ServerConfig::from_figment(&figment_from_optional("absent.yaml")).unwrap();
         assert!(
             config
                 .admin()
@@ -64,9 +64,9 @@ fn a_bad_admin_password_setting_is_named_but_never_printed() {
 fn the_runtime_figment_leaves_server_auth_variables_to_auth_server() {
     Jail::expect_with(|jail| {
         jail.set_env("SERVER_AUTH__AUDIENCE", "only-for-the-issuer");
-        let runtime = auth_runtime::figment_from("absent.yaml");
+        let runtime = auth_runtime::figment_from_optional("absent.yaml");
         assert!(runtime.find_value("server_auth.audience").is_err());
-        let server = figment_from("absent.yaml");
+        let server = figment_from_optional("absent.yaml");
         assert_eq!(
             server.extract_inner::<String>("server_auth.audience")?,
             "only-for-the-issuer"
@@ -84,7 +84,7 @@ fn the_store_url_password_never_shows_and_only_postgres_urls_are_taken() {
             "postgres://auth:db-pass-123@db.internal:5432/auth",
         );
         jail.set_env("SERVER_AUTH__SESSION_MAX_DAYS", "14");
-        let config = ServerConfig::from_figment(&figment_from("absent.yaml"))
+        let config = ServerConfig::from_figment(&figment_from_optional("absent.yaml"))
             .unwrap_or_else(|err| panic!("{err}"));
         assert_eq!(
             config.store_url(),
@@ -102,7 +102,7 @@ fn the_store_url_password_never_shows_and_only_postgres_urls_are_taken() {
             "SERVER_AUTH__STORE_URL",
             "postgres://db.internal/auth?user=auth&password=db-pass-123&sslmode=disable",
         );
-        let config = ServerConfig::from_figment(&figment_from("absent.yaml"))
+        let config = ServerConfig::from_figment(&figment_from_optional("absent.yaml"))
             .unwrap_or_else(|err| panic!("{err}"));
         let shown = format!("{config:?}");
         assert!(!shown.contains("db-pass-123"), "{shown}");
@@ -112,7 +112,7 @@ fn the_store_url_password_never_shows_and_only_postgres_urls_are_taken() {
         );
 
         jail.set_env("SERVER_AUTH__STORE_URL", "redis://:db-pass-123@cache/0");
-        let err = ServerConfig::from_figment(&figment_from("absent.yaml"))
+        let err = ServerConfig::from_figment(&figment_from_optional("absent.yaml"))
             .unwrap_err()
             .to_string();
         assert!(err.contains("server_auth.store_url"), "{err}");
@@ -125,7 +125,7 @@ fn the_store_url_password_never_shows_and_only_postgres_urls_are_taken() {
         ] {
             jail.set_env("SERVER_AUTH__STORE_URL", "");
             jail.set_env(format!("SERVER_AUTH__{key}"), value);
-            let err = ServerConfig::from_figment(&figment_from("absent.yaml"))
+            let err = ServerConfig::from_figment(&figment_from_optional("absent.yaml"))
                 .unwrap_err()
                 .to_string();
             assert!(
@@ -134,6 +134,35 @@ fn the_store_url_password_never_shows_and_only_postgres_urls_are_taken() {
             );
             jail.set_env(format!("SERVER_AUTH__{key}"), "1");
         }
+        Ok(())
+    });
+}
+
+#[test]
+fn a_misspelled_server_section_is_reported_with_the_right_name() {
+    Jail::expect_with(|jail| {
+        jail.create_file(
+            "auth.yaml",
+            "server_ath:\n  issuer: https://id.example\n  audience: api\n",
+        )?;
+        let err = ServerConfig::from_figment(&figment_from("auth.yaml")).unwrap_err();
+        assert!(err.message().contains("`server_ath`"), "{err}");
+        assert!(
+            err.message().contains("did you mean `server_auth`"),
+            "{err}"
+        );
+        Ok(())
+    });
+}
+
+#[test]
+fn a_named_file_that_does_not_exist_is_an_error_for_the_issuer_too() {
+    Jail::expect_with(|_| {
+        let err = ServerConfig::from_figment(&figment_from("server.yml")).unwrap_err();
+        assert!(
+            err.message().contains("`server.yml` does not exist"),
+            "{err}"
+        );
         Ok(())
     });
 }

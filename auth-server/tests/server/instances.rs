@@ -40,7 +40,7 @@ async fn issuer_instance() {
         // The races sign in many times from one address.
         std::env::set_var("SERVER_AUTH__SIGN_INS_PER_CLIENT", "1000000");
     }
-    let figment = auth_server::figment_from("/nonexistent/config.yaml");
+    let figment = auth_server::figment_from_optional("/nonexistent/config.yaml");
     let (issuer, auth) = auth_server::embed(&figment).await.expect("issuer");
     let server = crate::support::serve(&issuer, auth);
     println!("listening {}", server.base);
