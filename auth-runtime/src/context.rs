@@ -8,6 +8,7 @@ use actix_web::{FromRequest, HttpRequest};
 
 use crate::claims::{RawClaims, TokenClaims, ValidToken};
 use crate::error::AuthError;
+use crate::roles::RolesSource;
 use crate::scope::{self, Scopes};
 
 use tokio::task::futures::TaskLocalFuture;
@@ -50,17 +51,31 @@ pub struct Principal {
 struct PrincipalData {
     token: Arc<ValidToken>,
     roles: Vec<String>,
+    /// Where the roles were read from, for the log line of a 403.
+    roles_source: RolesSource,
 }
 
 impl Principal {
     /// An identity made of validated claims and resolved roles.
     pub fn new(claims: TokenClaims, roles: Vec<String>, raw: RawClaims) -> Principal {
-        Principal::from_token(Arc::new(ValidToken { claims, raw }), roles)
+        Principal::from_token(
+            Arc::new(ValidToken { claims, raw }),
+            roles,
+            RolesSource::Given,
+        )
     }
 
-    pub(crate) fn from_token(token: Arc<ValidToken>, roles: Vec<String>) -> Principal {
+    pub(crate) fn from_token(
+        token: Arc<ValidToken>,
+        roles: Vec<String>,
+        roles_source: RolesSource,
+    ) -> Principal {
         Principal {
-            inner: Arc::new(PrincipalData { token, roles }),
+            inner: Arc::new(PrincipalData {
+                token,
+                roles,
+                roles_source,
+            }),
         }
     }
 
@@ -99,6 +114,11 @@ impl Principal {
         if roles.iter().any(|role| self.has_role(role.as_ref())) {
             Ok(())
         } else {
+            tracing::debug!(
+                roles = ?self.inner.roles,
+                read_from = %self.inner.roles_source,
+                "the caller holds none of the roles required"
+            );
             Err(AuthError::MissingRole(owned(roles)))
         }
     }

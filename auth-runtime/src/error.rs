@@ -312,6 +312,31 @@ fn list(items: &[String]) -> String {
     format!("[{}]", quoted.join(", "))
 }
 
+/// A claim as a debug log may show it: strings as short printable ASCII, at most four items
+/// of an array, the kind of anything else.
+pub(crate) fn shown_claim(value: Option<&serde_json::Value>) -> String {
+    use serde_json::Value;
+    match value {
+        None => "none".to_owned(),
+        Some(Value::String(text)) => format!("\"{}\"", printable(text)),
+        Some(Value::Array(items)) => {
+            let mut shown: Vec<String> = items
+                .iter()
+                .take(4)
+                .map(|item| shown_claim(Some(item)))
+                .collect();
+            if items.len() > 4 {
+                shown.push(format!("... {} more", items.len() - 4));
+            }
+            format!("[{}]", shown.join(", "))
+        }
+        Some(Value::Number(_)) => "a number".to_owned(),
+        Some(Value::Bool(_)) => "a boolean".to_owned(),
+        Some(Value::Null) => "null".to_owned(),
+        Some(Value::Object(_)) => "an object".to_owned(),
+    }
+}
+
 /// Attacker-chosen text (an `alg` value) is echoed only as short printable ASCII.
 pub(crate) fn printable(text: &str) -> String {
     text.chars()

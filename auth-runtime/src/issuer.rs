@@ -12,7 +12,7 @@ use crate::algorithm::Algorithm;
 use crate::claims::{RawClaims, ValidToken};
 use crate::config::IssuerConfig;
 use crate::context::Principal;
-use crate::error::{AuthError, InvalidReason};
+use crate::error::{AuthError, InvalidReason, shown_claim};
 use crate::jwks::{KeyLookup, KeySet, KeySource, KeysUnavailable, VerifyingKey};
 use crate::revocation::RevocationList;
 use crate::roles::Resolver;
@@ -131,7 +131,7 @@ impl Issuer {
     /// The caller behind a token this issuer vouched for, with the roles its resolver finds.
     pub(crate) async fn principal(&self, token: Arc<ValidToken>) -> Principal {
         let roles = self.roles.resolve(&token.claims, &token.raw).await;
-        Principal::from_token(token, roles)
+        Principal::from_token(token, roles, self.roles.source())
     }
 
     /// The time checks alone, with this issuer's leeway: `exp` and `nbf` (when present) at
@@ -190,6 +190,12 @@ impl Issuer {
             _ => false,
         };
         if !audience_ok {
+            tracing::debug!(
+                issuer = %self.name,
+                expected = ?self.audiences,
+                token_aud = %shown_claim(raw.get("aud")),
+                "token refused: its audience is none of the expected ones"
+            );
             return Err(invalid(InvalidReason::WrongAudience));
         }
         Ok((exp, nbf))

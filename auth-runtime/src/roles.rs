@@ -139,6 +139,28 @@ where
     }
 }
 
+/// Where a caller's roles were read from, for the log line of a 403.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) enum RolesSource {
+    /// The claim (or dotted path) `roles_claim` names.
+    Claim(std::sync::Arc<str>),
+    /// A custom [`RoleResolver`].
+    Resolver,
+    /// Given with the identity ([`Principal::new`](crate::Principal::new)).
+    #[default]
+    Given,
+}
+
+impl std::fmt::Display for RolesSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RolesSource::Claim(path) => write!(f, "claim `{path}`"),
+            RolesSource::Resolver => f.write_str("a custom RoleResolver"),
+            RolesSource::Given => f.write_str("the roles given to Principal::new"),
+        }
+    }
+}
+
 /// The resolver as the middleware holds it: the configured claim needs no boxing per request.
 #[derive(Clone)]
 pub(crate) enum Resolver {
@@ -154,6 +176,14 @@ impl Resolver {
 
     pub(crate) fn custom<R: RoleResolver>(resolver: R) -> Resolver {
         Resolver::Custom(std::sync::Arc::new(resolver))
+    }
+
+    /// Where the roles come from, as a debug log names it.
+    pub(crate) fn source(&self) -> RolesSource {
+        match self {
+            Resolver::Claim(claim) => RolesSource::Claim(std::sync::Arc::clone(&claim.path)),
+            Resolver::Custom(_) => RolesSource::Resolver,
+        }
     }
 
     pub(crate) fn cacheable(&self) -> bool {

@@ -49,7 +49,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use actix_web::dev::ServerHandle;
+use actix_web::body::{BoxBody, EitherBody};
+use actix_web::dev::{ServerHandle, Service, ServiceResponse};
 use actix_web::{App, HttpResponse, HttpServer, web};
 use aws_lc_rs::encoding::AsDer;
 use aws_lc_rs::rsa::KeySize;
@@ -66,6 +67,7 @@ use serde_json::{Value, json};
 use crate::algorithm::Algorithm;
 use crate::clock::now;
 use crate::config::{AuthConfig, DEFAULT_JWKS_PATH, DISCOVERY_PATH, RawConfig};
+use crate::config_error::ConfigError;
 use crate::revocation::{REVOCATION_PATH, RevocationPage, RevokedToken};
 
 /// The audience tokens get unless told otherwise.
@@ -399,6 +401,48 @@ impl TestIssuer {
             .expect("a loopback issuer is a valid configuration")
     }
 
+    /// The application's own configuration (its `auth_client` section, from the figment it
+    /// reads: its YAML file and environment), trusting this issuer instead of the real one:
+    /// the issuer, the audience and the key set URL are this issuer's, discovery, the
+    /// revocation endpoint and a list of `issuers` are dropped (the first entry's other keys
+    /// are kept), and every supported algorithm is accepted. Everything else stays as the
+    /// application configures it: `roles_claim`, `error_format`, `public_paths`, the cache,
+    /// the leeway.
+    ///
+    /// ```no_run
+    /// use auth_runtime::testing::TestIssuer;
+    ///
+    /// let issuer = TestIssuer::start();
+    /// let config = issuer.config_from(&auth_runtime::figment_from("config.yaml"))?;
+    /// let auth = auth_runtime::JwtAuth::new(config)?;
+    /// # Ok::<(), auth_runtime::ConfigError>(())
+    /// ```
+    pub fn config_from(&self, figment: &figment::Figment) -> Result<AuthConfig, ConfigError> {
+        crate::config::check_section(figment, crate::config::SECTION)?;
+        let mut raw: RawConfig = figment
+            .focus(crate::config::SECTION)
+            .extract()
+            .map_err(|err| crate::config::explain(crate::config::SECTION, err))?;
+        if let Some(first) = raw.issuers.first().cloned() {
+            raw.roles_claim = first.roles_claim.unwrap_or(raw.roles_claim);
+            raw.required_token_type = first.required_token_type.unwrap_or(raw.required_token_type);
+            raw.leeway_seconds = first.leeway_seconds.unwrap_or(raw.leeway_seconds);
+            raw.max_token_lifetime_seconds = first
+                .max_token_lifetime_seconds
+                .or(raw.max_token_lifetime_seconds);
+        }
+        let ours = self.raw_config();
+        raw.enabled = true;
+        raw.issuers = Vec::new();
+        raw.issuer = ours.issuer;
+        raw.audience = ours.audience;
+        raw.accepted_algorithms = ours.accepted_algorithms;
+        raw.discovery = false;
+        raw.jwks_endpoint = String::new();
+        raw.revocation_endpoint = String::new();
+        raw.validate()
+    }
+
     /// Starts a token for this issuer and audience: subject `test-user`, valid for five
     /// minutes, signed with the current key.
     pub fn token(&self) -> TokenBuilder {
@@ -647,6 +691,17 @@ impl TokenBuilder {
         self.claim("role", json!(role))
     }
 
+    /// `roles`: an array of roles, as `roles_claim: roles` reads them. For another claim or
+    /// a dotted path (`realm_access.roles`), write it with [`claim`](TokenBuilder::claim).
+    pub fn roles(self, roles: &[&str]) -> Self {
+        self.claim("roles", json!(roles))
+    }
+
+    /// `scope`: the scopes, space-delimited, as OAuth writes them.
+    pub fn scope(self, scopes: &[&str]) -> Self {
+        self.claim("scope", json!(scopes.join(" ")))
+    }
+
     /// `org_id`.
     pub fn org_id(self, org_id: &str) -> Self {
         self.claim("org_id", json!(org_id))
@@ -752,4 +807,40 @@ impl TokenBuilder {
         let claims = serde_json::to_vec(&self.claims).expect("a JSON object serialises");
         self.key.sign(&header, &claims, alg)
     }
+}
+
+/// What `actix_web::test::init_service` makes of an `App` wrapped in [`JwtAuth`](crate::JwtAuth)
+/// whose handlers answer with `HttpResponse`: name it in a fixture shared by your tests,
+/// without a dependency on `actix-http` for the request type.
+///
+/// ```
+/// use actix_web::{App, HttpResponse, get, test};
+/// use auth_runtime::JwtAuth;
+/// use auth_runtime::testing::TestApp;
+///
+/// #[get("/reports")]
+/// async fn reports() -> HttpResponse {
+///     HttpResponse::Ok().finish()
+/// }
+///
+/// async fn app(auth: JwtAuth) -> impl TestApp {
+///     test::init_service(App::new().wrap(auth).service(reports)).await
+/// }
+/// ```
+pub trait TestApp:
+    Service<
+        actix_http::Request,
+        Response = ServiceResponse<EitherBody<BoxBody>>,
+        Error = actix_web::Error,
+    >
+{
+}
+
+impl<S> TestApp for S where
+    S: Service<
+            actix_http::Request,
+            Response = ServiceResponse<EitherBody<BoxBody>>,
+            Error = actix_web::Error,
+        >
+{
 }

@@ -10,7 +10,7 @@ use crate::algorithm::{Algorithm, media_type};
 use crate::claims::{RawClaims, TokenClaims, ValidToken};
 use crate::clock::now;
 use crate::config::{AuthConfig, ConfigError, ConfigErrorKind};
-use crate::error::{AuthError, InvalidReason};
+use crate::error::{AuthError, InvalidReason, shown_claim};
 use crate::issuer::Issuer;
 use crate::jwks::{KeyLookup, KeySource, VerifyingKey};
 use crate::metrics;
@@ -150,8 +150,16 @@ impl Validator {
         let issuer = match raw.get("iss") {
             Some(Value::String(iss)) => self.issuer_of(iss),
             _ => None,
-        }
-        .ok_or(invalid(InvalidReason::WrongIssuer))?;
+        };
+        let Some(issuer) = issuer else {
+            // Before the signature: what the token says is shown escaped and cut short.
+            tracing::debug!(
+                trusted = ?self.issuers.iter().map(|issuer| issuer.name()).collect::<Vec<_>>(),
+                token_iss = %shown_claim(raw.get("iss")),
+                "token refused: its issuer is not a trusted one"
+            );
+            return Err(invalid(InvalidReason::WrongIssuer));
+        };
 
         let alg = Algorithm::from_name(alg_name)
             .filter(|alg| issuer.accepts(*alg))

@@ -22,5 +22,6 @@ mod request_extensions;
 mod responses;
 mod revocation;
 mod scopes;
+mod test_kit;
 mod tracing_spans;
 mod validation;
