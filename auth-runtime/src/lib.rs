@@ -83,7 +83,18 @@
 //! The crate is pre-1.0: a release that changes the public API bumps the minor version
 //! (0.1 to 0.2). Every public item has one path, from the crate root unless it lives in one
 //! of the modules above.
-
+//!
+// The feature-gated modules are linked where they are built, and on docs.rs otherwise.
+#![cfg_attr(feature = "testing", doc = "[`testing`]: crate::testing")]
+#![cfg_attr(
+    not(feature = "testing"),
+    doc = "[`testing`]: https://docs.rs/auth-runtime/latest/auth_runtime/testing/index.html"
+)]
+#![cfg_attr(feature = "openapi", doc = "[`openapi`]: crate::openapi")]
+#![cfg_attr(
+    not(feature = "openapi"),
+    doc = "[`openapi`]: https://docs.rs/auth-runtime/latest/auth_runtime/openapi/index.html"
+)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![deny(unreachable_pub)]
 #![warn(missing_docs)]

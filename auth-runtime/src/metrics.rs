@@ -1,5 +1,5 @@
-//! Counters, gauges and histograms through the [`metrics`](https://docs.rs/metrics) facade,
-//! with the feature `metrics`; without it, every function here does nothing.
+//! What the middleware counts and measures, through the [`metrics`](https://docs.rs/metrics)
+//! facade, with the feature `metrics` (without it, nothing is recorded).
 //!
 //! The crate installs no recorder: the application picks one (Prometheus, StatsD, ...) and
 //! installs it before serving. Handles are registered with the recorder on first use, so
