@@ -195,6 +195,7 @@ impl JwtAuthBuilder {
                 config: self.config,
                 anonymous: self.anonymous,
                 responder,
+                preflight_warned: Arc::default(),
             }),
         })
     }

@@ -28,6 +28,7 @@ mod service;
 
 use std::future::{Ready, ready};
 use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
 
 use actix_web::Error;
 use actix_web::body::{EitherBody, MessageBody};
@@ -118,6 +119,8 @@ struct Policy {
     anonymous: Vec<AnonymousRoute>,
     /// How rejections are answered.
     responder: Responder,
+    /// Whether a refused CORS preflight was already reported.
+    preflight_warned: Arc<AtomicBool>,
 }
 
 impl std::fmt::Debug for JwtAuth {

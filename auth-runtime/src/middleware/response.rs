@@ -2,13 +2,16 @@
 //! the request rebuilt from a copy of its head when routing consumed the original; the
 //! `authenticate` span.
 
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use actix_web::body::EitherBody;
 use actix_web::dev::{RequestHead, ServiceRequest, ServiceResponse};
-use actix_web::http::header::HeaderMap;
+use actix_web::http::header::{self, HeaderMap};
 use actix_web::http::{Method, StatusCode, Uri, Version};
 use tracing::Span;
 use tracing::field::{Empty, display};
 
+use super::Policy;
 use crate::error::AuthError;
 use crate::metrics;
 use crate::responder::Responder;
@@ -63,15 +66,34 @@ pub(super) fn finish<B>(
 
 /// The answer to a request refused with `err`, on the request's `authenticate` span.
 pub(super) fn reject<B>(
-    responder: &Responder,
+    policy: &Policy,
     req: ServiceRequest,
     err: AuthError,
 ) -> ServiceResponse<EitherBody<B>> {
     record_rejection(&err, true);
+    warn_on_preflight(&req, &policy.preflight_warned);
     let (req, _) = req.into_parts();
-    let mut response = responder.respond(&err, &req);
+    let mut response = policy.responder.respond(&err, &req);
     response.extensions_mut().insert(Answered);
     ServiceResponse::new(req, response).map_into_right_body()
+}
+
+/// A browser's CORS preflight never carries credentials: refused here, the browser never
+/// sends the real request. Said once per middleware, with the fix, at `warn`.
+fn warn_on_preflight(req: &ServiceRequest, warned: &AtomicBool) {
+    let headers = req.headers();
+    let preflight = req.method() == Method::OPTIONS
+        && headers.contains_key(header::ORIGIN)
+        && headers.contains_key(header::ACCESS_CONTROL_REQUEST_METHOD);
+    if preflight && !warned.swap(true, Ordering::Relaxed) {
+        tracing::warn!(
+            target: LOG_TARGET,
+            path = %req.path(),
+            "a CORS preflight was refused for want of a token, so browsers will not send the \
+             request itself: wrap the CORS middleware around JwtAuth (`.wrap(auth)` first, \
+             then `.wrap(cors)`), so that it answers preflights before they reach JwtAuth"
+        );
+    }
 }
 
 /// Marks a response whose rejection was counted, logged and shaped, so that a `JwtAuth`

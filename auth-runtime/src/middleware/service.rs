@@ -166,7 +166,7 @@ where
                     .await
                 {
                     Ok(principal) => run(&policy, &*service, req, principal).await,
-                    Err(err) => Ok(reject(&policy.responder, req, err)),
+                    Err(err) => Ok(reject(&policy, req, err)),
                 }
             }
             .instrument(span),
@@ -201,7 +201,7 @@ where
                 // having run; the answer goes out on a request rebuilt from the head, so
                 // that outer middleware handles it like any other response.
                 drop(routed);
-                Ok(reject(&policy.responder, head.into_request(headers), err))
+                Ok(reject(&policy, head.into_request(headers), err))
             }
             .instrument(span),
         )
@@ -235,8 +235,8 @@ where
         }
         drop(routed);
         let req = head.into_request(std::mem::take(&mut *self.spare_headers.borrow_mut()));
-        let response = auth_span(&req)
-            .in_scope(|| reject(&self.policy.responder, req, AuthError::MissingCredentials));
+        let response =
+            auth_span(&req).in_scope(|| reject(&self.policy, req, AuthError::MissingCredentials));
         JwtAuthFuture::new(State::Rejected {
             response: Some(response),
         })

@@ -184,3 +184,51 @@ async fn keys_unavailable_is_seen_by_outer_middleware_too() {
         );
     }
 }
+
+/// Wrapped outside actix-cors, `JwtAuth` refuses the preflight (it carries no token), and says
+/// once, at `warn`, how to wrap them instead; wrapped inside it, the preflight is answered by
+/// actix-cors before it reaches `JwtAuth`.
+#[actix_web::test]
+async fn a_refused_cors_preflight_says_to_wrap_cors_around_jwt_auth() {
+    let (lines, _logs) = crate::support::Lines::capture();
+    let issuer = TestIssuer::start();
+    let preflight = || {
+        actix_web::test::TestRequest::default()
+            .method(actix_web::http::Method::OPTIONS)
+            .uri("/api/profile")
+            .insert_header(("origin", "https://app.example"))
+            .insert_header(("access-control-request-method", "GET"))
+            .to_request()
+    };
+    let auth = JwtAuth::new(issuer.config()).unwrap();
+    let wrong_order = actix_web::test::init_service(
+        App::new()
+            .wrap(cors())
+            .wrap(auth.clone())
+            .configure(crate::support::routes),
+    )
+    .await;
+    let res = actix_web::test::call_service(&wrong_order, preflight()).await;
+    assert_eq!(res.status(), 401);
+    assert!(
+        lines
+            .text()
+            .contains("wrap the CORS middleware around JwtAuth"),
+        "{}",
+        lines.text()
+    );
+
+    let right_order = actix_web::test::init_service(
+        App::new()
+            .wrap(auth)
+            .wrap(cors())
+            .configure(crate::support::routes),
+    )
+    .await;
+    let res = actix_web::test::call_service(&right_order, preflight()).await;
+    assert_eq!(res.status(), 200);
+    assert_eq!(
+        res.headers().get("access-control-allow-origin").unwrap(),
+        "https://app.example"
+    );
+}

@@ -10,6 +10,8 @@ use auth_runtime::testing::{TestApp, TestIssuer};
 use auth_runtime::{JwtAuth, requires_role, requires_scope};
 use figment::Jail;
 
+use crate::support::Lines;
+
 #[requires_role("admin")]
 #[get("/admin")]
 async fn admin() -> HttpResponse {
@@ -101,37 +103,9 @@ async fn scopes_and_roles_from_the_token_builder() {
     assert_eq!(token.claims()["scope"], "a:b");
 }
 
-/// The debug lines of one test, from a subscriber of its own on this thread.
-#[derive(Clone, Default)]
-struct Lines(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
-
-impl std::io::Write for Lines {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Lines {
-    fn text(&self) -> String {
-        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
-    }
-}
-
 #[actix_web::test]
 async fn a_refused_audience_or_issuer_and_a_403_say_at_debug_what_was_expected() {
-    let lines = Lines::default();
-    let writer = lines.clone();
-    let _logs = tracing::subscriber::set_default(
-        tracing_subscriber::fmt()
-            .with_writer(move || writer.clone())
-            .with_ansi(false)
-            .with_max_level(tracing::Level::DEBUG)
-            .finish(),
-    );
+    let (lines, _logs) = Lines::capture();
     let issuer = TestIssuer::start();
     let app = app(JwtAuth::new(issuer.config()).unwrap()).await;
     let call = |token: String| {
