@@ -12,6 +12,9 @@
 //!   really holds (the token, every parsed claim, the roles, the allocations around them),
 //!   sharded (no global lock), and its S3-FIFO eviction keeps the tokens that keep coming
 //!   back.
+//! - The claims in the application's own type ([`Claims`](crate::Claims)) are kept with the
+//!   identity, once asked for; they are not counted, and take at most about as much memory
+//!   again as the parsed claims that are.
 //! - Roles are stored with the token only when the role resolver says they may be
 //!   ([`RoleResolver::cacheable`](crate::RoleResolver::cacheable)).
 

@@ -13,7 +13,9 @@ pub struct TokenClaims {
     pub sub: String,
     /// `email`.
     pub email: String,
-    /// `role`: the primary role, which the default role resolver turns into the role list.
+    /// The claim named `role`, as written, whatever `roles_claim` says. The roles in effect
+    /// are [`Principal::roles`](crate::Principal::roles): read from `roles_claim` (`role` by
+    /// default, so then the same) or by a custom resolver.
     pub role: String,
     /// `org_id`.
     pub org_id: String,

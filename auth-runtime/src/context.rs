@@ -1,15 +1,18 @@
 //! The caller's identity, readable from anywhere inside the request.
 
+use std::any::{Any, TypeId};
+use std::fmt;
 use std::future::{Future, Ready, ready};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use actix_web::dev::Payload;
 use actix_web::{FromRequest, HttpRequest};
 
 use crate::claims::{RawClaims, TokenClaims, ValidToken};
-use crate::error::AuthError;
+use crate::error::{AuthError, InvalidReason};
 use crate::roles::RolesSource;
 use crate::scope::{self, Scopes};
+use serde::de::DeserializeOwned;
 
 use tokio::task::futures::TaskLocalFuture;
 
@@ -47,12 +50,32 @@ pub struct Principal {
     inner: Arc<PrincipalData>,
 }
 
-#[derive(Debug, PartialEq)]
 struct PrincipalData {
     token: Arc<ValidToken>,
     roles: Vec<String>,
     /// Where the roles were read from, for the log line of a 403.
     roles_source: RolesSource,
+    /// The claims in the first type an application asked for ([`Principal::claims_as`]),
+    /// kept as long as the identity (with the token in the verified-token cache).
+    typed: OnceLock<(TypeId, Arc<dyn Any + Send + Sync>)>,
+}
+
+impl PartialEq for PrincipalData {
+    fn eq(&self, other: &PrincipalData) -> bool {
+        self.token == other.token
+            && self.roles == other.roles
+            && self.roles_source == other.roles_source
+    }
+}
+
+impl fmt::Debug for PrincipalData {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PrincipalData")
+            .field("token", &self.token)
+            .field("roles", &self.roles)
+            .field("roles_source", &self.roles_source)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Principal {
@@ -75,6 +98,7 @@ impl Principal {
                 token,
                 roles,
                 roles_source,
+                typed: OnceLock::new(),
             }),
         }
     }
@@ -102,6 +126,49 @@ impl Principal {
     /// Every claim of the token.
     pub fn raw_claims(&self) -> &RawClaims {
         &self.inner.token.raw
+    }
+
+    /// The token's claims in the application's own type (unknown claims ignored, as serde
+    /// does unless `T` says otherwise). The first type asked for is deserialised once per
+    /// identity and kept with it, so with the verified-token cache once per token; a token
+    /// whose claims do not fit `T` is refused: 401 `unexpected_claims`. The
+    /// [`Claims`](crate::Claims) extractor calls this.
+    ///
+    /// ```
+    /// use auth_runtime::{AuthError, Principal};
+    ///
+    /// #[derive(serde::Deserialize)]
+    /// struct ShopClaims {
+    ///     tenant: String,
+    /// }
+    ///
+    /// fn tenant(caller: &Principal) -> Result<String, AuthError> {
+    ///     Ok(caller.claims_as::<ShopClaims>()?.tenant.clone())
+    /// }
+    /// ```
+    pub fn claims_as<T>(&self) -> Result<Arc<T>, AuthError>
+    where
+        T: DeserializeOwned + Send + Sync + 'static,
+    {
+        if let Some((kind, value)) = self.inner.typed.get()
+            && *kind == TypeId::of::<T>()
+            && let Ok(typed) = Arc::clone(value).downcast::<T>()
+        {
+            return Ok(typed);
+        }
+        let raw = serde_json::Value::Object(self.inner.token.raw.clone());
+        let typed = Arc::new(T::deserialize(&raw).map_err(|err| {
+            tracing::debug!(
+                claims_type = std::any::type_name::<T>(),
+                error = %err,
+                "the token's claims do not fit the application's type"
+            );
+            AuthError::InvalidToken(InvalidReason::UnexpectedClaims)
+        })?);
+        let shared: Arc<dyn Any + Send + Sync> = typed.clone();
+        // Only the first type is kept; another one is deserialised on each call.
+        let _ = self.inner.typed.set((TypeId::of::<T>(), shared));
+        Ok(typed)
     }
 
     /// Whether `role` was granted (exact, case-sensitive match).

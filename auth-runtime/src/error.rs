@@ -52,6 +52,9 @@ pub enum InvalidReason {
     LifetimeTooLong,
     /// The header's `typ` is not the `required_token_type`.
     WrongType,
+    /// The claims do not deserialise into the type the application reads them as
+    /// ([`Claims`](crate::Claims)).
+    UnexpectedClaims,
 }
 
 impl InvalidReason {
@@ -75,6 +78,9 @@ impl InvalidReason {
             InvalidReason::IssuedInFuture => "token issued in the future",
             InvalidReason::LifetimeTooLong => "token lifetime exceeds the allowed maximum",
             InvalidReason::WrongType => "unexpected token type",
+            InvalidReason::UnexpectedClaims => {
+                "the claims do not have the shape the application expects"
+            }
         }
     }
 
@@ -98,6 +104,7 @@ impl InvalidReason {
             InvalidReason::IssuedInFuture => "issued_in_future",
             InvalidReason::LifetimeTooLong => "lifetime_too_long",
             InvalidReason::WrongType => "wrong_type",
+            InvalidReason::UnexpectedClaims => "unexpected_claims",
         }
     }
 }
@@ -156,7 +163,7 @@ impl AuthError {
     /// | `missing_token` | no usable `Authorization: Bearer` header | 401 |
     /// | `expired` | `exp` has passed | 401 |
     /// | `algorithm_not_accepted` | `alg` not in `accepted_algorithms` | 401 |
-    /// | `token_too_large`, `malformed_token`, `missing_algorithm`, `unknown_key`, `ambiguous_key`, `key_algorithm_mismatch`, `bad_signature`, `missing_expiry`, `not_yet_valid`, `wrong_issuer`, `wrong_audience`, `duplicate_member`, `critical_header`, `bad_issued_at`, `issued_in_future`, `lifetime_too_long`, `wrong_type` | the [`InvalidReason`] | 401 |
+    /// | `token_too_large`, `malformed_token`, `missing_algorithm`, `unknown_key`, `ambiguous_key`, `key_algorithm_mismatch`, `bad_signature`, `missing_expiry`, `not_yet_valid`, `wrong_issuer`, `wrong_audience`, `duplicate_member`, `critical_header`, `bad_issued_at`, `issued_in_future`, `lifetime_too_long`, `wrong_type`, `unexpected_claims` | the [`InvalidReason`] | 401 |
     /// | `revoked` | the token's `jti` is revoked | 401 |
     /// | `no_identity` | code asked for a caller where there is none | 401 |
     /// | `insufficient_role` | none of the roles required | 403 |

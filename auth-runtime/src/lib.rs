@@ -128,6 +128,7 @@ mod strict_json;
 #[cfg(feature = "testing")]
 #[cfg_attr(docsrs, doc(cfg(feature = "testing")))]
 pub mod testing;
+mod typed_claims;
 mod validate;
 
 pub use algorithm::Algorithm;
@@ -149,6 +150,7 @@ pub use revocation::{
     RevokedToken,
 };
 pub use roles::{ClaimRoles, RoleResolver};
+pub use typed_claims::Claims;
 pub use validate::Validator;
 
 /// A boxed future that can move between threads, as [`KeySource::refresh`],

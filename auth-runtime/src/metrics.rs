@@ -66,7 +66,7 @@ mod on {
     use crate::algorithm::Algorithm;
 
     /// Every code a request can be refused with, by outcome.
-    const REJECTED: [&str; 24] = [
+    const REJECTED: [&str; 25] = [
         "missing_token",
         "expired",
         "algorithm_not_accepted",
@@ -86,6 +86,7 @@ mod on {
         "bad_issued_at",
         "issued_in_future",
         "lifetime_too_long",
+        "unexpected_claims",
         "wrong_type",
         "revoked",
         "no_identity",

@@ -24,4 +24,5 @@ mod revocation;
 mod scopes;
 mod test_kit;
 mod tracing_spans;
+mod typed_claims;
 mod validation;

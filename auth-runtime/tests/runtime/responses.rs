@@ -432,6 +432,10 @@ fn codes_are_stable() {
             "wrong_type",
         ),
         (
+            AuthError::InvalidToken(InvalidReason::UnexpectedClaims),
+            "unexpected_claims",
+        ),
+        (
             AuthError::MissingRole(vec!["a".into()]),
             "insufficient_role",
         ),
