@@ -142,7 +142,8 @@ pub use config::{
 pub use context::{Principal, SecurityContext};
 pub use error::{AuthError, InvalidReason};
 pub use jwks::{
-    JwksError, JwksKeySource, KeyError, KeySet, KeySource, KeysUnavailable, VerifyingKey,
+    FileKeySource, JwksError, JwksKeySource, KeyError, KeySet, KeySource, KeysUnavailable,
+    VerifyingKey,
 };
 pub use middleware::{JwtAuth, JwtAuthBuilder, JwtAuthFuture, JwtAuthMiddleware, bearer_token};
 pub use revocation::{

@@ -403,8 +403,8 @@ impl TestIssuer {
 
     /// The application's own configuration (its `auth_client` section, from the figment it
     /// reads: its YAML file and environment), trusting this issuer instead of the real one:
-    /// the issuer, the audience and the key set URL are this issuer's, discovery, the
-    /// revocation endpoint and a list of `issuers` are dropped (the first entry's other keys
+    /// the issuer, the audience and the key set URL are this issuer's, discovery, a key file,
+    /// the revocation endpoint and a list of `issuers` are dropped (the first entry's other keys
     /// are kept), and every supported algorithm is accepted. Everything else stays as the
     /// application configures it: `roles_claim`, `error_format`, `public_paths`, the cache,
     /// the leeway.
@@ -439,6 +439,7 @@ impl TestIssuer {
         raw.accepted_algorithms = ours.accepted_algorithms;
         raw.discovery = false;
         raw.jwks_endpoint = String::new();
+        raw.keys_file = String::new();
         raw.revocation_endpoint = String::new();
         raw.validate()
     }

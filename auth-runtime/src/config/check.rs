@@ -71,6 +71,7 @@ impl RawConfig {
             audience: self.audience.clone(),
             discovery: self.discovery,
             jwks_endpoint: self.jwks_endpoint.clone(),
+            keys_file: self.keys_file.clone(),
             jwks_ttl_seconds: self.jwks_ttl_seconds,
             jwks_min_refresh_interval_seconds: self.jwks_min_refresh_interval_seconds,
             jwks_timeout_seconds: self.jwks_timeout_seconds,
@@ -98,6 +99,7 @@ impl RawConfig {
             audience: entry.audience.clone().unwrap_or(top.audience),
             discovery: entry.discovery.unwrap_or(top.discovery),
             jwks_endpoint: entry.jwks_endpoint.clone().unwrap_or_default(),
+            keys_file: entry.keys_file.clone().unwrap_or_default(),
             jwks_ttl_seconds: entry.jwks_ttl_seconds.unwrap_or(top.jwks_ttl_seconds),
             jwks_min_refresh_interval_seconds: entry
                 .jwks_min_refresh_interval_seconds
@@ -201,6 +203,7 @@ struct IssuerDraft {
     audience: Audience,
     discovery: bool,
     jwks_endpoint: String,
+    keys_file: String,
     jwks_ttl_seconds: u64,
     jwks_min_refresh_interval_seconds: u64,
     jwks_timeout_seconds: u64,
@@ -260,13 +263,19 @@ impl IssuerDraft {
                 ),
             ));
         }
-        let jwks_endpoint = self.jwks_endpoint()?;
+        let keys_file = self.keys_file()?;
+        let jwks_endpoint = if keys_file.is_some() {
+            String::new()
+        } else {
+            self.jwks_endpoint()?
+        };
         self.check_limits()?;
         let revocation_endpoint = self.revocation()?;
         Ok(IssuerConfig {
             audiences,
             discovery: self.discovery,
             jwks_endpoint,
+            keys_file,
             jwks_ttl: Duration::from_secs(self.jwks_ttl_seconds),
             jwks_min_refresh_interval: Duration::from_secs(self.jwks_min_refresh_interval_seconds),
             jwks_timeout: Duration::from_secs(self.jwks_timeout_seconds),
@@ -387,6 +396,28 @@ impl IssuerDraft {
             ));
         }
         Ok(audiences)
+    }
+
+    /// The JWKS file, when the keys come from one; never with an endpoint or discovery.
+    fn keys_file(&self) -> Result<Option<std::path::PathBuf>, ConfigError> {
+        let key = &self.key;
+        let file = self.keys_file.trim();
+        if file.is_empty() {
+            return Ok(None);
+        }
+        if self.discovery || !self.jwks_endpoint.trim().is_empty() {
+            let other = if self.discovery {
+                "discovery: true"
+            } else {
+                "jwks_endpoint"
+            };
+            return Err(self.error(
+                "keys_file",
+                ConfigErrorKind::Conflict,
+                format!("{key}.keys_file and {key}.{other} both say where the keys are; keep one"),
+            ));
+        }
+        Ok(Some(std::path::PathBuf::from(file)))
     }
 
     /// The key set URL in effect: configured, defaulted from the issuer, or empty with

@@ -219,6 +219,7 @@ pub struct IssuerConfig {
     audiences: Vec<String>,
     discovery: bool,
     jwks_endpoint: String,
+    keys_file: Option<std::path::PathBuf>,
     jwks_ttl: Duration,
     jwks_min_refresh_interval: Duration,
     jwks_timeout: Duration,
@@ -245,6 +246,7 @@ impl fmt::Debug for IssuerConfig {
             .field("audiences", &self.audiences)
             .field("discovery", &self.discovery)
             .field("jwks_endpoint", &redacted_text(&self.jwks_endpoint))
+            .field("keys_file", &self.keys_file)
             .field("jwks_ttl", &self.jwks_ttl)
             .field("jwks_min_refresh_interval", &self.jwks_min_refresh_interval)
             .field("jwks_timeout", &self.jwks_timeout)
@@ -347,6 +349,11 @@ impl IssuerConfig {
     /// with discovery (the discovered URL is fetched).
     pub fn jwks_url(&self) -> &str {
         &self.jwks_endpoint
+    }
+
+    /// The JWKS file the keys come from, instead of an endpoint; `None`: an endpoint.
+    pub fn keys_file(&self) -> Option<&Path> {
+        self.keys_file.as_deref()
     }
 
     /// The discovery document's URL: `{issuer without trailing /}/.well-known/openid-configuration`.

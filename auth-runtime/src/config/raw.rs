@@ -31,6 +31,11 @@ pub struct RawConfig {
     /// discovered `jwks_uri` with `discovery: true`.
     #[serde(alias = "jwks_url")]
     pub jwks_endpoint: String,
+    /// A JWKS document on disk holding the keys, instead of an endpoint: read at start-up
+    /// (which fails when it cannot be), and again when the file changes (checked at most once
+    /// a second, and when a token names a key it does not hold). Not with `jwks_endpoint` or
+    /// `discovery`. Default empty: keys from the endpoint.
+    pub keys_file: String,
     /// How long a fetched key set (and discovery document) is fresh. Default 300.
     pub jwks_ttl_seconds: u64,
     /// Least time between two refetches forced by an unknown `kid`. Default 2.
@@ -97,6 +102,7 @@ impl Default for RawConfig {
             audience: Audience::default(),
             discovery: false,
             jwks_endpoint: String::new(),
+            keys_file: String::new(),
             jwks_ttl_seconds: 300,
             jwks_min_refresh_interval_seconds: 2,
             jwks_timeout_seconds: 5,
@@ -131,6 +137,7 @@ pub struct RawIssuer {
     pub discovery: Option<bool>,
     #[serde(alias = "jwks_url")]
     pub jwks_endpoint: Option<String>,
+    pub keys_file: Option<String>,
     pub jwks_ttl_seconds: Option<u64>,
     pub jwks_min_refresh_interval_seconds: Option<u64>,
     pub jwks_timeout_seconds: Option<u64>,

@@ -1,9 +1,11 @@
 //! Verification keys: the parsed key set, the key source trait, and the HTTP JWKS source.
 
+mod file;
 mod http;
 mod key;
 mod set;
 
+pub use file::FileKeySource;
 pub use http::JwksKeySource;
 pub use key::{KeyError, VerifyingKey};
 pub(crate) use set::KeyLookup;

@@ -13,7 +13,7 @@ use crate::cache::TokenCache;
 use crate::config::{AuthConfig, ConfigError, ConfigErrorKind, IssuerConfig};
 use crate::error::AuthError;
 use crate::issuer::Issuer;
-use crate::jwks::{JwksKeySource, KeySource};
+use crate::jwks::{FileKeySource, JwksKeySource, KeySource};
 use crate::responder::{ErrorHandler, Responder};
 use crate::revocation::{HttpRevocationSource, RevocationList, RevocationSource};
 use crate::roles::{Resolver, RoleResolver};
@@ -177,6 +177,9 @@ impl JwtAuthBuilder {
             let revocation = revocation_list(config, revocation)?;
             let keys = match keys {
                 Some(keys) => keys,
+                None if config.keys_file().is_some() => {
+                    Arc::new(FileKeySource::new(config)?) as Arc<dyn KeySource>
+                }
                 None => Arc::new(JwksKeySource::new(config)?) as Arc<dyn KeySource>,
             };
             let roles = match &self.resolver {

@@ -11,6 +11,7 @@ mod discovery;
 mod extractors;
 mod issuers;
 mod jwks;
+mod keys_file;
 mod macros;
 mod oidc;
 #[cfg(feature = "openapi")]
