@@ -138,9 +138,15 @@ fn modified(path: &Path) -> Option<SystemTime> {
 
 /// The usable keys of the JWKS file at `path`, read up to `max_bytes`.
 fn read(path: &Path, max_bytes: usize) -> Result<KeySet, String> {
+    use std::io::Read as _;
     let shown = path.display();
-    let body =
-        std::fs::read(path).map_err(|err| format!("cannot read the key file {shown}: {err}"))?;
+    let cannot = |err: std::io::Error| format!("cannot read the key file {shown}: {err}");
+    let file = std::fs::File::open(path).map_err(cannot)?;
+    // One byte past the cap at most: a file that grew too large is refused, never loaded.
+    let mut body = Vec::new();
+    file.take(max_bytes as u64 + 1)
+        .read_to_end(&mut body)
+        .map_err(cannot)?;
     if body.len() > max_bytes {
         return Err(format!(
             "the key file {shown} is larger than jwks_max_bytes ({max_bytes} bytes)"
