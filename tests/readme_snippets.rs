@@ -54,27 +54,57 @@ fn blocks(text: &str) -> Vec<Block> {
     found
 }
 
-/// Each `Cargo.toml` block with a dependency section and the Rust block right after it (at
-/// most a line of text between them): what a reader pastes together.
+/// Each Rust block paired with the `Cargo.toml` block (one with a dependency section) above
+/// it in the same section of the README: what a reader pastes together. A manifest with no
+/// Rust block under it is built with an empty `main`, so that its crates and features resolve.
+/// Manifests with a placeholder (`<commit>`) are left out.
 fn snippets(readme: &str) -> Vec<Snippet> {
+    let headings: Vec<usize> = readme
+        .lines()
+        .enumerate()
+        .filter(|(_, line)| line.starts_with("## ") || line.starts_with("### "))
+        .map(|(index, _)| index + 1)
+        .collect();
+    let section = |line: usize| headings.iter().filter(|&&heading| heading < line).count();
     let blocks = blocks(readme);
-    blocks
-        .windows(2)
-        .filter_map(|pair| {
-            let [toml, rust] = pair else {
-                return None;
-            };
-            let manifest = toml.info == "toml"
-                && (toml.body.contains("[dependencies]")
-                    || toml.body.contains("[dev-dependencies]"));
-            let together = rust.first <= toml.last + 3;
-            (manifest && together && rust.info.starts_with("rust")).then(|| Snippet {
-                line: toml.first,
+    let mut found = Vec::new();
+    let mut manifest: Option<(&Block, bool)> = None;
+    for block in &blocks {
+        if manifest.is_some_and(|(toml, _)| section(toml.first) != section(block.first)) {
+            if let Some((toml, false)) = manifest {
+                found.push(Snippet {
+                    line: toml.first,
+                    toml: toml.body.clone(),
+                    rust: "fn main() {}\n".to_owned(),
+                });
+            }
+            manifest = None;
+        }
+        let is_manifest = block.info == "toml"
+            && (block.body.contains("[dependencies]") || block.body.contains("[dev-dependencies]"))
+            && !block.body.contains('<');
+        if is_manifest {
+            manifest = Some((block, false));
+        } else if block.info.starts_with("rust")
+            && !block.info.contains("ignore")
+            && let Some((toml, _)) = manifest
+        {
+            found.push(Snippet {
+                line: block.first,
                 toml: toml.body.clone(),
-                rust: rust.body.clone(),
-            })
-        })
-        .collect()
+                rust: block.body.clone(),
+            });
+            manifest = Some((toml, true));
+        }
+    }
+    if let Some((toml, false)) = manifest {
+        found.push(Snippet {
+            line: toml.first,
+            toml: toml.body.clone(),
+            rust: "fn main() {}\n".to_owned(),
+        });
+    }
+    found
 }
 
 /// A dependency line on a crate of this workspace, taken by path with the features it names.
@@ -84,6 +114,13 @@ fn by_path(line: &str) -> String {
         if let Some(rest) = trimmed.strip_prefix(name)
             && rest.trim_start().starts_with('=')
         {
+            // The version the README names is the one these crates have.
+            let written = rest.split('"').nth(1).expect("a version in quotes");
+            assert!(
+                env!("CARGO_PKG_VERSION").starts_with(written),
+                "the README depends on {name} {written}; the crates are {}",
+                env!("CARGO_PKG_VERSION")
+            );
             let features = rest
                 .split_once("features")
                 .and_then(|(_, after)| {
@@ -137,7 +174,8 @@ fn build(snippet: &Snippet, dir: &Path) {
             "CARGO_TARGET_DIR",
             workspace().join("target").join("readme-snippets"),
         )
-        .env_remove("RUSTFLAGS")
+        // As pasted into a crate that allows no warning: an unused import fails too.
+        .env("RUSTFLAGS", "-D warnings")
         .output()
         .expect("cargo runs");
     assert!(
@@ -153,8 +191,8 @@ fn every_cargo_toml_and_rust_snippet_of_the_readme_builds_as_pasted() {
     let readme = std::fs::read_to_string(workspace().join("README.md")).unwrap();
     let snippets = snippets(&readme);
     assert!(
-        snippets.len() >= 2,
-        "the app and the test kit each show their dependencies: {} found",
+        snippets.len() >= 4,
+        "the app, the features and the test kit's two snippets: {} found",
         snippets.len()
     );
     for snippet in &snippets {

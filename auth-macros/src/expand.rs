@@ -54,6 +54,10 @@ pub(crate) fn requires(
     lists[slot(kind)] = own;
     for &(other, index) in &merged {
         let attr = &handler.attrs[index];
+        if attribute_args(attr).is_ok_and(|args| is_merged_mark(&args)) {
+            // Only an outer attribute leaves the mark, and none stands above this one.
+            return Err(syn::Error::new_spanned(attr, hand_written_mark(other)));
+        }
         match attribute_args(attr).and_then(|args| attr::names(args, other, attr.span())) {
             Ok(names) => lists[slot(other)] = names,
             // That attribute reports its own mistake when it expands: the item goes on as
@@ -134,35 +138,32 @@ fn is_merged_mark(args: &TokenStream) -> bool {
 /// on a handler without that check.
 fn merged(kind: Requirement, item: TokenStream) -> syn::Result<TokenStream> {
     let handler = check::parse(item.clone(), Ours::Requires(kind))?;
+    // Exactly what the outer attribute put first: the check of this handler's own policy.
+    let marker = format_ident!("__auth_policy_{}", handler.sig.ident.unraw());
+    let expected = quote!(::auth_runtime::__private::Require<#marker>).to_string();
     let checked = match handler.sig.inputs.first() {
-        Some(FnArg::Typed(arg)) => match &*arg.ty {
-            syn::Type::Path(path) => {
-                let segments: Vec<String> = path
-                    .path
-                    .segments
-                    .iter()
-                    .map(|segment| segment.ident.to_string())
-                    .collect();
-                segments.ends_with(&["__private".to_owned(), "Require".to_owned()])
-            }
-            _ => false,
-        },
+        Some(FnArg::Typed(arg)) => {
+            let ty = &arg.ty;
+            quote!(#ty).to_string() == expected
+        }
         _ => false,
     };
     if !checked {
-        return Err(syn::Error::new(
-            Span::call_site(),
-            format!(
-                "`{}` takes {} names as string literals; `__auth_merged` is what another \
-                 attribute leaves behind when it checks this one",
-                kind.spelling(),
-                kind.spelling()
-                    .trim_start_matches("#[requires_")
-                    .trim_end_matches(']')
-            ),
-        ));
+        return Err(syn::Error::new(Span::call_site(), hand_written_mark(kind)));
     }
     Ok(item)
+}
+
+/// The error for a mark no outer attribute left.
+fn hand_written_mark(kind: Requirement) -> String {
+    format!(
+        "`{}` takes {} names as string literals; `__auth_merged` is what another attribute \
+         leaves behind when it checks this one",
+        kind.spelling(),
+        kind.spelling()
+            .trim_start_matches("#[requires_")
+            .trim_end_matches(']')
+    )
 }
 
 /// The `(methods, pattern)` of every route attribute among `attrs` that can be read, as

@@ -34,7 +34,8 @@ pub enum ConfigErrorKind {
     Mismatch,
     /// The HTTP client could not be built.
     HttpClient,
-    /// A section whose name is close to the one this crate reads (`auth_clinet`).
+    /// A section whose name is close to the one this crate reads (`auth_clinet`), with that
+    /// one absent.
     Misspelled,
     /// A signing key that cannot be read, made, or used with the configured algorithm.
     SigningKey,

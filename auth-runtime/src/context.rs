@@ -9,7 +9,7 @@ use actix_web::dev::Payload;
 use actix_web::{FromRequest, HttpRequest};
 
 use crate::claims::{RawClaims, TokenClaims, ValidToken};
-use crate::error::{AuthError, InvalidReason};
+use crate::error::{AuthError, InvalidReason, printable_up_to};
 use crate::roles::RolesSource;
 use crate::scope::{self, Scopes};
 use serde::de::DeserializeOwned;
@@ -160,7 +160,8 @@ impl Principal {
         let typed = Arc::new(T::deserialize(&raw).map_err(|err| {
             tracing::debug!(
                 claims_type = std::any::type_name::<T>(),
-                error = %err,
+                // serde quotes what it found (an unknown field or variant) as written.
+                error = %printable_up_to(&err.to_string(), 200),
                 "the token's claims do not fit the application's type"
             );
             AuthError::InvalidToken(InvalidReason::UnexpectedClaims)

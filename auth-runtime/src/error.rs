@@ -330,7 +330,11 @@ pub(crate) fn shown_claim(value: Option<&serde_json::Value>) -> String {
             let mut shown: Vec<String> = items
                 .iter()
                 .take(4)
-                .map(|item| shown_claim(Some(item)))
+                .map(|item| match item {
+                    // One level only: a log line stays short whatever the token holds.
+                    Value::Array(_) => "an array".to_owned(),
+                    item => shown_claim(Some(item)),
+                })
                 .collect();
             if items.len() > 4 {
                 shown.push(format!("... {} more", items.len() - 4));
@@ -349,6 +353,21 @@ pub(crate) fn printable(text: &str) -> String {
     text.chars()
         .take(32)
         .map(|c| if c.is_ascii_graphic() { c } else { '?' })
+        .collect()
+}
+
+/// A message for a log line, at most `max` characters of printable ASCII and spaces: no
+/// newline or escape sequence gets through.
+pub(crate) fn printable_up_to(text: &str, max: usize) -> String {
+    text.chars()
+        .take(max)
+        .map(|c| {
+            if c.is_ascii_graphic() || c == ' ' {
+                c
+            } else {
+                '?'
+            }
+        })
         .collect()
 }
 

@@ -42,10 +42,11 @@ pub(crate) const DISCOVERY_PATH: &str = "/.well-known/openid-configuration";
 /// ```
 pub fn figment_from(yaml_path: impl AsRef<Path>) -> Figment {
     let path = yaml_path.as_ref();
-    let file = if path.is_file() {
-        Figment::from(Yaml::file_exact(path))
-    } else {
-        Figment::from(MissingFile(path.to_owned()))
+    let file = match path.try_exists() {
+        // A folder or an unreadable file fails on reading, naming it.
+        Ok(true) => Figment::from(Yaml::file_exact(path)),
+        Ok(false) => Figment::from(MissingFile(path.to_owned(), None)),
+        Err(err) => Figment::from(MissingFile(path.to_owned(), Some(err.to_string()))),
     };
     file.merge(EnvSection::new(
         "AUTH_CLIENT",
@@ -57,10 +58,12 @@ pub fn figment_from(yaml_path: impl AsRef<Path>) -> Figment {
 /// [`figment_from`], for a YAML file that may be absent: then the environment alone.
 pub fn figment_from_optional(yaml_path: impl AsRef<Path>) -> Figment {
     let path = yaml_path.as_ref();
-    let file = if path.is_file() {
-        Figment::from(Yaml::file_exact(path))
-    } else {
-        Figment::new()
+    // Only a file that is known not to exist is skipped: one that cannot be looked at is an
+    // error, since its settings may tighten the checks.
+    let file = match path.try_exists() {
+        Ok(true) => Figment::from(Yaml::file_exact(path)),
+        Ok(false) => Figment::new(),
+        Err(err) => Figment::from(MissingFile(path.to_owned(), Some(err.to_string()))),
     };
     file.merge(EnvSection::new(
         "AUTH_CLIENT",
@@ -69,8 +72,9 @@ pub fn figment_from_optional(yaml_path: impl AsRef<Path>) -> Figment {
     ))
 }
 
-/// A configuration file that was named and does not exist: reading it fails, naming it.
-struct MissingFile(std::path::PathBuf);
+/// A configuration file that was named and does not exist (or cannot be looked at, with the
+/// reason): reading it fails, naming it.
+struct MissingFile(std::path::PathBuf, Option<String>);
 
 impl Provider for MissingFile {
     fn metadata(&self) -> Metadata {
@@ -81,22 +85,38 @@ impl Provider for MissingFile {
         let cwd = std::env::current_dir()
             .map(|dir| format!(" (relative to {})", dir.display()))
             .unwrap_or_default();
-        Err(figment::Error::from(format!(
-            "the configuration file `{}` does not exist{}; create it or fix the path, or read \
-             it with figment_from_optional if it may be absent",
-            self.0.display(),
-            if self.0.is_relative() {
-                cwd
-            } else {
-                String::new()
-            }
-        )))
+        let relative = if self.0.is_relative() {
+            cwd
+        } else {
+            String::new()
+        };
+        Err(figment::Error::from(match &self.1 {
+            None => format!(
+                "the configuration file `{}` does not exist{relative}; create it or fix the \
+                 path, or read it with figment_from_optional if it may be absent",
+                self.0.display()
+            ),
+            Some(why) => format!(
+                "the configuration file `{}`{relative} cannot be looked at: {why}",
+                self.0.display()
+            ),
+        }))
     }
 }
 
-/// Refuses a figment with a top-level key close to `section` (`auth_clinet`): without this,
-/// the misspelled section would be ignored and its keys would take their defaults.
+/// Refuses a figment without `section` (or with an empty one, as the environment alone makes
+/// it) but with a top-level key close to it (`auth_clinet`): without this, the misspelled
+/// section would be ignored and its keys would take their defaults. A section that has keys
+/// next to a similar name (`oauth_client`) is left alone.
 pub(crate) fn check_section(figment: &Figment, section: &str) -> Result<(), ConfigError> {
+    if figment
+        .find_value(section)
+        .ok()
+        .and_then(|value| value.into_dict())
+        .is_some_and(|dict| !dict.is_empty())
+    {
+        return Ok(());
+    }
     // A figment that cannot be read fails on extraction, with its own error.
     let Ok(data) = Provider::data(figment) else {
         return Ok(());
@@ -107,8 +127,8 @@ pub(crate) fn check_section(figment: &Figment, section: &str) -> Result<(), Conf
                 key.as_str(),
                 ConfigErrorKind::Misspelled,
                 format!(
-                    "the configuration has a section `{key}`, which this crate does not read: \
-                     did you mean `{section}`?"
+                    "the configuration has a section `{key}` and no `{section}`: did you mean \
+                     `{section}`?"
                 ),
             )
             .with_origin(origin_of(figment, key)));

@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Instant, SystemTime};
 
 use arc_swap::ArcSwap;
@@ -15,10 +15,13 @@ use crate::config::{ConfigError, ConfigErrorKind, IssuerConfig};
 const RECHECK_MILLIS: u64 = 1000;
 
 /// A key set read from a JWKS file: at start-up, and again when the file changes. Requests
-/// look at the file's modification time at most once a second (one `stat` by the request that
-/// wins the look, no lock), so a flood of tokens naming unknown keys costs no more; a changed
-/// file is read and parsed then. A file that no longer parses leaves the keys held in place
-/// (and logs a warning).
+/// look at the file (its modification time, size and inode) at most once a second, one `stat`
+/// by the request that wins the look, no lock; a changed file is read and parsed then.
+///
+/// The file is the authority on the keys: a JWKS document with no usable key, or a file that
+/// was removed, leaves no key trusted (every token is refused, logged at `error`), so that
+/// emptying the file revokes a leaked key at once. A file that does not parse (caught half
+/// written, say) leaves the keys held in place and is read again at the next look.
 #[derive(Clone)]
 pub struct FileKeySource {
     shared: Arc<KeysOnDisk>,
@@ -33,12 +36,24 @@ struct KeysOnDisk {
     /// Milliseconds after `started` of the last look at the file.
     looked_at: AtomicU64,
     started: Instant,
+    /// Held by the request that is reading the file, so that two reads never overlap.
+    reading: AtomicBool,
+    /// The version of the file last reported as unusable, so that it is reported once.
+    reported: std::sync::Mutex<Option<Stamp>>,
 }
 
-/// The keys, and the modification time of the file they were read from.
+/// The keys, and what the file they were read from looked like.
 struct Read {
     set: Arc<KeySet>,
+    seen: Option<Stamp>,
+}
+
+/// What tells one version of the file from another: its modification time, size and inode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Stamp {
     modified: Option<SystemTime>,
+    len: u64,
+    inode: u64,
 }
 
 impl std::fmt::Debug for FileKeySource {
@@ -61,19 +76,32 @@ impl FileKeySource {
                 format!("{key} is not set: FileKeySource reads the keys from that file"),
             ));
         };
-        let modified = modified(path);
-        let set = read(path, issuer.jwks_max_bytes())
-            .map_err(|why| ConfigError::at(key.clone(), ConfigErrorKind::Invalid, why))?;
+        let seen = stamp(path);
+        let set = read(path, issuer.jwks_max_bytes()).map_err(|why| {
+            ConfigError::at(key.clone(), ConfigErrorKind::Invalid, why.to_string())
+        })?;
+        if set.is_empty() {
+            return Err(ConfigError::at(
+                key,
+                ConfigErrorKind::Invalid,
+                format!(
+                    "the key file {} holds no usable signing key",
+                    path.display()
+                ),
+            ));
+        }
         Ok(FileKeySource {
             shared: Arc::new(KeysOnDisk {
                 path: path.to_owned(),
                 max_bytes: issuer.jwks_max_bytes(),
                 held: ArcSwap::from_pointee(Read {
                     set: Arc::new(set),
-                    modified,
+                    seen,
                 }),
                 looked_at: AtomicU64::new(0),
                 started: Instant::now(),
+                reading: AtomicBool::new(false),
+                reported: std::sync::Mutex::new(None),
             }),
         })
     }
@@ -108,35 +136,62 @@ impl KeysOnDisk {
         {
             return;
         }
-        let modified = modified(&self.path);
-        if modified == self.held.load().modified {
+        let seen = stamp(&self.path);
+        if seen == self.held.load().seen {
             return;
         }
-        match read(&self.path, self.max_bytes) {
-            Ok(set) => {
-                tracing::info!(path = %self.path.display(), keys = set.len(), "key file reread");
-                self.held.store(Arc::new(Read {
-                    set: Arc::new(set),
-                    modified,
-                }));
-            }
-            Err(why) => {
-                tracing::warn!(error = %why, "key file changed and cannot be used; keeping the keys held");
-                // Not again until it changes once more.
-                let set = Arc::clone(&self.held.load().set);
-                self.held.store(Arc::new(Read { set, modified }));
-            }
+        if self.reading.swap(true, Ordering::AcqRel) {
+            return;
         }
+        self.reread(seen);
+        self.reading.store(false, Ordering::Release);
+    }
+
+    fn reread(&self, seen: Option<Stamp>) {
+        let shown = self.path.display();
+        let set = match (seen, read(&self.path, self.max_bytes)) {
+            (_, Ok(set)) => set,
+            // Removed: no key is trusted any more.
+            (None, Err(_)) => KeySet::default(),
+            (Some(_), Err(why)) => {
+                let mut reported = self
+                    .reported
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                if *reported != seen {
+                    *reported = seen;
+                    tracing::warn!(error = %why, "key file changed and cannot be read; keeping the keys held until it can");
+                }
+                return;
+            }
+        };
+        if set.is_empty() {
+            tracing::error!(path = %shown, "key file holds no usable key: every token is refused");
+        } else {
+            tracing::info!(path = %shown, keys = set.len(), "key file reread");
+        }
+        self.held.store(Arc::new(Read {
+            set: Arc::new(set),
+            seen,
+        }));
     }
 }
 
-fn modified(path: &Path) -> Option<SystemTime> {
-    std::fs::metadata(path)
-        .and_then(|meta| meta.modified())
-        .ok()
+/// What the file at `path` looks like now; `None` when it cannot be looked at (removed).
+fn stamp(path: &Path) -> Option<Stamp> {
+    let meta = std::fs::metadata(path).ok()?;
+    #[cfg(unix)]
+    let inode = std::os::unix::fs::MetadataExt::ino(&meta);
+    #[cfg(not(unix))]
+    let inode = 0;
+    Some(Stamp {
+        modified: meta.modified().ok(),
+        len: meta.len(),
+        inode,
+    })
 }
 
-/// The usable keys of the JWKS file at `path`, read up to `max_bytes`.
+/// The usable keys of the JWKS file at `path`, read up to `max_bytes`: possibly none.
 fn read(path: &Path, max_bytes: usize) -> Result<KeySet, String> {
     use std::io::Read as _;
     let shown = path.display();
@@ -152,10 +207,5 @@ fn read(path: &Path, max_bytes: usize) -> Result<KeySet, String> {
             "the key file {shown} is larger than jwks_max_bytes ({max_bytes} bytes)"
         ));
     }
-    let set =
-        KeySet::from_jwks_json(&body).map_err(|err| format!("the key file {shown}: {err}"))?;
-    if set.is_empty() {
-        return Err(format!("the key file {shown} holds no usable signing key"));
-    }
-    Ok(set)
+    KeySet::from_jwks_json(&body).map_err(|err| format!("the key file {shown}: {err}"))
 }

@@ -378,3 +378,15 @@ fn every_value_error_says_where_the_value_was_set_and_debug_reads_like_display()
         Ok(())
     });
 }
+
+#[test]
+fn a_section_with_a_similar_name_next_to_the_real_one_is_left_alone() {
+    Jail::expect_with(|jail| {
+        jail.create_file(
+            "auth.yaml",
+            "oauth_client:\n  id: shop\nauth_client:\n  issuer: https://id.example\n  audience: api\n",
+        )?;
+        AuthConfig::from_figment(&auth_runtime::figment_from("auth.yaml")).expect("valid");
+        Ok(())
+    });
+}

@@ -49,6 +49,28 @@ async fn tokens_verify_against_a_jwks_file_reread_when_it_changes() {
         get(&server, "/api/profile", Some(&rotated)).await.status,
         200
     );
+
+    // Emptied, the file trusts no key: the token, though verified and cached, is refused.
+    std::fs::write(&path, br#"{"keys": []}"#).unwrap();
+    actix_web::rt::time::sleep(Duration::from_millis(1100)).await;
+    assert_eq!(
+        get(&server, "/api/profile", Some(&rotated)).await.status,
+        401
+    );
+
+    // Back, then removed: removed trusts no key either.
+    write_jwks(&path, &issuer);
+    actix_web::rt::time::sleep(Duration::from_millis(1100)).await;
+    assert_eq!(
+        get(&server, "/api/profile", Some(&rotated)).await.status,
+        200
+    );
+    std::fs::remove_file(&path).unwrap();
+    actix_web::rt::time::sleep(Duration::from_millis(1100)).await;
+    assert_eq!(
+        get(&server, "/api/profile", Some(&rotated)).await.status,
+        401
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }
 
