@@ -10,7 +10,7 @@ use actix_web::dev::{
 use actix_web::guard::{Guard, GuardContext};
 use actix_web::http::Method;
 
-use crate::context::Principal;
+use crate::principal::Principal;
 
 /// Anonymous routes: the guard that marks a resource as anonymous, and the declaration that
 /// lets the middleware know such a resource may exist for a request.

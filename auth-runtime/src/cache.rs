@@ -26,7 +26,7 @@ use quick_cache::{DefaultHashBuilder, OptionsBuilder, Weighter};
 use serde_json::{Map, Value};
 
 use crate::claims::ValidToken;
-use crate::context::Principal;
+use crate::principal::Principal;
 use crate::validate::Verified;
 
 /// The least share of the bound one shard of the cache gets (unless the bound is smaller).

@@ -2,15 +2,7 @@
 
 use std::fmt;
 
-use actix_web::body::BoxBody;
 use actix_web::http::StatusCode;
-use actix_web::http::header::{self, HeaderValue};
-use actix_web::{HttpResponse, ResponseError};
-
-use crate::config::ErrorFormat;
-
-/// Seconds a client is told to wait when no key set is available.
-const RETRY_AFTER_SECONDS: &str = "5";
 
 /// Why a token was found invalid. The text is safe to show to the caller: it names the
 /// failed check, never the token, the key or internal state.
@@ -195,30 +187,6 @@ impl AuthError {
         }
     }
 
-    /// The answer in `format`: the status, `WWW-Authenticate` (or `Retry-After`),
-    /// `Cache-Control: no-store`, and the body.
-    pub(crate) fn response_in(&self, format: ErrorFormat) -> HttpResponse {
-        match format {
-            ErrorFormat::Json => HttpResponse::from_error(self.clone()),
-            ErrorFormat::Problem => {
-                let status = self.status_code();
-                let body = serde_json::json!({
-                    "type": "about:blank",
-                    "title": status.canonical_reason().unwrap_or(""),
-                    "status": status.as_u16(),
-                    "detail": self.detail(),
-                    "code": self.code(),
-                });
-                let mut response = HttpResponse::from_error(self.clone());
-                response.headers_mut().insert(
-                    header::CONTENT_TYPE,
-                    HeaderValue::from_static("application/problem+json"),
-                );
-                response.set_body(BoxBody::new(body.to_string()))
-            }
-        }
-    }
-
     /// The status of the answer: 401, 403 for a role, scope or group missing, 503 when keys
     /// or the revocation list are unavailable.
     pub fn status(&self) -> StatusCode {
@@ -263,7 +231,7 @@ impl AuthError {
         }
     }
 
-    fn challenge(&self) -> Option<String> {
+    pub(crate) fn challenge(&self) -> Option<String> {
         let (error, description) = match self {
             AuthError::MissingCredentials | AuthError::NoSecurityContext => {
                 return Some("Bearer realm=\"api\"".to_owned());
@@ -379,35 +347,11 @@ impl fmt::Display for AuthError {
 
 impl std::error::Error for AuthError {}
 
-impl ResponseError for AuthError {
-    fn status_code(&self) -> StatusCode {
-        self.status()
-    }
-
-    fn error_response(&self) -> HttpResponse {
-        let mut response = HttpResponse::build(self.status_code());
-        if let Some(challenge) = self.challenge() {
-            // The challenge is built from printable ASCII only (see `challenge`), which is
-            // always a valid header value; the fallback is never taken.
-            if let Ok(value) = HeaderValue::from_str(&challenge) {
-                response.insert_header((header::WWW_AUTHENTICATE, value));
-            }
-        }
-        if matches!(
-            self,
-            AuthError::KeysUnavailable | AuthError::RevocationUnavailable
-        ) {
-            response.insert_header((header::RETRY_AFTER, RETRY_AFTER_SECONDS));
-        }
-        response
-            .insert_header((header::CACHE_CONTROL, "no-store"))
-            .json(serde_json::json!({ "detail": self.detail() }))
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use actix_web::ResponseError as _;
+    use actix_web::http::header::HeaderValue;
 
     #[test]
     fn role_list_is_printed_like_upstream() {

@@ -11,9 +11,9 @@ use serde_json::Value;
 use crate::algorithm::Algorithm;
 use crate::claims::{RawClaims, ValidToken};
 use crate::config::IssuerConfig;
-use crate::context::Principal;
 use crate::error::{AuthError, InvalidReason, shown_claim};
 use crate::jwks::{KeyLookup, KeySet, KeySource, KeysUnavailable, VerifyingKey};
+use crate::principal::Principal;
 use crate::revocation::RevocationList;
 use crate::roles::Resolver;
 

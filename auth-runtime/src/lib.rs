@@ -119,6 +119,7 @@ mod middleware;
 #[cfg(feature = "openapi")]
 #[cfg_attr(docsrs, doc(cfg(feature = "openapi")))]
 pub mod openapi;
+mod principal;
 mod refreshing;
 mod responder;
 mod revocation;
@@ -139,13 +140,14 @@ pub use config::{
     Audience, AuthConfig, ConfigError, ConfigErrorKind, ErrorFormat, IssuerConfig, RawConfig,
     RawIssuer, figment_from, figment_from_optional,
 };
-pub use context::{Principal, SecurityContext};
+pub use context::SecurityContext;
 pub use error::{AuthError, InvalidReason};
 pub use jwks::{
     FileKeySource, JwksError, JwksKeySource, KeyError, KeySet, KeySource, KeysUnavailable,
     VerifyingKey,
 };
 pub use middleware::{JwtAuth, JwtAuthBuilder, JwtAuthFuture, JwtAuthMiddleware, bearer_token};
+pub use principal::Principal;
 pub use revocation::{
     HttpRevocationSource, RevocationFetchError, RevocationList, RevocationPage, RevocationSource,
     RevokedToken,

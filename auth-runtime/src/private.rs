@@ -30,8 +30,9 @@ pub fn redact_url(url: &str, keep_user: bool) -> String {
     crate::fetch::redact_url(url, keep_user)
 }
 
-use crate::context::{Principal, SecurityContext};
+use crate::context::SecurityContext;
 use crate::error::AuthError;
+use crate::principal::Principal;
 
 /// What the `#[requires_*]` attributes of one handler ask for, carried by a marker type the
 /// macro generates. An empty list asks for nothing.

@@ -3,11 +3,16 @@
 use std::fmt;
 use std::sync::Arc;
 
-use actix_web::http::header;
-use actix_web::{HttpRequest, HttpResponse};
+use actix_web::body::BoxBody;
+use actix_web::http::StatusCode;
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::{HttpRequest, HttpResponse, ResponseError};
 
 use crate::config::ErrorFormat;
 use crate::error::AuthError;
+
+/// Seconds a client is told to wait when no key set is available.
+const RETRY_AFTER_SECONDS: &str = "5";
 
 /// What [`JwtAuthBuilder::error_handler`](crate::JwtAuthBuilder::error_handler) takes.
 pub(crate) type ErrorHandler =
@@ -72,5 +77,59 @@ impl fmt::Debug for Responder {
             .field("format", &self.format)
             .field("handler", &self.handler.is_some())
             .finish()
+    }
+}
+
+impl AuthError {
+    /// The answer in `format`: the status, `WWW-Authenticate` (or `Retry-After`),
+    /// `Cache-Control: no-store`, and the body.
+    pub(crate) fn response_in(&self, format: ErrorFormat) -> HttpResponse {
+        match format {
+            ErrorFormat::Json => HttpResponse::from_error(self.clone()),
+            ErrorFormat::Problem => {
+                let status = self.status_code();
+                let body = serde_json::json!({
+                    "type": "about:blank",
+                    "title": status.canonical_reason().unwrap_or(""),
+                    "status": status.as_u16(),
+                    "detail": self.detail(),
+                    "code": self.code(),
+                });
+                let mut response = HttpResponse::from_error(self.clone());
+                response.headers_mut().insert(
+                    header::CONTENT_TYPE,
+                    HeaderValue::from_static("application/problem+json"),
+                );
+                response.set_body(BoxBody::new(body.to_string()))
+            }
+        }
+    }
+}
+
+/// The default answer: `{"detail": ...}`, the RFC 6750 challenge (or `Retry-After` on a
+/// 503) and `Cache-Control: no-store`, as pico-client-auth answers plus the challenge.
+impl ResponseError for AuthError {
+    fn status_code(&self) -> StatusCode {
+        self.status()
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let mut response = HttpResponse::build(self.status_code());
+        if let Some(challenge) = self.challenge() {
+            // The challenge is built from printable ASCII only (see `challenge`), which is
+            // always a valid header value; the fallback is never taken.
+            if let Ok(value) = HeaderValue::from_str(&challenge) {
+                response.insert_header((header::WWW_AUTHENTICATE, value));
+            }
+        }
+        if matches!(
+            self,
+            AuthError::KeysUnavailable | AuthError::RevocationUnavailable
+        ) {
+            response.insert_header((header::RETRY_AFTER, RETRY_AFTER_SECONDS));
+        }
+        response
+            .insert_header((header::CACHE_CONTROL, "no-store"))
+            .json(serde_json::json!({ "detail": self.detail() }))
     }
 }

@@ -10,9 +10,9 @@ use actix_web::http::header::{AUTHORIZATION, HeaderMap};
 
 use crate::cache::{Entry, TokenCache, TokenCacheStats};
 use crate::clock::now;
-use crate::context::Principal;
 use crate::error::AuthError;
 use crate::metrics;
+use crate::principal::Principal;
 use crate::validate::Validator;
 
 /// Turns a bearer token into the caller behind it.

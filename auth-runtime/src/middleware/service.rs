@@ -22,8 +22,9 @@ use super::Policy;
 use super::authenticator::bearer_token;
 use super::response::{HeadCopy, auth_span, finish, finish_routed, reject};
 use crate::anonymous;
-use crate::context::{Principal, SecurityContext};
+use crate::context::SecurityContext;
 use crate::error::AuthError;
+use crate::principal::Principal;
 
 /// The per-worker service [`JwtAuth`](crate::JwtAuth) wraps around the app.
 pub struct JwtAuthMiddleware<S> {
