@@ -12,15 +12,12 @@ RUSTDOCFLAGS="-D warnings" cargo doc --locked --quiet --no-deps "${crates[@]}"
 echo "docs: all features"
 RUSTDOCFLAGS="-D warnings" cargo doc --locked --quiet --no-deps --all-features "${crates[@]}"
 
-# docs.rs's `doc_cfg` is unstable rustdoc: RUSTC_BOOTSTRAP=1 goes to rustdoc alone, through a
-# wrapper, so that build scripts that watch it for rustc do not rerun.
+# docs.rs's `doc_cfg` is unstable rustdoc, which the stable toolchain runs with
+# RUSTC_BOOTSTRAP=1.
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-cat >"$work/rustdoc" <<WRAPPER
-#!/bin/sh
-RUSTC_BOOTSTRAP=1 exec "${RUSTDOC:-rustdoc}" "\$@"
-WRAPPER
-chmod +x "$work/rustdoc"
+. scripts/rustdoc-bootstrap.sh
+rustdoc=$(bootstrapped_rustdoc "$work")
 echo "docs: as docs.rs builds them"
-RUSTDOC="$work/rustdoc" RUSTDOCFLAGS="--cfg docsrs -D warnings" \
+RUSTDOC="$rustdoc" RUSTDOCFLAGS="--cfg docsrs -D warnings" \
     cargo doc --locked --quiet --no-deps --all-features "${crates[@]}"

@@ -34,22 +34,16 @@ target_dir=$(cargo metadata --format-version 1 --no-deps --locked |
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
-# JSON output is unstable rustdoc: RUSTC_BOOTSTRAP=1 lets the stable toolchain write it. It is
-# set for rustdoc alone, through a wrapper, because build scripts (proc-macro2's, anyhow's)
-# rerun when it changes for rustc, and every crate above them would then be rebuilt, here and
-# again for the next build without it.
-cat >"$work/rustdoc" <<EOF
-#!/bin/sh
-RUSTC_BOOTSTRAP=1 exec "${RUSTDOC:-rustdoc}" "\$@"
-EOF
-chmod +x "$work/rustdoc"
+# JSON output is unstable rustdoc, which the stable toolchain writes with RUSTC_BOOTSTRAP=1.
+. scripts/rustdoc-bootstrap.sh
+rustdoc=$(bootstrapped_rustdoc "$work")
 
 status=0
 mkdir -p api
 for crate in "${crates[@]}"; do
     json="$target_dir/doc/${crate//-/_}.json"
     rm -f "$json"
-    RUSTDOC="$work/rustdoc" cargo rustdoc --locked --quiet -p "$crate" --lib --all-features \
+    RUSTDOC="$rustdoc" cargo rustdoc --locked --quiet -p "$crate" --lib --all-features \
         -- -Z unstable-options --output-format json
     if [ ! -f "$json" ]; then
         echo "cargo rustdoc wrote no $json" >&2

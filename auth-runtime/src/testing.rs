@@ -418,11 +418,7 @@ impl TestIssuer {
     /// # Ok::<(), auth_runtime::ConfigError>(())
     /// ```
     pub fn config_from(&self, figment: &figment::Figment) -> Result<AuthConfig, ConfigError> {
-        crate::config::check_section(figment, crate::config::SECTION)?;
-        let mut raw: RawConfig = figment
-            .focus(crate::config::SECTION)
-            .extract()
-            .map_err(|err| crate::config::explain(crate::config::SECTION, err))?;
+        let mut raw = crate::config::read_section(figment)?;
         if let Some(first) = raw.issuers.first().cloned() {
             raw.roles_claim = first.roles_claim.unwrap_or(raw.roles_claim);
             raw.required_token_type = first.required_token_type.unwrap_or(raw.required_token_type);

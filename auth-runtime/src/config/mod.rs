@@ -48,11 +48,7 @@ pub fn figment_from(yaml_path: impl AsRef<Path>) -> Figment {
         Ok(false) => Figment::from(MissingFile(path.to_owned(), None)),
         Err(err) => Figment::from(MissingFile(path.to_owned(), Some(err.to_string()))),
     };
-    file.merge(EnvSection::new(
-        "AUTH_CLIENT",
-        SECTION,
-        &RawConfig::default(),
-    ))
+    with_environment(file)
 }
 
 /// [`figment_from`], for a YAML file that may be absent: then the environment alone.
@@ -65,6 +61,11 @@ pub fn figment_from_optional(yaml_path: impl AsRef<Path>) -> Figment {
         Ok(false) => Figment::new(),
         Err(err) => Figment::from(MissingFile(path.to_owned(), Some(err.to_string()))),
     };
+    with_environment(file)
+}
+
+/// `file` with the `AUTH_CLIENT__*` variables on top.
+fn with_environment(file: Figment) -> Figment {
     file.merge(EnvSection::new(
         "AUTH_CLIENT",
         SECTION,
@@ -102,6 +103,16 @@ impl Provider for MissingFile {
             ),
         }))
     }
+}
+
+/// The `auth_client` section of `figment` as written, before its values are checked: a
+/// misspelled section and keys that cannot be read are errors.
+pub(crate) fn read_section(figment: &Figment) -> Result<RawConfig, ConfigError> {
+    check_section(figment, SECTION)?;
+    figment
+        .focus(SECTION)
+        .extract()
+        .map_err(|err| explain(SECTION, err))
 }
 
 /// Refuses a figment without `section` (or with an empty one, as the environment alone makes
@@ -296,12 +307,7 @@ impl AuthConfig {
     /// all defaults, which fails because `issuer` must be set. An error about a value says
     /// where that value was set ([`ConfigError::origin`]).
     pub fn from_figment(figment: &Figment) -> Result<AuthConfig, ConfigError> {
-        check_section(figment, SECTION)?;
-        let raw: RawConfig = figment
-            .focus(SECTION)
-            .extract()
-            .map_err(|err| explain(SECTION, err))?;
-        raw.validate().map_err(|err| {
+        read_section(figment)?.validate().map_err(|err| {
             let origin = err.key().and_then(|key| origin_of(figment, key));
             err.with_origin(origin)
         })
