@@ -29,6 +29,7 @@ pub struct JwtAuthBuilder {
     resolver: Option<Resolver>,
     anonymous: Vec<AnonymousRoute>,
     error_handler: Option<ErrorHandler>,
+    pass_preflights: bool,
 }
 
 impl JwtAuth {
@@ -67,6 +68,7 @@ impl JwtAuth {
             revocations: Vec::new(),
             anonymous: Vec::new(),
             error_handler: None,
+            pass_preflights: true,
         }
     }
 
@@ -126,6 +128,23 @@ impl JwtAuthBuilder {
     /// Declares an anonymous route (see [`JwtAuth::anonymous_route`]).
     pub fn anonymous_route(mut self, methods: &[Method], pattern: &str) -> JwtAuthBuilder {
         self.anonymous.push(AnonymousRoute::new(methods, pattern));
+        self
+    }
+
+    /// Whether a CORS preflight passes without a token (`true`, the default).
+    ///
+    /// A browser sends a preflight (`OPTIONS` with `Origin` and
+    /// `Access-Control-Request-Method`) before a cross-origin request, and never with
+    /// credentials. Passed, it goes on to what `JwtAuth` wraps: a CORS middleware inside
+    /// `JwtAuth` (`.wrap(cors).wrap(auth)`) answers it; with none, it is routed like any
+    /// request without a token: an anonymous route may answer it, and any other gets the 401
+    /// without its handler running, even a handler registered without a method. An `OPTIONS`
+    /// request with an `Authorization` header is no preflight: its token is checked.
+    ///
+    /// With `false`, a preflight needs a token like any request, so only a CORS middleware
+    /// wrapped around `JwtAuth` (`.wrap(auth).wrap(cors)`) lets browsers through.
+    pub fn pass_cors_preflights(mut self, pass: bool) -> JwtAuthBuilder {
+        self.pass_preflights = pass;
         self
     }
 
@@ -198,6 +217,7 @@ impl JwtAuthBuilder {
                 config: self.config,
                 anonymous: self.anonymous,
                 responder,
+                pass_preflights: self.pass_preflights,
                 preflight_warned: Arc::default(),
             }),
         })

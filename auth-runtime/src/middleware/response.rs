@@ -2,7 +2,7 @@
 //! the request rebuilt from a copy of its head when routing consumed the original; the
 //! `authenticate` span.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 
 use actix_web::body::EitherBody;
 use actix_web::dev::{RequestHead, ServiceRequest, ServiceResponse};
@@ -71,21 +71,38 @@ pub(super) fn reject<B>(
     err: AuthError,
 ) -> ServiceResponse<EitherBody<B>> {
     record_rejection(&err, true);
-    warn_on_preflight(&req, &policy.preflight_warned);
+    warn_on_preflight(&req, policy);
     let (req, _) = req.into_parts();
     let mut response = policy.responder.respond(&err, &req);
     response.extensions_mut().insert(Answered);
     ServiceResponse::new(req, response).map_into_right_body()
 }
 
-/// A browser's CORS preflight never carries credentials: refused here, the browser never
-/// sends the real request. Said once per middleware, with the fix, at `warn`.
-fn warn_on_preflight(req: &ServiceRequest, warned: &AtomicBool) {
+/// Whether `req` is a browser's CORS preflight: `OPTIONS` with `Origin` and
+/// `Access-Control-Request-Method`, and no credentials (a browser never sends them on one).
+pub(super) fn is_preflight(req: &ServiceRequest) -> bool {
     let headers = req.headers();
-    let preflight = req.method() == Method::OPTIONS
+    req.method() == Method::OPTIONS
         && headers.contains_key(header::ORIGIN)
-        && headers.contains_key(header::ACCESS_CONTROL_REQUEST_METHOD);
-    if preflight && !warned.swap(true, Ordering::Relaxed) {
+        && headers.contains_key(header::ACCESS_CONTROL_REQUEST_METHOD)
+        && !headers.contains_key(header::AUTHORIZATION)
+}
+
+/// A refused CORS preflight means the browser never sends the request itself. Said once per
+/// middleware, with the fix, at `warn`.
+fn warn_on_preflight(req: &ServiceRequest, policy: &Policy) {
+    if !is_preflight(req) || policy.preflight_warned.swap(true, Ordering::Relaxed) {
+        return;
+    }
+    if policy.pass_preflights {
+        tracing::warn!(
+            target: LOG_TARGET,
+            path = %req.path(),
+            "a CORS preflight reached a route that needs a token and no CORS middleware \
+             answered it, so browsers will not send the request itself: wrap a CORS middleware \
+             (actix-cors) around JwtAuth or inside it"
+        );
+    } else {
         tracing::warn!(
             target: LOG_TARGET,
             path = %req.path(),

@@ -19,6 +19,7 @@ mod openapi;
 mod outer;
 mod policy;
 mod post_quantum;
+mod preflight;
 mod request_extensions;
 mod responses;
 mod revocation;

@@ -229,6 +229,12 @@ impl Lines {
                 .with_max_level(tracing::Level::DEBUG)
                 .finish(),
         );
+        // While tracing knows of a single dispatcher, a callsite first reached on another
+        // thread asks only that thread's (none) and stays off for every thread. A second one,
+        // kept for the whole run, makes it ask every live dispatcher, this one included.
+        static SECOND: std::sync::OnceLock<tracing::Dispatch> = std::sync::OnceLock::new();
+        SECOND.get_or_init(|| tracing::Dispatch::new(tracing::subscriber::NoSubscriber::default()));
+        tracing::callsite::rebuild_interest_cache();
         (lines, guard)
     }
 
