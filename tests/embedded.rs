@@ -1,5 +1,5 @@
 //! Drives the `embedded` example from outside, and runs the `wallet_client` example against
-//! it: the two together, as the README shows them.
+//! it: the two together, as the guide's `docs/issuer.md` shows them.
 
 mod common;
 
