@@ -349,3 +349,44 @@ async fn the_openapi_document_says_how_each_operation_is_protected() {
     assert!(operation("/api/articles", "post")["requestBody"].is_object());
     assert_eq!(doc["paths"].as_object().map(|paths| paths.len()), Some(6));
 }
+
+/// The guide's HS256 command: a shared secret from the environment, no key set to fetch.
+#[tokio::test]
+async fn a_shared_secret_from_the_environment_verifies_hs256_tokens() {
+    let secret = "a-legacy-jwt-secret-of-more-than-32-bytes-0123456789";
+    let qs = start(
+        &[
+            (
+                "AUTH_CLIENT__ISSUER",
+                "https://project.supabase.example/auth/v1",
+            ),
+            ("AUTH_CLIENT__AUDIENCE", "authenticated"),
+            ("AUTH_CLIENT__ACCEPTED_ALGORITHMS", "[HS256]"),
+            ("AUTH_CLIENT__SHARED_SECRET", secret),
+        ],
+        "trusting the configured issuer",
+    );
+    assert!(
+        !qs.lines.iter().any(|l| l.contains(secret)),
+        "never printed"
+    );
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let sign = |key: &[u8]| {
+        jsonwebtoken::encode(
+            &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
+            &json!({
+                "iss": "https://project.supabase.example/auth/v1", "aud": "authenticated",
+                "sub": "user-1", "role": "admin", "iat": now, "exp": now + 300,
+            }),
+            &jsonwebtoken::EncodingKey::from_secret(key),
+        )
+        .unwrap()
+    };
+    let (status, body) = get(&qs, "/api/admin/dashboard", Some(&sign(secret.as_bytes()))).await;
+    assert_eq!((status, body), (200, json!({"message": "Welcome, user-1"})));
+    let forged = sign(b"not-the-secret-but-just-as-long-0123456789abcdefgh");
+    assert_eq!(get(&qs, "/api/admin/dashboard", Some(&forged)).await.0, 401);
+}

@@ -9,8 +9,9 @@ use serde::{Deserialize, Serialize};
 
 /// A signature algorithm the validator can accept.
 ///
-/// Shared-secret algorithms (HS256/384/512) are deliberately absent: a validator that holds
-/// only public keys must never be tricked into treating one as an HMAC secret.
+/// The shared-secret algorithms (HS256/384/512) are accepted only by an issuer configured
+/// with a `shared_secret` and no public keys, and only with that secret: a public key never
+/// doubles as an HMAC secret.
 ///
 /// The ML-DSA levels (FIPS 204, post-quantum) are verified with keys of type `AKP`
 /// (`{"kty": "AKP", "alg": "ML-DSA-65", "pub": <base64url raw public key>}`), as the JOSE
@@ -37,11 +38,17 @@ pub enum Algorithm {
     /// ML-DSA-87 (category 5); JOSE name `ML-DSA-87`.
     #[serde(rename = "ML-DSA-87")]
     MlDsa87,
+    /// HMAC with SHA-256, over a shared secret of at least 32 bytes.
+    HS256,
+    /// HMAC with SHA-384, over a shared secret of at least 48 bytes.
+    HS384,
+    /// HMAC with SHA-512, over a shared secret of at least 64 bytes.
+    HS512,
 }
 
 impl Algorithm {
     /// Every algorithm the validator supports, in the order the docs list them.
-    pub const ALL: [Algorithm; 12] = [
+    pub const ALL: [Algorithm; 15] = [
         Algorithm::RS256,
         Algorithm::RS384,
         Algorithm::RS512,
@@ -54,6 +61,9 @@ impl Algorithm {
         Algorithm::MlDsa44,
         Algorithm::MlDsa65,
         Algorithm::MlDsa87,
+        Algorithm::HS256,
+        Algorithm::HS384,
+        Algorithm::HS512,
     ];
 
     /// The JOSE name (`"RS256"`).
@@ -71,10 +81,34 @@ impl Algorithm {
             Algorithm::MlDsa44 => "ML-DSA-44",
             Algorithm::MlDsa65 => "ML-DSA-65",
             Algorithm::MlDsa87 => "ML-DSA-87",
+            Algorithm::HS256 => "HS256",
+            Algorithm::HS384 => "HS384",
+            Algorithm::HS512 => "HS512",
         }
     }
 
-    /// Parses a JOSE name; `None` for anything not supported (including `none` and HS*).
+    /// Whether this is a shared-secret (HMAC) algorithm.
+    pub fn is_shared_secret(self) -> bool {
+        self.hmac().is_some()
+    }
+
+    /// The HMAC algorithm of HS256/384/512; `None` for the public-key ones.
+    pub(crate) fn hmac(self) -> Option<aws_lc_rs::hmac::Algorithm> {
+        match self {
+            Algorithm::HS256 => Some(aws_lc_rs::hmac::HMAC_SHA256),
+            Algorithm::HS384 => Some(aws_lc_rs::hmac::HMAC_SHA384),
+            Algorithm::HS512 => Some(aws_lc_rs::hmac::HMAC_SHA512),
+            _ => None,
+        }
+    }
+
+    /// The shortest shared secret RFC 7518 (3.2) allows: as long as the hash; `None` for the
+    /// public-key algorithms.
+    pub(crate) fn min_secret_len(self) -> Option<usize> {
+        self.hmac().map(|hmac| hmac.digest_algorithm().output_len())
+    }
+
+    /// Parses a JOSE name; `None` for anything not supported (including `none`).
     pub fn from_name(name: &str) -> Option<Algorithm> {
         Algorithm::ALL.into_iter().find(|alg| alg.as_str() == name)
     }
@@ -93,6 +127,9 @@ impl Algorithm {
             Algorithm::ES256 => J::ES256,
             Algorithm::ES384 => J::ES384,
             Algorithm::EdDSA => J::EdDSA,
+            Algorithm::HS256 => J::HS256,
+            Algorithm::HS384 => J::HS384,
+            Algorithm::HS512 => J::HS512,
             Algorithm::MlDsa44 | Algorithm::MlDsa65 | Algorithm::MlDsa87 => return None,
         })
     }
@@ -136,9 +173,10 @@ impl Algorithm {
         }
     }
 
-    /// The aws-lc verification algorithm. RSA keys under 2048 bits are refused by these.
-    pub(crate) fn verification(self) -> &'static dyn VerificationAlgorithm {
-        match self {
+    /// The aws-lc verification algorithm of a public-key algorithm (`None` for HS*). RSA keys
+    /// under 2048 bits are refused by these.
+    pub(crate) fn verification(self) -> Option<&'static dyn VerificationAlgorithm> {
+        Some(match self {
             Algorithm::RS256 => &signature::RSA_PKCS1_2048_8192_SHA256,
             Algorithm::RS384 => &signature::RSA_PKCS1_2048_8192_SHA384,
             Algorithm::RS512 => &signature::RSA_PKCS1_2048_8192_SHA512,
@@ -151,7 +189,8 @@ impl Algorithm {
             Algorithm::MlDsa44 => ML_DSA_44.verification,
             Algorithm::MlDsa65 => ML_DSA_65.verification,
             Algorithm::MlDsa87 => ML_DSA_87.verification,
-        }
+            Algorithm::HS256 | Algorithm::HS384 | Algorithm::HS512 => return None,
+        })
     }
 }
 

@@ -138,7 +138,7 @@ pub use cache::TokenCacheStats;
 pub use claims::{RawClaims, TokenClaims, ValidToken};
 pub use config::{
     Audience, AuthConfig, ConfigError, ConfigErrorKind, ErrorFormat, IssuerConfig, RawConfig,
-    RawIssuer, figment_from, figment_from_optional,
+    RawIssuer, SharedSecret, figment_from, figment_from_optional,
 };
 pub use context::SecurityContext;
 pub use error::{AuthError, InvalidReason};

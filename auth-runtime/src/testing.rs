@@ -52,7 +52,7 @@ use std::time::Duration;
 use actix_web::body::{BoxBody, EitherBody};
 use actix_web::dev::{ServerHandle, Service, ServiceResponse};
 use actix_web::{App, HttpResponse, HttpServer, web};
-use aws_lc_rs::encoding::AsDer;
+use aws_lc_rs::encoding::{AsDer, PublicKeyX509Der};
 use aws_lc_rs::rsa::KeySize;
 use aws_lc_rs::signature::{
     ECDSA_P256_SHA256_FIXED_SIGNING, ECDSA_P384_SHA384_FIXED_SIGNING, EcdsaKeyPair, Ed25519KeyPair,
@@ -81,6 +81,8 @@ struct TestKey {
     alg: Algorithm,
     signer: Signer,
     jwk: Value,
+    /// The public key as a DER `SubjectPublicKeyInfo`.
+    spki: Vec<u8>,
 }
 
 /// The private half: `jsonwebtoken`'s for the classical algorithms, aws-lc's for ML-DSA.
@@ -95,6 +97,12 @@ impl TestKey {
         let ml_dsa = alg.ml_dsa().map(|level| level.signing);
         if let Some(level) = ml_dsa {
             let pair = PqdsaKeyPair::generate(level).expect("ML-DSA key generation");
+            let spki = pair
+                .public_key()
+                .as_der()
+                .expect("ML-DSA public key export")
+                .as_ref()
+                .to_vec();
             let jwk = json!({
                 "kty": "AKP",
                 "alg": alg.as_str(),
@@ -107,9 +115,17 @@ impl TestKey {
                 alg,
                 signer: Signer::MlDsa(pair),
                 jwk,
+                spki,
             };
         }
-        let encoding = match alg {
+        let public_der = |public: &dyn AsDer<PublicKeyX509Der<'static>>| {
+            public
+                .as_der()
+                .expect("public key export")
+                .as_ref()
+                .to_vec()
+        };
+        let (encoding, spki) = match alg {
             Algorithm::RS256
             | Algorithm::RS384
             | Algorithm::RS512
@@ -118,7 +134,10 @@ impl TestKey {
             | Algorithm::PS512 => {
                 let pair = RsaKeyPair::generate(KeySize::Rsa2048).expect("RSA key generation");
                 let pkcs8 = pair.as_der().expect("RSA key export");
-                EncodingKey::from_rsa_der(pkcs1_from_pkcs8(pkcs8.as_ref()))
+                (
+                    EncodingKey::from_rsa_der(pkcs1_from_pkcs8(pkcs8.as_ref())),
+                    public_der(pair.public_key()),
+                )
             }
             Algorithm::ES256 | Algorithm::ES384 => {
                 let curve = if alg == Algorithm::ES256 {
@@ -128,16 +147,26 @@ impl TestKey {
                 };
                 let pair = EcdsaKeyPair::generate(curve).expect("EC key generation");
                 let pkcs8 = pair.to_pkcs8v1().expect("EC key export");
-                EncodingKey::from_ec_der(pkcs8.as_ref())
+                (
+                    EncodingKey::from_ec_der(pkcs8.as_ref()),
+                    public_der(pair.public_key()),
+                )
             }
             Algorithm::EdDSA => {
                 let pair = Ed25519KeyPair::generate().expect("Ed25519 key generation");
                 let pkcs8 = pair.to_pkcs8v1().expect("Ed25519 key export");
-                EncodingKey::from_ed_der(pkcs8.as_ref())
+                (
+                    EncodingKey::from_ed_der(pkcs8.as_ref()),
+                    public_der(pair.public_key()),
+                )
             }
             Algorithm::MlDsa44 | Algorithm::MlDsa65 | Algorithm::MlDsa87 => {
                 unreachable!("ML-DSA keys are made above")
             }
+            Algorithm::HS256 | Algorithm::HS384 | Algorithm::HS512 => panic!(
+                "TestIssuer signs with public keys; test an HS* issuer with tokens signed with \
+                 its shared_secret"
+            ),
         };
         let jose = alg.to_jwt().expect("a classical algorithm");
         let mut jwk = Jwk::from_encoding_key(&encoding, jose).expect("public JWK");
@@ -149,6 +178,7 @@ impl TestKey {
             alg,
             signer: Signer::Jose(encoding),
             jwk,
+            spki,
         }
     }
 
@@ -389,7 +419,11 @@ impl TestIssuer {
         RawConfig {
             issuer: self.state.issuer.clone(),
             audience: self.state.audience.as_str().into(),
-            accepted_algorithms: Algorithm::ALL.iter().map(|a| a.to_string()).collect(),
+            accepted_algorithms: Algorithm::ALL
+                .iter()
+                .filter(|alg| !alg.is_shared_secret())
+                .map(|a| a.to_string())
+                .collect(),
             ..RawConfig::default()
         }
     }
@@ -436,6 +470,7 @@ impl TestIssuer {
         raw.discovery = false;
         raw.jwks_endpoint = String::new();
         raw.keys_file = String::new();
+        raw.shared_secret = Default::default();
         raw.revocation_endpoint = String::new();
         raw.validate()
     }
@@ -521,6 +556,21 @@ impl TestIssuer {
     pub fn sign_raw(&self, header: &str, claims: &str) -> String {
         let key = Arc::clone(self.state.lock().keys.last().expect("a signing key"));
         key.sign(header.as_bytes(), claims.as_bytes(), key.alg)
+    }
+
+    /// The current signing key's public key as PEM (`-----BEGIN PUBLIC KEY-----`, a DER
+    /// `SubjectPublicKeyInfo`), as a `keys_file` may hold it.
+    pub fn public_key_pem(&self) -> String {
+        let state = self.state.lock();
+        let key = state.keys.last().expect("a signing key");
+        let body = base64::engine::general_purpose::STANDARD.encode(&key.spki);
+        let mut pem = String::from("-----BEGIN PUBLIC KEY-----\n");
+        for line in body.as_bytes().chunks(64) {
+            pem.push_str(std::str::from_utf8(line).expect("base64 is ASCII"));
+            pem.push('\n');
+        }
+        pem.push_str("-----END PUBLIC KEY-----\n");
+        pem
     }
 
     /// The JWKS document as currently served.

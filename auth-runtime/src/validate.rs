@@ -178,21 +178,35 @@ impl Validator {
         }
 
         let set = issuer.key_set_for(kid).await?;
+        let signed = &token.as_bytes()[..header_b64.len() + 1 + payload_b64.len()];
+        let verify = |key: &VerifyingKey| {
+            let started = metrics::start();
+            let verified = key.verify(signed, signature, alg);
+            metrics::verified(alg, started);
+            verified
+        };
         let key = match set.find(kid) {
-            KeyLookup::Found(key) => key,
+            KeyLookup::Found(key) => {
+                if !key.accepts(alg) {
+                    return Err(invalid(InvalidReason::KeyAlgorithmMismatch));
+                }
+                if !verify(key) {
+                    return Err(invalid(InvalidReason::BadSignature));
+                }
+                key
+            }
+            KeyLookup::Each(keys) => {
+                let mut fitting = keys.iter().filter(|key| key.accepts(alg)).peekable();
+                if fitting.peek().is_none() {
+                    return Err(invalid(InvalidReason::KeyAlgorithmMismatch));
+                }
+                fitting
+                    .find(|key| verify(key))
+                    .ok_or_else(|| invalid(InvalidReason::BadSignature))?
+            }
             KeyLookup::Unknown => return Err(invalid(InvalidReason::UnknownKey)),
             KeyLookup::Ambiguous => return Err(invalid(InvalidReason::AmbiguousKey)),
         };
-        if !key.accepts(alg) {
-            return Err(invalid(InvalidReason::KeyAlgorithmMismatch));
-        }
-        let signed_len = header_b64.len() + 1 + payload_b64.len();
-        let started = metrics::start();
-        let verified = key.verify(&token.as_bytes()[..signed_len], signature, alg);
-        metrics::verified(alg, started);
-        if !verified {
-            return Err(invalid(InvalidReason::BadSignature));
-        }
 
         let (exp, nbf) = issuer.check_claims(&raw, now())?;
         Ok(Verified {

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use super::{
     AuthConfig, ConfigError, ConfigErrorKind, DEFAULT_JWKS_PATH, DISCOVERY_PATH, IssuerConfig,
-    RawConfig, RawIssuer, SECTION, discovery_url,
+    RawConfig, RawIssuer, SECTION, SharedSecret, discovery_url,
 };
 use crate::algorithm::{Algorithm, media_type};
 use crate::config::raw::Audience;
@@ -72,6 +72,7 @@ impl RawConfig {
             discovery: self.discovery,
             jwks_endpoint: self.jwks_endpoint.clone(),
             keys_file: self.keys_file.clone(),
+            shared_secret: self.shared_secret.clone(),
             jwks_ttl_seconds: self.jwks_ttl_seconds,
             jwks_min_refresh_interval_seconds: self.jwks_min_refresh_interval_seconds,
             jwks_timeout_seconds: self.jwks_timeout_seconds,
@@ -100,6 +101,7 @@ impl RawConfig {
             discovery: entry.discovery.unwrap_or(top.discovery),
             jwks_endpoint: entry.jwks_endpoint.clone().unwrap_or_default(),
             keys_file: entry.keys_file.clone().unwrap_or_default(),
+            shared_secret: entry.shared_secret.clone().unwrap_or_default(),
             jwks_ttl_seconds: entry.jwks_ttl_seconds.unwrap_or(top.jwks_ttl_seconds),
             jwks_min_refresh_interval_seconds: entry
                 .jwks_min_refresh_interval_seconds
@@ -204,6 +206,7 @@ struct IssuerDraft {
     discovery: bool,
     jwks_endpoint: String,
     keys_file: String,
+    shared_secret: SharedSecret,
     jwks_ttl_seconds: u64,
     jwks_min_refresh_interval_seconds: u64,
     jwks_timeout_seconds: u64,
@@ -263,8 +266,9 @@ impl IssuerDraft {
                 ),
             ));
         }
+        let shared_secret = self.shared_secret(&accepted)?;
         let keys_file = self.keys_file()?;
-        let jwks_endpoint = if keys_file.is_some() {
+        let jwks_endpoint = if keys_file.is_some() || shared_secret.is_some() {
             String::new()
         } else {
             self.jwks_endpoint()?
@@ -276,6 +280,7 @@ impl IssuerDraft {
             discovery: self.discovery,
             jwks_endpoint,
             keys_file,
+            shared_secret,
             jwks_ttl: Duration::from_secs(self.jwks_ttl_seconds),
             jwks_min_refresh_interval: Duration::from_secs(self.jwks_min_refresh_interval_seconds),
             jwks_timeout: Duration::from_secs(self.jwks_timeout_seconds),
@@ -302,14 +307,17 @@ impl IssuerDraft {
         let mut accepted = Vec::new();
         for name in &self.accepted_algorithms {
             let name = name.trim();
-            if name.len() >= 2 && name[..2].eq_ignore_ascii_case("HS") {
+            let shared = name.len() >= 2 && name[..2].eq_ignore_ascii_case("HS");
+            if shared && self.shared_secret.is_empty() {
                 return Err(self.error(
                     "accepted_algorithms",
                     ConfigErrorKind::Algorithm,
                     format!(
-                        "{key}.accepted_algorithms: `{name}` is a shared-secret algorithm and \
-                         is refused (a public JWKS key must never double as an HMAC secret); \
-                         use RS256, PS256, ES256 or EdDSA"
+                        "{key}.accepted_algorithms: `{name}` is a shared-secret algorithm: it \
+                         needs the secret the tokens are signed with ({}), for an issuer with \
+                         no public keys; a public key never doubles as an HMAC secret. With \
+                         public keys, use RS256, PS256, ES256 or EdDSA",
+                        self.set_hint("shared_secret")
                     ),
                 ));
             }
@@ -396,6 +404,74 @@ impl IssuerDraft {
             ));
         }
         Ok(audiences)
+    }
+
+    /// The shared secret of an HS* issuer: never with public keys or a public-key algorithm,
+    /// never shorter than the hash, never a public key. Errors never repeat it.
+    fn shared_secret(&self, accepted: &[Algorithm]) -> Result<Option<SharedSecret>, ConfigError> {
+        let key = &self.key;
+        if self.shared_secret.is_empty() {
+            return Ok(None);
+        }
+        let secret = self.shared_secret.expose();
+        let trimmed = secret.trim_start();
+        if trimmed.starts_with("-----BEGIN")
+            || (trimmed.starts_with('{') && secret.contains("\"kty\""))
+        {
+            return Err(self.error(
+                "shared_secret",
+                ConfigErrorKind::Invalid,
+                format!(
+                    "{key}.shared_secret holds a public key, not a shared secret: anyone can read \
+                     a public key, so anyone could sign tokens with it as an HMAC secret; give \
+                     public keys in {key}.keys_file (PEM or JWKS) with RS256, ES256 or EdDSA"
+                ),
+            ));
+        }
+        let other = if self.discovery {
+            Some("discovery: true")
+        } else if !self.jwks_endpoint.trim().is_empty() {
+            Some("jwks_endpoint")
+        } else if !self.keys_file.trim().is_empty() {
+            Some("keys_file")
+        } else {
+            None
+        };
+        if let Some(other) = other {
+            return Err(self.error(
+                "shared_secret",
+                ConfigErrorKind::Conflict,
+                format!(
+                    "{key}.shared_secret and {key}.{other} both say how tokens are checked; an \
+                     issuer with a shared secret has no public keys (so that none can double as \
+                     the secret): keep one"
+                ),
+            ));
+        }
+        if let Some(public) = accepted.iter().find(|alg| !alg.is_shared_secret()) {
+            return Err(self.error(
+                "accepted_algorithms",
+                ConfigErrorKind::Conflict,
+                format!(
+                    "{key}.accepted_algorithms lists {public}, but {key}.shared_secret is set: \
+                     an issuer with a shared secret accepts HS256, HS384 or HS512 only"
+                ),
+            ));
+        }
+        for alg in accepted {
+            let needed = alg.min_secret_len().unwrap_or(0);
+            if secret.len() < needed {
+                return Err(self.error(
+                    "shared_secret",
+                    ConfigErrorKind::Invalid,
+                    format!(
+                        "{key}.shared_secret is shorter than the {needed} bytes {alg} needs \
+                         (RFC 7518, 3.2): use the issuer's full secret"
+                    ),
+                ));
+            }
+        }
+        Ok(Some(self.shared_secret.clone()))
     }
 
     /// The JWKS file, when the keys come from one; never with an endpoint or discovery.

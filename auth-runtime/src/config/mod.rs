@@ -18,7 +18,7 @@ mod raw;
 
 pub use crate::config_error::{ConfigError, ConfigErrorKind};
 pub use env::{EnvSection, explain, is_secret_key};
-pub use raw::{Audience, RawConfig, RawIssuer};
+pub use raw::{Audience, RawConfig, RawIssuer, SharedSecret};
 
 /// The figment section this crate reads.
 pub(crate) const SECTION: &str = "auth_client";
@@ -251,6 +251,7 @@ pub struct IssuerConfig {
     discovery: bool,
     jwks_endpoint: String,
     keys_file: Option<std::path::PathBuf>,
+    shared_secret: Option<SharedSecret>,
     jwks_ttl: Duration,
     jwks_min_refresh_interval: Duration,
     jwks_timeout: Duration,
@@ -278,6 +279,7 @@ impl fmt::Debug for IssuerConfig {
             .field("discovery", &self.discovery)
             .field("jwks_endpoint", &redacted_text(&self.jwks_endpoint))
             .field("keys_file", &self.keys_file)
+            .field("shared_secret", &self.shared_secret)
             .field("jwks_ttl", &self.jwks_ttl)
             .field("jwks_min_refresh_interval", &self.jwks_min_refresh_interval)
             .field("jwks_timeout", &self.jwks_timeout)
@@ -380,6 +382,17 @@ impl IssuerConfig {
     /// The JWKS file the keys come from, instead of an endpoint; `None`: an endpoint.
     pub fn keys_file(&self) -> Option<&Path> {
         self.keys_file.as_deref()
+    }
+
+    /// Whether the issuer's tokens are HS256/384/512 over a `shared_secret` (and it has no
+    /// public keys).
+    pub fn has_shared_secret(&self) -> bool {
+        self.shared_secret.is_some()
+    }
+
+    /// The shared secret, for the key set built from it.
+    pub(crate) fn shared_secret(&self) -> Option<&SharedSecret> {
+        self.shared_secret.as_ref()
     }
 
     /// The discovery document's URL: `{issuer without trailing /}/.well-known/openid-configuration`.

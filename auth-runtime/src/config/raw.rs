@@ -36,6 +36,12 @@ pub struct RawConfig {
     /// a second, and when a token names a key it does not hold). Not with `jwks_endpoint` or
     /// `discovery`. Default empty: keys from the endpoint.
     pub keys_file: String,
+    /// The secret HS256/384/512 tokens are signed with, for an issuer that has no public
+    /// keys (no endpoint, discovery or key file): `accepted_algorithms` then lists HS*
+    /// only, and the secret is at least as long as the hash (32 bytes for HS256, 48 for
+    /// HS384, 64 for HS512). Best set from the environment (`AUTH_CLIENT__SHARED_SECRET`);
+    /// never shown in logs, errors or `Debug`. Default empty: no HS* algorithm.
+    pub shared_secret: SharedSecret,
     /// How long a fetched key set (and discovery document) is fresh. Default 300.
     pub jwks_ttl_seconds: u64,
     /// Least time between two refetches forced by an unknown `kid`. Default 2.
@@ -103,6 +109,7 @@ impl Default for RawConfig {
             discovery: false,
             jwks_endpoint: String::new(),
             keys_file: String::new(),
+            shared_secret: SharedSecret::default(),
             jwks_ttl_seconds: 300,
             jwks_min_refresh_interval_seconds: 2,
             jwks_timeout_seconds: 5,
@@ -138,6 +145,7 @@ pub struct RawIssuer {
     #[serde(alias = "jwks_url")]
     pub jwks_endpoint: Option<String>,
     pub keys_file: Option<String>,
+    pub shared_secret: Option<SharedSecret>,
     pub jwks_ttl_seconds: Option<u64>,
     pub jwks_min_refresh_interval_seconds: Option<u64>,
     pub jwks_timeout_seconds: Option<u64>,
@@ -152,6 +160,46 @@ pub struct RawIssuer {
     pub revocation_poll_seconds: Option<u64>,
     pub revocation_max_staleness_seconds: Option<u64>,
     pub revocation_fail_open: Option<bool>,
+}
+
+/// A secret from the configuration (`shared_secret`). Its `Debug` never shows it; read it
+/// with [`SharedSecret::expose`].
+#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct SharedSecret(String);
+
+impl SharedSecret {
+    /// The secret itself.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    /// Whether no secret is set.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl fmt::Debug for SharedSecret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.0.is_empty() {
+            f.write_str("SharedSecret(\"\")")
+        } else {
+            f.write_str("SharedSecret(<redacted>)")
+        }
+    }
+}
+
+impl From<&str> for SharedSecret {
+    fn from(secret: &str) -> SharedSecret {
+        SharedSecret(secret.to_owned())
+    }
+}
+
+impl From<String> for SharedSecret {
+    fn from(secret: String) -> SharedSecret {
+        SharedSecret(secret)
+    }
 }
 
 /// One accepted audience or several: `audience: my-api` or `audience: [my-api, admin-api]`.

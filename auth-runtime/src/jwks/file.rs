@@ -14,9 +14,39 @@ use crate::config::{ConfigError, ConfigErrorKind, IssuerConfig};
 /// How often, at most, the file is looked at again (one `stat`, on a request).
 const RECHECK_MILLIS: u64 = 1000;
 
-/// A key set read from a JWKS file: at start-up, and again when the file changes. Requests
-/// look at the file (its modification time, size and inode) at most once a second, one `stat`
-/// by the request that wins the look, no lock; a changed file is read and parsed then.
+/// SIGHUPs received since the first key file was read, counted by the signal handler.
+static HANGUPS: AtomicU64 = AtomicU64::new(0);
+
+/// Installs, once per process, the SIGHUP handler that has every key file read again at the
+/// next request. The handler only adds one to [`HANGUPS`].
+fn count_hangups() {
+    static INSTALLED: std::sync::Once = std::sync::Once::new();
+    INSTALLED.call_once(|| {
+        #[cfg(unix)]
+        {
+            // SAFETY: the action only adds to an atomic integer, which is async-signal-safe:
+            // it takes no lock, allocates nothing and touches no other state.
+            let installed = unsafe {
+                signal_hook_registry::register(libc::SIGHUP, || {
+                    HANGUPS.fetch_add(1, Ordering::Relaxed);
+                })
+            };
+            if let Err(err) = installed {
+                tracing::warn!(error = %err, "cannot listen for SIGHUP; key files are reread when they change only");
+            }
+        }
+    });
+}
+
+/// A key set read from a file, a JWKS document or PEM public keys (`-----BEGIN PUBLIC
+/// KEY-----`, `-----BEGIN RSA PUBLIC KEY-----`): at start-up, and again when the file changes
+/// or the process receives SIGHUP. Requests look at the file (its modification time, size and
+/// inode) at most once a second, one `stat` by the request that wins the look, no lock; a
+/// changed file is read and parsed then. After a SIGHUP the next request reads it whatever it
+/// looks like (on Unix; the first key file installs the handler, so SIGHUP no longer ends
+/// the process).
+///
+/// PEM keys have no `kid`: a token is checked against each of them, whatever `kid` it names.
 ///
 /// The file is the authority on the keys: a JWKS document with no usable key, or a file that
 /// was removed, leaves no key trusted (every token is refused, logged at `error`), so that
@@ -40,6 +70,8 @@ struct KeysOnDisk {
     reading: AtomicBool,
     /// The version of the file last reported as unusable, so that it is reported once.
     reported: std::sync::Mutex<Option<Stamp>>,
+    /// The count of [`HANGUPS`] this file was last read for.
+    hangups: AtomicU64,
 }
 
 /// The keys, and what the file they were read from looked like.
@@ -76,6 +108,8 @@ impl FileKeySource {
                 format!("{key} is not set: FileKeySource reads the keys from that file"),
             ));
         };
+        count_hangups();
+        let hangups = HANGUPS.load(Ordering::Relaxed);
         let seen = stamp(path);
         let set = read(path, issuer.jwks_max_bytes()).map_err(|why| {
             ConfigError::at(key.clone(), ConfigErrorKind::Invalid, why.to_string())
@@ -102,6 +136,7 @@ impl FileKeySource {
                 started: Instant::now(),
                 reading: AtomicBool::new(false),
                 reported: std::sync::Mutex::new(None),
+                hangups: AtomicU64::new(hangups),
             }),
         })
     }
@@ -121,23 +156,32 @@ impl KeySource for FileKeySource {
 }
 
 impl KeysOnDisk {
-    /// Looks at the file when the last look is a second old, and rereads it when it changed.
-    /// Only the caller that wins the look does it.
+    /// Looks at the file when the last look is a second old, and rereads it when it changed;
+    /// after a SIGHUP, rereads it at once. Only the caller that wins the look does it.
     fn look(&self) {
-        let elapsed = self.started.elapsed().as_millis() as u64;
-        let last = self.looked_at.load(Ordering::Relaxed);
-        if elapsed < last.saturating_add(RECHECK_MILLIS) {
-            return;
-        }
-        if self
-            .looked_at
-            .compare_exchange(last, elapsed.max(1), Ordering::AcqRel, Ordering::Relaxed)
-            .is_err()
-        {
-            return;
+        let hangups = HANGUPS.load(Ordering::Relaxed);
+        let last_hangups = self.hangups.load(Ordering::Relaxed);
+        let forced = hangups != last_hangups
+            && self
+                .hangups
+                .compare_exchange(last_hangups, hangups, Ordering::AcqRel, Ordering::Relaxed)
+                .is_ok();
+        if !forced {
+            let elapsed = self.started.elapsed().as_millis() as u64;
+            let last = self.looked_at.load(Ordering::Relaxed);
+            if elapsed < last.saturating_add(RECHECK_MILLIS) {
+                return;
+            }
+            if self
+                .looked_at
+                .compare_exchange(last, elapsed.max(1), Ordering::AcqRel, Ordering::Relaxed)
+                .is_err()
+            {
+                return;
+            }
         }
         let seen = stamp(&self.path);
-        if seen == self.held.load().seen {
+        if !forced && seen == self.held.load().seen {
             return;
         }
         if self.reading.swap(true, Ordering::AcqRel) {
@@ -206,6 +250,9 @@ fn read(path: &Path, max_bytes: usize) -> Result<KeySet, String> {
         return Err(format!(
             "the key file {shown} is larger than jwks_max_bytes ({max_bytes} bytes)"
         ));
+    }
+    if super::pem::is_pem(&body) {
+        return KeySet::from_pem(&body).map_err(|err| format!("the key file {shown}: {err}"));
     }
     KeySet::from_jwks_json(&body).map_err(|err| format!("the key file {shown}: {err}"))
 }

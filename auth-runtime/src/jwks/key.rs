@@ -23,6 +23,8 @@ enum KeyKind {
     Ed25519,
     /// An `AKP` key of one ML-DSA level: the JWK's `alg` is required and fixes the level.
     MlDsa(Algorithm),
+    /// A shared secret, from the configuration only (never from a key set or a PEM file).
+    Hmac,
 }
 
 impl KeyKind {
@@ -41,6 +43,7 @@ impl KeyKind {
                 | (KeyKind::P384, Algorithm::ES384)
                 | (KeyKind::Ed25519, Algorithm::EdDSA)
         ) || self == KeyKind::MlDsa(alg)
+            || (self == KeyKind::Hmac && alg.is_shared_secret())
     }
 }
 
@@ -111,7 +114,7 @@ impl std::error::Error for KeyError {}
 /// Largest signature decoded: ML-DSA-87 (4627 bytes; RSA-8192 is 1024).
 const MAX_SIGNATURE_BYTES: usize = 4627;
 
-/// One public key, parsed once, ready to verify signatures.
+/// One public key (or an issuer's shared secret), parsed once, ready to verify signatures.
 ///
 /// The key is parsed into the crypto library's own form for each algorithm it may verify,
 /// so that a verification does no key parsing at all.
@@ -120,7 +123,15 @@ pub struct VerifyingKey {
     kind: KeyKind,
     /// The JWK's own `alg`, when it pins one.
     pinned: Option<Algorithm>,
-    parsed: Vec<(Algorithm, ParsedPublicKey)>,
+    parsed: Vec<(Algorithm, Verifier)>,
+}
+
+/// A key in the crypto library's form, for one algorithm.
+enum Verifier {
+    Public(ParsedPublicKey),
+    /// The secret as an HMAC key (large, and rare: boxed); its bytes are not kept anywhere
+    /// else.
+    Hmac(Box<aws_lc_rs::hmac::Key>),
 }
 
 impl std::fmt::Debug for VerifyingKey {
@@ -240,11 +251,16 @@ impl VerifyingKey {
     ) -> Result<VerifyingKey, KeyError> {
         let mut parsed = Vec::new();
         for alg in Algorithm::ALL {
-            if kind.fits(alg) && pinned.is_none_or(|pinned| pinned == alg) {
-                let key = ParsedPublicKey::new(alg.verification(), public)
-                    .map_err(|err| KeyError::Unparsable(err.to_string()))?;
-                parsed.push((alg, key));
+            if !kind.fits(alg) || pinned.is_some_and(|pinned| pinned != alg) {
+                continue;
             }
+            // A public-key kind fits only public-key algorithms.
+            let Some(verification) = alg.verification() else {
+                continue;
+            };
+            let key = ParsedPublicKey::new(verification, public)
+                .map_err(|err| KeyError::Unparsable(err.to_string()))?;
+            parsed.push((alg, Verifier::Public(key)));
         }
         if parsed.is_empty() {
             return Err(KeyError::AlgorithmMismatch);
@@ -255,6 +271,59 @@ impl VerifyingKey {
             pinned,
             parsed,
         })
+    }
+
+    /// A public key in DER, as a PEM file holds it: a `SubjectPublicKeyInfo` (`PUBLIC KEY`:
+    /// RSA, P-256, P-384, Ed25519 or ML-DSA) or, with `pkcs1`, an `RSAPublicKey` (`RSA PUBLIC
+    /// KEY`). It has no `kid` and no pinned `alg`: the issuer's `accepted_algorithms` decide.
+    pub(crate) fn from_public_key_der(der: &[u8], pkcs1: bool) -> Result<VerifyingKey, KeyError> {
+        let kinds: &[(KeyKind, Algorithm)] = if pkcs1 {
+            &[(KeyKind::Rsa, Algorithm::RS256)]
+        } else {
+            &[
+                (KeyKind::Rsa, Algorithm::RS256),
+                (KeyKind::P256, Algorithm::ES256),
+                (KeyKind::P384, Algorithm::ES384),
+                (KeyKind::Ed25519, Algorithm::EdDSA),
+                (KeyKind::MlDsa(Algorithm::MlDsa44), Algorithm::MlDsa44),
+                (KeyKind::MlDsa(Algorithm::MlDsa65), Algorithm::MlDsa65),
+                (KeyKind::MlDsa(Algorithm::MlDsa87), Algorithm::MlDsa87),
+            ]
+        };
+        // The crypto library reads the key's type from the DER and refuses another one, so
+        // at most one kind parses.
+        let kind = kinds.iter().find_map(|(kind, probe)| {
+            let verification = probe.verification()?;
+            ParsedPublicKey::new(verification, der).ok().map(|_| *kind)
+        });
+        match kind {
+            Some(kind) => VerifyingKey::parse(None, kind, None, der),
+            None => Err(KeyError::Unparsable(
+                "not an RSA (2048 bits or more), P-256, P-384, Ed25519 or ML-DSA public key"
+                    .to_owned(),
+            )),
+        }
+    }
+
+    /// An issuer's shared secret, as an HMAC key for each of `algorithms` that is HS*. The
+    /// configuration checked its length and that the issuer has no public keys.
+    pub(crate) fn from_shared_secret(secret: &[u8], algorithms: &[Algorithm]) -> VerifyingKey {
+        let parsed = algorithms
+            .iter()
+            .filter_map(|alg| {
+                let hmac = alg.hmac()?;
+                Some((
+                    *alg,
+                    Verifier::Hmac(Box::new(aws_lc_rs::hmac::Key::new(hmac, secret))),
+                ))
+            })
+            .collect();
+        VerifyingKey {
+            kid: None,
+            kind: KeyKind::Hmac,
+            pinned: None,
+            parsed,
+        }
     }
 
     /// The key's `kid`, if it has one.
@@ -275,9 +344,13 @@ impl VerifyingKey {
             return false;
         };
         let mut decoded = [0u8; MAX_SIGNATURE_BYTES];
-        match URL_SAFE_NO_PAD.decode_slice(signature, &mut decoded) {
-            Ok(len) => key.verify_sig(message, &decoded[..len]).is_ok(),
-            Err(_) => false,
+        let Ok(len) = URL_SAFE_NO_PAD.decode_slice(signature, &mut decoded) else {
+            return false;
+        };
+        match key {
+            Verifier::Public(key) => key.verify_sig(message, &decoded[..len]).is_ok(),
+            // Compared in constant time.
+            Verifier::Hmac(key) => aws_lc_rs::hmac::verify(key, message, &decoded[..len]).is_ok(),
         }
     }
 }

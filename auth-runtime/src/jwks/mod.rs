@@ -3,6 +3,7 @@
 mod file;
 mod http;
 mod key;
+mod pem;
 mod set;
 
 pub use file::FileKeySource;

@@ -35,6 +35,9 @@ impl std::error::Error for JwksError {}
 pub struct KeySet {
     keys: Vec<Arc<VerifyingKey>>,
     by_kid: HashMap<String, usize>,
+    /// The keys have no `kid` of their own (PEM keys, a shared secret): a token is checked
+    /// against each of them, whatever `kid` it names.
+    unnamed: bool,
 }
 
 /// The answer of [`KeySet::find`].
@@ -46,6 +49,9 @@ pub(crate) enum KeyLookup<'a> {
     Unknown,
     /// The token has no `kid` and the set holds several keys.
     Ambiguous,
+    /// Keys without a `kid` of their own (PEM keys, a shared secret): the token is checked
+    /// against each in turn. Never empty.
+    Each(&'a [Arc<VerifyingKey>]),
 }
 
 impl KeySet {
@@ -83,9 +89,38 @@ impl KeySet {
         Ok(KeySet::new(keys))
     }
 
+    /// The public keys of a PEM file (`PUBLIC KEY` and `RSA PUBLIC KEY` blocks). They have no
+    /// `kid`: a token is checked against each, whatever `kid` it names. Fails on a block that
+    /// is not a public key, or does not parse.
+    pub fn from_pem(text: &[u8]) -> Result<KeySet, String> {
+        let keys = super::pem::keys_from_pem(text)?;
+        Ok(KeySet {
+            keys: keys.into_iter().map(Arc::new).collect(),
+            by_kid: HashMap::new(),
+            unnamed: true,
+        })
+    }
+
+    /// An issuer's shared secret, for the HS* algorithms among `algorithms`.
+    pub(crate) fn shared_secret(secret: &[u8], algorithms: &[crate::Algorithm]) -> KeySet {
+        KeySet {
+            keys: vec![Arc::new(VerifyingKey::from_shared_secret(
+                secret, algorithms,
+            ))],
+            by_kid: HashMap::new(),
+            unnamed: true,
+        }
+    }
+
     /// Finds the key for a token's `kid`. A token without `kid` is matched only when the set
-    /// holds exactly one key.
+    /// holds exactly one key; in a set of keys without `kid`s, every key is a candidate.
     pub(crate) fn find(&self, kid: Option<&str>) -> KeyLookup<'_> {
+        if self.unnamed {
+            return match self.keys.as_slice() {
+                [] => KeyLookup::Unknown,
+                keys => KeyLookup::Each(keys),
+            };
+        }
         match kid {
             Some(kid) => match self.by_kid.get(kid) {
                 Some(&index) => KeyLookup::Found(&self.keys[index]),

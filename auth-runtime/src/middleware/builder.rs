@@ -13,7 +13,7 @@ use crate::cache::TokenCache;
 use crate::config::{AuthConfig, ConfigError, ConfigErrorKind, IssuerConfig};
 use crate::error::AuthError;
 use crate::issuer::Issuer;
-use crate::jwks::{FileKeySource, JwksKeySource, KeySource};
+use crate::jwks::{FileKeySource, JwksKeySource, KeySet, KeySource};
 use crate::responder::{ErrorHandler, Responder};
 use crate::revocation::{HttpRevocationSource, RevocationList, RevocationSource};
 use crate::roles::{Resolver, RoleResolver};
@@ -29,7 +29,6 @@ pub struct JwtAuthBuilder {
     resolver: Option<Resolver>,
     anonymous: Vec<AnonymousRoute>,
     error_handler: Option<ErrorHandler>,
-    pass_preflights: bool,
 }
 
 impl JwtAuth {
@@ -68,7 +67,6 @@ impl JwtAuth {
             revocations: Vec::new(),
             anonymous: Vec::new(),
             error_handler: None,
-            pass_preflights: true,
         }
     }
 
@@ -131,23 +129,6 @@ impl JwtAuthBuilder {
         self
     }
 
-    /// Whether a CORS preflight passes without a token (`true`, the default).
-    ///
-    /// A browser sends a preflight (`OPTIONS` with `Origin` and
-    /// `Access-Control-Request-Method`) before a cross-origin request, and never with
-    /// credentials. Passed, it goes on to what `JwtAuth` wraps: a CORS middleware inside
-    /// `JwtAuth` (`.wrap(cors).wrap(auth)`) answers it; with none, it is routed like any
-    /// request without a token: an anonymous route may answer it, and any other gets the 401
-    /// without its handler running, even a handler registered without a method. An `OPTIONS`
-    /// request with an `Authorization` header is no preflight: its token is checked.
-    ///
-    /// With `false`, a preflight needs a token like any request, so only a CORS middleware
-    /// wrapped around `JwtAuth` (`.wrap(auth).wrap(cors)`) lets browsers through.
-    pub fn pass_cors_preflights(mut self, pass: bool) -> JwtAuthBuilder {
-        self.pass_preflights = pass;
-        self
-    }
-
     /// Answers every rejection (401, 403, 503) with what `handler` makes of it, instead of the
     /// configured `error_format`: those the middleware decides before or after routing, those
     /// of the attributes, and any [`AuthError`] a handler or an extractor such as
@@ -196,6 +177,15 @@ impl JwtAuthBuilder {
             let revocation = revocation_list(config, revocation)?;
             let keys = match keys {
                 Some(keys) => keys,
+                None if config.shared_secret().is_some() => {
+                    let secret = config
+                        .shared_secret()
+                        .map(|secret| secret.expose().as_bytes());
+                    Arc::new(Arc::new(KeySet::shared_secret(
+                        secret.unwrap_or_default(),
+                        config.accepted_algorithms(),
+                    ))) as Arc<dyn KeySource>
+                }
                 None if config.keys_file().is_some() => {
                     Arc::new(FileKeySource::new(config)?) as Arc<dyn KeySource>
                 }
@@ -217,7 +207,6 @@ impl JwtAuthBuilder {
                 config: self.config,
                 anonymous: self.anonymous,
                 responder,
-                pass_preflights: self.pass_preflights,
                 preflight_warned: Arc::default(),
             }),
         })

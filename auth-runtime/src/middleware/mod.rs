@@ -119,8 +119,6 @@ struct Policy {
     anonymous: Vec<AnonymousRoute>,
     /// How rejections are answered.
     responder: Responder,
-    /// Whether a CORS preflight passes without a token.
-    pass_preflights: bool,
     /// Whether a refused CORS preflight was already reported.
     preflight_warned: Arc<AtomicBool>,
 }

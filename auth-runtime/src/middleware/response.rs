@@ -80,7 +80,7 @@ pub(super) fn reject<B>(
 
 /// Whether `req` is a browser's CORS preflight: `OPTIONS` with `Origin` and
 /// `Access-Control-Request-Method`, and no credentials (a browser never sends them on one).
-pub(super) fn is_preflight(req: &ServiceRequest) -> bool {
+fn is_preflight(req: &ServiceRequest) -> bool {
     let headers = req.headers();
     req.method() == Method::OPTIONS
         && headers.contains_key(header::ORIGIN)
@@ -94,23 +94,13 @@ fn warn_on_preflight(req: &ServiceRequest, policy: &Policy) {
     if !is_preflight(req) || policy.preflight_warned.swap(true, Ordering::Relaxed) {
         return;
     }
-    if policy.pass_preflights {
-        tracing::warn!(
-            target: LOG_TARGET,
-            path = %req.path(),
-            "a CORS preflight reached a route that needs a token and no CORS middleware \
-             answered it, so browsers will not send the request itself: wrap a CORS middleware \
-             (actix-cors) around JwtAuth or inside it"
-        );
-    } else {
-        tracing::warn!(
-            target: LOG_TARGET,
-            path = %req.path(),
-            "a CORS preflight was refused for want of a token, so browsers will not send the \
-             request itself: wrap the CORS middleware around JwtAuth (`.wrap(auth)` first, \
-             then `.wrap(cors)`), so that it answers preflights before they reach JwtAuth"
-        );
-    }
+    tracing::warn!(
+        target: LOG_TARGET,
+        path = %req.path(),
+        "a CORS preflight was refused for want of a token, so browsers will not send the \
+         request itself: wrap the CORS middleware around JwtAuth (`.wrap(auth)` first, then \
+         `.wrap(cors)`), so that it answers preflights before they reach JwtAuth"
+    );
 }
 
 /// Marks a response whose rejection was counted, logged and shaped, so that a `JwtAuth`

@@ -2,7 +2,7 @@
 //! (before routing, or after it when an anonymous route may answer), and names the states of
 //! the response future.
 
-use std::cell::{Cell, RefCell};
+use std::cell::RefCell;
 use std::future::Future;
 use std::pin::Pin;
 use std::rc::Rc;
@@ -10,12 +10,9 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use actix_web::body::{EitherBody, MessageBody};
-use actix_web::dev::{Payload, Service, ServiceRequest, ServiceResponse, forward_ready};
-use actix_web::error::PayloadError;
+use actix_web::dev::{Service, ServiceRequest, ServiceResponse, forward_ready};
 use actix_web::http::header::HeaderMap;
-use actix_web::web::Bytes;
 use actix_web::{Error, HttpMessage as _};
-use futures_util::Stream;
 use pin_project_lite::pin_project;
 use tokio::task::futures::TaskLocalFuture;
 use tracing::field::display;
@@ -23,7 +20,7 @@ use tracing::{Instrument as _, Span};
 
 use super::Policy;
 use super::authenticator::bearer_token;
-use super::response::{HeadCopy, auth_span, finish, finish_routed, is_preflight, reject};
+use super::response::{HeadCopy, auth_span, finish, finish_routed, reject};
 use crate::anonymous;
 use crate::context::SecurityContext;
 use crate::error::AuthError;
@@ -138,9 +135,6 @@ where
                 }),
             });
         }
-        if policy.pass_preflights && is_preflight(&req) {
-            return self.route_preflight(req);
-        }
         if !policy.could_be_anonymous(&req) {
             // No anonymous resource can answer: decide before routing, so that a rejection
             // is an ordinary response that outer middleware still decorates.
@@ -152,7 +146,7 @@ where
             // handler runs (`web::ReqData<Principal>`); an anonymous route ignores the outcome.
             return self.authenticate_then_route(req);
         }
-        self.route_first(req, None)
+        self.route_first(req)
     }
 }
 
@@ -217,14 +211,7 @@ where
     /// An anonymous route may answer and there is no token: route first, then look at the
     /// mark. Routing takes the request; a copy of its head answers for it if it turns out to
     /// need the 401.
-    ///
-    /// With `answered`, a request that what `JwtAuth` wraps answered within `call`, without
-    /// routing it to a handler, gets that answer (see [`JwtAuthMiddleware::route_preflight`]).
-    fn route_first(
-        &self,
-        req: ServiceRequest,
-        answered: Option<Rc<Cell<bool>>>,
-    ) -> JwtAuthFuture<S::Future, B> {
+    fn route_first(&self, req: ServiceRequest) -> JwtAuthFuture<S::Future, B> {
         let head = {
             let mut spare = self.spare_headers.borrow_mut();
             spare.clear();
@@ -234,7 +221,7 @@ where
             HeadCopy::of(&req)
         };
         let (routed, anonymous) = anonymous::route(|| self.service.call(req));
-        if anonymous || answered.is_some_and(|answered| answered.get()) {
+        if anonymous {
             // The copy is not needed; it must not keep this request's headers around.
             self.spare_headers.borrow_mut().clear();
             let policy = self
@@ -254,52 +241,6 @@ where
         JwtAuthFuture::new(State::Rejected {
             response: Some(response),
         })
-    }
-}
-
-impl<S, B> JwtAuthMiddleware<S>
-where
-    S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = Error> + 'static,
-    B: MessageBody + 'static,
-{
-    /// A CORS preflight, which never carries a token, goes on to what `JwtAuth` wraps, where a
-    /// CORS middleware may answer it. One that reaches a handler is routed like any request
-    /// without a token: an anonymous route answers, any other handler future is dropped
-    /// before it runs and the answer is a 401.
-    ///
-    /// Which of the two happened is told by the request's body: it is swapped for one that
-    /// notes being dropped. An answer given within `call` (actix-cors answers a preflight
-    /// there) drops the request, body and all; a handler future keeps it until it runs, as
-    /// does a middleware that awaits before calling further in, so that both get the 401.
-    fn route_preflight(&self, mut req: ServiceRequest) -> JwtAuthFuture<S::Future, B> {
-        let answered = Rc::new(Cell::new(false));
-        let body = WatchedBody {
-            body: req.take_payload(),
-            dropped: Rc::clone(&answered),
-        };
-        let body: Pin<Box<dyn Stream<Item = Result<Bytes, PayloadError>>>> = Box::pin(body);
-        req.set_payload(Payload::from(body));
-        self.route_first(req, Some(answered))
-    }
-}
-
-/// A request body that notes when it is dropped.
-struct WatchedBody {
-    body: Payload,
-    dropped: Rc<Cell<bool>>,
-}
-
-impl Stream for WatchedBody {
-    type Item = Result<Bytes, PayloadError>;
-
-    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        Pin::new(&mut self.body).poll_next(cx)
-    }
-}
-
-impl Drop for WatchedBody {
-    fn drop(&mut self) {
-        self.dropped.set(true);
     }
 }
 

@@ -24,6 +24,7 @@ mod request_extensions;
 mod responses;
 mod revocation;
 mod scopes;
+mod static_keys;
 mod test_kit;
 mod tracing_spans;
 mod typed_claims;

@@ -1,8 +1,9 @@
 //! CORS preflights: an `OPTIONS` request with `Origin` and `Access-Control-Request-Method`,
-//! which browsers send without credentials before a cross-origin request. `JwtAuth` lets one
-//! through without a token, so that a CORS middleware inside it can answer; one that no CORS
-//! middleware answers reaches routing like any request without a token, and no handler that
-//! needs a token runs for it.
+//! which browsers send without credentials before a cross-origin request. A CORS middleware
+//! wrapped around `JwtAuth` answers them. `JwtAuth` never hands one to the app on trust, since
+//! it cannot tell a CORS middleware's answer from a service's: without a token a preflight is
+//! any request without a token, answered by a declared anonymous route or refused with 401,
+//! and no protected handler or service runs for it.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -53,10 +54,10 @@ async fn preflight(base: &str, path: &str) -> Reply {
     .await
 }
 
-/// actix-cors inside `JwtAuth` (`.wrap(cors).wrap(auth)`): it answers the preflight, and the
-/// request itself still needs its token.
+/// actix-cors inside `JwtAuth` (`.wrap(cors).wrap(auth)`) never sees a preflight without a
+/// token: the 401 comes first, and no handler runs.
 #[actix_web::test]
-async fn cors_inside_jwt_auth_answers_the_preflight() {
+async fn cors_inside_jwt_auth_does_not_see_the_preflight() {
     let issuer = TestIssuer::start();
     let auth = auth(&issuer);
     let server = serve_app(1, move || {
@@ -65,40 +66,9 @@ async fn cors_inside_jwt_auth_answers_the_preflight() {
     let runs = ANY_METHOD_RUNS.load(Ordering::SeqCst);
     for path in ["/pf/read", "/pf/any", "/pf/missing"] {
         let reply = preflight(&server.base, path).await;
-        assert_eq!(reply.status, 200, "{path}");
-        assert_eq!(
-            reply.header("access-control-allow-origin"),
-            "https://app.example",
-            "{path}"
-        );
-        assert!(
-            reply
-                .header("access-control-allow-methods")
-                .contains("POST"),
-            "{path}: {:?}",
-            reply.headers
-        );
+        assert_eq!(reply.status, 401, "{path}");
     }
     assert_eq!(ANY_METHOD_RUNS.load(Ordering::SeqCst), runs);
-
-    // The request the preflight announced needs its token, from the same origin.
-    let reply = send(
-        client()
-            .post(format!("{}/pf/any", server.base))
-            .header("origin", "https://app.example"),
-    )
-    .await;
-    assert_eq!(reply.status, 401);
-    let token = issuer.token().sub("alice").sign();
-    let reply = send(
-        client()
-            .post(format!("{}/pf/any", server.base))
-            .header("origin", "https://app.example")
-            .bearer_auth(token),
-    )
-    .await;
-    assert_eq!(reply.status, 200);
-    assert_eq!(ANY_METHOD_RUNS.load(Ordering::SeqCst), runs + 1);
 }
 
 /// actix-cors outside `JwtAuth` (`.wrap(auth).wrap(cors)`) answers the preflight before
@@ -181,18 +151,18 @@ async fn an_options_request_with_credentials_is_authenticated() {
     );
 }
 
-/// `pass_cors_preflights(false)`: a preflight needs a token like any request, and the first
-/// one refused says, at `warn`, where to put the CORS middleware.
+/// The first preflight refused says, at `warn`, where to put the CORS middleware.
 #[actix_web::test]
-async fn preflights_can_be_made_to_need_a_token() {
+async fn a_refused_preflight_says_to_wrap_cors_around_jwt_auth() {
     let (lines, _logs) = crate::support::Lines::capture();
     let issuer = TestIssuer::start();
-    let auth = JwtAuth::builder(issuer.config())
-        .pass_cors_preflights(false)
-        .build()
-        .unwrap();
-    let app =
-        actix_web::test::init_service(App::new().wrap(cors()).wrap(auth).configure(routes)).await;
+    let app = actix_web::test::init_service(
+        App::new()
+            .wrap(cors())
+            .wrap(auth(&issuer))
+            .configure(routes),
+    )
+    .await;
     let req = actix_web::test::TestRequest::default()
         .method(actix_web::http::Method::OPTIONS)
         .uri("/pf/read")
@@ -210,31 +180,8 @@ async fn preflights_can_be_made_to_need_a_token() {
     );
 }
 
-/// With passing on (the default) and no CORS middleware to answer, the first preflight
-/// refused says so at `warn`.
-#[actix_web::test]
-async fn a_preflight_no_cors_middleware_answers_is_reported() {
-    let (lines, _logs) = crate::support::Lines::capture();
-    let issuer = TestIssuer::start();
-    let app = actix_web::test::init_service(App::new().wrap(auth(&issuer)).configure(routes)).await;
-    let req = actix_web::test::TestRequest::default()
-        .method(actix_web::http::Method::OPTIONS)
-        .uri("/pf/read")
-        .insert_header(("origin", "https://app.example"))
-        .insert_header(("access-control-request-method", "GET"))
-        .to_request();
-    let res = actix_web::test::call_service(&app, req).await;
-    assert_eq!(res.status(), 401);
-    assert!(
-        lines.text().contains("no CORS middleware answered it"),
-        "{}",
-        lines.text()
-    );
-}
-
-/// A middleware inside `JwtAuth` that awaits before calling further in keeps the request past
-/// `call`: the preflight then counts as routed to a handler, and gets the 401 without any
-/// handler running.
+/// A middleware inside `JwtAuth` that awaits before calling further in: the preflight still
+/// gets the 401 without any handler running.
 #[actix_web::test]
 async fn a_preflight_held_by_an_awaiting_middleware_runs_no_handler() {
     use actix_web::body::BoxBody;
@@ -259,4 +206,69 @@ async fn a_preflight_held_by_an_awaiting_middleware_runs_no_handler() {
     let reply = preflight(&server.base, "/pf/any").await;
     assert_eq!(reply.status, 401);
     assert_eq!(ANY_METHOD_RUNS.load(Ordering::SeqCst), runs);
+}
+
+/// How often the raw service below ran.
+static RAW_RUNS: AtomicUsize = AtomicUsize::new(0);
+
+/// A service of the shape of actix-files' `NamedFileService`: it takes the request apart
+/// within `call`, and answers, for any method, in its future.
+struct RawService;
+
+impl actix_web::dev::Service<actix_web::dev::ServiceRequest> for RawService {
+    type Response = actix_web::dev::ServiceResponse;
+    type Error = actix_web::Error;
+    type Future =
+        futures_util::future::LocalBoxFuture<'static, Result<Self::Response, Self::Error>>;
+
+    actix_web::dev::always_ready!();
+
+    fn call(&self, req: actix_web::dev::ServiceRequest) -> Self::Future {
+        let (req, _) = req.into_parts();
+        Box::pin(async move {
+            RAW_RUNS.fetch_add(1, Ordering::SeqCst);
+            Ok(actix_web::dev::ServiceResponse::new(
+                req,
+                HttpResponse::Ok().body("private file"),
+            ))
+        })
+    }
+}
+
+/// What would answer a preflight within `call`, without a handler future: a raw service (a
+/// file), a redirect, a default service, a middleware that drops the body. Each gets the 401,
+/// and none runs.
+#[actix_web::test]
+async fn no_protected_service_answers_a_preflight() {
+    use actix_web::dev::{Payload, Service as _, fn_factory};
+    let issuer = TestIssuer::start();
+    let auth = auth(&issuer);
+    let server = serve_app(1, move || {
+        App::new()
+            .wrap_fn(|mut req, srv| {
+                if req.path() == "/pf/dropped" {
+                    req.set_payload(Payload::None);
+                }
+                srv.call(req)
+            })
+            .wrap(auth.clone())
+            .route(
+                "/pf/file",
+                web::route().service(fn_factory(|| async { Ok::<_, ()>(RawService) })),
+            )
+            .route("/pf/dropped", web::route().to(any_method))
+            .service(web::redirect("/pf/old", "/internal/new-place"))
+            .default_service(fn_factory(|| async { Ok::<_, ()>(RawService) }))
+    });
+    let (raw, any) = (
+        RAW_RUNS.load(Ordering::SeqCst),
+        ANY_METHOD_RUNS.load(Ordering::SeqCst),
+    );
+    for path in ["/pf/file", "/pf/dropped", "/pf/old", "/pf/nowhere"] {
+        let reply = preflight(&server.base, path).await;
+        assert_eq!(reply.status, 401, "{path}");
+        assert_eq!(reply.header("location"), "", "{path}");
+    }
+    assert_eq!(RAW_RUNS.load(Ordering::SeqCst), raw);
+    assert_eq!(ANY_METHOD_RUNS.load(Ordering::SeqCst), any);
 }

@@ -230,7 +230,11 @@ async fn algorithm_not_in_the_accepted_list_is_refused() {
 
 #[actix_web::test]
 async fn every_supported_algorithm_verifies() {
-    for alg in Algorithm::ALL {
+    // HS256/384/512 need a shared secret rather than a key set: see `static_keys`.
+    for alg in Algorithm::ALL
+        .into_iter()
+        .filter(|alg| !alg.is_shared_secret())
+    {
         let issuer = TestIssuer::start_with(alg, "test-api");
         let server = serve(auth_for(&issuer));
         let token = issuer.token().sub(alg.as_str()).sign();
