@@ -1,10 +1,11 @@
 //! A value fetched from elsewhere and kept current: the key sets and the revocation lists.
 //!
 //! Readers load the value held through an atomic pointer, without a lock and without waiting.
-//! A refresh runs one at a time (single flight): a caller that waited for another's refresh
-//! sees it done and decides again, through its own rule, whether one more is wanted. A refresh
-//! may run in the background (at most one at a time), and a failed one leaves the value held
-//! in place, due again only after the retry interval.
+//! A refresh runs one at a time (single flight), and every caller that waited for it shares
+//! its outcome, success or failure, without fetching again: no caller waits longer than one
+//! fetch. A failed refresh is remembered for the retry interval, during which no caller
+//! fetches, and leaves the value held in place. A refresh may run in the background (at most
+//! one at a time).
 
 use std::future::Future;
 use std::sync::Arc;
@@ -21,6 +22,9 @@ pub(crate) struct Refreshing<T> {
     /// Bumped on every successful refresh: a caller that saw another number knows someone
     /// else refreshed since it looked.
     generation: AtomicU64,
+    /// Bumped on every fetch, successful or not: a caller that waited for the turn and finds
+    /// another number shares the outcome of the fetch that ran meanwhile.
+    fetches: AtomicU64,
     background: AtomicBool,
     /// After a failure, the value held is due again after this long, not before.
     retry: Duration,
@@ -52,6 +56,9 @@ pub(crate) enum Refreshed<T, E> {
     Fetched(Arc<T>),
     /// The source failed; the value held (if any) stays.
     Failed(E),
+    /// Not fetched: the fetch this caller waited for, or one within the retry interval,
+    /// failed. The value held (if any) stays.
+    RecentlyFailed,
 }
 
 impl<T: Send + Sync + 'static> Refreshing<T> {
@@ -61,6 +68,7 @@ impl<T: Send + Sync + 'static> Refreshing<T> {
             held: ArcSwapOption::empty(),
             attempts: tokio::sync::Mutex::new(Attempts::default()),
             generation: AtomicU64::new(0),
+            fetches: AtomicU64::new(0),
             background: AtomicBool::new(false),
             retry,
         }
@@ -97,12 +105,27 @@ impl<T: Send + Sync + 'static> Refreshing<T> {
         F: FnOnce(Option<Arc<T>>) -> Fut,
         Fut: Future<Output = Result<(T, Duration), E>>,
     {
+        let before = self.fetches.load(Ordering::Acquire);
         let mut attempts = self.attempts.lock().await;
+        let failed_recently = attempts
+            .failed
+            .is_some_and(|failed| failed.elapsed() < self.retry);
+        if self.fetches.load(Ordering::Acquire) != before {
+            // A fetch ran while this caller waited for its turn: its outcome is this one's.
+            return match attempts.failed {
+                Some(_) => Refreshed::RecentlyFailed,
+                None => Refreshed::Skipped,
+            };
+        }
         let held = self.held.load_full();
         if !wanted(held.as_deref(), self.generation(), &attempts) {
             return Refreshed::Skipped;
         }
+        if failed_recently {
+            return Refreshed::RecentlyFailed;
+        }
         attempts.last = Some(Instant::now());
+        self.fetches.fetch_add(1, Ordering::AcqRel);
         let current = held.as_ref().map(|held| Arc::clone(&held.value));
         match fetch(current).await {
             Ok((value, fresh_for)) => {

@@ -181,7 +181,7 @@ impl Fetcher {
             fetched.map(|set| (set, self.ttl))
         };
         match self.keys.refresh(wanted, fetch).await {
-            Refreshed::Skipped => self.current(),
+            Refreshed::Skipped | Refreshed::RecentlyFailed => self.current(),
             Refreshed::Fetched(set) => {
                 tracing::debug!(url = %self.shown, keys = set.len(), "JWKS loaded");
                 Ok(set)

@@ -162,8 +162,10 @@ pub struct KeysUnavailable;
 /// - the set is older than `jwks_ttl_seconds`: the request that notices is served from the
 ///   cached set and a refresh runs in the background.
 ///
-/// A failed fetch keeps the set already cached (and logs a warning). With no set at all,
-/// requests get 503 with `Retry-After`.
+/// A fetch runs one at a time and every request waiting for it shares its outcome, so none
+/// waits longer than one fetch; a failed fetch is remembered for the retry interval
+/// (`jwks_min_refresh_interval_seconds`, one second at least), keeps the set already cached
+/// and logs a warning. With no set at all, requests get 503 with `Retry-After`.
 ///
 /// The pieces: [`VerifyingKey`] (one JWK, parsed into a verifying key), [`KeySet`] and the
 /// [`KeySource`] trait (the keys a validator trusts, and where they come from), and

@@ -232,6 +232,9 @@ impl ListState {
                 RevocationFetchError::new("the last refresh failed less than a second ago"),
             ),
             Refreshed::Skipped => Ok(()),
+            Refreshed::RecentlyFailed => Err(RevocationFetchError::new(
+                "the last refresh failed moments ago",
+            )),
             Refreshed::Failed(err) => Err(err),
         }
     }

@@ -140,7 +140,10 @@ async fn issuer_down_before_first_fetch_is_503_with_retry_after_then_recovers() 
     // Requests without a token are still plain 401s: no key is needed to refuse them.
     assert_eq!(get(&server, "/api/profile", None).await.status, 401);
 
+    // The failure is remembered for the retry interval (one second at least), then the
+    // recovered issuer is asked again.
     issuer.set_available(true);
+    sleep(1100).await;
     assert_eq!(get(&server, "/api/profile", Some(&token)).await.status, 200);
 }
 

@@ -16,6 +16,7 @@ mod macros;
 mod oidc;
 #[cfg(feature = "openapi")]
 mod openapi;
+mod outages;
 mod outer;
 mod policy;
 mod post_quantum;
