@@ -46,6 +46,8 @@ impl RawConfig {
         for (key, set) in [
             ("issuer", !self.issuer.trim().is_empty()),
             ("jwks_endpoint", !self.jwks_endpoint.trim().is_empty()),
+            ("keys_file", !self.keys_file.trim().is_empty()),
+            ("shared_secret", !self.shared_secret.is_empty()),
         ] {
             if set {
                 return Err(ConfigError::at(
