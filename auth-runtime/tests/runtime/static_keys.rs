@@ -349,6 +349,25 @@ fn a_shared_secret_is_checked_and_never_shown() {
         assert!(!err.to_string().contains(short), "{err}");
         assert!(!format!("{err:?}").contains(short), "{err:?}");
     }
+    // With a list of issuers, each entry has its own secret and key file: one at the top
+    // level is refused rather than ignored.
+    let mut raw = secret_config(&issuer, &["HS256"], SECRET);
+    raw.issuers = vec![auth_runtime::RawIssuer {
+        issuer: issuer.issuer().to_owned(),
+        shared_secret: Some(SECRET.into()),
+        ..Default::default()
+    }];
+    raw.issuer = String::new();
+    let err = raw.clone().validate().unwrap_err();
+    assert_eq!(err.kind(), ConfigErrorKind::Conflict, "{err}");
+    assert_eq!(err.key(), Some("auth_client.shared_secret"));
+    assert!(!err.to_string().contains(SECRET), "{err}");
+    raw.shared_secret = Default::default();
+    raw.clone().validate().expect("the entry's own secret");
+    raw.keys_file = "keys.pem".into();
+    let err = raw.validate().unwrap_err();
+    assert_eq!(err.key(), Some("auth_client.keys_file"), "{err}");
+
     let config = secret_config(&issuer, &["HS256"], SECRET)
         .validate()
         .unwrap();
