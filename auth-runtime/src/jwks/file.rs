@@ -185,6 +185,11 @@ impl KeysOnDisk {
             return;
         }
         if self.reading.swap(true, Ordering::AcqRel) {
+            if forced {
+                // A read already under way may have started before the signal: the next
+                // request tries again.
+                self.hangups.store(last_hangups, Ordering::Release);
+            }
             return;
         }
         self.reread(seen);
