@@ -261,6 +261,7 @@ struct Published {
     revoked: Vec<RevokedToken>,
     revocation_available: bool,
     revocation_page_size: usize,
+    revocation_delay: Duration,
     /// The `since` of every request for the list, in order (`None`: the whole list).
     revocation_queries: Vec<Option<String>>,
 }
@@ -323,6 +324,7 @@ impl TestIssuer {
                 revoked: Vec::new(),
                 revocation_available: true,
                 revocation_page_size: 1000,
+                revocation_delay: Duration::ZERO,
                 revocation_queries: Vec::new(),
             }),
         });
@@ -614,6 +616,13 @@ impl TestIssuer {
         self.state.lock().revocation_page_size = size.max(1);
     }
 
+    /// Every answer of the list of revoked tokens (each page) comes after `delay`; zero (the
+    /// default) answers at once. A delay longer than the validator's timeout is a list that
+    /// hangs.
+    pub fn set_revocation_delay(&self, delay: Duration) {
+        self.state.lock().revocation_delay = delay;
+    }
+
     /// The `since` of every request for the list so far, in order (`None`: the whole list).
     pub fn revocation_queries(&self) -> Vec<Option<String>> {
         self.state.lock().revocation_queries.clone()
@@ -663,8 +672,15 @@ struct RevokedQuery {
 /// cursors), a page at a time.
 async fn serve_revoked(state: web::Data<State>, query: web::Query<RevokedQuery>) -> HttpResponse {
     let since = query.into_inner().since;
-    let mut inner = state.lock();
-    inner.revocation_queries.push(since.clone());
+    let delay = {
+        let mut inner = state.lock();
+        inner.revocation_queries.push(since.clone());
+        inner.revocation_delay
+    };
+    if !delay.is_zero() {
+        actix_web::rt::time::sleep(delay).await;
+    }
+    let inner = state.lock();
     if !inner.revocation_available {
         return HttpResponse::ServiceUnavailable().finish();
     }

@@ -16,7 +16,7 @@ use crate::refreshing::{self, Attempts, Held, Refreshed, Refreshing};
 const LOG_TARGET: &str = "auth_runtime::revocation";
 
 /// Pages read in one refresh at most: a source that always says `more` cannot keep a
-/// refresh going forever.
+/// refresh going forever. What was read is kept, and the next refresh goes on from there.
 const MAX_PAGES: usize = 64;
 
 /// Least time between two failed refreshes.
@@ -37,7 +37,12 @@ const RETRY_AFTER_FAILURE: Duration = Duration::from_secs(1);
 /// one refresh; if that fails, requests are refused with 503 (fail closed) unless
 /// `revocation_fail_open: true`, which accepts them against the last list held. A failed
 /// refresh is retried at most once a second. Only tokens whose signature verified cause a
-/// refresh, so made-up tokens cannot drive the fetch rate.
+/// refresh, so made-up tokens cannot drive the fetch rate. One refresh, all its pages
+/// together, has one deadline (`jwks_timeout_seconds`): a list that answers slowly, or in
+/// more pages than one refresh reads (64), is not taken as read until its last page came;
+/// what was read is kept and the next refresh goes on from there, while requests are answered
+/// by the staleness rule above. Every request waiting for a refresh shares its outcome, so
+/// none waits longer than that deadline.
 ///
 /// # The wire format
 ///
@@ -83,10 +88,15 @@ struct ListState {
     leeway: u64,
     list: Arc<Refreshing<Revoked>>,
     fetches: AtomicU64,
+    /// How long one refresh may take, all its pages together.
+    deadline: Duration,
+    /// The list as far as an unfinished refresh read it: the next one goes on from there.
+    /// Only touched by the refresh under way (one at a time).
+    unfinished: std::sync::Mutex<Option<Revoked>>,
 }
 
 /// The list as last read.
-#[derive(Default)]
+#[derive(Default, Clone)]
 struct Revoked {
     /// Revoked `jti` to the `exp` of its token.
     jtis: HashMap<Box<str>, u64>,
@@ -118,6 +128,8 @@ impl RevocationList {
                 leeway: issuer.leeway_seconds(),
                 list: Arc::new(Refreshing::new(RETRY_AFTER_FAILURE)),
                 fetches: AtomicU64::new(0),
+                deadline: issuer.jwks_timeout(),
+                unfinished: std::sync::Mutex::new(None),
             }),
         }
     }
@@ -239,31 +251,62 @@ impl ListState {
         }
     }
 
-    /// Reads what was revoked since `current` (all of it without one), page by page, and
-    /// merges it into a copy of `current`; fresh for the poll interval.
+    /// Reads what was revoked since `current` (all of it without one), or since what an
+    /// unfinished refresh read, page by page, and merges it into a copy; fresh for the poll
+    /// interval. Fails when the source fails, when the pages do not all come within the
+    /// deadline, or when they do not end within [`MAX_PAGES`]: what was read is then kept for
+    /// the next refresh, and the list held stays as it was.
     async fn read(
         &self,
         current: Option<Arc<Revoked>>,
     ) -> Result<(Revoked, Duration), RevocationFetchError> {
-        let mut cursor = current.as_ref().and_then(|list| list.cursor.clone());
-        let mut pages = Vec::new();
+        let deadline = tokio::time::Instant::now() + self.deadline;
+        let unfinished = self
+            .unfinished
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take();
+        let mut list = match (unfinished, current) {
+            (Some(unfinished), _) => unfinished,
+            (None, Some(current)) => Revoked::clone(&current),
+            (None, None) => Revoked::default(),
+        };
+        let horizon = self.horizon();
+        list.jtis.retain(|_, exp| *exp >= horizon);
         for _ in 0..MAX_PAGES {
             self.fetches.fetch_add(1, Ordering::Relaxed);
-            let page = self.source.fetch(cursor.as_deref()).await?;
-            cursor = Some(page.cursor.clone());
-            let more = page.more;
-            pages.push(page);
-            if !more {
-                break;
+            let fetched =
+                tokio::time::timeout_at(deadline, self.source.fetch(list.cursor.as_deref())).await;
+            let page = match fetched {
+                Ok(Ok(page)) => page,
+                Ok(Err(err)) => return Err(self.unfinished(list, err)),
+                Err(_) => {
+                    let why = RevocationFetchError::new(format!(
+                        "the list did not come within {} s (jwks_timeout_seconds)",
+                        self.deadline.as_secs_f32()
+                    ));
+                    return Err(self.unfinished(list, why));
+                }
+            };
+            add(&mut list.jtis, &page.revoked, horizon);
+            list.cursor = Some(page.cursor);
+            if !page.more {
+                return Ok((list, self.poll));
             }
         }
-        let horizon = self.horizon();
-        let mut jtis = current.map(|list| list.jtis.clone()).unwrap_or_default();
-        jtis.retain(|_, exp| *exp >= horizon);
-        for page in &pages {
-            add(&mut jtis, &page.revoked, horizon);
-        }
-        Ok((Revoked { jtis, cursor }, self.poll))
+        let why = RevocationFetchError::new(format!(
+            "the list did not end within {MAX_PAGES} pages; the next refresh reads on"
+        ));
+        Err(self.unfinished(list, why))
+    }
+
+    /// Keeps `list`, as far as it was read, for the next refresh; answers `why`.
+    fn unfinished(&self, list: Revoked, why: RevocationFetchError) -> RevocationFetchError {
+        *self
+            .unfinished
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(list);
+        why
     }
 }
 

@@ -93,3 +93,98 @@ async fn a_failing_endpoint_is_asked_once_per_retry_interval_then_recovers() {
     assert_eq!(statuses, [200; 10]);
     assert_eq!(issuer.fetch_count(), 2);
 }
+
+/// The revocation list of `issuer`, with a one-second timeout.
+fn revocation_server(issuer: &TestIssuer, fail_open: bool) -> Server {
+    let config = config_with(issuer, |raw| {
+        raw.revocation_endpoint = issuer.revocation_url();
+        raw.jwks_timeout_seconds = 1;
+        raw.revocation_fail_open = fail_open;
+    });
+    serve(declare(JwtAuth::new(config).unwrap()))
+}
+
+fn in_an_hour() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        + 3600
+}
+
+/// A list that hangs: every waiting request shares one read, and none waits past the timeout.
+#[actix_web::test]
+async fn a_hanging_revocation_list_costs_one_read_shared_by_every_waiter() {
+    let issuer = TestIssuer::start();
+    issuer.set_revocation_delay(Duration::from_secs(30));
+    let server = revocation_server(&issuer, false);
+    let tokens: Vec<String> = (0..4)
+        .map(|i| issuer.token().jti(&format!("jti-{i}")).sign())
+        .collect();
+    let (statuses, slowest) = all_at_once(&server, &tokens).await;
+    assert_eq!(statuses, [503; 4]);
+    assert_eq!(issuer.revocation_queries().len(), 1);
+    assert!(slowest < Duration::from_millis(2500), "{slowest:?}");
+}
+
+/// A list served as slow pages that never end within the deadline: the refresh stops at the
+/// deadline (one timeout for all its pages), and the request is answered by the staleness
+/// rule, 503, never with a half-read list, even when the token is revoked further down.
+#[actix_web::test]
+async fn a_revocation_refresh_has_one_deadline_for_all_its_pages() {
+    let issuer = TestIssuer::start();
+    issuer.set_revocation_page_size(1);
+    issuer.set_revocation_delay(Duration::from_millis(150));
+    for i in 0..40 {
+        issuer.revoke(&format!("other-{i}"), in_an_hour());
+    }
+    issuer.revoke("stolen", in_an_hour());
+    let server = revocation_server(&issuer, false);
+    let stolen = issuer.token().jti("stolen").sign();
+    let started = Instant::now();
+    let reply = get(&server, "/api/profile", Some(&stolen)).await;
+    let waited = started.elapsed();
+    assert_eq!(reply.status, 503, "{:?}", reply.body);
+    assert!(waited < Duration::from_millis(2500), "{waited:?}");
+
+    // Failing open answers from what is held (nothing yet), still within the deadline: the
+    // half-read list is not taken for a whole one.
+    let open = revocation_server(&issuer, true);
+    let started = Instant::now();
+    let reply = get(
+        &open,
+        "/api/profile",
+        Some(&issuer.token().jti("fine").sign()),
+    )
+    .await;
+    assert_eq!(reply.status, 200);
+    assert!(started.elapsed() < Duration::from_millis(2500));
+}
+
+/// More pages than one refresh reads: the list is not taken as read until its end, and what
+/// was read is kept, so the following refreshes go on from there and the revoked token at
+/// the end is refused.
+#[actix_web::test]
+async fn a_list_longer_than_one_refresh_is_read_to_its_end_over_several() {
+    let issuer = TestIssuer::start();
+    issuer.set_revocation_page_size(1);
+    for i in 0..100 {
+        issuer.revoke(&format!("other-{i}"), in_an_hour());
+    }
+    issuer.revoke("stolen", in_an_hour());
+    let server = revocation_server(&issuer, false);
+    let stolen = issuer.token().jti("stolen").sign();
+    let mut statuses = Vec::new();
+    for _ in 0..4 {
+        statuses.push(get(&server, "/api/profile", Some(&stolen)).await.status);
+        if statuses.last() == Some(&401) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(1100)).await;
+    }
+    assert_eq!(statuses.first(), Some(&503), "{statuses:?}");
+    assert_eq!(statuses.last(), Some(&401), "{statuses:?}");
+    assert!(!statuses.contains(&200), "{statuses:?}");
+    // Each page was asked for once: the second refresh went on from the first one's cursor.
+    assert_eq!(issuer.revocation_queries().len(), 101);
+}
