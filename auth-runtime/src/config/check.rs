@@ -89,6 +89,8 @@ impl RawConfig {
             revocation_poll_seconds: self.revocation_poll_seconds,
             revocation_max_staleness_seconds: self.revocation_max_staleness_seconds,
             revocation_fail_open: self.revocation_fail_open,
+            revocation_max_entries: self.revocation_max_entries,
+            revocation_max_bytes: self.revocation_max_bytes,
         }
     }
 
@@ -139,6 +141,12 @@ impl RawConfig {
             revocation_fail_open: entry
                 .revocation_fail_open
                 .unwrap_or(top.revocation_fail_open),
+            revocation_max_entries: entry
+                .revocation_max_entries
+                .unwrap_or(top.revocation_max_entries),
+            revocation_max_bytes: entry
+                .revocation_max_bytes
+                .unwrap_or(top.revocation_max_bytes),
         }
     }
 }
@@ -223,6 +231,8 @@ struct IssuerDraft {
     revocation_poll_seconds: u64,
     revocation_max_staleness_seconds: u64,
     revocation_fail_open: bool,
+    revocation_max_entries: usize,
+    revocation_max_bytes: usize,
 }
 
 impl IssuerDraft {
@@ -298,6 +308,8 @@ impl IssuerDraft {
             revocation_poll: Duration::from_secs(self.revocation_poll_seconds),
             revocation_max_staleness: Duration::from_secs(self.revocation_max_staleness_seconds),
             revocation_fail_open: self.revocation_fail_open,
+            revocation_max_entries: self.revocation_max_entries,
+            revocation_max_bytes: self.revocation_max_bytes,
             issuer: self.issuer,
             key: self.key,
         })
@@ -584,6 +596,18 @@ impl IssuerDraft {
                 ConfigErrorKind::OutOfRange,
                 format!("{key}.revocation_poll_seconds must be at least 1 (default 15)"),
             ));
+        }
+        for (name, value) in [
+            ("revocation_max_entries", self.revocation_max_entries),
+            ("revocation_max_bytes", self.revocation_max_bytes),
+        ] {
+            if value == 0 {
+                return Err(self.error(
+                    name,
+                    ConfigErrorKind::OutOfRange,
+                    format!("{key}.{name} must be at least 1"),
+                ));
+            }
         }
         if self.revocation_max_staleness_seconds < self.revocation_poll_seconds {
             return Err(self.error(

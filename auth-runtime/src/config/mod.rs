@@ -266,6 +266,8 @@ pub struct IssuerConfig {
     revocation_poll: Duration,
     revocation_max_staleness: Duration,
     revocation_fail_open: bool,
+    revocation_max_entries: usize,
+    revocation_max_bytes: usize,
     /// The configuration key of this issuer (`auth_client` or `auth_client.issuers[1]`),
     /// named by errors about it.
     key: String,
@@ -300,6 +302,8 @@ impl fmt::Debug for IssuerConfig {
             .field("revocation_poll", &self.revocation_poll)
             .field("revocation_max_staleness", &self.revocation_max_staleness)
             .field("revocation_fail_open", &self.revocation_fail_open)
+            .field("revocation_max_entries", &self.revocation_max_entries)
+            .field("revocation_max_bytes", &self.revocation_max_bytes)
             .finish()
     }
 }
@@ -468,6 +472,16 @@ impl IssuerConfig {
     /// Whether tokens are accepted against an old list when it cannot be refreshed.
     pub fn revocation_fail_open(&self) -> bool {
         self.revocation_fail_open
+    }
+
+    /// The most entries the revocation list may hold.
+    pub fn revocation_max_entries(&self) -> usize {
+        self.revocation_max_entries
+    }
+
+    /// The most memory, estimated in bytes, the revocation list may take.
+    pub fn revocation_max_bytes(&self) -> usize {
+        self.revocation_max_bytes
     }
 
     /// The configuration key of this issuer: `auth_client`, or `auth_client.issuers[N]`.

@@ -94,6 +94,13 @@ pub struct RawConfig {
     /// `true`: when the list is too old and cannot be refreshed, accept tokens against the
     /// last list held instead of refusing them. Default `false`.
     pub revocation_fail_open: bool,
+    /// The most entries the revocation list may hold. A list that grows past it is treated
+    /// as unavailable (the staleness rule applies: 503 unless `revocation_fail_open`) and
+    /// logged at `error`. Default 1000000.
+    pub revocation_max_entries: usize,
+    /// The most memory, estimated in bytes, the revocation list may take; past it, as past
+    /// `revocation_max_entries`. Default 67108864 (64 MiB).
+    pub revocation_max_bytes: usize,
     /// Several trusted issuers, each with its own keys, algorithms, audience and role
     /// mapping; the token's `iss` picks one before any key is looked up. Default empty: the
     /// one issuer described by the keys above.
@@ -128,6 +135,8 @@ impl Default for RawConfig {
             revocation_poll_seconds: 15,
             revocation_max_staleness_seconds: 60,
             revocation_fail_open: false,
+            revocation_max_entries: 1_000_000,
+            revocation_max_bytes: 64 * 1024 * 1024,
             issuers: Vec::new(),
         }
     }
@@ -160,6 +169,8 @@ pub struct RawIssuer {
     pub revocation_poll_seconds: Option<u64>,
     pub revocation_max_staleness_seconds: Option<u64>,
     pub revocation_fail_open: Option<bool>,
+    pub revocation_max_entries: Option<usize>,
+    pub revocation_max_bytes: Option<usize>,
 }
 
 /// A secret from the configuration (`shared_secret`). Its `Debug` never shows it; read it

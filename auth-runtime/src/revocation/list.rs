@@ -1,12 +1,12 @@
 //! One issuer's revocation list, held in memory, refreshed, and checked on every request.
 
-use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
-use super::source::{RevocationFetchError, RevocationSource, RevokedToken};
+use super::entries::Entries;
+use super::source::{RevocationFetchError, RevocationSource};
 use crate::clock::now;
 use crate::config::IssuerConfig;
 use crate::error::AuthError;
@@ -90,6 +90,9 @@ struct ListState {
     fetches: AtomicU64,
     /// How long one refresh may take, all its pages together.
     deadline: Duration,
+    /// The most entries, and estimated bytes, the list may hold.
+    max_entries: usize,
+    max_bytes: usize,
     /// The list as far as an unfinished refresh read it: the next one goes on from there.
     /// Only touched by the refresh under way (one at a time).
     unfinished: std::sync::Mutex<Option<Revoked>>,
@@ -98,8 +101,8 @@ struct ListState {
 /// The list as last read.
 #[derive(Default, Clone)]
 struct Revoked {
-    /// Revoked `jti` to the `exp` of its token.
-    jtis: HashMap<Box<str>, u64>,
+    /// Revoked `jti`s, each with the `exp` of its token.
+    jtis: Entries,
     cursor: Option<String>,
 }
 
@@ -129,6 +132,8 @@ impl RevocationList {
                 list: Arc::new(Refreshing::new(RETRY_AFTER_FAILURE)),
                 fetches: AtomicU64::new(0),
                 deadline: issuer.jwks_timeout(),
+                max_entries: issuer.revocation_max_entries(),
+                max_bytes: issuer.revocation_max_bytes(),
                 unfinished: std::sync::Mutex::new(None),
             }),
         }
@@ -140,7 +145,7 @@ impl RevocationList {
             .list
             .held()
             .as_ref()
-            .is_some_and(|held| held.value.jtis.contains_key(jti))
+            .is_some_and(|held| held.value.jtis.contains(jti))
     }
 
     /// How many tokens the list holds.
@@ -272,7 +277,6 @@ impl ListState {
             (None, None) => Revoked::default(),
         };
         let horizon = self.horizon();
-        list.jtis.retain(|_, exp| *exp >= horizon);
         for _ in 0..MAX_PAGES {
             self.fetches.fetch_add(1, Ordering::Relaxed);
             let fetched =
@@ -288,9 +292,28 @@ impl ListState {
                     return Err(self.unfinished(list, why));
                 }
             };
-            add(&mut list.jtis, &page.revoked, horizon);
+            for token in &page.revoked {
+                list.jtis.add(&token.jti, token.exp, horizon);
+            }
             list.cursor = Some(page.cursor);
+            if list.jtis.len() > self.max_entries || list.jtis.bytes() > self.max_bytes {
+                // Nothing of it is kept: the list held stays, and ages into the staleness rule.
+                tracing::error!(
+                    target: LOG_TARGET,
+                    entries = list.jtis.len(),
+                    bytes = list.jtis.bytes(),
+                    max_entries = self.max_entries,
+                    max_bytes = self.max_bytes,
+                    "revocation list is over its bound; it is treated as unavailable"
+                );
+                return Err(RevocationFetchError::new(format!(
+                    "the list is over its bound of {} entries and {} bytes \
+                     (revocation_max_entries, revocation_max_bytes)",
+                    self.max_entries, self.max_bytes
+                )));
+            }
             if !page.more {
+                list.jtis.settle(horizon);
                 return Ok((list, self.poll));
             }
         }
@@ -320,17 +343,9 @@ enum Refresh {
 }
 
 fn verdict(list: &Revoked, jti: &str) -> Result<(), AuthError> {
-    if list.jtis.contains_key(jti) {
+    if list.jtis.contains(jti) {
         Err(AuthError::Revoked)
     } else {
         Ok(())
-    }
-}
-
-fn add(jtis: &mut HashMap<Box<str>, u64>, revoked: &[RevokedToken], horizon: u64) {
-    for token in revoked {
-        if token.exp >= horizon && !token.jti.is_empty() {
-            jtis.insert(Box::from(token.jti.as_str()), token.exp);
-        }
     }
 }

@@ -1,6 +1,7 @@
 //! Revoked tokens: the issuer's list of revoked `jti`s, where it comes from, and how it is
 //! kept current.
 
+mod entries;
 mod list;
 mod source;
 

@@ -188,3 +188,58 @@ async fn a_list_longer_than_one_refresh_is_read_to_its_end_over_several() {
     // Each page was asked for once: the second refresh went on from the first one's cursor.
     assert_eq!(issuer.revocation_queries().len(), 101);
 }
+
+/// A list that grows past its bound (entries, or estimated bytes) is treated as unavailable:
+/// 503 by the staleness rule, or the last list held when failing open; said at `error`.
+#[actix_web::test]
+async fn a_list_over_its_bound_is_treated_as_unavailable() {
+    let issuer = TestIssuer::start();
+    issuer.set_revocation_page_size(10);
+    for i in 0..40 {
+        issuer.revoke(&format!("{i:0>60}"), in_an_hour());
+    }
+    let bounded = |max_entries: usize, max_bytes: usize, fail_open: bool| {
+        let config = config_with(&issuer, |raw| {
+            raw.revocation_endpoint = issuer.revocation_url();
+            raw.revocation_max_entries = max_entries;
+            raw.revocation_max_bytes = max_bytes;
+            raw.revocation_fail_open = fail_open;
+        });
+        JwtAuth::new(config).unwrap()
+    };
+    let token = issuer.token().jti("fine").sign();
+    for (max_entries, max_bytes) in [(30, 1 << 20), (1000, 2_000)] {
+        let (lines, _logs) = crate::support::Lines::capture();
+        let app = actix_web::test::init_service(
+            actix_web::App::new()
+                .wrap(bounded(max_entries, max_bytes, false))
+                .configure(crate::support::routes),
+        )
+        .await;
+        let req = actix_web::test::TestRequest::get()
+            .uri("/api/profile")
+            .insert_header(("authorization", format!("Bearer {token}")))
+            .to_request();
+        let res = actix_web::test::call_service(&app, req).await;
+        assert_eq!(
+            res.status(),
+            503,
+            "{max_entries} entries, {max_bytes} bytes"
+        );
+        assert!(
+            lines.text().contains("revocation list is over its bound"),
+            "{}",
+            lines.text()
+        );
+    }
+    let server = serve(declare(bounded(30, 1 << 20, true)));
+    assert_eq!(get(&server, "/api/profile", Some(&token)).await.status, 200);
+    // Within its bound, the same list is read whole.
+    let server = serve(declare(bounded(40, 1 << 20, false)));
+    assert_eq!(get(&server, "/api/profile", Some(&token)).await.status, 200);
+    let revoked = issuer.token().jti(&format!("{:0>60}", 39)).sign();
+    assert_eq!(
+        get(&server, "/api/profile", Some(&revoked)).await.status,
+        401
+    );
+}
