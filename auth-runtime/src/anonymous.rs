@@ -2,10 +2,11 @@
 
 use std::cell::Cell;
 use std::future::{Ready, ready};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use actix_web::HttpMessage as _;
 use actix_web::dev::{
-    ResourceDef, Service, ServiceRequest, ServiceResponse, Transform, forward_ready,
+    Extensions, ResourceDef, Service, ServiceRequest, ServiceResponse, Transform, forward_ready,
 };
 use actix_web::guard::{Guard, GuardContext};
 use actix_web::http::Method;
@@ -55,10 +56,7 @@ pub struct AnonymousGuard;
 
 impl Guard for AnonymousGuard {
     fn check(&self, ctx: &GuardContext<'_>) -> bool {
-        if mark() {
-            // The route runs without an identity: none in the extensions either.
-            ctx.req_data_mut().remove::<Principal>();
-        }
+        leave_anonymous(&mut ctx.req_data_mut());
         true
     }
 }
@@ -116,12 +114,43 @@ where
     forward_ready!(service);
 
     fn call(&self, req: ServiceRequest) -> S::Future {
-        if mark() {
-            req.extensions_mut().remove::<Principal>();
-        }
+        leave_anonymous(&mut req.extensions_mut());
         self.service.call(req)
     }
 }
+
+/// Marks the request being routed to an anonymous route; the route runs without an identity,
+/// so none stays in the request's extensions either.
+///
+/// A `Principal` there while no middleware is routing means a `JwtAuth` authenticated the
+/// request and handed it on, and something between it and the routes routed it later: a
+/// middleware that awaits before calling further in. Anonymous routes then cannot be told
+/// apart in time (they answer 401 without a token), which is said once, at `error`, with the
+/// fix. A `JwtAuth` that passed the request on unchecked (a `public_paths` prefix) leaves
+/// [`PassedOn`] to say it routes later on purpose.
+fn leave_anonymous(extensions: &mut Extensions) {
+    if mark() {
+        extensions.remove::<Principal>();
+        return;
+    }
+    if extensions.contains::<PassedOn>() || extensions.remove::<Principal>().is_none() {
+        return;
+    }
+    static REPORTED: AtomicBool = AtomicBool::new(false);
+    if !REPORTED.swap(true, Ordering::Relaxed) {
+        tracing::error!(
+            "an anonymous route was routed after JwtAuth handed the request on: a middleware \
+             registered before `.wrap(auth)` (so inside JwtAuth) awaits before calling \
+             further in (as a session middleware that loads the session first does), so \
+             anonymous routes answer 401 to requests \
+             without a token; register that middleware after `.wrap(auth)` (outside JwtAuth)"
+        );
+    }
+}
+
+/// Left in the extensions by a `JwtAuth` that passed a request on without looking at it,
+/// whose routing then happens after its `call` on purpose.
+pub(crate) struct PassedOn;
 
 /// Marks the request being routed as anonymous, when a middleware is routing it; tells
 /// whether one is.

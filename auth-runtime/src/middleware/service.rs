@@ -128,6 +128,10 @@ where
     fn call(&self, req: ServiceRequest) -> Self::Future {
         let policy = &self.policy;
         if !policy.config.enabled() || policy.is_public_path(req.match_info().as_str()) {
+            if req.extensions().contains::<Principal>() {
+                // Authenticated by a `JwtAuth` around this one: routed later on purpose.
+                req.extensions_mut().insert(anonymous::PassedOn);
+            }
             let (policy, service) = (Arc::clone(policy), Rc::clone(&self.service));
             return JwtAuthFuture::new(State::Unchecked {
                 future: Box::pin(async move {

@@ -243,3 +243,62 @@ async fn a_list_over_its_bound_is_treated_as_unavailable() {
         401
     );
 }
+
+/// A middleware between `JwtAuth` and the routes that awaits before calling further in (as
+/// actix-session does) routes the request after `JwtAuth` handed it on, so an anonymous route
+/// cannot be told from a protected one in time: without a token it answers 401 (closed); with
+/// one, the first such request says at `error` which middleware to move, and the route's
+/// handler finds no identity in the request's extensions.
+#[actix_web::test]
+async fn a_middleware_that_awaits_before_routing_is_reported_with_the_fix() {
+    use actix_web::body::BoxBody;
+    use actix_web::dev::{ServiceRequest, ServiceResponse};
+    use actix_web::middleware::{Next, from_fn};
+    use actix_web::{HttpMessage as _, HttpResponse, web};
+    async fn awaiting(
+        req: ServiceRequest,
+        next: Next<BoxBody>,
+    ) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
+        actix_web::rt::task::yield_now().await;
+        next.call(req).await
+    }
+    async fn open(req: actix_web::HttpRequest) -> HttpResponse {
+        let seen = req.extensions().contains::<auth_runtime::Principal>();
+        HttpResponse::Ok().json(serde_json::json!({ "principal_in_extensions": seen }))
+    }
+    let (lines, _logs) = crate::support::Lines::capture();
+    let issuer = TestIssuer::start();
+    let auth = JwtAuth::new(issuer.config())
+        .unwrap()
+        .anonymous_route(&[actix_web::http::Method::GET], "/open");
+    let app = actix_web::test::init_service(
+        actix_web::App::new()
+            .wrap(from_fn(awaiting))
+            .wrap(auth)
+            .service(
+                web::resource("/open")
+                    .guard(auth_runtime::AnonymousGuard)
+                    .route(web::get().to(open)),
+            ),
+    )
+    .await;
+    let without = actix_web::test::TestRequest::get()
+        .uri("/open")
+        .to_request();
+    assert_eq!(
+        actix_web::test::call_service(&app, without).await.status(),
+        401
+    );
+    let token = issuer.token().sign();
+    let with = actix_web::test::TestRequest::get()
+        .uri("/open")
+        .insert_header(("authorization", format!("Bearer {token}")))
+        .to_request();
+    let body: serde_json::Value = actix_web::test::call_and_read_body_json(&app, with).await;
+    assert_eq!(body["principal_in_extensions"], false);
+    let text = lines.text();
+    assert!(
+        text.contains("awaits before calling further in") && text.contains("outside JwtAuth"),
+        "{text}"
+    );
+}
