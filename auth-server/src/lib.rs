@@ -72,7 +72,7 @@
 #![deny(unreachable_pub)]
 #![warn(missing_docs)]
 
-// Layers, each importing only those before it: hex, keys, wallet, store; error; clock,
+// Layers, each importing only those before it: hex, keys, network, wallet, store; error; clock,
 // challenge, config, metrics, throttle; server (the issuer value); flows (what the endpoints
 // do, as `AuthServer` methods); embed and endpoints (HTTP: parse, call the flow, render).
 mod challenge;
@@ -85,6 +85,7 @@ mod flows;
 mod hex;
 mod keys;
 mod metrics;
+mod network;
 mod server;
 pub mod store;
 mod throttle;
@@ -96,5 +97,6 @@ pub use config::{
 };
 pub use embed::embed;
 pub use error::ServerError;
+pub use network::IpNetwork;
 pub use server::{AuthServer, AuthServerBuilder, BASE_PATH};
 pub use wallet::{WalletAlgorithm, WalletError};

@@ -1,6 +1,8 @@
 //! Throttling: wallet sign-ins per client address ([`ClientLimit`]), failed password logins per
 //! client address and per account, and the password hashes checked at once ([`LoginGuard`]).
-//! Counts decay with time; a client is an address, or its /64 for IPv6.
+//! Counts decay with time; a client is an address, or its /64 for IPv6. The table of clients is
+//! bounded, and a full one makes room by forgetting the lowest counts: no address goes
+//! uncounted.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -14,8 +16,12 @@ use crate::config::LoginLimits;
 use crate::error::ServerError;
 use crate::metrics;
 
-/// Client addresses tracked at once; beyond it, new addresses meet only the account limit.
+/// Client addresses tracked at once.
 const MAX_TRACKED_CLIENTS: usize = 10_000;
+
+/// Client addresses a full table keeps when a new one comes: making room for an eighth at
+/// once lets the next 1,250 new addresses in without another pass over the table.
+const KEPT_WHEN_FULL: usize = MAX_TRACKED_CLIENTS - MAX_TRACKED_CLIENTS / 8;
 
 /// Logins waiting for a hashing slot, per slot, before further ones get 503.
 const QUEUE_PER_SLOT: usize = 4;
@@ -34,9 +40,11 @@ struct Scores {
     account: Score,
 }
 
-/// Decaying counts per client address (an IPv6 /64), at most [`MAX_TRACKED_CLIENTS`] of them:
-/// when full, counts that decayed to nothing make room, and a new address beyond that is not
-/// counted (the account limit still holds for logins).
+/// Decaying counts per client address (an IPv6 /64), at most [`MAX_TRACKED_CLIENTS`] of them.
+/// A new address that finds the table full is counted all the same: the counts that decayed to
+/// nothing make room, and if that is not enough, the lowest counts are forgotten down to
+/// [`KEPT_WHEN_FULL`]. An address loses its count only when most of the tracked ones count at
+/// least as much: new addresses that each try less than one did cannot free it.
 #[derive(Default)]
 struct ClientScores {
     clients: HashMap<IpAddr, Score>,
@@ -67,14 +75,33 @@ impl ClientScores {
             return;
         }
         if self.clients.len() >= MAX_TRACKED_CLIENTS {
-            self.clients
-                .retain(|_, score| score.decayed(now, decay) > 0.0);
+            self.make_room(now, decay);
         }
-        if self.clients.len() < MAX_TRACKED_CLIENTS {
-            self.clients
-                .entry(client)
-                .or_default()
-                .add(delta, now, decay);
+        self.clients
+            .entry(client)
+            .or_default()
+            .add(delta, now, decay);
+    }
+
+    /// Forgets the counts that decayed to nothing, then the lowest ones until
+    /// [`KEPT_WHEN_FULL`] remain. One pass over the table, O(n), which only every
+    /// `MAX_TRACKED_CLIENTS / 8`-th new address makes: amortised O(1) per new address.
+    fn make_room(&mut self, now: SystemTime, decay: Duration) {
+        self.clients
+            .retain(|_, score| score.decayed(now, decay) > 0.0);
+        let excess = self.clients.len().saturating_sub(KEPT_WHEN_FULL);
+        if excess == 0 {
+            return;
+        }
+        // Every count decays at the same rate, so the lowest now stay the lowest.
+        let mut counts: Vec<(f64, IpAddr)> = self
+            .clients
+            .iter()
+            .map(|(client, score)| (score.decayed(now, decay), *client))
+            .collect();
+        counts.select_nth_unstable_by(excess - 1, |a, b| a.0.total_cmp(&b.0));
+        for (_, client) in &counts[..excess] {
+            self.clients.remove(client);
         }
     }
 }
@@ -344,6 +371,62 @@ mod tests {
         }
         let err = guard.begin(ip("10.0.0.1"), false, at(0.0)).unwrap_err();
         assert!(err.retry_after().is_some_and(|secs| secs > 1_000_000));
+    }
+
+    #[test]
+    fn a_full_table_of_clients_still_locks_a_fresh_client_out_and_keeps_the_busiest() {
+        let guard = LoginGuard::new(limits());
+        for _ in 0..3 {
+            guard.begin(ip("192.0.2.1"), false, at(0.0)).unwrap();
+        }
+        // Twice as many addresses as the table holds, one failure each.
+        for n in 0..2 * MAX_TRACKED_CLIENTS as u32 {
+            let [_, a, b, c] = n.to_be_bytes();
+            let client = IpAddr::from([10, a, b, c]);
+            guard.begin(client, false, at(1.0)).unwrap();
+        }
+        for _ in 0..3 {
+            guard.begin(ip("192.0.2.2"), false, at(2.0)).unwrap();
+        }
+        assert!(guard.begin(ip("192.0.2.2"), false, at(2.0)).is_err());
+        assert!(guard.begin(ip("192.0.2.1"), false, at(2.0)).is_err());
+        let limit = ClientLimit::new((3, Duration::from_secs(10)));
+        for n in 0..2 * MAX_TRACKED_CLIENTS as u32 {
+            let [_, a, b, c] = n.to_be_bytes();
+            limit.take(IpAddr::from([10, a, b, c]), at(0.0)).unwrap();
+        }
+        for _ in 0..3 {
+            limit.take(ip("192.0.2.3"), at(1.0)).unwrap();
+        }
+        assert!(limit.take(ip("192.0.2.3"), at(1.0)).is_err());
+        assert!(limit.clients.lock().unwrap().clients.len() <= MAX_TRACKED_CLIENTS);
+    }
+
+    #[test]
+    fn a_full_table_forgets_decayed_counts_first_then_the_lowest_down_to_seven_eighths() {
+        let decay = Duration::from_secs(10);
+        let client = |n: u32| {
+            let [_, a, b, c] = n.to_be_bytes();
+            IpAddr::from([10, a, b, c])
+        };
+        let mut scores = ClientScores::default();
+        for n in 0..MAX_TRACKED_CLIENTS as u32 {
+            scores.add(client(n), 2.0, at(0.0), decay);
+        }
+        // Nothing decayed yet: the lowest counts go, down to seven eighths of the table.
+        scores.add(client(0), 1.0, at(0.0), decay);
+        scores.add(ip("192.0.2.1"), 1.0, at(0.0), decay);
+        assert_eq!(scores.clients.len(), KEPT_WHEN_FULL + 1);
+        assert!(scores.clients.contains_key(&client(0)), "the busiest stays");
+        assert!(scores.clients.contains_key(&ip("192.0.2.1")));
+        // Refill; once every count has decayed, a new address clears them all.
+        let mut n = MAX_TRACKED_CLIENTS as u32;
+        while scores.clients.len() < MAX_TRACKED_CLIENTS {
+            scores.add(client(n), 1.0, at(0.0), decay);
+            n += 1;
+        }
+        scores.add(ip("192.0.2.2"), 1.0, at(30.0), decay);
+        assert_eq!(scores.clients.len(), 1);
     }
 
     #[test]

@@ -1,6 +1,5 @@
 //! The check that turns a [`RawServerConfig`] into a [`ServerConfig`].
 
-use std::net::IpAddr;
 use std::time::Duration;
 
 use auth_runtime::__private::explain;
@@ -9,6 +8,7 @@ use figment::Figment;
 
 use super::{AdminAccount, LoginLimits, RawServerConfig, SECTION, ServerConfig, redacted_url};
 use crate::keys::SIGNING_ALGORITHMS;
+use crate::network::IpNetwork;
 use crate::wallet::WalletAlgorithm;
 
 impl ServerConfig {
@@ -136,10 +136,10 @@ impl RawServerConfig {
         };
         let mut trusted_proxies = Vec::new();
         for (index, proxy) in self.trusted_proxies.iter().enumerate() {
-            trusted_proxies.push(proxy.trim().parse::<IpAddr>().map_err(|_| {
+            trusted_proxies.push(IpNetwork::parse(proxy.trim()).map_err(|why| {
                 error(format!(
-                    "{SECTION}.trusted_proxies[{index}] (`{proxy}`) is not an IP address; list \
-                     the addresses your reverse proxies connect from, e.g. 10.0.0.5"
+                    "{SECTION}.trusted_proxies[{index}] (`{proxy}`) {why}; list the addresses \
+                     or networks your reverse proxies connect from, e.g. 10.0.0.5 or 10.0.0.0/8"
                 ))
             })?);
         }

@@ -1,13 +1,13 @@
 //! The checked configuration, read through accessors.
 
 use std::fmt;
-use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use auth_runtime::Algorithm;
 
 use super::{AdminAccount, redacted_url};
+use crate::network::IpNetwork;
 use crate::wallet::WalletAlgorithm;
 
 /// The checked configuration: built only by [`RawServerConfig::validate`](super::RawServerConfig::validate) (or
@@ -47,7 +47,7 @@ pub struct ServerConfig {
     /// Wallet sign-ins per client address: a burst of `.0`, one more per `.1`.
     pub(crate) sign_in_limit: (u32, Duration),
     /// Reverse proxies trusted to name the client in `X-Forwarded-For`.
-    pub(crate) trusted_proxies: Vec<IpAddr>,
+    pub(crate) trusted_proxies: Vec<IpNetwork>,
     /// The PostgreSQL store's URL, when sessions are kept there.
     pub(crate) store_url: Option<String>,
     /// Connections to the PostgreSQL store per instance.
@@ -168,8 +168,9 @@ impl ServerConfig {
         self.sign_in_limit
     }
 
-    /// Reverse proxies trusted to name the client in `X-Forwarded-For`.
-    pub fn trusted_proxies(&self) -> &[IpAddr] {
+    /// Reverse proxies trusted to name the client in `X-Forwarded-For`: addresses (as
+    /// networks of one) and networks.
+    pub fn trusted_proxies(&self) -> &[IpNetwork] {
         &self.trusted_proxies
     }
 

@@ -67,8 +67,9 @@ pub struct RawServerConfig {
     pub sign_ins_per_client: u32,
     /// How fast the count of sign-ins decays: one forgotten per this many seconds. Default 3.
     pub sign_in_decay_seconds: u64,
-    /// Addresses of reverse proxies whose `X-Forwarded-For` names the client, for the login
-    /// and sign-in limits. Default none: the peer address is the client.
+    /// Reverse proxies whose `X-Forwarded-For` names the client, for the login and sign-in
+    /// limits: addresses (`10.0.0.5`) or networks (`10.0.0.0/8`, `fd00::/8`). Default none:
+    /// the peer address is the client.
     pub trusted_proxies: Vec<String>,
     /// Where sessions and spent challenges are kept: empty for this process's memory, or a
     /// `postgres://user:password@host/db` URL (cargo feature `postgres`) that every instance

@@ -3,7 +3,8 @@
 use actix_web::{HttpRequest, HttpResponse, post, web};
 use auth_runtime::allow_anonymous;
 
-use super::{client_address, token_body};
+use super::client::client_address;
+use super::token_body;
 use crate::error::ServerError;
 use crate::flows::LoginRequest;
 use crate::server::AuthServer;

@@ -3,15 +3,14 @@
 //! renders its answer.
 
 mod challenge;
+mod client;
 mod jwks;
 mod login;
 mod refresh;
 mod revocation;
 mod sign_in;
 
-use std::net::{IpAddr, Ipv4Addr};
-
-use actix_web::{HttpRequest, Scope, web};
+use actix_web::{Scope, web};
 use serde_json::{Map, Value, json};
 
 use crate::error::ServerError;
@@ -47,30 +46,4 @@ fn token_body(tokens: TokenPair) -> Map<String, Value> {
     body.insert("token_type".into(), json!("Bearer"));
     body.insert("expires_in".into(), json!(tokens.expires_in.as_secs()));
     body
-}
-
-/// The client's address: the peer, or, when the peer is a trusted reverse proxy, the
-/// right-most address in `X-Forwarded-For` that is not one of the trusted proxies.
-fn client_address(req: &HttpRequest, trusted: &[IpAddr]) -> IpAddr {
-    let peer = req
-        .peer_addr()
-        .map_or(Ipv4Addr::UNSPECIFIED.into(), |peer| peer.ip());
-    if !trusted.contains(&peer) {
-        return peer;
-    }
-    let forwarded: Vec<&str> = req
-        .headers()
-        .get_all("x-forwarded-for")
-        .filter_map(|value| value.to_str().ok())
-        .flat_map(|value| value.split(','))
-        .collect();
-    for hop in forwarded.iter().rev() {
-        match hop.trim().parse::<IpAddr>() {
-            Ok(address) if trusted.contains(&address) => continue,
-            Ok(address) => return address,
-            // A hop that is not an address: nothing further left can be trusted.
-            Err(_) => return peer,
-        }
-    }
-    peer
 }

@@ -166,3 +166,66 @@ fn a_named_file_that_does_not_exist_is_an_error_for_the_issuer_too() {
         Ok(())
     });
 }
+
+#[test]
+fn trusted_proxies_are_addresses_or_networks_and_an_entry_that_is_neither_is_named() {
+    Jail::expect_with(|jail| {
+        jail.create_file(
+            "auth.yaml",
+            "server_auth:\n  audience: api\n  trusted_proxies:\n    - 10.0.0.5\n    - 10.0.0.0/8\n    \
+             - \"fd00::/8\"\n    - \" ::1 \"\n    - \"::ffff:192.0.2.0/120\"\n",
+        )?;
+        let config = ServerConfig::from_figment(&figment_from("auth.yaml"))
+            .unwrap_or_else(|err| panic!("{err}"));
+        let listed: Vec<String> = config
+            .trusted_proxies()
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(
+            listed,
+            [
+                "10.0.0.5/32",
+                "10.0.0.0/8",
+                "fd00::/8",
+                "::1/128",
+                "::ffff:192.0.2.0/120"
+            ]
+        );
+        for (entry, why) in [
+            (
+                "proxy.example.com",
+                "is neither an IP address nor a network",
+            ),
+            ("10.0.0.0/", "is neither an IP address nor a network"),
+            ("/8", "is neither an IP address nor a network"),
+            ("10.0.0.0/8/8", "is neither an IP address nor a network"),
+            ("10.0.0.0/+8", "is neither an IP address nor a network"),
+            ("10.0.0.0/33", "has a prefix length over 32"),
+            ("fd00::/129", "has a prefix length over 128"),
+            (
+                "10.0.0.1/8",
+                "has address bits set past its prefix; write 10.0.0.0/8",
+            ),
+            (
+                "fd00::1/8",
+                "has address bits set past its prefix; write fd00::/8",
+            ),
+        ] {
+            jail.create_file(
+                "auth.yaml",
+                &format!(
+                    "server_auth:\n  audience: api\n  trusted_proxies: [10.0.0.5, \"{entry}\"]\n"
+                ),
+            )?;
+            let err = ServerConfig::from_figment(&figment_from("auth.yaml"))
+                .unwrap_err()
+                .to_string();
+            assert!(
+                err.contains(&format!("server_auth.trusted_proxies[1] (`{entry}`) {why}")),
+                "{err}"
+            );
+        }
+        Ok(())
+    });
+}

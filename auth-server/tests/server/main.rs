@@ -12,4 +12,5 @@ mod keys;
 mod login;
 mod revocation;
 mod sessions;
+mod throttle;
 mod wallet;

@@ -166,14 +166,23 @@ macro_rules! start {
     ($factory:expr) => {
         start!($factory, 2)
     };
-    ($factory:expr, $workers:expr) => {{
+    ($factory:expr, $workers:expr) => {
+        start!($factory, $workers, "127.0.0.1:0")
+    };
+    ($factory:expr, $workers:expr, $address:expr) => {{
         let server = HttpServer::new($factory)
             .workers($workers)
             .disable_signals()
             .shutdown_timeout(0)
-            .bind("127.0.0.1:0")
-            .expect("bind loopback");
-        let base = format!("http://{}", server.addrs()[0]);
+            .bind($address)
+            .expect("bind");
+        let bound = server.addrs()[0];
+        // A server on every address is reached over IPv4 loopback.
+        let base = if bound.ip().is_unspecified() {
+            format!("http://127.0.0.1:{}", bound.port())
+        } else {
+            format!("http://{bound}")
+        };
         let server = server.run();
         let handle = server.handle();
         actix_web::rt::spawn(server);
@@ -217,6 +226,26 @@ pub fn serve_without_issuer(auth: JwtAuth) -> Server {
         .wrap(auth.clone())
         .service(profile)
         .service(dashboard))
+}
+
+/// The issuer and its validator on `[::]:0`, every address of the host, reached at
+/// 127.0.0.1: the peer address of an IPv4 client is then IPv4-mapped (`::ffff:127.0.0.1`).
+pub fn embedded_on_every_address(raw: RawServerConfig) -> (AuthServer, Server) {
+    let issuer = issuer(raw);
+    let auth = validator_for(&issuer);
+    let server = issuer.clone();
+    let server = start!(
+        move || {
+            App::new()
+                .wrap(auth.clone())
+                .service(server.service())
+                .service(profile)
+                .service(dashboard)
+        },
+        2,
+        "[::]:0"
+    );
+    (issuer, server)
 }
 
 pub fn embedded(raw: RawServerConfig) -> (AuthServer, Server) {
@@ -382,6 +411,29 @@ pub async fn challenge_for(server: &Server, address: &str) -> String {
     .await;
     assert_eq!(status, 200, "{body}");
     body["challenge"].as_str().expect("challenge").to_owned()
+}
+
+/// Signs in a fresh wallet through `client`, optionally naming `forwarded` as the client in
+/// `X-Forwarded-For`: the status and any `Retry-After`.
+pub async fn sign_in_from(
+    client: &reqwest::Client,
+    server: &Server,
+    forwarded: Option<&str>,
+) -> (u16, Option<String>) {
+    let wallet = Wallet::new(WalletAlgorithm::Ed25519);
+    let challenge = challenge_for(server, &wallet.address()).await;
+    let mut request = client
+        .post(format!("{}/api/v1/auth/sign-in", server.base))
+        .json(&wallet.sign_in_body(&challenge));
+    if let Some(forwarded) = forwarded {
+        request = request.header("X-Forwarded-For", forwarded);
+    }
+    let res = request.send().await.unwrap();
+    let retry_after = res
+        .headers()
+        .get("retry-after")
+        .map(|v| v.to_str().unwrap().to_owned());
+    (res.status().as_u16(), retry_after)
 }
 
 /// Signs in with a fresh wallet of `alg`; returns the answer body.

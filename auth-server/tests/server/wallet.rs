@@ -8,7 +8,7 @@ use serde_json::json;
 
 use crate::support::{
     Backend, Wallet, challenge_for, claims, client_from, embedded, get, hex, post, raw_config,
-    secp256k1, sign_in, temp_dir,
+    secp256k1, sign_in, sign_in_from, temp_dir,
 };
 
 #[actix_web::test]
@@ -435,28 +435,6 @@ async fn malformed_sign_in_input_is_400_never_500() {
             .starts_with("invalid JSON body"),
         "{body}"
     );
-}
-
-/// Signs in a fresh wallet through `client`, optionally naming `forwarded` as the client.
-async fn sign_in_from(
-    client: &reqwest::Client,
-    server: &crate::support::Server,
-    forwarded: Option<&str>,
-) -> (u16, Option<String>) {
-    let wallet = Wallet::new(WalletAlgorithm::Ed25519);
-    let challenge = challenge_for(server, &wallet.address()).await;
-    let mut request = client
-        .post(format!("{}/api/v1/auth/sign-in", server.base))
-        .json(&wallet.sign_in_body(&challenge));
-    if let Some(forwarded) = forwarded {
-        request = request.header("X-Forwarded-For", forwarded);
-    }
-    let res = request.send().await.unwrap();
-    let retry_after = res
-        .headers()
-        .get("retry-after")
-        .map(|v| v.to_str().unwrap().to_owned());
-    (res.status().as_u16(), retry_after)
 }
 
 #[actix_web::test]
