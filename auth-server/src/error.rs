@@ -70,6 +70,11 @@ pub enum ServerError {
         /// Seconds until one more sign-in fits.
         retry_after: u64,
     },
+    /// Too many `/refresh` and `/sign-out` calls from the client's address (429).
+    SessionCallsThrottled {
+        /// Seconds until one more call fits.
+        retry_after: u64,
+    },
     /// Too many failed logins from the client's address or for the account (429).
     LoginsThrottled {
         /// Seconds until one more attempt fits.
@@ -110,6 +115,7 @@ impl ServerError {
             ServerError::LoginDisabled => "login_disabled",
             ServerError::UnknownJti => "unknown_jti",
             ServerError::SignInsThrottled { .. } => "sign_ins_throttled",
+            ServerError::SessionCallsThrottled { .. } => "session_calls_throttled",
             ServerError::LoginsThrottled { .. } => "logins_throttled",
             ServerError::LoginsBusy => "logins_busy",
             ServerError::StoreFull { .. } => "store_full",
@@ -138,9 +144,9 @@ impl ServerError {
             | ServerError::SessionExpired => StatusCode::UNAUTHORIZED,
             ServerError::LoginDisabled => StatusCode::FORBIDDEN,
             ServerError::UnknownJti => StatusCode::NOT_FOUND,
-            ServerError::SignInsThrottled { .. } | ServerError::LoginsThrottled { .. } => {
-                StatusCode::TOO_MANY_REQUESTS
-            }
+            ServerError::SignInsThrottled { .. }
+            | ServerError::SessionCallsThrottled { .. }
+            | ServerError::LoginsThrottled { .. } => StatusCode::TOO_MANY_REQUESTS,
             ServerError::LoginsBusy
             | ServerError::StoreFull { .. }
             | ServerError::StoreUnavailable => StatusCode::SERVICE_UNAVAILABLE,
@@ -153,6 +159,7 @@ impl ServerError {
     pub fn retry_after(&self) -> Option<u64> {
         match self {
             ServerError::SignInsThrottled { retry_after }
+            | ServerError::SessionCallsThrottled { retry_after }
             | ServerError::LoginsThrottled { retry_after } => Some((*retry_after).max(1)),
             ServerError::LoginsBusy => Some(1),
             _ => None,
@@ -198,6 +205,9 @@ impl fmt::Display for ServerError {
             ),
             ServerError::SignInsThrottled { .. } => {
                 f.write_str("too many sign-ins from this address; retry later")
+            }
+            ServerError::SessionCallsThrottled { .. } => {
+                f.write_str("too many refresh and sign-out requests from this address; retry later")
             }
             ServerError::LoginsThrottled { .. } => {
                 f.write_str("too many failed logins; retry later")

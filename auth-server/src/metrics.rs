@@ -7,7 +7,7 @@
 //! | `auth_server_sign_ins_total` | counter | `algorithm` (`Ed25519`, `secp256k1`, `ML-DSA-65`, or `unsupported`), `outcome` |
 //! | `auth_server_logins_total` | counter | `outcome` |
 //! | `auth_server_refreshes_total` | counter | `outcome`, `reused` being a reuse detection |
-//! | `auth_server_throttled_total` | counter | `limit` (`client`, `account`, `busy`, `sign_in`) |
+//! | `auth_server_throttled_total` | counter | `limit` (`client`, `account`, `busy`, `sign_in`, `session_call`) |
 //!
 //! `outcome` is `ok`, or the refusal: `invalid` (400), `refused` (401), `disabled` (403),
 //! `throttled` (429), `unavailable` (503), `error` (500); a refresh refused with 401 says why:
@@ -54,7 +54,9 @@ fn refusal(err: &ServerError) -> &'static str {
         | ServerError::SessionRevoked
         | ServerError::SessionExpired => "refused",
         ServerError::LoginDisabled => "disabled",
-        ServerError::SignInsThrottled { .. } | ServerError::LoginsThrottled { .. } => "throttled",
+        ServerError::SignInsThrottled { .. }
+        | ServerError::SessionCallsThrottled { .. }
+        | ServerError::LoginsThrottled { .. } => "throttled",
         ServerError::LoginsBusy | ServerError::StoreFull { .. } | ServerError::StoreUnavailable => {
             "unavailable"
         }

@@ -14,7 +14,7 @@ use crate::config::ServerConfig;
 use crate::hex::to_hex;
 use crate::keys::KeyRing;
 use crate::store::{AuthStore, MemoryStore};
-use crate::throttle::{ClientLimit, LoginGuard};
+use crate::throttle::{ClientLimit, Limited, LoginGuard};
 
 /// The path prefix of every endpoint.
 pub const BASE_PATH: &str = "/api/v1/auth";
@@ -38,6 +38,8 @@ pub(crate) struct IssuerState {
     pub(crate) refresh_tag_key: hmac::Key,
     pub(crate) login: LoginGuard,
     pub(crate) sign_ins: ClientLimit,
+    /// `/refresh` and `/sign-out` per client address, with the sign-in burst and decay.
+    pub(crate) session_calls: ClientLimit,
     /// Tells this store's revocation cursors apart from another store's (a restarted memory
     /// store starts a new list).
     pub(crate) revocation_epoch: String,
@@ -103,7 +105,8 @@ impl AuthServerBuilder {
         let challenges = ChallengeKey::new(secret);
         let refresh_key = derive(secret, b"auth-server refresh token v1");
         let login = LoginGuard::new(self.config.login);
-        let sign_ins = ClientLimit::new(self.config.sign_in_limit);
+        let sign_ins = ClientLimit::new(self.config.sign_in_limit, Limited::SignIn);
+        let session_calls = ClientLimit::new(self.config.sign_in_limit, Limited::SessionCall);
         let refresh_tag_key = derive(secret, b"auth-server refresh token tag v1");
         let epoch_tag = hmac::sign(
             &derive(secret, b"auth-server revocation epoch v1"),
@@ -121,6 +124,7 @@ impl AuthServerBuilder {
                 refresh_tag_key,
                 login,
                 sign_ins,
+                session_calls,
                 revocation_epoch,
                 validators: Mutex::new(Vec::new()),
             }),

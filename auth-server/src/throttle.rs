@@ -143,18 +143,30 @@ pub(crate) struct Attempt {
     account: bool,
 }
 
-/// A burst of `limit` actions per client address, one more per `decay`: wallet sign-ins.
+/// What a [`ClientLimit`] counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Limited {
+    /// Wallet sign-ins.
+    SignIn,
+    /// `/refresh` and `/sign-out` calls.
+    SessionCall,
+}
+
+/// A burst of `limit` actions per client address, one more per `decay`: wallet sign-ins, or
+/// refreshes and sign-outs.
 pub(crate) struct ClientLimit {
     limit: u32,
     decay: Duration,
+    limited: Limited,
     clients: Mutex<ClientScores>,
 }
 
 impl ClientLimit {
-    pub(crate) fn new((limit, decay): (u32, Duration)) -> ClientLimit {
+    pub(crate) fn new((limit, decay): (u32, Duration), limited: Limited) -> ClientLimit {
         ClientLimit {
             limit,
             decay,
+            limited,
             clients: Mutex::new(ClientScores::default()),
         }
     }
@@ -168,9 +180,16 @@ impl ClientLimit {
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
         if let Some(wait) = clients.wait(client, self.limit, now, self.decay) {
-            metrics::throttled("sign_in");
-            return Err(ServerError::SignInsThrottled {
-                retry_after: wait.as_secs_f64().ceil() as u64,
+            let retry_after = wait.as_secs_f64().ceil() as u64;
+            return Err(match self.limited {
+                Limited::SignIn => {
+                    metrics::throttled("sign_in");
+                    ServerError::SignInsThrottled { retry_after }
+                }
+                Limited::SessionCall => {
+                    metrics::throttled("session_call");
+                    ServerError::SessionCallsThrottled { retry_after }
+                }
             });
         }
         clients.add(client, 1.0, now, self.decay);
@@ -390,7 +409,7 @@ mod tests {
         }
         assert!(guard.begin(ip("192.0.2.2"), false, at(2.0)).is_err());
         assert!(guard.begin(ip("192.0.2.1"), false, at(2.0)).is_err());
-        let limit = ClientLimit::new((3, Duration::from_secs(10)));
+        let limit = ClientLimit::new((3, Duration::from_secs(10)), Limited::SignIn);
         for n in 0..2 * MAX_TRACKED_CLIENTS as u32 {
             let [_, a, b, c] = n.to_be_bytes();
             limit.take(IpAddr::from([10, a, b, c]), at(0.0)).unwrap();

@@ -1,10 +1,11 @@
 //! Revocation: `POST /revoke` (admin), `GET /revoked-jtis` (validators), `POST /sign-out`.
 
-use actix_web::{HttpResponse, get, post, web};
+use actix_web::{HttpRequest, HttpResponse, get, post, web};
 use auth_runtime::{allow_anonymous, requires_role};
 use serde::Deserialize;
 use serde_json::json;
 
+use super::client::client_address;
 use crate::error::ServerError;
 use crate::flows::{RevokeRequest, SignOutRequest};
 use crate::server::AuthServer;
@@ -50,8 +51,10 @@ pub(super) async fn revoked_jtis(
 #[post("/sign-out")]
 pub(super) async fn sign_out(
     server: web::Data<AuthServer>,
+    req: HttpRequest,
     body: web::Json<SignOutRequest>,
 ) -> Result<HttpResponse, ServerError> {
+    server.count_session_call(client_address(&req, &server.config().trusted_proxies))?;
     server.sign_out(body.into_inner()).await?;
     Ok(HttpResponse::NoContent().finish())
 }

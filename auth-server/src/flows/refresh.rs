@@ -16,6 +16,14 @@ pub(crate) struct RefreshRequest {
 }
 
 impl AuthServer {
+    /// Counts one `/refresh` or `/sign-out` call of `client` against its limit (the sign-in
+    /// burst and decay, counted apart), or says how long to wait.
+    pub(crate) fn count_session_call(&self, client: std::net::IpAddr) -> Result<(), ServerError> {
+        self.state
+            .session_calls
+            .take(client, self.state.clock.now())
+    }
+
     /// Rotates the session's refresh token and hands out a new pair; a spent token presented
     /// again revokes the session. Counted in `auth_server_refreshes_total`.
     pub(crate) async fn refresh(&self, request: RefreshRequest) -> Result<TokenPair, ServerError> {

@@ -268,3 +268,54 @@ async fn on_a_dual_stack_listener_failed_logins_count_against_the_forwarded_clie
     );
     assert_eq!(failed_login(&proxy, &server, "203.0.113.8").await, 401);
 }
+
+/// `/refresh` and `/sign-out` are limited per client address like sign-in (their own count,
+/// the same burst and decay): a client that floods them with tokens, real or made up, gets
+/// 429 with `Retry-After`, and another client is not limited by it.
+#[actix_web::test]
+async fn refresh_and_sign_out_are_limited_per_client() {
+    let mut raw = raw_config(&temp_dir());
+    raw.sign_ins_per_client = 5;
+    raw.sign_in_decay_seconds = 3_600;
+    let (_issuer, server) = embedded(raw);
+    let wallet = Wallet::new(WalletAlgorithm::Ed25519);
+    let (status, tokens) = crate::support::sign_in(&server, &wallet).await;
+    assert_eq!(status, 200);
+    let refresh_token = tokens["refresh_token"].as_str().unwrap().to_owned();
+
+    for path in ["/api/v1/auth/refresh", "/api/v1/auth/sign-out"] {
+        let flooder = client_from(if path.ends_with("refresh") {
+            "127.0.0.61"
+        } else {
+            "127.0.0.62"
+        });
+        let mut statuses = Vec::new();
+        for i in 0..8 {
+            let res = flooder
+                .post(format!("{}{path}", server.base))
+                .json(&json!({ "refresh_token": format!("made-up-{i}") }))
+                .send()
+                .await
+                .expect("request");
+            if res.status().as_u16() == 429 {
+                assert!(res.headers().get("retry-after").is_some(), "{path}");
+            }
+            statuses.push(res.status().as_u16());
+        }
+        assert_eq!(
+            statuses.iter().filter(|status| **status == 429).count(),
+            3,
+            "{path}: {statuses:?}"
+        );
+        assert!(statuses[..5].iter().all(|status| *status != 429), "{path}");
+    }
+    // Another client refreshes its real session as usual.
+    let (status, _) = crate::support::post_with(
+        &client_from("127.0.0.63"),
+        &server,
+        "/api/v1/auth/refresh",
+        json!({ "refresh_token": refresh_token }),
+    )
+    .await;
+    assert_eq!(status, 200);
+}
