@@ -175,6 +175,77 @@ async fn admin_logs_in_and_tokens_survive_a_restart() {
     );
 }
 
+/// The admin's access token from `POST /login`.
+async fn admin_login(client: &reqwest::Client, base: &str) -> String {
+    let login: Value = client
+        .post(format!("{base}/api/v1/auth/login"))
+        .json(&json!({"email": "admin@example.com", "password": PASSWORD}))
+        .send()
+        .await
+        .expect("login")
+        .json()
+        .await
+        .expect("JSON");
+    login["access_token"].as_str().expect("token").to_owned()
+}
+
+/// The status of `GET /api/profile` with `token`.
+async fn profile_status(client: &reqwest::Client, base: &str, token: &str) -> u16 {
+    client
+        .get(format!("{base}/api/profile"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .expect("profile")
+        .status()
+        .as_u16()
+}
+
+#[tokio::test]
+async fn a_revoked_token_stays_revoked_after_a_restart() {
+    use base64::Engine as _;
+
+    let dir = key_dir().with_extension("revoked");
+    let client = reqwest::Client::new();
+    let (revoked, claims, kept) = {
+        let (_server, base) = start(&dir);
+        let revoked = admin_login(&client, &base).await;
+        let kept = admin_login(&client, &base).await;
+        let payload = revoked.split('.').nth(1).expect("a JWT");
+        let claims: Value = serde_json::from_slice(
+            &base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(payload)
+                .expect("base64url"),
+        )
+        .expect("JSON claims");
+        let res = client
+            .post(format!("{base}/api/v1/auth/revoke"))
+            .bearer_auth(&kept)
+            .json(&json!({"jti": claims["jti"]}))
+            .send()
+            .await
+            .expect("revoke");
+        assert_eq!(res.status().as_u16(), 200);
+        assert_eq!(profile_status(&client, &base, &revoked).await, 401);
+        (revoked, claims, kept)
+    };
+    let (_server, base) = start(&dir);
+    assert_eq!(profile_status(&client, &base, &revoked).await, 401);
+    assert_eq!(profile_status(&client, &base, &kept).await, 200);
+    let list: Value = client
+        .get(format!("{base}/api/v1/auth/revoked-jtis"))
+        .send()
+        .await
+        .expect("list")
+        .json()
+        .await
+        .expect("JSON");
+    assert_eq!(
+        list["revoked"],
+        json!([{"jti": claims["jti"], "exp": claims["exp"]}])
+    );
+}
+
 #[test]
 fn missing_admin_password_fails_at_start_naming_the_variable() {
     let output = Command::new(common::example_binary("embedded"))

@@ -45,7 +45,8 @@
 //!
 //! The signing key is persisted (see [`RawServerConfig::signing_key_path`]); sessions
 //! and spent challenges live in an [`AuthStore`](store::AuthStore), in memory by default, or in PostgreSQL
-//! shared by several instances (see [`store`]).
+//! shared by several instances (see [`store`]). Revoked tokens stay revoked across a restart:
+//! the in-memory store also keeps them in a file (see [`RawServerConfig::revocations_path`]).
 //!
 //! With the feature `metrics`, the issuer counts through the `metrics` facade (and turns on
 //! the validator's metrics, `auth_runtime::metrics`): `auth_server_sign_ins_total`

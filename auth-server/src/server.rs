@@ -79,28 +79,31 @@ impl AuthServerBuilder {
     }
 
     /// Opens (or creates) the signing key and assembles the issuer. Without a store, the
-    /// in-memory one; with `store_url` configured and no store given, an error (connect with
-    /// [`AuthServer::connect`]).
+    /// in-memory one, keeping its revoked tokens in the file at `revocations_path`
+    /// ([`MemoryStore::with_revocation_file`]); with `store_url` configured and no store given,
+    /// an error (connect with [`AuthServer::connect`]).
     pub fn build(self) -> Result<AuthServer, ConfigError> {
-        let store = match self.store {
-            Some(store) => store,
-            None if self.config.store_url.is_some() => {
-                return Err(ConfigError::new(
-                    ConfigErrorKind::Store,
-                    "server_auth.store_url is set: build the issuer with \
-                     `AuthServer::connect(&figment).await`, which opens the PostgreSQL store",
-                ));
-            }
-            None => Arc::new(MemoryStore::new(
-                self.config.max_sessions,
-                self.config.max_spent_challenges,
-            )),
-        };
+        if self.store.is_none() && self.config.store_url.is_some() {
+            return Err(ConfigError::new(
+                ConfigErrorKind::Store,
+                "server_auth.store_url is set: build the issuer with \
+                 `AuthServer::connect(&figment).await`, which opens the PostgreSQL store",
+            ));
+        }
         let keys = KeyRing::open(
             &self.config.signing_key_path,
             self.config.signing_algorithm,
             &self.config.retiring_key_paths,
         )?;
+        let store = match self.store {
+            Some(store) => store,
+            None => Arc::new(MemoryStore::with_revocation_file(
+                self.config.max_sessions,
+                self.config.max_spent_challenges,
+                &self.config.revocations_path,
+                self.clock.now(),
+            )?),
+        };
         let secret = store.secret();
         let challenges = ChallengeKey::new(secret);
         let refresh_key = derive(secret, b"auth-server refresh token v1");

@@ -1,5 +1,6 @@
 //! The check that turns a [`RawServerConfig`] into a [`ServerConfig`].
 
+use std::path::Path;
 use std::time::Duration;
 
 use auth_runtime::__private::explain;
@@ -22,6 +23,9 @@ impl ServerConfig {
         raw.validate()
     }
 }
+
+/// The revocation file's name when `revocations_path` is not set: in the signing key's folder.
+const DEFAULT_REVOCATIONS_FILE: &str = "revoked-jtis.jsonl";
 
 fn error(message: String) -> ConfigError {
     ConfigError::new(ConfigErrorKind::Invalid, message)
@@ -134,6 +138,28 @@ impl RawServerConfig {
                 )));
             }
         };
+        let revocations_path = if self.revocations_path.as_os_str().is_empty() {
+            self.signing_key_path
+                .parent()
+                .unwrap_or(Path::new(""))
+                .join(DEFAULT_REVOCATIONS_FILE)
+        } else if store_url.is_some() {
+            return Err(error(format!(
+                "{SECTION}.revocations_path is for the in-memory store; with {SECTION}.store_url \
+                 the revoked tokens are kept in PostgreSQL: remove revocations_path"
+            )));
+        } else {
+            self.revocations_path
+        };
+        if revocations_path == self.signing_key_path
+            || self.retiring_key_paths.contains(&revocations_path)
+        {
+            return Err(error(format!(
+                "{SECTION}.revocations_path ({}) names a signing key, which the revocation \
+                 file would replace; point it at a file of its own",
+                revocations_path.display()
+            )));
+        }
         let mut trusted_proxies = Vec::new();
         for (index, proxy) in self.trusted_proxies.iter().enumerate() {
             trusted_proxies.push(IpNetwork::parse(proxy.trim()).map_err(|why| {
@@ -162,6 +188,7 @@ impl RawServerConfig {
             signing_algorithm,
             signing_key_path: self.signing_key_path,
             retiring_key_paths: self.retiring_key_paths,
+            revocations_path,
             session_max: Duration::from_secs(self.session_max_days.saturating_mul(86_400)),
             max_sessions: self.max_sessions,
             max_spent_challenges: self.max_spent_challenges,

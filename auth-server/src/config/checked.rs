@@ -36,6 +36,8 @@ pub struct ServerConfig {
     pub(crate) signing_key_path: PathBuf,
     /// Published, non-signing keys.
     pub(crate) retiring_key_paths: Vec<PathBuf>,
+    /// Where the in-memory store keeps the revoked tokens.
+    pub(crate) revocations_path: PathBuf,
     /// Absolute lifetime of a session.
     pub(crate) session_max: Duration,
     /// Bound on live sessions (in-memory store).
@@ -67,6 +69,7 @@ impl fmt::Debug for ServerConfig {
             .field("signing_algorithm", &self.signing_algorithm)
             .field("signing_key_path", &self.signing_key_path)
             .field("retiring_key_paths", &self.retiring_key_paths)
+            .field("revocations_path", &self.revocations_path)
             .field("session_max", &self.session_max)
             .field("max_sessions", &self.max_sessions)
             .field("max_spent_challenges", &self.max_spent_challenges)
@@ -141,6 +144,12 @@ impl ServerConfig {
     /// Published, non-signing keys.
     pub fn retiring_key_paths(&self) -> &[PathBuf] {
         &self.retiring_key_paths
+    }
+
+    /// Where the in-memory store keeps the revoked tokens: `revocations_path`, or
+    /// `revoked-jtis.jsonl` beside the signing key. Unused with a PostgreSQL store.
+    pub fn revocations_path(&self) -> &Path {
+        &self.revocations_path
     }
 
     /// Absolute lifetime of a session.

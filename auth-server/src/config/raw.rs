@@ -42,6 +42,12 @@ pub struct RawServerConfig {
     /// Keys that no longer sign but whose tokens are still accepted: published in the JWKS
     /// so that rotation needs no downtime.
     pub retiring_key_paths: Vec<PathBuf>,
+    /// Where the in-memory store keeps the revoked tokens, so that a restart does not bring
+    /// them back: an append-only JSON-lines file, one `{"jti", "exp"}` line per token, mode
+    /// 0600, created on first start. Default empty: `revoked-jtis.jsonl` in the folder of
+    /// `signing_key_path` (which therefore stays the same when the key is rotated within its
+    /// folder). Not with `store_url`: PostgreSQL keeps them.
+    pub revocations_path: PathBuf,
     /// Longest a session lasts, from its sign-in, however often its refresh token is rotated.
     /// Default 30.
     pub session_max_days: u64,
@@ -105,6 +111,7 @@ impl fmt::Debug for RawServerConfig {
             .field("signing_algorithm", &self.signing_algorithm)
             .field("signing_key_path", &self.signing_key_path)
             .field("retiring_key_paths", &self.retiring_key_paths)
+            .field("revocations_path", &self.revocations_path)
             .field("session_max_days", &self.session_max_days)
             .field("max_sessions", &self.max_sessions)
             .field("max_spent_challenges", &self.max_spent_challenges)
@@ -148,6 +155,7 @@ impl Default for RawServerConfig {
             signing_algorithm: "RS256".to_owned(),
             signing_key_path: PathBuf::from("auth-data/signing-key.pem"),
             retiring_key_paths: Vec::new(),
+            revocations_path: PathBuf::new(),
             session_max_days: 30,
             max_sessions: 100_000,
             max_spent_challenges: 100_000,

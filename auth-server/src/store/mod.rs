@@ -19,8 +19,9 @@
 //!
 //! [`MemoryStore`], the default, keeps everything in this process, bounded in size; a restart
 //! loses every session (clients sign in again; access tokens stay valid because the signing key
-//! is persisted). Several instances share one PostgreSQL database instead (`PgStore`, cargo
-//! feature `postgres`).
+//! is persisted). The revocation list outlives a restart: the issuer's memory store also writes
+//! it to a file ([`MemoryStore::with_revocation_file`]). Several instances share one
+//! PostgreSQL database instead (`PgStore`, cargo feature `postgres`).
 
 mod memory;
 #[cfg(feature = "postgres")]

@@ -10,6 +10,7 @@ mod config;
 mod instances;
 mod keys;
 mod login;
+mod restart;
 mod revocation;
 mod sessions;
 mod throttle;

@@ -7,40 +7,12 @@ use std::time::Duration;
 
 use auth_runtime::JwtAuth;
 use auth_server::WalletAlgorithm;
-use serde_json::{Value, json};
+use serde_json::json;
 
 use crate::support::{
-    ADMIN_EMAIL, ADMIN_PASSWORD, Backend, Server, Wallet, claims, client, field, get, post,
-    raw_config, refresh, serve_without_issuer, sign_in, temp_dir,
+    Backend, Wallet, admin_token, claims, client, field, get, post, profile_status, raw_config,
+    refresh, revoke, revoked, serve_without_issuer, sign_in, temp_dir,
 };
-
-async fn admin_token(server: &Server) -> String {
-    let body = json!({"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD});
-    let (status, answer) = post(server, "/api/v1/auth/login", body).await;
-    assert_eq!(status, 200, "{answer}");
-    field(&answer, "access_token")
-}
-
-async fn revoke(server: &Server, token: Option<&str>, body: Value) -> (u16, Value) {
-    let mut req = client()
-        .post(format!("{}/api/v1/auth/revoke", server.base))
-        .json(&body);
-    if let Some(token) = token {
-        req = req.bearer_auth(token);
-    }
-    let res = req.send().await.expect("request");
-    let status = res.status().as_u16();
-    (status, res.json().await.unwrap_or(Value::Null))
-}
-
-async fn profile_status(server: &Server, token: &str) -> (u16, String) {
-    let (status, body) = get(server, "/api/profile", Some(token)).await;
-    (status, body["detail"].as_str().unwrap_or("").to_owned())
-}
-
-fn revoked() -> (u16, String) {
-    (401, "Token has been revoked".to_owned())
-}
 
 #[actix_web::test]
 async fn an_admin_revokes_one_token_and_the_embedded_validator_refuses_it_at_once() {

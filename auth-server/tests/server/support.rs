@@ -151,6 +151,13 @@ impl Server {
     pub fn external(base: String) -> Server {
         Server { base, handle: None }
     }
+
+    /// Stops the server and waits until its workers are gone.
+    pub async fn stop(mut self) {
+        if let Some(handle) = self.handle.take() {
+            handle.stop(false).await;
+        }
+    }
 }
 
 impl Drop for Server {
@@ -528,4 +535,48 @@ pub fn field(answer: &Value, name: &str) -> String {
         .as_str()
         .unwrap_or_else(|| panic!("{name} in {answer}"))
         .to_owned()
+}
+
+/// An access token of the admin, from `POST /login`.
+pub async fn admin_token(server: &Server) -> String {
+    let body = json!({"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD});
+    let (status, answer) = post(server, "/api/v1/auth/login", body).await;
+    assert_eq!(status, 200, "{answer}");
+    field(&answer, "access_token")
+}
+
+/// `POST /revoke` with `body`, as the bearer of `token`.
+pub async fn revoke(server: &Server, token: Option<&str>, body: Value) -> (u16, Value) {
+    let mut req = client()
+        .post(format!("{}/api/v1/auth/revoke", server.base))
+        .json(&body);
+    if let Some(token) = token {
+        req = req.bearer_auth(token);
+    }
+    let res = req.send().await.expect("request");
+    let status = res.status().as_u16();
+    (status, res.json().await.unwrap_or(Value::Null))
+}
+
+/// `POST /sign-out` with `refresh_token`; the status.
+pub async fn sign_out(server: &Server, refresh_token: &str) -> u16 {
+    client()
+        .post(format!("{}/api/v1/auth/sign-out", server.base))
+        .json(&json!({ "refresh_token": refresh_token }))
+        .send()
+        .await
+        .expect("request")
+        .status()
+        .as_u16()
+}
+
+/// The status and `detail` of `GET /api/profile` with `token`.
+pub async fn profile_status(server: &Server, token: &str) -> (u16, String) {
+    let (status, body) = get(server, "/api/profile", Some(token)).await;
+    (status, body["detail"].as_str().unwrap_or("").to_owned())
+}
+
+/// The answer to a revoked token.
+pub fn revoked() -> (u16, String) {
+    (401, "Token has been revoked".to_owned())
 }

@@ -1,24 +1,31 @@
 //! The in-process store.
 
+mod revocation_file;
 mod state;
 #[cfg(test)]
 mod tests;
 
 use std::collections::HashMap;
 use std::future::ready;
-use std::sync::{Mutex, MutexGuard};
+use std::path::Path;
+use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::SystemTime;
 
+use auth_runtime::ConfigError;
 use aws_lc_rs::rand::{SecureRandom as _, SystemRandom};
 
-use self::state::{Session, State, room};
+use self::revocation_file::RevocationFile;
+use self::state::{Session, State, listed_from, room};
 use super::{
     AuthStore, BoxFuture, ChallengeId, NewSession, Revoke, Revoked, RevokedEntry, Rotate, Rotation,
     SignInOutcome, StoreError,
 };
 
-/// The in-process store: bounded, lost on restart, one instance only. Its secret is drawn at
-/// random when it is created.
+/// The in-process store: bounded, one instance only. Its secret is drawn at random when it is
+/// created, so a restart ends every session and voids outstanding challenges. The revocation
+/// list is lost on restart too, unless the store keeps it in a file
+/// ([`with_revocation_file`](Self::with_revocation_file), which the issuer built from a
+/// configuration without `store_url` does).
 pub struct MemoryStore {
     max_sessions: usize,
     max_spent_challenges: usize,
@@ -37,7 +44,8 @@ impl std::fmt::Debug for MemoryStore {
 
 impl MemoryStore {
     /// A store holding at most `max_sessions` live sessions and `max_spent_challenges` spent
-    /// challenges (each for at most its time to live).
+    /// challenges (each for at most its time to live), with its revocation list in memory
+    /// only.
     ///
     /// # Panics
     /// When the system's random generator fails, which happens only on a broken system.
@@ -54,6 +62,57 @@ impl MemoryStore {
             secret,
             state: Mutex::new(State::default()),
         }
+    }
+
+    /// [`new`](Self::new), with the revocation list kept in an append-only JSON-lines file
+    /// at `path` (created, with its folder, when missing; owner-only on Unix), one
+    /// `{"jti": ..., "exp": ...}` line per revoked access token. Each revocation is written
+    /// and synced to disk before it applies and is answered; when it cannot be, the
+    /// revocation fails (the issuer answers 503) and changes nothing.
+    ///
+    /// Opening replays the file: tokens still listed at `now` (not expired more than
+    /// [`LISTED_PAST_EXPIRY`](crate::store::LISTED_PAST_EXPIRY) ago) are on the list again, in
+    /// the order they were revoked. A cut-short or unreadable last line (a write interrupted
+    /// by a crash, never acknowledged) is skipped with a warning. The file is then rewritten
+    /// without the other entries, through a temporary file renamed over it, and again
+    /// whenever its lines of entries no longer listed outnumber the listed ones by more than
+    /// 1024. One store at a time may use a file.
+    ///
+    /// # Errors
+    /// When the file cannot be read or written, or a line other than the last is not a
+    /// revocation record: the error names the file.
+    ///
+    /// ```
+    /// # fn demo() -> Result<(), auth_runtime::ConfigError> {
+    /// # let folder = std::env::temp_dir().join(format!("memory-store-doc-{}", std::process::id()));
+    /// use auth_server::store::MemoryStore;
+    /// let path = folder.join("revoked-jtis.jsonl");
+    /// let store = MemoryStore::with_revocation_file(1000, 1000, &path, std::time::SystemTime::now())?;
+    /// assert!(path.exists());
+    /// # drop(store); std::fs::remove_dir_all(&folder).ok();
+    /// # Ok(()) }
+    /// # demo().unwrap();
+    /// ```
+    ///
+    /// # Panics
+    /// When the system's random generator fails, which happens only on a broken system.
+    pub fn with_revocation_file(
+        max_sessions: usize,
+        max_spent_challenges: usize,
+        path: impl AsRef<Path>,
+        now: SystemTime,
+    ) -> Result<MemoryStore, ConfigError> {
+        let mut store = MemoryStore::new(max_sessions, max_spent_challenges);
+        let (file, entries) = RevocationFile::open(path.as_ref(), listed_from(now))?;
+        let state = store
+            .state
+            .get_mut()
+            .unwrap_or_else(PoisonError::into_inner);
+        for entry in entries {
+            state.insert(entry);
+        }
+        state.file = Some(file);
+        Ok(store)
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -153,9 +212,10 @@ impl AuthStore for MemoryStore {
                 Rotation::Expired
             }
             Some(session) if session.token_hash != rotate.presented => {
-                let access = session.revoke(rotate.now);
-                state.list(access);
-                Rotation::Reused
+                match state.revoke(&[rotate.id], Vec::new(), rotate.now) {
+                    Ok(_) => Rotation::Reused,
+                    Err(err) => return Box::pin(ready(Err(err))),
+                }
             }
             Some(session) => {
                 session.token_hash = rotate.next;
@@ -174,39 +234,29 @@ impl AuthStore for MemoryStore {
 
     fn revoke(&self, what: Revoke, now: SystemTime) -> BoxFuture<'_, Result<Revoked, StoreError>> {
         let mut state = self.lock();
-        let state = &mut *state;
-        state.prune_list(now);
-        let mut sessions = 0;
-        let mut tokens = Vec::new();
-        match what {
-            Revoke::Token(jti) => {
-                for session in state.sessions.values() {
-                    tokens.extend(
-                        session
-                            .access
-                            .iter()
-                            .filter(|token| token.jti == jti && token.expires_at > now)
-                            .cloned(),
-                    );
-                }
-            }
-            Revoke::Subject(subject) => {
-                for session in state.sessions.values_mut() {
-                    if session.subject() == Some(subject.as_str()) {
-                        sessions += u64::from(!session.revoked);
-                        tokens.extend(session.revoke(now));
-                    }
-                }
-            }
-            Revoke::Session(id) => {
-                if let Some(session) = state.sessions.get_mut(&id) {
-                    sessions += u64::from(!session.revoked);
-                    tokens.extend(session.revoke(now));
-                }
-            }
-        }
-        let tokens = state.list(tokens);
-        Box::pin(ready(Ok(Revoked { tokens, sessions })))
+        let (sessions, tokens) = match what {
+            Revoke::Token(jti) => (
+                Vec::new(),
+                state
+                    .sessions
+                    .values()
+                    .flat_map(|session| session.live_access(now))
+                    .filter(|token| token.jti == jti)
+                    .cloned()
+                    .collect(),
+            ),
+            Revoke::Subject(subject) => (
+                state
+                    .sessions
+                    .iter()
+                    .filter(|(_, session)| session.subject() == Some(subject.as_str()))
+                    .map(|(id, _)| *id)
+                    .collect(),
+                Vec::new(),
+            ),
+            Revoke::Session(id) => (vec![id], Vec::new()),
+        };
+        Box::pin(ready(state.revoke(&sessions, tokens, now)))
     }
 
     fn revoked_after(

@@ -1,11 +1,14 @@
 //! What the in-process store holds: sessions, spent challenges and the revocation list.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::SystemTime;
 
 use serde_json::{Map, Value};
 
-use crate::store::{ChallengeId, IssuedAccess, LISTED_PAST_EXPIRY, SessionId, TokenHash};
+use super::revocation_file::{Entry, RevocationFile};
+use crate::store::{
+    ChallengeId, IssuedAccess, LISTED_PAST_EXPIRY, Revoked, SessionId, StoreError, TokenHash,
+};
 
 #[derive(Default)]
 pub(super) struct State {
@@ -21,30 +24,77 @@ pub(super) struct State {
     pub(super) revoked: BTreeMap<u64, (String, SystemTime)>,
     pub(super) revoked_jtis: HashMap<String, u64>,
     pub(super) last_seq: u64,
+    /// Where the list is kept across restarts, when it is.
+    pub(super) file: Option<RevocationFile>,
 }
 
 impl State {
-    /// Puts `tokens` on the revocation list (those not on it yet); how many were added.
-    pub(super) fn list(&mut self, tokens: Vec<IssuedAccess>) -> u64 {
-        let mut added = 0;
-        for token in tokens {
-            if self.revoked_jtis.contains_key(&token.jti) {
-                continue;
+    /// Revokes the sessions `ids` (those that exist) and puts `tokens` and the sessions' live
+    /// access tokens on the revocation list (those not on it yet). The new entries are written
+    /// to the file first: when that fails, nothing changes.
+    pub(super) fn revoke(
+        &mut self,
+        ids: &[SessionId],
+        mut tokens: Vec<IssuedAccess>,
+        now: SystemTime,
+    ) -> Result<Revoked, StoreError> {
+        self.prune_list(now);
+        for id in ids {
+            if let Some(session) = self.sessions.get(id) {
+                tokens.extend(session.live_access(now).cloned());
             }
-            self.last_seq += 1;
-            self.revoked_jtis.insert(token.jti.clone(), self.last_seq);
-            self.revoked
-                .insert(self.last_seq, (token.jti, token.expires_at));
-            added += 1;
         }
-        added
+        let mut seen = HashSet::new();
+        tokens.retain(|token| {
+            !self.revoked_jtis.contains_key(&token.jti) && seen.insert(token.jti.clone())
+        });
+        if let Some(file) = &mut self.file {
+            let lines: Vec<(&str, SystemTime)> = tokens
+                .iter()
+                .map(|token| (token.jti.as_str(), token.expires_at))
+                .collect();
+            file.append(&lines)
+                .map_err(|err| StoreError::Unavailable(Box::new(err)))?;
+        }
+        let mut sessions = 0;
+        for id in ids {
+            if let Some(session) = self.sessions.get_mut(id) {
+                sessions += u64::from(!session.revoked);
+                session.revoke();
+            }
+        }
+        let added = tokens.len() as u64;
+        for token in tokens {
+            self.insert((token.jti, token.expires_at));
+        }
+        if let Some(file) = &mut self.file
+            && file.sparse(self.revoked.len())
+        {
+            file.compact(
+                self.revoked
+                    .values()
+                    .map(|(jti, expires_at)| (jti.as_str(), *expires_at)),
+            );
+        }
+        Ok(Revoked {
+            tokens: added,
+            sessions,
+        })
+    }
+
+    /// Puts an entry on the list, after the others, unless its `jti` is on it already.
+    pub(super) fn insert(&mut self, (jti, expires_at): Entry) {
+        if self.revoked_jtis.contains_key(&jti) {
+            return;
+        }
+        self.last_seq += 1;
+        self.revoked_jtis.insert(jti.clone(), self.last_seq);
+        self.revoked.insert(self.last_seq, (jti, expires_at));
     }
 
     /// Forgets list entries of tokens expired longer than the listing margin ago.
     pub(super) fn prune_list(&mut self, now: SystemTime) {
-        let horizon = now
-            .checked_sub(LISTED_PAST_EXPIRY)
-            .unwrap_or(SystemTime::UNIX_EPOCH);
+        let horizon = listed_from(now);
         let gone: Vec<u64> = self
             .revoked
             .iter()
@@ -76,18 +126,30 @@ impl Session {
         self.claims.get("sub").and_then(Value::as_str)
     }
 
-    /// Revokes the session; hands over its live access tokens.
-    pub(super) fn revoke(&mut self, now: SystemTime) -> Vec<IssuedAccess> {
+    /// The access tokens of the session that have not expired at `now`.
+    pub(super) fn live_access(&self, now: SystemTime) -> impl Iterator<Item = &IssuedAccess> {
+        self.access
+            .iter()
+            .filter(move |token| token.expires_at > now)
+    }
+
+    /// Revokes the session; its access tokens are no longer its concern.
+    pub(super) fn revoke(&mut self) {
         self.revoked = true;
-        let mut access = std::mem::take(&mut self.access);
-        access.retain(|token| token.expires_at > now);
-        access
+        self.access.clear();
     }
 
     /// Whether the session still holds a place: not revoked, not ended, its token not expired.
     pub(super) fn live(&self, now: SystemTime) -> bool {
         !self.revoked && self.ends_at > now && self.token_expires_at > now
     }
+}
+
+/// The earliest `exp` of a token on the list at `now`: tokens expired longer than the listing
+/// margin ago are forgotten.
+pub(super) fn listed_from(now: SystemTime) -> SystemTime {
+    now.checked_sub(LISTED_PAST_EXPIRY)
+        .unwrap_or(SystemTime::UNIX_EPOCH)
 }
 
 /// Makes room in `map` (at most `max` entries) by dropping expired entries; whether there is

@@ -1,10 +1,14 @@
 //! The in-process store's behaviour, driven without a runtime.
 
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use serde_json::Map;
 
 use super::MemoryStore;
+use super::revocation_file::RevocationFile;
 use crate::store::{
     AuthStore as _, BoxFuture, IssuedAccess, NewSession, Revoke, Revoked, Rotate, Rotation,
     SignInOutcome, StoreError,
@@ -182,4 +186,139 @@ fn spent_challenges_are_kept_and_burnt_ones_never_crowd_them_out() {
     ));
     // Expired entries make room.
     assert!(run(store.spend_challenge([3; 16], at(200), SignInOutcome::Verified, at(61))).unwrap());
+}
+
+/// A fresh folder for one test's revocation file.
+fn folder() -> PathBuf {
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let dir = std::env::temp_dir().join(format!(
+        "memory-store-test-{}-{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
+    dir
+}
+
+fn line(jti: &str, exp: u64) -> String {
+    format!("{{\"jti\":\"{jti}\",\"exp\":{}}}\n", 1_700_000_000 + exp)
+}
+
+fn listed(store: &MemoryStore, now: u64) -> Vec<String> {
+    run(store.revoked_after(0, usize::MAX, at(now)))
+        .unwrap()
+        .into_iter()
+        .map(|entry| entry.jti)
+        .collect()
+}
+
+#[test]
+fn the_file_is_replayed_in_order_once_each_without_expired_entries_or_a_cut_short_line() {
+    let path = folder().join("revoked-jtis.jsonl");
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    let text = [
+        line("a", 5000),
+        line("gone", 100),
+        line("b", 4000),
+        line("a", 5000),
+        r#"{"jti":"c","e"#.to_owned(),
+    ]
+    .concat();
+    std::fs::write(&path, text).unwrap();
+
+    let logs = Arc::new(Mutex::new(Vec::new()));
+    let writer = {
+        let logs = Arc::clone(&logs);
+        move || Log(Arc::clone(&logs))
+    };
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(writer)
+        .with_ansi(false)
+        .finish();
+    // At 3800, `gone` (exp 100) is more than an hour past its expiry.
+    let store = tracing::subscriber::with_default(subscriber, || {
+        MemoryStore::with_revocation_file(10, 10, &path, at(3800)).unwrap()
+    });
+    let logs = String::from_utf8(logs.lock().unwrap().clone()).unwrap();
+    assert!(logs.contains("WARN"), "{logs}");
+    assert!(logs.contains("line=5"), "{logs}");
+    assert!(logs.contains(&path.display().to_string()), "{logs}");
+
+    assert_eq!(listed(&store, 3800), ["a", "b"]);
+    assert_eq!(
+        std::fs::read_to_string(&path).unwrap(),
+        [line("a", 5000), line("b", 4000)].concat()
+    );
+}
+
+/// A log destination the test reads back.
+struct Log(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for Log {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[test]
+fn a_revocation_that_cannot_be_written_fails_and_changes_nothing() {
+    let path = folder().join("revoked-jtis.jsonl");
+    let store = MemoryStore::with_revocation_file(10, 10, &path, at(0)).unwrap();
+    run(store.start_session(session(1, 1), at(0))).unwrap();
+    store.lock().file = Some(RevocationFile::failing(&path).unwrap());
+
+    for attempt in [
+        run(store.revoke(Revoke::Session([1; 16]), at(10))),
+        run(store.revoke(Revoke::Token("s1-t1".into()), at(10))),
+        // A reuse: the presented token is not the current one.
+        run(store.rotate(rotate(1, 9, 2, 10))).map(|_| Revoked::default()),
+    ] {
+        assert!(
+            matches!(attempt, Err(StoreError::Unavailable(_))),
+            "{attempt:?}"
+        );
+    }
+    assert!(listed(&store, 10).is_empty());
+    // The session was not revoked: its token still rotates.
+    assert!(matches!(
+        run(store.rotate(rotate(1, 1, 2, 10))).unwrap(),
+        Rotation::Rotated { .. }
+    ));
+    assert_eq!(std::fs::read(&path).unwrap(), b"");
+}
+
+#[test]
+fn the_file_stays_within_twice_the_list_plus_1024_lines() {
+    let path = folder().join("revoked-jtis.jsonl");
+    let store = MemoryStore::with_revocation_file(5000, 10, &path, at(0)).unwrap();
+    let file_lines = || std::fs::read_to_string(&path).unwrap().lines().count();
+    let revoke_one = |n: u16, now: u64| {
+        let mut new = session(0, 1);
+        new.id[..2].copy_from_slice(&n.to_be_bytes());
+        new.access = IssuedAccess {
+            jti: format!("t{n}"),
+            expires_at: at(now + 60),
+        };
+        new.token_expires_at = at(now + 100);
+        new.ends_at = at(now + 1000);
+        run(store.start_session(new.clone(), at(now))).unwrap();
+        let revoked = run(store.revoke(Revoke::Session(new.id), at(now))).unwrap();
+        assert_eq!(revoked.tokens, 1);
+    };
+    for n in 0..1100 {
+        revoke_one(n, 0);
+    }
+    assert_eq!(file_lines(), 1100);
+    // An hour past their expiry the 1100 are off the list; the next write rewrites the file.
+    let later = 60 + 3601;
+    assert!(listed(&store, later).is_empty());
+    revoke_one(5000, later);
+    assert_eq!(file_lines(), 1);
+    let reopened = MemoryStore::with_revocation_file(10, 10, &path, at(later)).unwrap();
+    assert_eq!(listed(&reopened, later), ["t5000"]);
 }
