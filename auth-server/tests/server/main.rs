@@ -13,4 +13,6 @@ mod login;
 mod revocation;
 mod sessions;
 mod throttle;
+#[cfg(feature = "postgres")]
+mod tls;
 mod wallet;
