@@ -240,3 +240,16 @@ async fn tls_settings_that_cannot_be_honoured_are_refused_naming_the_setting() {
         );
     }
 }
+
+#[actix_web::test]
+async fn channel_binding_is_not_offered_so_requiring_it_fails() {
+    let (cluster, _) = tls_cluster();
+    let url = cluster.create_database();
+    let err = store(&format!("{url}?sslmode=require&channel_binding=require"))
+        .await
+        .unwrap_err();
+    assert!(err.contains("channel binding"), "{err}");
+    store(&format!("{url}?sslmode=require&channel_binding=prefer"))
+        .await
+        .expect("SCRAM without channel binding");
+}

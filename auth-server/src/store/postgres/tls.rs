@@ -485,3 +485,70 @@ impl<S: AsyncRead + AsyncWrite + Unpin> tokio_postgres::tls::TlsStream for Rustl
         ChannelBinding::none()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn split(url: &str) -> (String, Option<SslMode>, Option<PathBuf>) {
+        let (url, settings) = split_url(url).unwrap();
+        (url.into_owned(), settings.mode, settings.root_cert)
+    }
+
+    #[test]
+    fn tls_parameters_are_taken_out_and_the_others_kept_in_order() {
+        assert_eq!(
+            split(
+                "postgres://u:pw@db:5432/auth?application_name=a&sslmode=verify-full&sslrootcert=%2Fetc%2Fca%20file.pem&connect_timeout=2"
+            ),
+            (
+                "postgres://u:pw@db:5432/auth?application_name=a&connect_timeout=2".to_owned(),
+                Some(SslMode::VerifyFull),
+                Some(PathBuf::from("/etc/ca file.pem")),
+            )
+        );
+        assert_eq!(
+            split("postgresql://db/auth?sslmode=require"),
+            (
+                "postgresql://db/auth".to_owned(),
+                Some(SslMode::Require),
+                None
+            )
+        );
+    }
+
+    #[test]
+    fn a_question_mark_in_the_password_does_not_start_the_query() {
+        assert_eq!(
+            split("postgres://u:p?ss&sslmode=x@db/auth?sslmode=verify-ca"),
+            (
+                "postgres://u:p?ss&sslmode=x@db/auth".to_owned(),
+                Some(SslMode::VerifyCa),
+                None
+            )
+        );
+    }
+
+    #[test]
+    fn urls_without_tls_parameters_and_key_value_strings_are_left_whole() {
+        for url in [
+            "postgres://u:pw@db/auth",
+            "postgres://u:pw@db/auth?connect_timeout=2",
+            "host=db user=u sslmode=require",
+        ] {
+            let (kept, mode, root) = split(url);
+            assert_eq!(kept, url);
+            assert_eq!((mode, root), (None, None));
+        }
+    }
+
+    #[test]
+    fn an_unknown_sslmode_is_refused_with_the_known_ones() {
+        let err = split_url("postgres://u:pw@db/auth?sslmode=allow")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("sslmode=allow is not supported"), "{err}");
+        assert!(err.contains("verify-full"), "{err}");
+        assert!(!err.contains("pw"), "{err}");
+    }
+}
