@@ -14,4 +14,6 @@ mod restart;
 mod revocation;
 mod sessions;
 mod throttle;
+#[cfg(feature = "postgres")]
+mod tls;
 mod wallet;

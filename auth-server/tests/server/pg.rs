@@ -12,7 +12,7 @@ use std::sync::{LazyLock, Mutex};
 use std::time::{Duration, Instant};
 
 const USER: &str = "auth";
-const PASSWORD: &str = "test-only-password";
+pub const PASSWORD: &str = "test-only-password";
 
 pub struct Cluster {
     bin: PathBuf,
@@ -191,6 +191,56 @@ impl Cluster {
             String::from_utf8_lossy(&out.stderr)
         );
         self.url(&name)
+    }
+
+    /// Writes `name` into the data folder, owned by the server's user with `mode`: settings,
+    /// `pg_hba.conf`, certificates and keys (which the server takes only when no one else may
+    /// read them). Read when the server next starts.
+    pub fn write_file(&self, name: &str, contents: &[u8], mode: u32) {
+        use std::os::unix::fs::PermissionsExt as _;
+        let path = self.data.join(name);
+        std::fs::write(&path, contents).expect("write into the data folder");
+        if let Some((uid, gid)) = self.owner {
+            chown(&path, uid, gid);
+        }
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).expect("chmod");
+    }
+
+    /// Adds `lines` to `postgresql.conf`; read when the server next starts.
+    pub fn configure(&self, lines: &str) {
+        let path = self.data.join("postgresql.conf");
+        let mut conf = std::fs::read_to_string(&path).expect("postgresql.conf");
+        conf.push('\n');
+        conf.push_str(lines);
+        conf.push('\n');
+        self.write_file("postgresql.conf", conf.as_bytes(), 0o600);
+    }
+
+    /// The answer of `psql` to `query` on database `postgres`, over the server's Unix socket
+    /// (so it works whatever `pg_hba.conf` says of TCP).
+    pub fn sql(&self, query: &str) -> String {
+        let out = Command::new(self.bin.join("psql"))
+            .arg("-h")
+            .arg(&self.data)
+            .args([
+                "-p",
+                &self.port.to_string(),
+                "-U",
+                USER,
+                "-d",
+                "postgres",
+                "-Atc",
+                query,
+            ])
+            .env("PGPASSWORD", PASSWORD)
+            .output()
+            .expect("run psql");
+        assert!(
+            out.status.success(),
+            "psql failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
     }
 
     /// Starts the server (again) on the same folder and port, and waits until it accepts

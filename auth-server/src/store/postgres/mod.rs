@@ -9,6 +9,7 @@
 
 mod operations;
 mod schema;
+mod tls;
 
 use std::future::Future;
 use std::str::FromStr as _;
@@ -17,7 +18,6 @@ use std::time::Duration;
 
 use aws_lc_rs::rand::{SecureRandom as _, SystemRandom};
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
-use tokio_postgres::NoTls;
 
 use super::{BoxFuture, StoreError};
 
@@ -81,13 +81,29 @@ impl PgStore {
     /// `pool_size` connections, creates or upgrades the tables, and reads the shared secret
     /// (creating it if this is the first instance). `max_sessions` bounds live sessions as in
     /// the memory store.
+    ///
+    /// TLS follows libpq's `sslmode` in the URL: `disable` (plain TCP), `prefer` (the default:
+    /// TLS when the server offers it, the certificate unchecked), `require` (TLS or no
+    /// connection; the certificate checked against `sslrootcert` when one is given),
+    /// `verify-ca` (the certificate issued by a trusted CA) and `verify-full` (that, and
+    /// issued for the host name in the URL). `sslrootcert=PATH` names a PEM file of the
+    /// trusted CAs; without it, or with `sslrootcert=system`, `verify-ca` and `verify-full`
+    /// trust the system's CAs.
     pub async fn connect(
         url: &str,
         pool_size: usize,
         max_sessions: usize,
     ) -> Result<PgStore, StoreError> {
-        let mut config = tokio_postgres::Config::from_str(url)
-            .map_err(|err| message(format!("not a PostgreSQL URL: {err}")))?;
+        let (url, tls_settings) = tls::split_url(url)?;
+        let mut config = tokio_postgres::Config::from_str(&url)
+            .map_err(|err| message(format!("not a PostgreSQL URL: {}", with_causes(&err))))?;
+        let ssl_mode = tls_settings.mode.unwrap_or(match config.get_ssl_mode() {
+            tokio_postgres::config::SslMode::Disable => tls::SslMode::Disable,
+            tokio_postgres::config::SslMode::Require => tls::SslMode::Require,
+            _ => tls::SslMode::Prefer,
+        });
+        config.ssl_mode(ssl_mode.negotiated());
+        let tls = tls::connector(ssl_mode, &tls_settings)?;
         if config.get_connect_timeout().is_none() {
             config.connect_timeout(Duration::from_secs(3));
         }
@@ -107,7 +123,7 @@ impl PgStore {
         config.application_name("auth-server");
         let manager = Manager::from_config(
             config,
-            NoTls,
+            tls,
             ManagerConfig {
                 recycling_method: RecyclingMethod::Fast,
             },
@@ -152,7 +168,20 @@ impl PgStore {
                     })
             })
             .await
-            .map_err(unavailable)??;
+            .map_err(unavailable)?
+            // The first connection is made here: its failure is told whole (a TLS error
+            // says which check failed) and with the `sslmode` it was made under.
+            .map_err(|err| match err {
+                StoreError::Unavailable(source) => {
+                    let told = with_causes(source.as_ref());
+                    if told.contains("sslmode=") {
+                        message(told)
+                    } else {
+                        message(format!("{told} (sslmode={ssl_mode})"))
+                    }
+                }
+                other => other,
+            })?;
         let sweeper = Arc::clone(&database);
         handle.spawn(async move {
             let mut every = tokio::time::interval(SWEEP_EVERY);
@@ -189,6 +218,22 @@ impl PgStore {
             }
         })
     }
+}
+
+/// `err` and the errors under it, each told once: tokio-postgres' own errors name only their
+/// kind (such as "error performing TLS handshake") and leave the cause to `source`.
+fn with_causes(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut told = err.to_string();
+    let mut cause = err.source();
+    while let Some(err) = cause {
+        let text = err.to_string();
+        if !told.contains(&text) {
+            told.push_str(": ");
+            told.push_str(&text);
+        }
+        cause = err.source();
+    }
+    told
 }
 
 /// `future`, given up (as unavailable) after [`OPERATION_TIMEOUT`].
