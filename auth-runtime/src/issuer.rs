@@ -114,8 +114,12 @@ impl Issuer {
     /// freshly parsed keys, so this also says no after every refresh: cached tokens are then
     /// verified once more.
     pub(crate) fn still_trusts(&self, kid: Option<&str>, key: &Weak<VerifyingKey>) -> bool {
-        self.keys.cached().is_some_and(|set| {
-            matches!(set.find(kid), KeyLookup::Found(current) if std::ptr::eq(Arc::as_ptr(current), key.as_ptr()))
+        let same = |current: &Arc<VerifyingKey>| std::ptr::eq(Arc::as_ptr(current), key.as_ptr());
+        self.keys.cached().is_some_and(|set| match set.find(kid) {
+            KeyLookup::Found(current) => same(current),
+            // Keys without a `kid` (PEM keys, a shared secret): still one of them.
+            KeyLookup::Each(keys) => keys.iter().any(same),
+            KeyLookup::Unknown | KeyLookup::Ambiguous => false,
         })
     }
 

@@ -22,8 +22,9 @@ pub(crate) struct Refreshing<T> {
     /// Bumped on every successful refresh: a caller that saw another number knows someone
     /// else refreshed since it looked.
     generation: AtomicU64,
-    /// Bumped on every fetch, successful or not: a caller that waited for the turn and finds
-    /// another number shares the outcome of the fetch that ran meanwhile.
+    /// Bumped when a fetch ends, successful or not: a caller that waited for the turn and
+    /// finds another number shares the outcome of the fetch that ran meanwhile. A fetch
+    /// cancelled half way (its request went away) ends nothing, so its waiters decide again.
     fetches: AtomicU64,
     background: AtomicBool,
     /// After a failure, the value held is due again after this long, not before.
@@ -125,7 +126,6 @@ impl<T: Send + Sync + 'static> Refreshing<T> {
             return Refreshed::RecentlyFailed;
         }
         attempts.last = Some(Instant::now());
-        self.fetches.fetch_add(1, Ordering::AcqRel);
         let current = held.as_ref().map(|held| Arc::clone(&held.value));
         match fetch(current).await {
             Ok((value, fresh_for)) => {
@@ -138,6 +138,7 @@ impl<T: Send + Sync + 'static> Refreshing<T> {
                     stale_at: now + fresh_for,
                 })));
                 self.generation.fetch_add(1, Ordering::AcqRel);
+                self.fetches.fetch_add(1, Ordering::AcqRel);
                 Refreshed::Fetched(value)
             }
             Err(err) => {
@@ -151,6 +152,7 @@ impl<T: Send + Sync + 'static> Refreshing<T> {
                         stale_at: now + self.retry,
                     })));
                 }
+                self.fetches.fetch_add(1, Ordering::AcqRel);
                 Refreshed::Failed(err)
             }
         }

@@ -36,8 +36,9 @@ pub(crate) fn keys_from_pem(text: &[u8]) -> Result<Vec<VerifyingKey>, String> {
             "RSA PUBLIC KEY" => true,
             label if label.contains("PRIVATE KEY") => {
                 return Err(format!(
-                    "line {}: a private key ({label}); give the public key only",
-                    number + 1
+                    "line {}: a private key ({}); give the public key only",
+                    number + 1,
+                    label.escape_debug()
                 ));
             }
             label => {

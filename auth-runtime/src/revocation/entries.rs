@@ -69,9 +69,18 @@ impl Entries {
     pub(super) fn settle(&mut self, horizon: u64) {
         let outgrown = self.recent.len() >= MIN_REBUILD.max(self.base.jtis.len() / 2);
         let expired = !self.base.jtis.is_empty() && horizon > self.base.half_expired_at;
-        if !outgrown && !expired {
-            return;
+        if outgrown || expired {
+            self.rebuild(horizon);
         }
+    }
+
+    /// Rebuilds the base now, dropping the entries whose token expired before `horizon`: what
+    /// the bound is checked against, so that expired entries never count.
+    pub(super) fn prune(&mut self, horizon: u64) {
+        self.rebuild(horizon);
+    }
+
+    fn rebuild(&mut self, horizon: u64) {
         let mut jtis = HashMap::with_capacity(self.len());
         let kept = self
             .base
@@ -171,6 +180,23 @@ mod tests {
         // An entry whose token already expired is never added.
         entries.add("stale", 100, 101);
         assert!(!entries.contains("stale"));
+    }
+
+    #[test]
+    fn pruning_drops_every_expired_entry_at_once() {
+        let mut entries = Entries::default();
+        for i in 0..1_000 {
+            entries.add(&format!("early-{i}"), 100, 0);
+        }
+        for i in 0..1_500 {
+            entries.add(&format!("late-{i}"), 500, 0);
+        }
+        entries.settle(0);
+        // Less than half expired: `settle` keeps them, `prune` does not.
+        entries.settle(101);
+        assert_eq!(entries.len(), 2_500);
+        entries.prune(101);
+        assert_eq!(entries.len(), 1_500);
     }
 
     #[test]

@@ -296,7 +296,14 @@ impl ListState {
                 list.jtis.add(&token.jti, token.exp, horizon);
             }
             list.cursor = Some(page.cursor);
-            if list.jtis.len() > self.max_entries || list.jtis.bytes() > self.max_bytes {
+            let over = |list: &Revoked| {
+                list.jtis.len() > self.max_entries || list.jtis.bytes() > self.max_bytes
+            };
+            if over(&list) {
+                // Expired entries still held never count against the bound.
+                list.jtis.prune(horizon);
+            }
+            if over(&list) {
                 // Nothing of it is kept: the list held stays, and ages into the staleness rule.
                 tracing::error!(
                     target: LOG_TARGET,

@@ -446,3 +446,34 @@ fn a_shared_secret_from_the_environment() {
         Ok(())
     });
 }
+
+/// A token verified against keys without a `kid` (a PEM file, a shared secret) is served from
+/// the verified-token cache the next time, like one verified against a JWKS key.
+#[actix_web::test]
+async fn tokens_checked_against_unnamed_keys_are_cached() {
+    let dir = scratch("cached");
+    let issuer = TestIssuer::start();
+    let path = dir.join("keys.pem");
+    std::fs::write(&path, issuer.public_key_pem()).unwrap();
+    let file = path.display().to_string();
+    let from_pem = JwtAuth::new(config_with(&issuer, |raw| raw.keys_file = file)).unwrap();
+    let from_secret = JwtAuth::new(
+        secret_config(&issuer, &["HS256"], SECRET)
+            .validate()
+            .unwrap(),
+    )
+    .unwrap();
+    let tokens = [
+        issuer.token().sign(),
+        hs_token(&issuer, jsonwebtoken::Algorithm::HS256, SECRET.as_bytes()),
+    ];
+    for (auth, token) in [(from_pem, &tokens[0]), (from_secret, &tokens[1])] {
+        let server = serve(auth.clone());
+        for _ in 0..3 {
+            assert_eq!(get(&server, "/api/profile", Some(token)).await.status, 200);
+        }
+        let stats = auth.token_cache_stats().unwrap();
+        assert_eq!((stats.misses, stats.hits), (1, 2), "{stats:?}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}

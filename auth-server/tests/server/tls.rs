@@ -230,6 +230,17 @@ async fn tls_settings_that_cannot_be_honoured_are_refused_naming_the_setting() {
             format!("sslmode=verify-ca&sslrootcert={}", empty.display()),
             "sslrootcert",
         ),
+        // The system's CAs sign certificates for anyone's names: without the host name
+        // checked they would accept any of them.
+        ("sslmode=verify-ca".to_owned(), "sslrootcert"),
+        (
+            "sslmode=verify-ca&sslrootcert=system".to_owned(),
+            "sslrootcert=system",
+        ),
+        (
+            "sslmode=require&sslrootcert=system".to_owned(),
+            "sslrootcert=system",
+        ),
     ] {
         let err = store(&format!("{url}?{query}")).await.unwrap_err();
         assert!(err.contains(named), "{query}: {err}");

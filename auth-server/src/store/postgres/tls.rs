@@ -201,8 +201,25 @@ pub(super) fn connector(mode: SslMode, settings: &TlsSettings) -> Result<MakeRus
             )));
         }
         (SslMode::Disable | SslMode::Prefer | SslMode::Require, None) => Roots::Unchecked,
-        (_, Some(path)) if path == Path::new("system") => Roots::System,
-        (SslMode::VerifyCa | SslMode::VerifyFull, None) => Roots::System,
+        // The system's CAs sign certificates for anyone's names: they prove something only
+        // with the host name checked too.
+        (SslMode::VerifyFull, None) => Roots::System,
+        (SslMode::VerifyFull, Some(path)) if path == Path::new("system") => Roots::System,
+        (_, Some(path)) if path == Path::new("system") => {
+            return Err(message(format!(
+                "sslrootcert=system with sslmode={mode}: the system's CAs sign certificates for \
+                 anyone's names, so they are trusted only with the host name checked; use \
+                 sslmode=verify-full"
+            )));
+        }
+        (SslMode::VerifyCa, None) => {
+            return Err(message(
+                "sslmode=verify-ca needs sslrootcert=PATH, the CA that signs the server's \
+                 certificate (the system's CAs would accept a certificate for any name they \
+                 signed); give it, or use sslmode=verify-full"
+                    .to_owned(),
+            ));
+        }
         (_, Some(path)) => Roots::File(path.to_owned()),
     };
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
