@@ -93,20 +93,18 @@ impl KeySet {
     /// `kid`: a token is checked against each, whatever `kid` it names. Fails on a block that
     /// is not a public key, or does not parse.
     pub fn from_pem(text: &[u8]) -> Result<KeySet, String> {
-        let keys = super::pem::keys_from_pem(text)?;
-        Ok(KeySet {
-            keys: keys.into_iter().map(Arc::new).collect(),
-            by_kid: HashMap::new(),
-            unnamed: true,
-        })
+        super::pem::keys_from_pem(text).map(KeySet::unnamed)
     }
 
     /// An issuer's shared secret, for the HS* algorithms among `algorithms`.
     pub(crate) fn shared_secret(secret: &[u8], algorithms: &[crate::Algorithm]) -> KeySet {
+        KeySet::unnamed(vec![VerifyingKey::from_shared_secret(secret, algorithms)])
+    }
+
+    /// A set of keys without a `kid` of their own: a token is checked against each.
+    fn unnamed(keys: Vec<VerifyingKey>) -> KeySet {
         KeySet {
-            keys: vec![Arc::new(VerifyingKey::from_shared_secret(
-                secret, algorithms,
-            ))],
+            keys: keys.into_iter().map(Arc::new).collect(),
             by_kid: HashMap::new(),
             unnamed: true,
         }

@@ -244,24 +244,15 @@ async fn a_list_over_its_bound_is_treated_as_unavailable() {
     );
 }
 
-/// A middleware between `JwtAuth` and the routes that awaits before calling further in (as
-/// actix-session does) routes the request after `JwtAuth` handed it on, so an anonymous route
+/// A middleware between `JwtAuth` and the routes that awaits before calling further in (as a
+/// session middleware that loads the session first does) routes the request after `JwtAuth` handed it on, so an anonymous route
 /// cannot be told from a protected one in time: without a token it answers 401 (closed); with
 /// one, the first such request says at `error` which middleware to move, and the route's
 /// handler finds no identity in the request's extensions.
 #[actix_web::test]
 async fn a_middleware_that_awaits_before_routing_is_reported_with_the_fix() {
-    use actix_web::body::BoxBody;
-    use actix_web::dev::{ServiceRequest, ServiceResponse};
-    use actix_web::middleware::{Next, from_fn};
+    use actix_web::middleware::from_fn;
     use actix_web::{HttpMessage as _, HttpResponse, web};
-    async fn awaiting(
-        req: ServiceRequest,
-        next: Next<BoxBody>,
-    ) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
-        actix_web::rt::task::yield_now().await;
-        next.call(req).await
-    }
     async fn open(req: actix_web::HttpRequest) -> HttpResponse {
         let seen = req.extensions().contains::<auth_runtime::Principal>();
         HttpResponse::Ok().json(serde_json::json!({ "principal_in_extensions": seen }))
@@ -273,7 +264,7 @@ async fn a_middleware_that_awaits_before_routing_is_reported_with_the_fix() {
         .anonymous_route(&[actix_web::http::Method::GET], "/open");
     let app = actix_web::test::init_service(
         actix_web::App::new()
-            .wrap(from_fn(awaiting))
+            .wrap(from_fn(crate::support::awaiting))
             .wrap(auth)
             .service(
                 web::resource("/open")

@@ -184,21 +184,12 @@ async fn a_refused_preflight_says_to_wrap_cors_around_jwt_auth() {
 /// gets the 401 without any handler running.
 #[actix_web::test]
 async fn a_preflight_held_by_an_awaiting_middleware_runs_no_handler() {
-    use actix_web::body::BoxBody;
-    use actix_web::dev::{ServiceRequest, ServiceResponse};
-    use actix_web::middleware::{Next, from_fn};
-    async fn awaiting(
-        req: ServiceRequest,
-        next: Next<BoxBody>,
-    ) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
-        actix_web::rt::task::yield_now().await;
-        next.call(req).await
-    }
+    use actix_web::middleware::from_fn;
     let issuer = TestIssuer::start();
     let auth = auth(&issuer);
     let server = serve_app(1, move || {
         App::new()
-            .wrap(from_fn(awaiting))
+            .wrap(from_fn(crate::support::awaiting))
             .wrap(auth.clone())
             .configure(routes)
     });

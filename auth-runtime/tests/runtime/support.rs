@@ -242,3 +242,13 @@ impl Lines {
         String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
     }
 }
+
+/// A middleware for `actix_web::middleware::from_fn` that awaits before calling further in,
+/// as one that loads a session first does.
+pub async fn awaiting(
+    req: ServiceRequest,
+    next: actix_web::middleware::Next<actix_web::body::BoxBody>,
+) -> Result<ServiceResponse<actix_web::body::BoxBody>, actix_web::Error> {
+    actix_web::rt::task::yield_now().await;
+    next.call(req).await
+}
