@@ -17,6 +17,17 @@ use crate::principal::Principal;
 use crate::revocation::RevocationList;
 use crate::roles::Resolver;
 
+/// Whether a check may wait for the network (a key fetch, a read of the revocation list).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Wait {
+    /// It may: what every request that needs a token does.
+    ForFetch,
+    /// It may not: a check that needs a fetch fails at once with
+    /// [`AuthError::KeysUnavailable`] or [`AuthError::RevocationUnavailable`], and starts
+    /// no fetch. For a token on a route that may turn out to be anonymous.
+    Never,
+}
+
 /// A trusted issuer: its token checks, key source, role resolver and revocation list.
 pub(crate) struct Issuer {
     /// The expected `iss`, compared exactly.
@@ -97,12 +108,20 @@ impl Issuer {
         self.roles.cacheable()
     }
 
-    /// The cached set when it knows `kid`; otherwise one refresh through the key source.
-    pub(crate) async fn key_set_for(&self, kid: Option<&str>) -> Result<Arc<KeySet>, AuthError> {
+    /// The cached set when it knows `kid`; otherwise one refresh through the key source, or,
+    /// with [`Wait::Never`], [`AuthError::KeysUnavailable`] at once.
+    pub(crate) async fn key_set_for(
+        &self,
+        kid: Option<&str>,
+        wait: Wait,
+    ) -> Result<Arc<KeySet>, AuthError> {
         if let Some(set) = self.keys.cached()
             && !matches!(set.find(kid), KeyLookup::Unknown)
         {
             return Ok(set);
+        }
+        if wait == Wait::Never {
+            return Err(AuthError::KeysUnavailable);
         }
         self.keys
             .refresh()
@@ -124,10 +143,11 @@ impl Issuer {
     }
 
     /// Refuses a `jti` this issuer revoked (401), or any token when the list is too old and
-    /// cannot be refreshed (503, unless failing open).
-    pub(crate) async fn check_revoked(&self, jti: &str) -> Result<(), AuthError> {
+    /// cannot be refreshed (503, unless failing open). With [`Wait::Never`], a list too old
+    /// to answer is [`AuthError::RevocationUnavailable`] at once.
+    pub(crate) async fn check_revoked(&self, jti: &str, wait: Wait) -> Result<(), AuthError> {
         match &self.revocation {
-            Some(list) => list.check(jti).await,
+            Some(list) => list.check(jti, wait).await,
             None => Ok(()),
         }
     }

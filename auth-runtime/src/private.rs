@@ -6,7 +6,7 @@ use std::marker::PhantomData;
 
 use actix_web::dev::Payload;
 use actix_web::guard::{Guard, GuardContext};
-use actix_web::{FromRequest, HttpRequest};
+use actix_web::{FromRequest, HttpMessage as _, HttpRequest};
 
 pub use inventory;
 
@@ -53,12 +53,19 @@ impl<P: Policy> FromRequest for Require<P> {
     type Error = AuthError;
     type Future = Ready<Result<Self, AuthError>>;
 
-    fn from_request(_req: &HttpRequest, _payload: &mut Payload) -> Self::Future {
-        ready(SecurityContext::check(check::<P>).map(|()| Require(PhantomData)))
+    fn from_request(req: &HttpRequest, _payload: &mut Payload) -> Self::Future {
+        ready(SecurityContext::check(|me| check::<P>(req, me)).map(|()| Require(PhantomData)))
     }
 }
 
-fn check<P: Policy>(me: &Principal) -> Result<(), AuthError> {
+/// The policy's lists against the caller. A caller whose token was checked after routing
+/// (it needed a fetch, on a path an anonymous route might have answered) is not in the
+/// request's extensions yet: put there, before any other extractor runs, so that
+/// `web::ReqData<Principal>` finds it.
+fn check<P: Policy>(req: &HttpRequest, me: &Principal) -> Result<(), AuthError> {
+    if !req.extensions().contains::<Principal>() {
+        req.extensions_mut().insert(me.clone());
+    }
     if !P::ROLES.is_empty() {
         me.require_any_role(P::ROLES)?;
     }

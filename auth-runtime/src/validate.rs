@@ -11,7 +11,7 @@ use crate::claims::{RawClaims, TokenClaims, ValidToken};
 use crate::clock::now;
 use crate::config::{AuthConfig, ConfigError, ConfigErrorKind};
 use crate::error::{AuthError, InvalidReason, shown_claim};
-use crate::issuer::Issuer;
+use crate::issuer::{Issuer, Wait};
 use crate::jwks::{KeyLookup, KeySource, VerifyingKey};
 use crate::metrics;
 use crate::roles::Resolver;
@@ -106,13 +106,15 @@ impl Validator {
 
     /// Validates a compact JWS (the part after `Bearer `).
     pub async fn validate(&self, token: &str) -> Result<ValidToken, AuthError> {
-        let verified = self.verify(token).await?;
+        let verified = self.verify(token, Wait::ForFetch).await?;
         Ok(Arc::unwrap_or_clone(verified.token))
     }
 
     /// Validates a token and keeps what is needed to accept the same bytes again without
     /// verifying the signature: the issuer and key that verified it and its time bounds.
-    pub(crate) async fn verify(&self, token: &str) -> Result<Verified, AuthError> {
+    /// With [`Wait::Never`], a token signed by a key not held yet fails with
+    /// [`AuthError::KeysUnavailable`] without a fetch.
+    pub(crate) async fn verify(&self, token: &str, wait: Wait) -> Result<Verified, AuthError> {
         let invalid = AuthError::InvalidToken;
         if token.len() > self.max_token_bytes {
             return Err(invalid(InvalidReason::TooLarge));
@@ -177,7 +179,7 @@ impl Validator {
             return Err(invalid(InvalidReason::BadSignature));
         }
 
-        let set = issuer.key_set_for(kid).await?;
+        let set = issuer.key_set_for(kid, wait).await?;
         let signed = &token.as_bytes()[..header_b64.len() + 1 + payload_b64.len()];
         let verify = |key: &VerifyingKey| {
             let started = metrics::start();

@@ -11,6 +11,7 @@ use actix_web::http::header::{AUTHORIZATION, HeaderMap};
 use crate::cache::{Entry, TokenCache, TokenCacheStats};
 use crate::clock::now;
 use crate::error::AuthError;
+use crate::issuer::Wait;
 use crate::metrics;
 use crate::principal::Principal;
 use crate::validate::Validator;
@@ -41,18 +42,26 @@ impl Authenticator {
         &self,
         headers: &HeaderMap,
     ) -> Result<Principal, AuthError> {
-        self.authenticate(bearer_token(headers)?).await
+        self.authenticate(bearer_token(headers)?, Wait::ForFetch)
+            .await
     }
 
     /// The caller behind `token`: a cached verification when the same bytes were verified
     /// with a key still trusted (the clock and the revocation list are checked every time),
-    /// else a full verification, cached when it passes.
-    pub(crate) async fn authenticate(&self, token: &str) -> Result<Principal, AuthError> {
+    /// else a full verification, cached when it passes. With [`Wait::Never`], a token that
+    /// needs a key fetch or a read of the revocation list fails with
+    /// [`AuthError::KeysUnavailable`] or [`AuthError::RevocationUnavailable`] without one;
+    /// the roles are still resolved.
+    pub(crate) async fn authenticate(
+        &self,
+        token: &str,
+        wait: Wait,
+    ) -> Result<Principal, AuthError> {
         let Some(cache) = &self.cache else {
-            let verified = self.validator.verify(token).await?;
+            let verified = self.validator.verify(token, wait).await?;
             verified
                 .issuer
-                .check_revoked(&verified.token.claims.jti)
+                .check_revoked(&verified.token.claims.jti, wait)
                 .await?;
             return Ok(verified.issuer.principal(verified.token).await);
         };
@@ -66,7 +75,7 @@ impl Authenticator {
                     record_cache_size(cache);
                     return Err(err);
                 }
-                issuer.check_revoked(&seen.token.claims.jti).await?;
+                issuer.check_revoked(&seen.token.claims.jti, wait).await?;
                 return Ok(match entry.principal() {
                     Some(principal) => principal.clone(),
                     None => issuer.principal(Arc::clone(&seen.token)).await,
@@ -76,9 +85,11 @@ impl Authenticator {
             record_cache_size(cache);
         }
         metrics::cache_miss();
-        let verified = self.validator.verify(token).await?;
+        let verified = self.validator.verify(token, wait).await?;
         let issuer = Arc::clone(&verified.issuer);
-        issuer.check_revoked(&verified.token.claims.jti).await?;
+        issuer
+            .check_revoked(&verified.token.claims.jti, wait)
+            .await?;
         let principal = issuer.principal(Arc::clone(&verified.token)).await;
         let cached = issuer.roles_cacheable().then(|| principal.clone());
         cache.insert(token, Entry::new(token, verified, cached));

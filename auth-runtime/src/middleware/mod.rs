@@ -152,7 +152,10 @@ impl JwtAuth {
     /// Validates `token` and resolves its roles, as the middleware does for each request:
     /// the verified-token cache, the signature and claims, the revocation list, the roles.
     pub async fn authenticate(&self, token: &str) -> Result<Principal, AuthError> {
-        self.policy.authenticator.authenticate(token).await
+        self.policy
+            .authenticator
+            .authenticate(token, crate::issuer::Wait::ForFetch)
+            .await
     }
 
     /// What the verified-token cache holds, or `None` when it is off

@@ -24,6 +24,7 @@ use super::response::{HeadCopy, auth_span, finish, finish_routed, reject};
 use crate::anonymous;
 use crate::context::SecurityContext;
 use crate::error::AuthError;
+use crate::issuer::Wait;
 use crate::principal::Principal;
 
 /// The per-worker service [`JwtAuth`](crate::JwtAuth) wraps around the app.
@@ -179,22 +180,27 @@ where
     }
 
     /// An anonymous route may answer a request that carries a token: the token is checked
-    /// first; when it fails, routing says whether the request needed it.
+    /// first, as far as it can be without waiting for the network (a cached verdict, a key
+    /// held, a fresh revocation list). When it fails, or needs a fetch, routing says whether
+    /// the request needed it; only a protected route then waits for the fetch.
     fn authenticate_then_route(&self, req: ServiceRequest) -> JwtAuthFuture<S::Future, B> {
         let (policy, service) = (Arc::clone(&self.policy), Rc::clone(&self.service));
         let span = auth_span(&req);
         JwtAuthFuture::authenticating(
             async move {
-                let err = match policy
-                    .authenticator
-                    .authenticate_request(req.headers())
-                    .await
-                {
+                let token = bearer_token(req.headers()).unwrap_or_default();
+                let err = match policy.authenticator.authenticate(token, Wait::Never).await {
                     Ok(principal) => return run(&policy, &*service, req, principal).await,
                     Err(err) => err,
                 };
-                // A rejection, unless routing picks an anonymous route: routing takes the
-                // request, so a copy of its head answers for it (a rare path).
+                // Kept for after routing, which takes the request: the token when it still
+                // needs a fetch, and a copy of the head to answer for the request (a rare
+                // path).
+                let needs_fetch = matches!(
+                    err,
+                    AuthError::KeysUnavailable | AuthError::RevocationUnavailable
+                );
+                let token = needs_fetch.then(|| Box::<str>::from(token));
                 let head = HeadCopy::of(&req);
                 let headers = req.headers().clone();
                 let (routed, anonymous) = anonymous::route(|| service.call(req));
@@ -202,6 +208,23 @@ where
                     let res = SecurityContext::anonymous_scope(routed).await?;
                     return Ok(finish_routed(&policy.responder, res, true));
                 }
+                let err = match token {
+                    // A protected route: now it may wait. The identity reaches the handler
+                    // through the task-local scope, too late for the request's extensions.
+                    Some(token) => match policy
+                        .authenticator
+                        .authenticate(&token, Wait::ForFetch)
+                        .await
+                    {
+                        Ok(principal) => {
+                            record_caller(&principal);
+                            let res = SecurityContext::scope(Some(principal), routed).await?;
+                            return Ok(finish_routed(&policy.responder, res, false));
+                        }
+                        Err(err) => err,
+                    },
+                    None => err,
+                };
                 // The request belongs to the unpolled handler future, dropped here without
                 // having run; the answer goes out on a request rebuilt from the head, so
                 // that outer middleware handles it like any other response.
@@ -262,6 +285,22 @@ impl<F, B> JwtAuthFuture<F, B> {
     }
 }
 
+/// Puts the caller's issuer and subject on the request's `authenticate` span.
+fn record_caller(principal: &Principal) {
+    let span = Span::current();
+    if span.is_disabled() {
+        return;
+    }
+    if let Some(iss) = principal
+        .raw_claims()
+        .get("iss")
+        .and_then(|iss| iss.as_str())
+    {
+        span.record("iss", display(iss));
+    }
+    span.record("sub", display(&principal.claims().sub));
+}
+
 /// Runs the request for `principal`: the identity goes into the request's extensions and
 /// the task-local scope, unless routing picks a route marked anonymous (whose guard takes it
 /// back out of the extensions).
@@ -276,16 +315,8 @@ where
 {
     req.extensions_mut().insert(principal.clone());
     let (routed, anonymous) = anonymous::route(|| service.call(req));
-    let span = Span::current();
-    if !anonymous && !span.is_disabled() {
-        if let Some(iss) = principal
-            .raw_claims()
-            .get("iss")
-            .and_then(|iss| iss.as_str())
-        {
-            span.record("iss", display(iss));
-        }
-        span.record("sub", display(&principal.claims().sub));
+    if !anonymous {
+        record_caller(&principal);
     }
     let identity = (!anonymous).then_some(principal);
     let res = SecurityContext::scope(identity, routed).await?;

@@ -10,6 +10,7 @@ use super::source::{RevocationFetchError, RevocationSource};
 use crate::clock::now;
 use crate::config::IssuerConfig;
 use crate::error::AuthError;
+use crate::issuer::Wait;
 use crate::refreshing::{self, Attempts, Held, Refreshed, Refreshing};
 
 /// The target of this list's events, as before the module was split.
@@ -174,8 +175,10 @@ impl RevocationList {
     }
 
     /// Refuses a revoked `jti`: 401 when it is on the list, 503 when the list is too old
-    /// and cannot be refreshed (unless failing open).
-    pub(crate) async fn check(&self, jti: &str) -> Result<(), AuthError> {
+    /// and cannot be refreshed (unless failing open). With [`Wait::Never`], a list too old
+    /// to answer without a read is [`AuthError::RevocationUnavailable`] at once, and no read
+    /// is started.
+    pub(crate) async fn check(&self, jti: &str, wait: Wait) -> Result<(), AuthError> {
         let inner = &self.inner;
         // Read before the list: a refresh that ends in between is then seen as one.
         let seen = inner.list.generation();
@@ -188,6 +191,9 @@ impl RevocationList {
                 self.refresh_in_background(seen);
                 return verdict(&held.value, jti);
             }
+        }
+        if wait == Wait::Never {
+            return Err(AuthError::RevocationUnavailable);
         }
         if let Err(err) = inner.refresh(Refresh::Unless(seen)).await {
             tracing::warn!(

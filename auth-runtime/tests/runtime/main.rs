@@ -4,6 +4,7 @@
 mod support;
 
 mod anonymous;
+mod anonymous_waits;
 mod cache;
 mod config;
 mod context;

@@ -262,6 +262,10 @@ async fn a_middleware_that_awaits_before_routing_is_reported_with_the_fix() {
     let auth = JwtAuth::new(issuer.config())
         .unwrap()
         .anonymous_route(&[actix_web::http::Method::GET], "/open");
+    // The keys are held, so that the token is checked before routing (a token that needs a
+    // fetch is checked after it, and only for a protected route).
+    let token = issuer.token().sign();
+    assert!(auth.authenticate(&token).await.is_ok());
     let app = actix_web::test::init_service(
         actix_web::App::new()
             .wrap(from_fn(crate::support::awaiting))
@@ -280,7 +284,6 @@ async fn a_middleware_that_awaits_before_routing_is_reported_with_the_fix() {
         actix_web::test::call_service(&app, without).await.status(),
         401
     );
-    let token = issuer.token().sign();
     let with = actix_web::test::TestRequest::get()
         .uri("/open")
         .insert_header(("authorization", format!("Bearer {token}")))

@@ -10,6 +10,7 @@ mod config;
 mod instances;
 mod keys;
 mod login;
+mod outage;
 mod restart;
 mod revocation;
 mod sessions;

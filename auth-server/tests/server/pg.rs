@@ -292,9 +292,52 @@ impl Cluster {
         }
     }
 
+    /// Freezes the server and every process it started (`SIGSTOP`): connections stay open
+    /// and nothing answers, as from a hung database host. [`thaw`](Self::thaw) undoes it.
+    /// A test that fails while the server is frozen still stops it: it is thawed when the
+    /// cluster is dropped.
+    pub fn freeze(&self) {
+        assert!(self.signal("STOP"), "could not freeze the server");
+    }
+
+    /// Lets a frozen server run again (`SIGCONT`).
+    pub fn thaw(&self) {
+        assert!(self.signal("CONT"), "could not thaw the server");
+    }
+
+    /// Sends `signal` to the server and its processes; `false` when it is not running.
+    fn signal(&self, signal: &str) -> bool {
+        let Ok(pid_file) = std::fs::read_to_string(self.data.join("postmaster.pid")) else {
+            return false;
+        };
+        let Some(postmaster) = pid_file.lines().next().map(|pid| pid.trim().to_owned()) else {
+            return false;
+        };
+        let mut pids = vec![postmaster.clone()];
+        for entry in std::fs::read_dir("/proc").expect("/proc") {
+            let Ok(entry) = entry else { continue };
+            let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
+                continue;
+            };
+            // `pid (comm) state ppid ...`; comm may hold spaces, so split after its `)`.
+            let parent = stat
+                .rsplit_once(')')
+                .and_then(|(_, rest)| rest.split_whitespace().nth(1));
+            if parent == Some(postmaster.as_str()) {
+                pids.push(entry.file_name().to_string_lossy().into_owned());
+            }
+        }
+        Command::new("sh")
+            .arg("-c")
+            .arg(format!("kill -{signal} {}", pids.join(" ")))
+            .status()
+            .is_ok_and(|status| status.success())
+    }
+
     /// Stops the server (a fast shutdown, as a restart does), keeping its data.
     pub fn stop(&mut self) {
         if let Some(mut watchdog) = self.watchdog.take() {
+            self.signal("CONT");
             if let Some(stdin) = watchdog.stdin.as_mut() {
                 let _ = stdin.write_all(b"keep\n");
             }
@@ -306,6 +349,8 @@ impl Cluster {
 impl Drop for Cluster {
     fn drop(&mut self) {
         if let Some(mut watchdog) = self.watchdog.take() {
+            // A frozen server would never stop.
+            self.signal("CONT");
             drop(watchdog.stdin.take());
             let _ = watchdog.wait();
         }
