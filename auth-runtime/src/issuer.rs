@@ -142,12 +142,16 @@ impl Issuer {
         })
     }
 
-    /// Refuses a `jti` this issuer revoked (401), or any token when the list is too old and
+    /// Refuses a token this issuer revoked (401: its `jti`, its session or its subject), or any token when the list is too old and
     /// cannot be refreshed (503, unless failing open). With [`Wait::Never`], a list too old
     /// to answer is [`AuthError::RevocationUnavailable`] at once.
-    pub(crate) async fn check_revoked(&self, jti: &str, wait: Wait) -> Result<(), AuthError> {
+    pub(crate) async fn check_revoked(
+        &self,
+        token: &ValidToken,
+        wait: Wait,
+    ) -> Result<(), AuthError> {
         match &self.revocation {
-            Some(list) => list.check(jti, wait).await,
+            Some(list) => list.check(token, wait).await,
             None => Ok(()),
         }
     }

@@ -598,10 +598,34 @@ impl TestIssuer {
 
     /// Lists the token `jti`, whose `exp` is `exp`, as revoked.
     pub fn revoke(&self, jti: &str, exp: u64) {
-        self.state.lock().revoked.push(RevokedToken {
-            jti: jti.to_owned(),
-            exp,
-        });
+        self.state
+            .lock()
+            .revoked
+            .push(RevokedToken::token(jti, exp));
+    }
+
+    /// Lists the session `sid` as revoked: every token whose `sid` claim names it, until `exp`
+    /// (when the last of them expires).
+    pub fn revoke_session(&self, sid: &str, exp: u64) {
+        self.state
+            .lock()
+            .revoked
+            .push(RevokedToken::session(sid, exp));
+    }
+
+    /// Lists the subject `sub` as revoked: every token of it issued (`iat`) at or before
+    /// `issued_before`, until `exp` (when the last of them expires).
+    pub fn revoke_subject(&self, sub: &str, issued_before: u64, exp: u64) {
+        self.state
+            .lock()
+            .revoked
+            .push(RevokedToken::subject(sub, issued_before, exp));
+    }
+
+    /// Puts `entry` on the list as it is, even one that names several things: to see how a
+    /// validator takes an entry it cannot read.
+    pub fn list_entry(&self, entry: RevokedToken) {
+        self.state.lock().revoked.push(entry);
     }
 
     /// `false`: the list of revoked tokens answers 503 until set back (the key set is not

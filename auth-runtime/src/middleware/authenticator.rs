@@ -59,10 +59,7 @@ impl Authenticator {
     ) -> Result<Principal, AuthError> {
         let Some(cache) = &self.cache else {
             let verified = self.validator.verify(token, wait).await?;
-            verified
-                .issuer
-                .check_revoked(&verified.token.claims.jti, wait)
-                .await?;
+            verified.issuer.check_revoked(&verified.token, wait).await?;
             return Ok(verified.issuer.principal(verified.token).await);
         };
         if let Some(entry) = cache.get(token) {
@@ -75,7 +72,7 @@ impl Authenticator {
                     record_cache_size(cache);
                     return Err(err);
                 }
-                issuer.check_revoked(&seen.token.claims.jti, wait).await?;
+                issuer.check_revoked(&seen.token, wait).await?;
                 return Ok(match entry.principal() {
                     Some(principal) => principal.clone(),
                     None => issuer.principal(Arc::clone(&seen.token)).await,
@@ -87,9 +84,7 @@ impl Authenticator {
         metrics::cache_miss();
         let verified = self.validator.verify(token, wait).await?;
         let issuer = Arc::clone(&verified.issuer);
-        issuer
-            .check_revoked(&verified.token.claims.jti, wait)
-            .await?;
+        issuer.check_revoked(&verified.token, wait).await?;
         let principal = issuer.principal(Arc::clone(&verified.token)).await;
         let cached = issuer.roles_cacheable().then(|| principal.clone());
         cache.insert(token, Entry::new(token, verified, cached));

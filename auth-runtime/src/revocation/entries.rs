@@ -1,13 +1,131 @@
-//! The revoked tokens one list holds: a large base shared between refreshes, and the entries
-//! added since it was built.
+//! What one list holds: revoked tokens, sessions and subjects, each kind in a large base
+//! shared between refreshes plus the entries added since it was built.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use super::source::Listed;
+use crate::claims::ValidToken;
+
 /// Smallest number of recent entries that makes a rebuild worth it.
 const MIN_REBUILD: usize = 1024;
 
-/// Revoked `jti`s, each with the `exp` of its token.
+/// The revoked tokens (by `jti`), sessions (by `sid`) and subjects (by `sub`, with a time)
+/// of one list.
+#[derive(Clone, Default)]
+pub(super) struct Entries {
+    jtis: Part<u64>,
+    sids: Part<u64>,
+    subjects: Part<Subject>,
+}
+
+/// A revoked subject: tokens issued at or before `issued_before` are refused until `exp`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Subject {
+    issued_before: u64,
+    exp: u64,
+}
+
+/// What an entry of a [`Part`] holds: at least the time after which it can be dropped.
+trait Value: Copy + PartialEq {
+    fn exp(self) -> u64;
+    /// The entry when the same key is listed again: it covers both.
+    fn merge(self, other: Self) -> Self;
+}
+
+impl Value for u64 {
+    fn exp(self) -> u64 {
+        self
+    }
+
+    fn merge(self, other: u64) -> u64 {
+        self.max(other)
+    }
+}
+
+impl Value for Subject {
+    fn exp(self) -> u64 {
+        self.exp
+    }
+
+    fn merge(self, other: Subject) -> Subject {
+        Subject {
+            issued_before: self.issued_before.max(other.issued_before),
+            exp: self.exp.max(other.exp),
+        }
+    }
+}
+
+impl Entries {
+    /// Whether an entry revokes `token`: its `jti`, its session (`sid`), or its subject
+    /// (`sub`) up to the time of its `iat`. The claims a kind needs are only read when the
+    /// list holds an entry of that kind.
+    pub(super) fn revokes(&self, token: &ValidToken) -> bool {
+        let jti = token.claims.jti.as_str();
+        if !jti.is_empty() && self.jtis.contains(jti) {
+            return true;
+        }
+        if !self.sids.is_empty()
+            && let Some(sid) = token.raw.get("sid").and_then(|sid| sid.as_str())
+            && self.sids.contains(sid)
+        {
+            return true;
+        }
+        if !self.subjects.is_empty()
+            && let Some(subject) = self.subjects.get(&token.claims.sub)
+        {
+            // A token without `iat` cannot be placed in time: it goes with the others.
+            let iat = token.raw.get("iat").and_then(|iat| iat.as_u64());
+            return iat.is_none_or(|iat| iat <= subject.issued_before);
+        }
+        false
+    }
+
+    /// Whether the token `jti` is listed by itself.
+    pub(super) fn lists_token(&self, jti: &str) -> bool {
+        self.jtis.contains(jti)
+    }
+
+    /// How many entries are held.
+    pub(super) fn len(&self) -> usize {
+        self.jtis.len() + self.sids.len() + self.subjects.len()
+    }
+
+    /// The estimated memory the entries take, in bytes.
+    pub(super) fn bytes(&self) -> usize {
+        self.jtis.bytes() + self.sids.bytes() + self.subjects.bytes()
+    }
+
+    /// Lists what `entry` names until its `exp`, unless that passed before `horizon`.
+    pub(super) fn add(&mut self, entry: Listed<'_>, exp: u64, horizon: u64) {
+        match entry {
+            Listed::Token(jti) => self.jtis.add(jti, exp, horizon),
+            Listed::Session(sid) => self.sids.add(sid, exp, horizon),
+            Listed::Subject { sub, issued_before } => {
+                self.subjects
+                    .add(sub, Subject { issued_before, exp }, horizon)
+            }
+        }
+    }
+
+    /// Rebuilds a base when its recent entries outgrew half of it or half of it expired,
+    /// dropping the entries that expired before `horizon`.
+    pub(super) fn settle(&mut self, horizon: u64) {
+        self.jtis.settle(horizon);
+        self.sids.settle(horizon);
+        self.subjects.settle(horizon);
+    }
+
+    /// Drops every entry that expired before `horizon` now: what the bound is checked
+    /// against, so that expired entries never count.
+    pub(super) fn prune(&mut self, horizon: u64) {
+        self.jtis.rebuild(horizon);
+        self.sids.rebuild(horizon);
+        self.subjects.rebuild(horizon);
+    }
+}
+
+/// The entries of one kind, by key.
 ///
 /// A refresh copies only the entries added since the base was built, never the base: adding
 /// `k` entries costs `O(k)` plus, now and then, a rebuild of the base. The base is rebuilt
@@ -15,17 +133,30 @@ const MIN_REBUILD: usize = 1024;
 /// median `exp` of its entries is behind the horizon); a rebuild drops the expired entries.
 /// Each entry is so copied a bounded number of times on average, and each expired one is
 /// dropped at an amortised constant cost.
-#[derive(Clone, Default)]
-pub(super) struct Entries {
-    base: Arc<Base>,
-    recent: HashMap<Box<str>, u64>,
+#[derive(Clone)]
+struct Part<V> {
+    base: Arc<Base<V>>,
+    recent: HashMap<Box<str>, V>,
     /// Estimated memory of the recent entries, in bytes.
     recent_bytes: usize,
 }
 
-#[derive(Default)]
-struct Base {
-    jtis: HashMap<Box<str>, u64>,
+impl<V> Default for Part<V> {
+    fn default() -> Part<V> {
+        Part {
+            base: Arc::new(Base {
+                keys: HashMap::new(),
+                bytes: 0,
+                half_expired_at: u64::MAX,
+            }),
+            recent: HashMap::new(),
+            recent_bytes: 0,
+        }
+    }
+}
+
+struct Base<V> {
+    keys: HashMap<Box<str>, V>,
     /// Estimated memory of the base, in bytes.
     bytes: usize,
     /// Once the horizon passes this, half of the base has expired.
@@ -34,67 +165,84 @@ struct Base {
 
 /// The estimated memory one entry takes: its text, the key and value, and the map's own
 /// overhead per slot.
-fn cost(jti: &str) -> usize {
-    jti.len() + std::mem::size_of::<(Box<str>, u64)>() + 8
+fn cost<V>(key: &str) -> usize {
+    key.len() + std::mem::size_of::<(Box<str>, V)>() + 8
 }
 
-impl Entries {
-    /// Whether `jti` is listed.
-    pub(super) fn contains(&self, jti: &str) -> bool {
-        self.recent.contains_key(jti) || self.base.jtis.contains_key(jti)
+impl<V: Value> Part<V> {
+    fn get(&self, key: &str) -> Option<V> {
+        let recent = self.recent.get(key).copied();
+        let base = self.base.keys.get(key).copied();
+        match (recent, base) {
+            (Some(recent), Some(base)) => Some(recent.merge(base)),
+            (one, other) => one.or(other),
+        }
     }
 
-    /// How many entries are held.
-    pub(super) fn len(&self) -> usize {
-        self.base.jtis.len() + self.recent.len()
+    fn contains(&self, key: &str) -> bool {
+        self.recent.contains_key(key) || self.base.keys.contains_key(key)
     }
 
-    /// The estimated memory the entries take, in bytes.
-    pub(super) fn bytes(&self) -> usize {
+    fn is_empty(&self) -> bool {
+        self.recent.is_empty() && self.base.keys.is_empty()
+    }
+
+    fn len(&self) -> usize {
+        self.base.keys.len() + self.recent.len()
+    }
+
+    fn bytes(&self) -> usize {
         self.base.bytes + self.recent_bytes
     }
 
-    /// Lists `jti` until `exp`, unless its token expired before `horizon` or it is listed.
-    pub(super) fn add(&mut self, jti: &str, exp: u64, horizon: u64) {
-        if exp < horizon || jti.is_empty() || self.base.jtis.contains_key(jti) {
+    /// Lists `key` with `value`, unless it expired before `horizon` or the base holds it
+    /// already with a value that covers this one.
+    fn add(&mut self, key: &str, value: V, horizon: u64) {
+        if value.exp() < horizon || key.is_empty() {
             return;
         }
-        if self.recent.insert(Box::from(jti), exp).is_none() {
-            self.recent_bytes += cost(jti);
+        if let Some(held) = self.base.keys.get(key)
+            && held.merge(value) == *held
+        {
+            return;
+        }
+        match self.recent.get_mut(key) {
+            Some(held) => *held = held.merge(value),
+            None => {
+                self.recent.insert(Box::from(key), value);
+                self.recent_bytes += cost::<V>(key);
+            }
         }
     }
 
-    /// Rebuilds the base when the recent entries outgrew half of it or half of it expired,
-    /// dropping the entries whose token expired before `horizon`.
-    pub(super) fn settle(&mut self, horizon: u64) {
-        let outgrown = self.recent.len() >= MIN_REBUILD.max(self.base.jtis.len() / 2);
-        let expired = !self.base.jtis.is_empty() && horizon > self.base.half_expired_at;
+    fn settle(&mut self, horizon: u64) {
+        let outgrown = self.recent.len() >= MIN_REBUILD.max(self.base.keys.len() / 2);
+        let expired = !self.base.keys.is_empty() && horizon > self.base.half_expired_at;
         if outgrown || expired {
             self.rebuild(horizon);
         }
     }
 
-    /// Rebuilds the base now, dropping the entries whose token expired before `horizon`: what
-    /// the bound is checked against, so that expired entries never count.
-    pub(super) fn prune(&mut self, horizon: u64) {
-        self.rebuild(horizon);
-    }
-
     fn rebuild(&mut self, horizon: u64) {
-        let mut jtis = HashMap::with_capacity(self.len());
+        let mut keys: HashMap<Box<str>, V> = HashMap::with_capacity(self.len());
         let kept = self
             .base
-            .jtis
+            .keys
             .iter()
-            .map(|(jti, exp)| (jti.clone(), *exp))
+            .map(|(key, value)| (key.clone(), *value))
             .chain(self.recent.drain())
-            .filter(|(_, exp)| *exp >= horizon);
+            .filter(|(_, value)| value.exp() >= horizon);
         let mut bytes = 0;
-        for (jti, exp) in kept {
-            bytes += cost(&jti);
-            jtis.insert(jti, exp);
+        for (key, value) in kept {
+            match keys.get_mut(&key) {
+                Some(held) => *held = held.merge(value),
+                None => {
+                    bytes += cost::<V>(&key);
+                    keys.insert(key, value);
+                }
+            }
         }
-        let mut exps: Vec<u64> = jtis.values().copied().collect();
+        let mut exps: Vec<u64> = keys.values().map(|value| value.exp()).collect();
         let half_expired_at = if exps.is_empty() {
             u64::MAX
         } else {
@@ -102,7 +250,7 @@ impl Entries {
             *exps.select_nth_unstable(middle).1
         };
         self.base = Arc::new(Base {
-            jtis,
+            keys,
             bytes,
             half_expired_at,
         });
@@ -114,8 +262,8 @@ impl Entries {
 mod tests {
     use super::*;
 
-    fn filled(count: usize, exp: u64) -> Entries {
-        let mut entries = Entries::default();
+    fn filled(count: usize, exp: u64) -> Part<u64> {
+        let mut entries = Part::<u64>::default();
         for i in 0..count {
             entries.add(&format!("jti-{i}"), exp, 0);
         }
@@ -154,13 +302,13 @@ mod tests {
         }
         entries.settle(0);
         assert!(!Arc::ptr_eq(&base, &entries.base));
-        assert_eq!((entries.base.jtis.len(), entries.recent.len()), (6_000, 0));
+        assert_eq!((entries.base.keys.len(), entries.recent.len()), (6_000, 0));
         assert_eq!(entries.bytes(), entries.base.bytes);
     }
 
     #[test]
     fn expired_entries_go_once_half_of_the_base_has_expired() {
-        let mut entries = Entries::default();
+        let mut entries = Part::<u64>::default();
         for i in 0..3_000 {
             entries.add(&format!("early-{i}"), 100, 0);
         }
@@ -184,7 +332,7 @@ mod tests {
 
     #[test]
     fn pruning_drops_every_expired_entry_at_once() {
-        let mut entries = Entries::default();
+        let mut entries = Part::<u64>::default();
         for i in 0..1_000 {
             entries.add(&format!("early-{i}"), 100, 0);
         }
@@ -195,16 +343,16 @@ mod tests {
         // Less than half expired: `settle` keeps them, `prune` does not.
         entries.settle(101);
         assert_eq!(entries.len(), 2_500);
-        entries.prune(101);
+        entries.rebuild(101);
         assert_eq!(entries.len(), 1_500);
     }
 
     #[test]
     fn memory_is_estimated_per_entry() {
-        let mut entries = Entries::default();
+        let mut entries = Part::<u64>::default();
         entries.add("abc", 10, 0);
         entries.add("abc", 10, 0);
-        assert_eq!(entries.bytes(), cost("abc"));
-        assert!(cost("abc") > 3);
+        assert_eq!(entries.bytes(), cost::<u64>("abc"));
+        assert!(cost::<u64>("abc") > 3);
     }
 }

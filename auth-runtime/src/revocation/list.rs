@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use super::entries::Entries;
 use super::source::{RevocationFetchError, RevocationSource};
+use crate::claims::ValidToken;
 use crate::clock::now;
 use crate::config::IssuerConfig;
 use crate::error::AuthError;
@@ -23,8 +24,8 @@ const MAX_PAGES: usize = 64;
 /// Least time between two failed refreshes.
 const RETRY_AFTER_FAILURE: Duration = Duration::from_secs(1);
 
-/// Revoked tokens: the issuer's list of revoked `jti`s, kept current and checked on every
-/// request.
+/// Revoked tokens: the issuer's list of revoked tokens, sessions and subjects, kept current
+/// and checked on every request.
 ///
 /// With `revocation_endpoint` set for an issuer, the middleware holds that issuer's list of
 /// revoked token ids. A token whose `jti` is on it is refused with 401 `Token has been
@@ -59,8 +60,13 @@ const RETRY_AFTER_FAILURE: Duration = Duration::from_secs(1);
 /// }
 /// ```
 ///
-/// - `revoked`: each revoked token's `jti` and the `exp` of that token. An entry is dropped
-///   (by the issuer and by this list) once its token would have expired anyway.
+/// - `revoked`: entries, each naming one token (`"jti"`), one session (`"sid"`: every token
+///   whose `sid` claim is that value) or one subject (`"sub"` with `"issued_before"`: every
+///   token of it whose `iat` is at or before that time, or that has no `iat`), with the `exp`
+///   of the last token it revokes ([`RevokedToken`](crate::RevokedToken)). An entry is
+///   dropped (by the issuer and by this list) once its tokens would have expired anyway. An
+///   entry naming several of these, or none that a token could carry, makes the answer
+///   unreadable: the refresh fails.
 /// - `cursor`: opaque; the next request passes it as `since`.
 /// - `full`: the answer starts from the beginning (no `since`, or a `since` the issuer no
 ///   longer knows, such as one from before a restart).
@@ -102,8 +108,8 @@ struct ListState {
 /// The list as last read.
 #[derive(Default, Clone)]
 struct Revoked {
-    /// Revoked `jti`s, each with the `exp` of its token.
-    jtis: Entries,
+    /// Revoked tokens, sessions and subjects.
+    entries: Entries,
     cursor: Option<String>,
 }
 
@@ -140,22 +146,22 @@ impl RevocationList {
         }
     }
 
-    /// Whether `jti` is on the list held now (no refresh).
+    /// Whether the token `jti` is on the list held now (no refresh).
     pub fn contains(&self, jti: &str) -> bool {
         self.inner
             .list
             .held()
             .as_ref()
-            .is_some_and(|held| held.value.jtis.contains(jti))
+            .is_some_and(|held| held.value.entries.lists_token(jti))
     }
 
-    /// How many tokens the list holds.
+    /// How many entries (tokens, sessions and subjects) the list holds.
     pub fn len(&self) -> usize {
         self.inner
             .list
             .held()
             .as_ref()
-            .map_or(0, |held| held.value.jtis.len())
+            .map_or(0, |held| held.value.entries.len())
     }
 
     /// Whether the list holds no token.
@@ -178,18 +184,18 @@ impl RevocationList {
     /// and cannot be refreshed (unless failing open). With [`Wait::Never`], a list too old
     /// to answer without a read is [`AuthError::RevocationUnavailable`] at once, and no read
     /// is started.
-    pub(crate) async fn check(&self, jti: &str, wait: Wait) -> Result<(), AuthError> {
+    pub(crate) async fn check(&self, token: &ValidToken, wait: Wait) -> Result<(), AuthError> {
         let inner = &self.inner;
         // Read before the list: a refresh that ends in between is then seen as one.
         let seen = inner.list.generation();
         if let Some(held) = inner.list.held().as_ref() {
             let age = held.fetched_at.elapsed();
             if age < inner.poll {
-                return verdict(&held.value, jti);
+                return verdict(&held.value, token);
             }
             if age < inner.max_staleness {
                 self.refresh_in_background(seen);
-                return verdict(&held.value, jti);
+                return verdict(&held.value, token);
             }
         }
         if wait == Wait::Never {
@@ -205,7 +211,7 @@ impl RevocationList {
         }
         match inner.list.held().as_ref() {
             Some(held) if held.fetched_at.elapsed() < inner.max_staleness || inner.fail_open => {
-                verdict(&held.value, jti)
+                verdict(&held.value, token)
             }
             // Never read: failing open accepts against an empty list.
             None if inner.fail_open => Ok(()),
@@ -298,23 +304,35 @@ impl ListState {
                     return Err(self.unfinished(list, why));
                 }
             };
-            for token in &page.revoked {
-                list.jtis.add(&token.jti, token.exp, horizon);
+            for entry in &page.revoked {
+                match entry.listed() {
+                    Ok(Some(listed)) => list.entries.add(listed, entry.exp, horizon),
+                    Ok(None) => {}
+                    Err(()) => {
+                        // An entry not understood may revoke anything: the list cannot be
+                        // taken as read.
+                        let why = RevocationFetchError::new(
+                            "an entry of the list names several of `jti`, `sid` and `sub`, or \
+                             `sub` without `issued_before`",
+                        );
+                        return Err(self.unfinished(list, why));
+                    }
+                }
             }
             list.cursor = Some(page.cursor);
             let over = |list: &Revoked| {
-                list.jtis.len() > self.max_entries || list.jtis.bytes() > self.max_bytes
+                list.entries.len() > self.max_entries || list.entries.bytes() > self.max_bytes
             };
             if over(&list) {
                 // Expired entries still held never count against the bound.
-                list.jtis.prune(horizon);
+                list.entries.prune(horizon);
             }
             if over(&list) {
                 // Nothing of it is kept: the list held stays, and ages into the staleness rule.
                 tracing::error!(
                     target: LOG_TARGET,
-                    entries = list.jtis.len(),
-                    bytes = list.jtis.bytes(),
+                    entries = list.entries.len(),
+                    bytes = list.entries.bytes(),
                     max_entries = self.max_entries,
                     max_bytes = self.max_bytes,
                     "revocation list is over its bound; it is treated as unavailable"
@@ -326,7 +344,7 @@ impl ListState {
                 )));
             }
             if !page.more {
-                list.jtis.settle(horizon);
+                list.entries.settle(horizon);
                 return Ok((list, self.poll));
             }
         }
@@ -355,8 +373,8 @@ enum Refresh {
     Unless(u64),
 }
 
-fn verdict(list: &Revoked, jti: &str) -> Result<(), AuthError> {
-    if list.jtis.contains(jti) {
+fn verdict(list: &Revoked, token: &ValidToken) -> Result<(), AuthError> {
+    if list.entries.revokes(token) {
         Err(AuthError::Revoked)
     } else {
         Ok(())

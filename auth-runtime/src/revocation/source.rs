@@ -16,13 +16,95 @@ pub(crate) const REVOCATION_PATH: &str = "/api/v1/auth/revoked-jtis";
 /// well under a megabyte).
 const MAX_PAGE_BYTES: usize = 4 * 1024 * 1024;
 
-/// One revoked token.
+/// One entry of a revocation list: a token (`jti`), a session (`sid`: every token whose `sid`
+/// claim names it), or a subject (`sub`: every token of it issued at or before
+/// `issued_before`). An entry names exactly one of the three; a list holding any other entry
+/// cannot be read.
+///
+/// ```
+/// use auth_runtime::RevokedToken;
+///
+/// let one = RevokedToken::token("5f0c9e1ab2d34c7f", 1764003600);
+/// let session = RevokedToken::session("3b9a0c4d", 1764003600);
+/// assert_eq!(
+///     serde_json::to_string(&session).unwrap(),
+///     r#"{"sid":"3b9a0c4d","exp":1764003600}"#
+/// );
+/// # let _ = one;
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct RevokedToken {
-    /// The token's `jti`.
+    /// The revoked token's `jti`; empty in an entry for a session or a subject.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub jti: String,
-    /// The token's `exp` (seconds since the epoch): after it the entry is dropped.
+    /// The revoked session: every token whose `sid` claim is this.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sid: Option<String>,
+    /// The revoked subject: every token of this `sub` issued at or before `issued_before`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sub: Option<String>,
+    /// With `sub`: tokens whose `iat` is at or before this (seconds since the epoch), or that
+    /// have no `iat`, are revoked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub issued_before: Option<u64>,
+    /// When the last token the entry revokes expires (seconds since the epoch): after it the
+    /// entry is dropped.
     pub exp: u64,
+}
+
+/// What one [`RevokedToken`] names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Listed<'a> {
+    Token(&'a str),
+    Session(&'a str),
+    Subject { sub: &'a str, issued_before: u64 },
+}
+
+impl RevokedToken {
+    /// The token whose `jti` is `jti` and whose `exp` is `exp`.
+    pub fn token(jti: &str, exp: u64) -> RevokedToken {
+        RevokedToken {
+            jti: jti.to_owned(),
+            sid: None,
+            sub: None,
+            issued_before: None,
+            exp,
+        }
+    }
+
+    /// Every token whose `sid` claim is `sid`; `exp`: when the last of them expires.
+    pub fn session(sid: &str, exp: u64) -> RevokedToken {
+        RevokedToken {
+            sid: Some(sid.to_owned()),
+            ..RevokedToken::token("", exp)
+        }
+    }
+
+    /// Every token of `sub` issued (`iat`) at or before `issued_before`, or without `iat`;
+    /// `exp`: when the last of them expires.
+    pub fn subject(sub: &str, issued_before: u64, exp: u64) -> RevokedToken {
+        RevokedToken {
+            sub: Some(sub.to_owned()),
+            issued_before: Some(issued_before),
+            ..RevokedToken::token("", exp)
+        }
+    }
+
+    /// What the entry names: `Ok(None)` for nothing (an empty `jti` alone, which no token
+    /// can carry), `Err(())` when it names several, or a subject without `issued_before`.
+    pub(super) fn listed(&self) -> Result<Option<Listed<'_>>, ()> {
+        let (jti, sid, sub) = (self.jti.as_str(), self.sid.as_deref(), self.sub.as_deref());
+        match (jti, sid, sub, self.issued_before) {
+            ("", None, None, None) => Ok(None),
+            (jti, None, None, None) => Ok(Some(Listed::Token(jti))),
+            ("", Some(sid), None, None) if !sid.is_empty() => Ok(Some(Listed::Session(sid))),
+            ("", None, Some(sub), Some(issued_before)) if !sub.is_empty() => {
+                Ok(Some(Listed::Subject { sub, issued_before }))
+            }
+            _ => Err(()),
+        }
+    }
 }
 
 /// One answer of a revocation source (see [`RevocationList`](crate::RevocationList) for the

@@ -334,3 +334,88 @@ fn revocation_settings_are_checked() {
         assert!(err.to_string().contains(expected), "{err}");
     }
 }
+
+/// One entry naming a session refuses every token carrying that `sid`, fresh or cached, and
+/// nothing else.
+#[actix_web::test]
+async fn a_session_entry_refuses_every_token_of_the_session() {
+    for cache in [true, false] {
+        let issuer = TestIssuer::start();
+        let server = serve(JwtAuth::new(short_lived_cached(&issuer, false, cache)).unwrap());
+        let sid = |sid: &str, jti: &str| issuer.token().jti(jti).claim("sid", json!(sid)).sign();
+        let (first, second) = (sid("session-1", "a"), sid("session-1", "b"));
+        let other = sid("session-2", "c");
+        let without = issuer.token().jti("d").sign();
+        for token in [&first, &other, &without] {
+            assert_eq!(get(&server, "/api/profile", Some(token)).await.status, 200);
+        }
+        issuer.revoke_session("session-1", in_seconds(300));
+        past_staleness().await;
+        for token in [&first, &second] {
+            let reply = get(&server, "/api/profile", Some(token)).await;
+            assert_eq!(reply.status, 401, "cache {cache}");
+            assert_eq!(reply.detail(), "Token has been revoked");
+        }
+        for token in [&other, &without] {
+            assert_eq!(get(&server, "/api/profile", Some(token)).await.status, 200);
+        }
+    }
+}
+
+/// One entry naming a subject refuses every token of that `sub` issued at or before the time
+/// it gives, and a token of that subject without `iat` (it cannot be placed in time); a token
+/// issued later, and other subjects, pass.
+#[actix_web::test]
+async fn a_subject_entry_refuses_the_subjects_tokens_issued_until_then() {
+    for cache in [true, false] {
+        let issuer = TestIssuer::start();
+        let server = serve(JwtAuth::new(short_lived_cached(&issuer, false, cache)).unwrap());
+        let now = in_seconds(0);
+        let of = |sub: &str, iat: u64| issuer.token().sub(sub).claim("iat", json!(iat)).sign();
+        let (old, at_the_time, later) = (
+            of("alice", now - 60),
+            of("alice", now),
+            of("alice", now + 1),
+        );
+        let undated = issuer.token().sub("alice").without_claim("iat").sign();
+        let bob = of("bob", now - 60);
+        assert_eq!(get(&server, "/api/profile", Some(&old)).await.status, 200);
+        issuer.revoke_subject("alice", now, in_seconds(300));
+        past_staleness().await;
+        for token in [&old, &at_the_time, &undated] {
+            let reply = get(&server, "/api/profile", Some(token)).await;
+            assert_eq!(reply.status, 401, "cache {cache}");
+            assert_eq!(reply.detail(), "Token has been revoked");
+        }
+        for token in [&later, &bob] {
+            assert_eq!(get(&server, "/api/profile", Some(token)).await.status, 200);
+        }
+    }
+}
+
+/// An entry that names several things (a `jti` and a session), or a subject without a time,
+/// may revoke anything: the list is not taken as read, and requests are answered by the
+/// staleness rule (503 here), not by a list that left the entry out.
+#[actix_web::test]
+async fn an_entry_that_cannot_be_read_makes_the_list_unavailable() {
+    for broken in [
+        {
+            let mut entry = auth_runtime::RevokedToken::token("a", in_seconds(300));
+            entry.sid = Some("session-1".into());
+            entry
+        },
+        {
+            let mut entry = auth_runtime::RevokedToken::session("session-1", in_seconds(300));
+            entry.sid = None;
+            entry.sub = Some("alice".into());
+            entry
+        },
+    ] {
+        let issuer = TestIssuer::start();
+        let server = serve(JwtAuth::new(short_lived(&issuer, false)).unwrap());
+        issuer.list_entry(broken);
+        let token = issuer.token().jti("fine").sign();
+        let reply = get(&server, "/api/profile", Some(&token)).await;
+        assert_eq!(reply.status, 503, "{:?}", reply.body);
+    }
+}

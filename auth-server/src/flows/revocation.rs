@@ -100,10 +100,7 @@ impl AuthServer {
         Ok(RevocationPage {
             revoked: entries
                 .into_iter()
-                .map(|entry| RevokedToken {
-                    jti: entry.jti,
-                    exp: unix_seconds(entry.expires_at),
-                })
+                .map(|entry| RevokedToken::token(&entry.jti, unix_seconds(entry.expires_at)))
                 .collect(),
             cursor: format!("{epoch}.{last}"),
             full: after.is_none(),
