@@ -40,7 +40,7 @@
 //! | `POST /api/v1/auth/login` | `{"email", "password"}` | `{"access_token", "refresh_token", ...}` for the bootstrap admin |
 //! | `POST /api/v1/auth/refresh` | `{"refresh_token"}` | a new pair; the old refresh token is spent |
 //! | `POST /api/v1/auth/sign-out` | `{"refresh_token"}` | 204: the session ends, its access tokens are revoked |
-//! | `POST /api/v1/auth/revoke` (admin) | `{"jti"}` or `{"subject"}` | `{"revoked_tokens", "revoked_sessions"}` |
+//! | `POST /api/v1/auth/revoke` (admin) | `{"jti"}` or `{"subject"}` | `{"listed_entries", "revoked_sessions"}` |
 //! | `GET /api/v1/auth/revoked-jtis` | `?since=CURSOR` | the revocation list (`auth_runtime::RevocationList`) |
 //!
 //! The signing key is persisted (see [`RawServerConfig::signing_key_path`]); sessions

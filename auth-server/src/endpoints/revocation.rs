@@ -20,7 +20,7 @@ pub(super) async fn revoke(
 ) -> Result<HttpResponse, ServerError> {
     let revoked = server.revoke_for_admin(body.into_inner()).await?;
     Ok(HttpResponse::Ok().json(json!({
-        "revoked_tokens": revoked.tokens,
+        "listed_entries": revoked.listed,
         "revoked_sessions": revoked.sessions,
     })))
 }

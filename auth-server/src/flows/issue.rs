@@ -15,7 +15,7 @@ use subtle::ConstantTimeEq as _;
 
 use crate::clock::{later, random_bytes, unix_seconds};
 use crate::error::ServerError;
-use crate::hex::to_hex;
+use crate::hex::{from_hex, to_hex};
 use crate::server::AuthServer;
 use crate::store::{IssuedAccess, NewSession, SessionId, TokenHash};
 
@@ -56,7 +56,7 @@ impl AuthServer {
         let refresh = self.refresh_token(id)?;
         let ends_at = later(now, config.session_max);
         let issued = self.new_access(now)?;
-        let access = self.access_token(&identity, &issued, now)?;
+        let access = self.access_token(&identity, id, &issued, now)?;
         self.state
             .store
             .start_session(
@@ -67,7 +67,6 @@ impl AuthServer {
                     token_expires_at: self.refresh_expiry(now, ends_at),
                     ends_at,
                     bounded,
-                    access: issued,
                 },
                 now,
             )
@@ -122,18 +121,44 @@ impl AuthServer {
         hash
     }
 
-    /// The `jti` and expiry of an access token issued at `now`, to remember before signing.
+    /// The `jti` and expiry of an access token issued at `now`. The `jti` is 48 hex digits: 8
+    /// random bytes, the expiry (seconds, big-endian) and an 8-byte MAC over both, so that an
+    /// admin can revoke the token by its `jti` alone (see [`issued_jti`](Self::issued_jti)),
+    /// with no record of it kept.
     pub(crate) fn new_access(&self, now: SystemTime) -> Result<IssuedAccess, ServerError> {
+        let expires_at = later(now, self.state.config.access_token_ttl);
+        let mut bytes = [0u8; 24];
+        bytes[..8].copy_from_slice(&random_bytes::<8>()?);
+        bytes[8..16].copy_from_slice(&unix_seconds(expires_at).to_be_bytes());
+        let tag = hmac::sign(&self.state.jti_key, &bytes[..16]);
+        bytes[16..].copy_from_slice(&tag.as_ref()[..8]);
         Ok(IssuedAccess {
-            jti: to_hex(&random_bytes::<16>()?),
-            expires_at: later(now, self.state.config.access_token_ttl),
+            jti: to_hex(&bytes),
+            expires_at,
         })
     }
 
-    /// The signed access token `issued` for `identity`.
+    /// The expiry of the access token whose `jti` this is, when this issuer (or another
+    /// sharing its store) issued it; `None` for any other text.
+    pub(crate) fn issued_jti(&self, jti: &str) -> Option<SystemTime> {
+        if jti.len() != 48 {
+            return None;
+        }
+        let bytes = from_hex(jti)?;
+        let tag = hmac::sign(&self.state.jti_key, bytes.get(..16)?);
+        if !bool::from(tag.as_ref()[..8].ct_eq(bytes.get(16..)?)) {
+            return None;
+        }
+        let seconds = u64::from_be_bytes(bytes.get(8..16)?.try_into().ok()?);
+        Some(SystemTime::UNIX_EPOCH + Duration::from_secs(seconds))
+    }
+
+    /// The signed access token `issued` for `identity` in session `session`, which its `sid`
+    /// claim names.
     pub(crate) fn access_token(
         &self,
         identity: &Map<String, Value>,
+        session: SessionId,
         issued: &IssuedAccess,
         now: SystemTime,
     ) -> Result<String, ServerError> {
@@ -144,6 +169,7 @@ impl AuthServer {
         claims.insert("iat".into(), json!(unix_seconds(now)));
         claims.insert("exp".into(), json!(unix_seconds(issued.expires_at)));
         claims.insert("jti".into(), json!(issued.jti));
+        claims.insert("sid".into(), json!(to_hex(&session)));
         self.state
             .keys
             .current

@@ -57,7 +57,7 @@ impl AuthServer {
             Rotation::Rotated { claims, .. } => {
                 // Signing cannot fail short of a broken crypto library; the rotation is already
                 // stored, so the pair is built from values in hand.
-                let access = self.access_token(&claims, &issued, now)?;
+                let access = self.access_token(&claims, id, &issued, now)?;
                 Ok(self.token_pair(access, next.token))
             }
             Rotation::Reused => {

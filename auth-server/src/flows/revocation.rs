@@ -7,8 +7,9 @@ use serde::Deserialize;
 use super::required;
 use crate::clock::unix_seconds;
 use crate::error::ServerError;
+use crate::hex::to_hex;
 use crate::server::AuthServer;
-use crate::store::{Revoke, Revoked};
+use crate::store::{Listing, Revoke, Revoked};
 
 /// Entries per answer of `GET /revoked-jtis` at most.
 const REVOCATION_PAGE_SIZE: usize = 10_000;
@@ -35,17 +36,27 @@ impl AuthServer {
         request: RevokeRequest,
     ) -> Result<Revoked, ServerError> {
         let what = match (required(request.jti), required(request.subject)) {
-            (Some(jti), None) => Revoke::Token(jti),
-            (None, Some(subject)) => Revoke::Subject(subject),
+            (Some(jti), None) => {
+                // Only a `jti` this issuer gave out, and only while its token lives.
+                let expires_at = self
+                    .issued_jti(&jti)
+                    .filter(|exp| *exp > self.state.clock.now())
+                    .ok_or(ServerError::UnknownJti)?;
+                Revoke::Token { jti, expires_at }
+            }
+            (None, Some(subject)) => Revoke::Subject {
+                subject,
+                until: self.last_access_expiry(),
+            },
             _ => return Err(ServerError::RevokeTargetRequired),
         };
-        let by_jti = matches!(what, Revoke::Token(_));
+        let by_jti = matches!(what, Revoke::Token { .. });
         let revoked = self.revoke(what).await?;
-        if by_jti && revoked.tokens == 0 {
+        if by_jti && revoked.listed == 0 {
             return Err(ServerError::UnknownJti);
         }
         tracing::info!(
-            tokens = revoked.tokens,
+            listed = revoked.listed,
             sessions = revoked.sessions,
             "tokens revoked by an admin"
         );
@@ -60,20 +71,28 @@ impl AuthServer {
         let (id, _) = self
             .parse_refresh_token(&token)
             .ok_or(ServerError::InvalidRefreshToken)?;
-        let revoked = self.revoke(Revoke::Session(id)).await?;
-        tracing::info!(tokens = revoked.tokens, "signed out");
+        let until = self.last_access_expiry();
+        let revoked = self.revoke(Revoke::Session { id, until }).await?;
+        tracing::info!(listed = revoked.listed, "signed out");
         Ok(())
     }
 
+    /// The latest `exp` of an access token issued until now.
+    fn last_access_expiry(&self) -> std::time::SystemTime {
+        crate::clock::later(self.state.clock.now(), self.state.config.access_token_ttl)
+    }
+
     /// Revokes `what` in the store, and has every validator built by
-    /// [`jwt_auth`](Self::jwt_auth) reread the list at once.
+    /// [`jwt_auth`](Self::jwt_auth) reread the list at once when something was listed.
     async fn revoke(&self, what: Revoke) -> Result<Revoked, ServerError> {
         let revoked = self
             .state
             .store
             .revoke(what, self.state.clock.now())
             .await?;
-        self.tell_validators().await;
+        if revoked.listed > 0 {
+            self.tell_validators().await;
+        }
         Ok(revoked)
     }
 
@@ -100,7 +119,17 @@ impl AuthServer {
         Ok(RevocationPage {
             revoked: entries
                 .into_iter()
-                .map(|entry| RevokedToken::token(&entry.jti, unix_seconds(entry.expires_at)))
+                .map(|entry| {
+                    let exp = unix_seconds(entry.expires_at);
+                    match entry.listing {
+                        Listing::Token(jti) => RevokedToken::token(&jti, exp),
+                        Listing::Session(id) => RevokedToken::session(&to_hex(&id), exp),
+                        Listing::Subject {
+                            subject,
+                            issued_before,
+                        } => RevokedToken::subject(&subject, unix_seconds(issued_before), exp),
+                    }
+                })
                 .collect(),
             cursor: format!("{epoch}.{last}"),
             full: after.is_none(),

@@ -6,12 +6,13 @@
 //! session (an earlier, spent one) revokes the session in that same step, so no interleaving of
 //! concurrent refreshes leaves a descendant of a replayed token working.
 //!
-//! Every access token issued is remembered (its `jti`, session and expiry) until it expires,
-//! so that it can be revoked: one token, every token of a subject, or every token of a session
-//! (on sign-out, and when a spent refresh token is presented again). Revoked tokens go on an
-//! append-only list that validators read (`GET /api/v1/auth/revoked-jtis`); each entry gets
-//! a sequence number in commit order, so a reader that asks for what came after the last
-//! entry it saw misses nothing.
+//! Access tokens are not remembered: each names its session (`sid`), and its `jti` carries its
+//! expiry under a MAC, so that it can be revoked without a record of it. Revocations go on an
+//! append-only list that validators read (`GET /api/v1/auth/revoked-jtis`), one entry each:
+//! a token (`jti`), a session (every token it issued), or a subject (every token issued to it
+//! until then), whatever the number of tokens it covers. Each entry gets a sequence number in
+//! commit order, so a reader that asks for what came after the last entry it saw misses
+//! nothing.
 //!
 //! Wallet challenges are not stored when issued: each carries its expiry and a MAC under the
 //! store's [secret](AuthStore::secret). Only spent challenges are remembered, until they
@@ -51,7 +52,7 @@ pub type SessionId = [u8; 16];
 /// The identifier of a wallet challenge (its expiry and nonce), remembered once spent.
 pub type ChallengeId = [u8; 16];
 
-/// An access token as issued: remembered until it expires, so that it can be revoked.
+/// An access token as issued.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IssuedAccess {
     /// Its `jti`.
@@ -63,21 +64,95 @@ pub struct IssuedAccess {
 /// What [`AuthStore::revoke`] revokes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Revoke {
-    /// One access token, by `jti`.
-    Token(String),
-    /// Every live access token and session of a subject (`sub`).
-    Subject(String),
-    /// A session (its refresh token stops working) and its live access tokens.
-    Session(SessionId),
+    /// One access token: listed until its `exp`.
+    Token {
+        /// Its `jti`.
+        jti: String,
+        /// Its `exp`.
+        expires_at: SystemTime,
+    },
+    /// Every session of a subject (`sub`), and every access token issued to it until now: one
+    /// entry, listed until `until`.
+    Subject {
+        /// The subject.
+        subject: String,
+        /// When the last access token issued to it until now expires.
+        until: SystemTime,
+    },
+    /// A session (its refresh token stops working) and every access token it issued: one
+    /// entry, listed until `until`. Nothing is done for a session revoked already.
+    Session {
+        /// The session.
+        id: SessionId,
+        /// When the last access token it issued expires.
+        until: SystemTime,
+    },
 }
 
 /// What [`AuthStore::revoke`] did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Revoked {
-    /// Access tokens newly put on the revocation list.
-    pub tokens: u64,
+    /// Entries newly put on the revocation list (none for something listed already).
+    pub listed: u64,
     /// Sessions newly revoked.
     pub sessions: u64,
+}
+
+/// What one entry of the revocation list names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Listing {
+    /// One access token, by `jti`.
+    Token(String),
+    /// Every access token of a session (their `sid` claim).
+    Session(SessionId),
+    /// Every access token of a subject issued (`iat`) at or before `issued_before`.
+    Subject {
+        /// The subject (`sub`).
+        subject: String,
+        /// The time of the revocation, to the second.
+        issued_before: SystemTime,
+    },
+}
+
+/// Keys of sessions and subjects start with these; a `jti` of ours is hex, so never does.
+const SESSION_KEY: &str = "sid:";
+const SUBJECT_KEY: &str = "sub:";
+
+impl Listing {
+    /// The entry as one string, unique per entry, for stores that keep the list as text:
+    /// the `jti`, `sid:HEX`, or `sub:SECONDS:SUBJECT`.
+    pub fn key(&self) -> String {
+        match self {
+            Listing::Token(jti) => jti.clone(),
+            Listing::Session(id) => format!("{SESSION_KEY}{}", crate::hex::to_hex(id)),
+            Listing::Subject {
+                subject,
+                issued_before,
+            } => format!(
+                "{SUBJECT_KEY}{}:{subject}",
+                crate::clock::unix_seconds(*issued_before)
+            ),
+        }
+    }
+
+    /// The entry a [`key`](Self::key) stands for; any other text is a `jti`.
+    pub fn from_key(key: &str) -> Listing {
+        if let Some(hex) = key.strip_prefix(SESSION_KEY)
+            && let Some(id) = crate::hex::from_hex(hex).and_then(|id| id.try_into().ok())
+        {
+            return Listing::Session(id);
+        }
+        if let Some(rest) = key.strip_prefix(SUBJECT_KEY)
+            && let Some((seconds, subject)) = rest.split_once(':')
+            && let Ok(seconds) = seconds.parse::<u64>()
+        {
+            return Listing::Subject {
+                subject: subject.to_owned(),
+                issued_before: SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(seconds),
+            };
+        }
+        Listing::Token(key.to_owned())
+    }
 }
 
 /// One entry of the revocation list.
@@ -85,9 +160,9 @@ pub struct Revoked {
 pub struct RevokedEntry {
     /// Its place in the list: increasing in commit order.
     pub seq: u64,
-    /// The revoked token's `jti`.
-    pub jti: String,
-    /// The revoked token's `exp`.
+    /// What it revokes.
+    pub listing: Listing,
+    /// When the last token it revokes expires.
     pub expires_at: SystemTime,
 }
 
@@ -106,8 +181,6 @@ pub struct NewSession {
     pub ends_at: SystemTime,
     /// Whether the session counts against the bound on live sessions (the admin's do not).
     pub bounded: bool,
-    /// The first access token of the session.
-    pub access: IssuedAccess,
 }
 
 /// One refresh-token rotation, as [`AuthStore::rotate`] applies it.
@@ -123,8 +196,8 @@ pub struct Rotate {
     pub next_expires_at: SystemTime,
     /// The time of the request.
     pub now: SystemTime,
-    /// The access token issued with the next refresh token, remembered when the rotation
-    /// happens.
+    /// The access token issued with the next refresh token: when a reuse revokes the session
+    /// instead, its `exp` bounds the session's entry on the list.
     pub access: IssuedAccess,
 }
 
@@ -139,7 +212,7 @@ pub enum Rotation {
         generation: u64,
     },
     /// The presented token was an earlier, spent token of a live session: someone replays it.
-    /// The session is now revoked, and its live access tokens are on the revocation list.
+    /// The session is now revoked, and on the revocation list.
     Reused,
     /// The session was revoked earlier (after a reuse).
     Revoked,
@@ -214,12 +287,12 @@ pub trait AuthStore: Send + Sync + 'static {
         now: SystemTime,
     ) -> BoxFuture<'_, Result<(), StoreError>>;
 
-    /// Rotates a session's refresh token, or revokes the session (and puts its live access
-    /// tokens on the revocation list) when the presented token is not its current one.
+    /// Rotates a session's refresh token, or revokes the session (and lists it on the
+    /// revocation list) when the presented token is not its current one.
     fn rotate(&self, rotate: Rotate) -> BoxFuture<'_, Result<Rotation, StoreError>>;
 
-    /// Puts the live access tokens `what` names on the revocation list, and revokes the
-    /// sessions it names, in one step.
+    /// Puts what `what` names on the revocation list (one entry), and revokes the sessions
+    /// it names, in one step.
     fn revoke(&self, what: Revoke, now: SystemTime) -> BoxFuture<'_, Result<Revoked, StoreError>>;
 
     /// Up to `limit` entries of the revocation list after `after` (a `seq`; `0`: from the

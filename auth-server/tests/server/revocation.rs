@@ -35,7 +35,7 @@ async fn an_admin_revokes_one_token_and_the_embedded_validator_refuses_it_at_onc
         let (status, answer) = revoke(&server, Some(&admin), json!({"jti": jti})).await;
         assert_eq!(
             (status, &answer),
-            (200, &json!({"revoked_tokens": 1, "revoked_sessions": 0}))
+            (200, &json!({"listed_entries": 1, "revoked_sessions": 0}))
         );
         assert_eq!(
             profile_status(&server, &access).await,
@@ -70,6 +70,10 @@ async fn an_admin_revokes_one_token_and_the_embedded_validator_refuses_it_at_onc
         assert_eq!(status, 404, "already revoked: {answer}");
         let (status, _) = revoke(&server, Some(&admin), json!({"jti": "nope"})).await;
         assert_eq!(status, 404);
+        // A `jti` shaped like ours whose MAC does not match was not issued here.
+        let forged = format!("{}{}", &jti[..40], "00000000");
+        let (status, _) = revoke(&server, Some(&admin), json!({"jti": forged})).await;
+        assert_eq!(status, 404);
         let body = json!({"jti": jti, "subject": "x"});
         assert_eq!(revoke(&server, Some(&admin), body).await.0, 400);
         assert_eq!(revoke(&server, Some(&admin), json!({})).await.0, 400);
@@ -93,9 +97,18 @@ async fn revoking_a_subject_ends_all_its_sessions_and_tokens() {
         let (status, answer) = revoke(&server, Some(&admin), body).await;
         assert_eq!(
             (status, &answer),
-            (200, &json!({"revoked_tokens": 3, "revoked_sessions": 2})),
+            (200, &json!({"listed_entries": 1, "revoked_sessions": 2})),
             "{backend:?}"
         );
+        // One entry, however many tokens the subject holds: every one issued until now.
+        let (_, list) = get(&server, "/api/v1/auth/revoked-jtis", None).await;
+        let entries = list["revoked"].as_array().unwrap();
+        assert_eq!(entries.len(), 1, "{list}");
+        assert_eq!(entries[0]["sub"], json!(wallet.address()));
+        let issued_before = entries[0]["issued_before"].as_u64().unwrap();
+        for token in &tokens {
+            assert!(claims(token)["iat"].as_u64().unwrap() <= issued_before);
+        }
         for token in &tokens {
             assert_eq!(profile_status(&server, token).await, revoked());
         }
@@ -109,6 +122,54 @@ async fn revoking_a_subject_ends_all_its_sessions_and_tokens() {
             refresh(&server, &field(&theirs, "refresh_token")).await.0,
             200
         );
+        // A sign-in after the revocation (in a later second) is not touched by it.
+        actix_web::rt::time::sleep(Duration::from_millis(1100)).await;
+        let (_, again) = sign_in(&server, &wallet).await;
+        let again = field(&again, "access_token");
+        assert_eq!(profile_status(&server, &again).await.0, 200, "{backend:?}");
+    }
+}
+
+/// Access tokens name their session (`sid`), so that ending a session lists one entry however
+/// many tokens it issued; signing out of a session already ended lists nothing more.
+#[actix_web::test]
+async fn signing_out_lists_one_entry_for_the_whole_session() {
+    for backend in Backend::all().await {
+        let (_issuer, server) = backend.embedded(raw_config(&temp_dir())).await;
+        let wallet = Wallet::new(WalletAlgorithm::Ed25519);
+        let (_, other) = sign_in(&server, &wallet).await;
+        let (_, mut answer) = sign_in(&server, &wallet).await;
+        let mut tokens = vec![field(&answer, "access_token")];
+        for _ in 0..30 {
+            let (status, next) = refresh(&server, &field(&answer, "refresh_token")).await;
+            assert_eq!(status, 200, "{next}");
+            tokens.push(field(&next, "access_token"));
+            answer = next;
+        }
+        let sid = claims(&tokens[0])["sid"].clone();
+        assert!(sid.as_str().is_some_and(|sid| sid.len() == 32), "{sid}");
+        assert!(tokens.iter().all(|token| claims(token)["sid"] == sid));
+        assert_ne!(claims(&field(&other, "access_token"))["sid"], sid);
+
+        let sign_out = json!({"refresh_token": field(&answer, "refresh_token")});
+        for _ in 0..2 {
+            let (status, _) = post(&server, "/api/v1/auth/sign-out", sign_out.clone()).await;
+            assert_eq!(status, 204, "{backend:?}");
+            let (_, list) = get(&server, "/api/v1/auth/revoked-jtis", None).await;
+            let entries = list["revoked"].as_array().unwrap();
+            assert_eq!(entries.len(), 1, "{backend:?}: {list}");
+            assert_eq!(entries[0]["sid"], sid);
+            assert!(entries[0].get("jti").is_none(), "{list}");
+        }
+        for token in &tokens {
+            assert_eq!(
+                profile_status(&server, token).await,
+                revoked(),
+                "{backend:?}"
+            );
+        }
+        let others = field(&other, "access_token");
+        assert_eq!(profile_status(&server, &others).await.0, 200);
     }
 }
 

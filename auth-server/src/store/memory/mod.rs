@@ -17,8 +17,8 @@ use aws_lc_rs::rand::{SecureRandom as _, SystemRandom};
 use self::revocation_file::RevocationFile;
 use self::state::{Session, State, listed_from, room};
 use super::{
-    AuthStore, BoxFuture, ChallengeId, NewSession, Revoke, Revoked, RevokedEntry, Rotate, Rotation,
-    SignInOutcome, StoreError,
+    AuthStore, BoxFuture, ChallengeId, Listing, NewSession, Revoke, Revoked, RevokedEntry, Rotate,
+    Rotation, SignInOutcome, StoreError,
 };
 
 /// The in-process store: bounded, one instance only. Its secret is drawn at random when it is
@@ -192,7 +192,6 @@ impl AuthStore for MemoryStore {
                     ends_at: session.ends_at,
                     generation: 0,
                     revoked: false,
-                    access: vec![session.access],
                 },
             );
             Ok(())
@@ -212,7 +211,8 @@ impl AuthStore for MemoryStore {
                 Rotation::Expired
             }
             Some(session) if session.token_hash != rotate.presented => {
-                match state.revoke(&[rotate.id], Vec::new(), rotate.now) {
+                let entry = (Listing::Session(rotate.id).key(), rotate.access.expires_at);
+                match state.revoke(&[rotate.id], vec![entry], rotate.now) {
                     Ok(_) => Rotation::Reused,
                     Err(err) => return Box::pin(ready(Err(err))),
                 }
@@ -221,8 +221,6 @@ impl AuthStore for MemoryStore {
                 session.token_hash = rotate.next;
                 session.token_expires_at = rotate.next_expires_at.min(session.ends_at);
                 session.generation += 1;
-                session.access.retain(|token| token.expires_at > rotate.now);
-                session.access.push(rotate.access);
                 Rotation::Rotated {
                     claims: session.claims.clone(),
                     generation: session.generation,
@@ -234,29 +232,34 @@ impl AuthStore for MemoryStore {
 
     fn revoke(&self, what: Revoke, now: SystemTime) -> BoxFuture<'_, Result<Revoked, StoreError>> {
         let mut state = self.lock();
-        let (sessions, tokens) = match what {
-            Revoke::Token(jti) => (
-                Vec::new(),
-                state
-                    .sessions
-                    .values()
-                    .flat_map(|session| session.live_access(now))
-                    .filter(|token| token.jti == jti)
-                    .cloned()
-                    .collect(),
-            ),
-            Revoke::Subject(subject) => (
-                state
+        let (sessions, entry) = match what {
+            Revoke::Token { jti, expires_at } => (Vec::new(), (jti, expires_at)),
+            Revoke::Subject { subject, until } => {
+                let sessions = state
                     .sessions
                     .iter()
                     .filter(|(_, session)| session.subject() == Some(subject.as_str()))
                     .map(|(id, _)| *id)
-                    .collect(),
-                Vec::new(),
-            ),
-            Revoke::Session(id) => (vec![id], Vec::new()),
+                    .collect();
+                let listing = Listing::Subject {
+                    subject,
+                    issued_before: now,
+                };
+                (sessions, (listing.key(), until))
+            }
+            Revoke::Session { id, until } => {
+                if state
+                    .sessions
+                    .get(&id)
+                    .is_some_and(|session| session.revoked)
+                {
+                    // Ended already, and listed then: nothing to do.
+                    return Box::pin(ready(Ok(Revoked::default())));
+                }
+                (vec![id], (Listing::Session(id).key(), until))
+            }
         };
-        Box::pin(ready(state.revoke(&sessions, tokens, now)))
+        Box::pin(ready(state.revoke(&sessions, vec![entry], now)))
     }
 
     fn revoked_after(
@@ -271,9 +274,9 @@ impl AuthStore for MemoryStore {
             .revoked
             .range(after.saturating_add(1)..)
             .take(limit)
-            .map(|(seq, (jti, expires_at))| RevokedEntry {
+            .map(|(seq, (key, expires_at))| RevokedEntry {
                 seq: *seq,
-                jti: jti.clone(),
+                listing: Listing::from_key(key),
                 expires_at: *expires_at,
             })
             .collect();

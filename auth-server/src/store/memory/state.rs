@@ -1,14 +1,12 @@
 //! What the in-process store holds: sessions, spent challenges and the revocation list.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::time::SystemTime;
 
 use serde_json::{Map, Value};
 
 use super::revocation_file::{Entry, RevocationFile};
-use crate::store::{
-    ChallengeId, IssuedAccess, LISTED_PAST_EXPIRY, Revoked, SessionId, StoreError, TokenHash,
-};
+use crate::store::{ChallengeId, LISTED_PAST_EXPIRY, Revoked, SessionId, StoreError, TokenHash};
 
 #[derive(Default)]
 pub(super) struct State {
@@ -20,38 +18,35 @@ pub(super) struct State {
     /// When full, ended sessions are looked for at most once a second, so that refused
     /// sign-ins do not each walk every session under the lock.
     pub(super) last_purge: Option<SystemTime>,
-    /// The revocation list by `seq`, and the `jti`s on it.
+    /// The revocation list by `seq`, and the keys on it (see
+    /// [`Listing::key`](crate::store::Listing::key)).
     pub(super) revoked: BTreeMap<u64, (String, SystemTime)>,
     pub(super) revoked_jtis: HashMap<String, u64>,
+    /// The same entries by expiry, so that pruning takes only the expired ones.
+    pub(super) expiries: BTreeSet<(SystemTime, u64)>,
     pub(super) last_seq: u64,
     /// Where the list is kept across restarts, when it is.
     pub(super) file: Option<RevocationFile>,
 }
 
 impl State {
-    /// Revokes the sessions `ids` (those that exist) and puts `tokens` and the sessions' live
-    /// access tokens on the revocation list (those not on it yet). The new entries are written
-    /// to the file first: when that fails, nothing changes.
+    /// Revokes the sessions `ids` (those that exist) and puts `entries` (keys of
+    /// [`Listing`](crate::store::Listing)s, with the time they are listed until) on the
+    /// revocation list (those not on it yet). The new entries are written to the file first:
+    /// when that fails, nothing changes.
     pub(super) fn revoke(
         &mut self,
         ids: &[SessionId],
-        mut tokens: Vec<IssuedAccess>,
+        mut entries: Vec<Entry>,
         now: SystemTime,
     ) -> Result<Revoked, StoreError> {
         self.prune_list(now);
-        for id in ids {
-            if let Some(session) = self.sessions.get(id) {
-                tokens.extend(session.live_access(now).cloned());
-            }
-        }
         let mut seen = HashSet::new();
-        tokens.retain(|token| {
-            !self.revoked_jtis.contains_key(&token.jti) && seen.insert(token.jti.clone())
-        });
+        entries.retain(|(key, _)| !self.revoked_jtis.contains_key(key) && seen.insert(key.clone()));
         if let Some(file) = &mut self.file {
-            let lines: Vec<(&str, SystemTime)> = tokens
+            let lines: Vec<(&str, SystemTime)> = entries
                 .iter()
-                .map(|token| (token.jti.as_str(), token.expires_at))
+                .map(|(key, expires_at)| (key.as_str(), *expires_at))
                 .collect();
             file.append(&lines)
                 .map_err(|err| StoreError::Unavailable(Box::new(err)))?;
@@ -60,12 +55,12 @@ impl State {
         for id in ids {
             if let Some(session) = self.sessions.get_mut(id) {
                 sessions += u64::from(!session.revoked);
-                session.revoke();
+                session.revoked = true;
             }
         }
-        let added = tokens.len() as u64;
-        for token in tokens {
-            self.insert((token.jti, token.expires_at));
+        let listed = entries.len() as u64;
+        for entry in entries {
+            self.insert(entry);
         }
         if let Some(file) = &mut self.file
             && file.sparse(self.revoked.len())
@@ -73,37 +68,34 @@ impl State {
             file.compact(
                 self.revoked
                     .values()
-                    .map(|(jti, expires_at)| (jti.as_str(), *expires_at)),
+                    .map(|(key, expires_at)| (key.as_str(), *expires_at)),
             );
         }
-        Ok(Revoked {
-            tokens: added,
-            sessions,
-        })
+        Ok(Revoked { listed, sessions })
     }
 
-    /// Puts an entry on the list, after the others, unless its `jti` is on it already.
-    pub(super) fn insert(&mut self, (jti, expires_at): Entry) {
-        if self.revoked_jtis.contains_key(&jti) {
+    /// Puts an entry on the list, after the others, unless its key is on it already.
+    pub(super) fn insert(&mut self, (key, expires_at): Entry) {
+        if self.revoked_jtis.contains_key(&key) {
             return;
         }
         self.last_seq += 1;
-        self.revoked_jtis.insert(jti.clone(), self.last_seq);
-        self.revoked.insert(self.last_seq, (jti, expires_at));
+        self.revoked_jtis.insert(key.clone(), self.last_seq);
+        self.expiries.insert((expires_at, self.last_seq));
+        self.revoked.insert(self.last_seq, (key, expires_at));
     }
 
-    /// Forgets list entries of tokens expired longer than the listing margin ago.
+    /// Forgets list entries of tokens expired longer than the listing margin ago: only those
+    /// are looked at, so each entry costs its removal once.
     pub(super) fn prune_list(&mut self, now: SystemTime) {
         let horizon = listed_from(now);
-        let gone: Vec<u64> = self
-            .revoked
-            .iter()
-            .filter(|(_, (_, expires_at))| *expires_at < horizon)
-            .map(|(seq, _)| *seq)
-            .collect();
-        for seq in gone {
-            if let Some((jti, _)) = self.revoked.remove(&seq) {
-                self.revoked_jtis.remove(&jti);
+        while let Some(&(expires_at, seq)) = self.expiries.first() {
+            if expires_at >= horizon {
+                break;
+            }
+            self.expiries.pop_first();
+            if let Some((key, _)) = self.revoked.remove(&seq) {
+                self.revoked_jtis.remove(&key);
             }
         }
     }
@@ -116,27 +108,12 @@ pub(super) struct Session {
     pub(super) ends_at: SystemTime,
     pub(super) generation: u64,
     pub(super) revoked: bool,
-    /// The access tokens issued in this session that have not expired yet.
-    pub(super) access: Vec<IssuedAccess>,
 }
 
 impl Session {
     /// The session's subject (`sub`).
     pub(super) fn subject(&self) -> Option<&str> {
         self.claims.get("sub").and_then(Value::as_str)
-    }
-
-    /// The access tokens of the session that have not expired at `now`.
-    pub(super) fn live_access(&self, now: SystemTime) -> impl Iterator<Item = &IssuedAccess> {
-        self.access
-            .iter()
-            .filter(move |token| token.expires_at > now)
-    }
-
-    /// Revokes the session; its access tokens are no longer its concern.
-    pub(super) fn revoke(&mut self) {
-        self.revoked = true;
-        self.access.clear();
     }
 
     /// Whether the session still holds a place: not revoked, not ended, its token not expired.

@@ -10,8 +10,8 @@ use serde_json::Map;
 use super::MemoryStore;
 use super::revocation_file::RevocationFile;
 use crate::store::{
-    AuthStore as _, BoxFuture, IssuedAccess, NewSession, Revoke, Revoked, Rotate, Rotation,
-    SignInOutcome, StoreError,
+    AuthStore as _, BoxFuture, IssuedAccess, Listing, NewSession, Revoke, Revoked, Rotate,
+    Rotation, SignInOutcome, StoreError,
 };
 
 fn run<T>(future: BoxFuture<'_, T>) -> T {
@@ -38,10 +38,6 @@ fn session(id: u8, token: u8) -> NewSession {
         token_expires_at: at(100),
         ends_at: at(1000),
         bounded: true,
-        access: IssuedAccess {
-            jti: format!("s{id}-t{token}"),
-            expires_at: at(60),
-        },
     }
 }
 
@@ -133,33 +129,52 @@ fn the_revocation_list_is_ordered_paged_and_forgets_long_expired_tokens() {
         run(store.rotate(rotate(1, 1, 2, 10))).unwrap(),
         Rotation::Rotated { .. }
     ));
-    let revoked = run(store.revoke(Revoke::Session([1; 16]), at(20))).unwrap();
+    // However many tokens the session issued: one entry.
+    let revoked = run(store.revoke(session_until(1, 60), at(20))).unwrap();
     assert_eq!(
         revoked,
         Revoked {
-            tokens: 2,
+            listed: 1,
             sessions: 1
         }
     );
-    // Again: nothing new.
-    let again = run(store.revoke(Revoke::Session([1; 16]), at(21))).unwrap();
+    // Again: nothing new, and nothing done.
+    let again = run(store.revoke(session_until(1, 61), at(21))).unwrap();
     assert_eq!(again, Revoked::default());
-    run(store.revoke(Revoke::Token("s2-t1".into()), at(22))).unwrap();
+    run(store.revoke(token("s2-t1", 60), at(22))).unwrap();
+    let subject = Revoke::Subject {
+        subject: "someone".into(),
+        until: at(70),
+    };
+    run(store.revoke(subject, at(23))).unwrap();
     let all = run(store.revoked_after(0, 10, at(30))).unwrap();
-    let jtis: Vec<&str> = all.iter().map(|e| e.jti.as_str()).collect();
-    assert_eq!(jtis.len(), 3);
-    assert_eq!(jtis[2], "s2-t1");
+    let listings: Vec<&Listing> = all.iter().map(|e| &e.listing).collect();
+    assert_eq!(
+        listings,
+        [
+            &Listing::Session([1; 16]),
+            &Listing::Token("s2-t1".into()),
+            &Listing::Subject {
+                subject: "someone".into(),
+                issued_before: at(23)
+            }
+        ]
+    );
     assert!(all.windows(2).all(|w| w[0].seq < w[1].seq));
     let page = run(store.revoked_after(all[0].seq, 1, at(30))).unwrap();
     assert_eq!(page, vec![all[1].clone()]);
-    // A token past its expiry is not revoked; listed ones go an hour after expiry.
-    let late = run(store.revoke(Revoke::Subject(String::new()), at(100))).unwrap();
-    assert_eq!(late.tokens, 0);
+    // Listed entries go an hour after the expiry of the last token they revoke.
     assert_eq!(
         run(store.revoked_after(0, 10, at(60 + 3599)))
             .unwrap()
             .len(),
         3
+    );
+    assert_eq!(
+        run(store.revoked_after(0, 10, at(60 + 3601)))
+            .unwrap()
+            .len(),
+        1
     );
     assert_eq!(
         run(store.revoked_after(0, 10, at(70 + 3601)))
@@ -208,8 +223,22 @@ fn listed(store: &MemoryStore, now: u64) -> Vec<String> {
     run(store.revoked_after(0, usize::MAX, at(now)))
         .unwrap()
         .into_iter()
-        .map(|entry| entry.jti)
+        .map(|entry| entry.listing.key())
         .collect()
+}
+
+fn session_until(id: u8, until: u64) -> Revoke {
+    Revoke::Session {
+        id: [id; 16],
+        until: at(until),
+    }
+}
+
+fn token(jti: &str, expires_at: u64) -> Revoke {
+    Revoke::Token {
+        jti: jti.into(),
+        expires_at: at(expires_at),
+    }
 }
 
 #[test]
@@ -273,8 +302,8 @@ fn a_revocation_that_cannot_be_written_fails_and_changes_nothing() {
     store.lock().file = Some(RevocationFile::failing(&path).unwrap());
 
     for attempt in [
-        run(store.revoke(Revoke::Session([1; 16]), at(10))),
-        run(store.revoke(Revoke::Token("s1-t1".into()), at(10))),
+        run(store.revoke(session_until(1, 60), at(10))),
+        run(store.revoke(token("s1-t1", 60), at(10))),
         // A reuse: the presented token is not the current one.
         run(store.rotate(rotate(1, 9, 2, 10))).map(|_| Revoked::default()),
     ] {
@@ -300,15 +329,12 @@ fn the_file_stays_within_twice_the_list_plus_1024_lines() {
     let revoke_one = |n: u16, now: u64| {
         let mut new = session(0, 1);
         new.id[..2].copy_from_slice(&n.to_be_bytes());
-        new.access = IssuedAccess {
-            jti: format!("t{n}"),
-            expires_at: at(now + 60),
-        };
         new.token_expires_at = at(now + 100);
         new.ends_at = at(now + 1000);
         run(store.start_session(new.clone(), at(now))).unwrap();
-        let revoked = run(store.revoke(Revoke::Session(new.id), at(now))).unwrap();
-        assert_eq!(revoked.tokens, 1);
+        let until = at(now + 60);
+        let revoked = run(store.revoke(Revoke::Session { id: new.id, until }, at(now))).unwrap();
+        assert_eq!(revoked.listed, 1);
     };
     for n in 0..1100 {
         revoke_one(n, 0);
@@ -320,5 +346,7 @@ fn the_file_stays_within_twice_the_list_plus_1024_lines() {
     revoke_one(5000, later);
     assert_eq!(file_lines(), 1);
     let reopened = MemoryStore::with_revocation_file(10, 10, &path, at(later)).unwrap();
-    assert_eq!(listed(&reopened, later), ["t5000"]);
+    let mut last = [0; 16];
+    last[..2].copy_from_slice(&5000u16.to_be_bytes());
+    assert_eq!(listed(&reopened, later), [Listing::Session(last).key()]);
 }

@@ -258,8 +258,6 @@ impl Database {
                      WHERE least(ends_at, token_expires_at) < now() - interval '1 hour';
                  DELETE FROM auth_spent_challenges
                      WHERE expires_at < now() - interval '1 hour';
-                 DELETE FROM auth_access_tokens
-                     WHERE expires_at < now() - interval '1 hour';
                  DELETE FROM auth_revoked_tokens
                      WHERE expires_at < now() - interval '2 hours';",
             )

@@ -7,32 +7,32 @@ use serde_json::{Map, Value};
 
 use super::{PgStore, unavailable, within};
 use crate::store::{
-    AuthStore, BoxFuture, ChallengeId, LISTED_PAST_EXPIRY, NewSession, Revoke, Revoked,
+    AuthStore, BoxFuture, ChallengeId, LISTED_PAST_EXPIRY, Listing, NewSession, Revoke, Revoked,
     RevokedEntry, Rotate, Rotation, SignInOutcome, StoreError,
 };
 
 /// Serialises additions to the revocation list, so that `seq` follows commit order.
 const REVOCATION_LOCK: i64 = 0x6175_7468_5f72_766b; // "auth_rvk"
 
-/// Puts on the revocation list the live access tokens that `condition` (SQL over
-/// `auth_access_tokens`, parameters from `$2`) selects; `$1` is the time of the request. Takes
-/// the list's lock, held until the transaction ends.
-async fn list_tokens(
+/// Puts `listing` on the revocation list until `expires_at`, unless it is on it already;
+/// `Ok(1)` when it was added. Takes the list's lock, held until the transaction ends.
+async fn list(
     tx: &tokio_postgres::Transaction<'_>,
-    condition: &str,
-    params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+    listing: &Listing,
+    expires_at: SystemTime,
+    now: SystemTime,
 ) -> Result<u64, StoreError> {
     tx.execute("SELECT pg_advisory_xact_lock($1)", &[&REVOCATION_LOCK])
         .await
         .map_err(unavailable)?;
-    let sql = format!(
+    tx.execute(
         "INSERT INTO auth_revoked_tokens (jti, expires_at, revoked_at)
-         SELECT jti, expires_at, $1 FROM auth_access_tokens
-         WHERE expires_at > $1 AND ({condition})
-         ORDER BY jti
-         ON CONFLICT (jti) DO NOTHING"
-    );
-    tx.execute(&sql, params).await.map_err(unavailable)
+         VALUES ($1, $2, $3)
+         ON CONFLICT (jti) DO NOTHING",
+        &[&listing.key(), &expires_at, &now],
+    )
+    .await
+    .map_err(unavailable)
 }
 
 impl AuthStore for PgStore {
@@ -78,7 +78,6 @@ impl AuthStore for PgStore {
             within(async move {
                 let mut client = database.client().await?;
                 let tx = client.transaction().await.map_err(unavailable)?;
-                let subject = subject_of(&session.claims);
                 let claims = Value::Object(session.claims);
                 let bound = if session.bounded {
                     database.max_sessions
@@ -109,18 +108,6 @@ impl AuthStore for PgStore {
                 if inserted != 1 {
                     return Err(StoreError::Full { what: "sessions" });
                 }
-                tx.execute(
-                    "INSERT INTO auth_access_tokens (jti, session_id, subject, expires_at)
-                     VALUES ($1, $2, $3, $4)",
-                    &[
-                        &session.access.jti,
-                        &&session.id[..],
-                        &subject,
-                        &session.access.expires_at,
-                    ],
-                )
-                .await
-                .map_err(unavailable)?;
                 tx.commit().await.map_err(unavailable)
             })
         })
@@ -163,7 +150,8 @@ impl AuthStore for PgStore {
                     )
                     .await
                     .map_err(unavailable)?;
-                    list_tokens(&tx, "session_id = $2", &[&rotate.now, &&rotate.id[..]]).await?;
+                    let session = Listing::Session(rotate.id);
+                    list(&tx, &session, rotate.access.expires_at, rotate.now).await?;
                     Rotation::Reused
                 } else {
                     let generation: i64 = tx
@@ -182,18 +170,6 @@ impl AuthStore for PgStore {
                         Value::Object(claims) => claims,
                         _ => Map::new(),
                     };
-                    tx.execute(
-                        "INSERT INTO auth_access_tokens (jti, session_id, subject, expires_at)
-                         VALUES ($1, $2, $3, $4)",
-                        &[
-                            &rotate.access.jti,
-                            &&rotate.id[..],
-                            &subject_of(&claims),
-                            &rotate.access.expires_at,
-                        ],
-                    )
-                    .await
-                    .map_err(unavailable)?;
                     Rotation::Rotated {
                         claims,
                         generation: u64::try_from(generation).unwrap_or(0),
@@ -213,11 +189,11 @@ impl AuthStore for PgStore {
                 let mut client = database.client().await?;
                 let tx = client.transaction().await.map_err(unavailable)?;
                 let revoked = match &what {
-                    Revoke::Token(jti) => Revoked {
-                        tokens: list_tokens(&tx, "jti = $2", &[&now, jti]).await?,
+                    Revoke::Token { jti, expires_at } => Revoked {
+                        listed: list(&tx, &Listing::Token(jti.clone()), *expires_at, now).await?,
                         sessions: 0,
                     },
-                    Revoke::Subject(subject) => {
+                    Revoke::Subject { subject, until } => {
                         let sessions = tx
                             .execute(
                                 "UPDATE auth_sessions SET revoked_at = $1
@@ -226,23 +202,42 @@ impl AuthStore for PgStore {
                             )
                             .await
                             .map_err(unavailable)?;
+                        let listing = Listing::Subject {
+                            subject: subject.clone(),
+                            issued_before: now,
+                        };
                         Revoked {
-                            tokens: list_tokens(&tx, "subject = $2", &[&now, subject]).await?,
+                            listed: list(&tx, &listing, *until, now).await?,
                             sessions,
                         }
                     }
-                    Revoke::Session(id) => {
-                        let sessions = tx
-                            .execute(
-                                "UPDATE auth_sessions SET revoked_at = $1
-                                 WHERE id = $2 AND revoked_at IS NULL",
-                                &[&now, &&id[..]],
+                    Revoke::Session { id, until } => {
+                        // Revoked already: listed then, so nothing to do. Not found (forgotten
+                        // after its end): its tokens may live on, so it is listed.
+                        let state = tx
+                            .query_opt(
+                                "SELECT revoked_at IS NOT NULL FROM auth_sessions WHERE id = $1
+                                 FOR UPDATE",
+                                &[&&id[..]],
                             )
                             .await
                             .map_err(unavailable)?;
-                        Revoked {
-                            tokens: list_tokens(&tx, "session_id = $2", &[&now, &&id[..]]).await?,
-                            sessions,
+                        match state.map(|row| row.get::<_, bool>(0)) {
+                            Some(true) => Revoked::default(),
+                            found => {
+                                if found.is_some() {
+                                    tx.execute(
+                                        "UPDATE auth_sessions SET revoked_at = $1 WHERE id = $2",
+                                        &[&now, &&id[..]],
+                                    )
+                                    .await
+                                    .map_err(unavailable)?;
+                                }
+                                Revoked {
+                                    listed: list(&tx, &Listing::Session(*id), *until, now).await?,
+                                    sessions: u64::from(found.is_some()),
+                                }
+                            }
                         }
                     }
                 };
@@ -281,20 +276,11 @@ impl AuthStore for PgStore {
                     .iter()
                     .map(|row| RevokedEntry {
                         seq: u64::try_from(row.get::<_, i64>(0)).unwrap_or(0),
-                        jti: row.get(1),
+                        listing: Listing::from_key(row.get(1)),
                         expires_at: row.get(2),
                     })
                     .collect())
             })
         })
     }
-}
-
-/// The `sub` of a session's claims (empty when it has none).
-fn subject_of(claims: &Map<String, Value>) -> String {
-    claims
-        .get("sub")
-        .and_then(Value::as_str)
-        .unwrap_or_default()
-        .to_owned()
 }

@@ -11,6 +11,10 @@ const MIGRATION_LOCK: i64 = 0x6175_7468_5f73_7276; // "auth_srv"
 const MIGRATIONS: &[(i32, &str)] = &[
     (1, include_str!("../migrations/001_sessions.sql")),
     (2, include_str!("../migrations/002_revocation.sql")),
+    (
+        4,
+        include_str!("../migrations/004_no_access_token_records.sql"),
+    ),
 ];
 
 impl Database {
