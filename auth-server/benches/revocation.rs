@@ -24,7 +24,7 @@ fn now_or_never<T>(future: impl Future<Output = T>) -> T {
 }
 
 fn filled(now: SystemTime) -> MemoryStore {
-    let store = MemoryStore::new(1_000_000, 10);
+    let store = MemoryStore::new(usize::MAX, 10);
     for i in 0..LISTED {
         let revoke = Revoke::Token {
             jti: format!("{i:048x}"),
