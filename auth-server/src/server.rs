@@ -38,6 +38,8 @@ pub(crate) struct IssuerState {
     pub(crate) refresh_tag_key: hmac::Key,
     /// MACs the expiry an access token's `jti` carries.
     pub(crate) jti_key: hmac::Key,
+    /// Derives a refresh token's successor when a retry grace is configured.
+    pub(crate) successor_key: hmac::Key,
     pub(crate) login: LoginGuard,
     pub(crate) sign_ins: ClientLimit,
     /// `/refresh` and `/sign-out` per client address, with the sign-in burst and decay.
@@ -114,6 +116,7 @@ impl AuthServerBuilder {
         let session_calls = ClientLimit::new(self.config.sign_in_limit, Limited::SessionCall);
         let refresh_tag_key = derive(secret, b"auth-server refresh token tag v1");
         let jti_key = derive(secret, b"auth-server access token jti v1");
+        let successor_key = derive(secret, b"auth-server refresh token successor v1");
         let epoch_tag = hmac::sign(
             &derive(secret, b"auth-server revocation epoch v1"),
             b"epoch",
@@ -129,6 +132,7 @@ impl AuthServerBuilder {
                 refresh_key,
                 refresh_tag_key,
                 jti_key,
+                successor_key,
                 login,
                 sign_ins,
                 session_calls,

@@ -24,6 +24,11 @@ impl ServerConfig {
     }
 }
 
+/// The longest `refresh_reuse_grace_seconds`: a grace is for a retry after a lost answer,
+/// which comes within seconds; every second more is a second in which a stolen spent token
+/// still gets the successor.
+const MAX_REFRESH_REUSE_GRACE_SECONDS: u64 = 300;
+
 /// The revocation file's name when `revocations_path` is not set: in the signing key's folder.
 const DEFAULT_REVOCATIONS_FILE: &str = "revoked-jtis.jsonl";
 
@@ -125,6 +130,14 @@ impl RawServerConfig {
                 return Err(error(format!("{SECTION}.{key} must be at least 1")));
             }
         }
+        if self.refresh_reuse_grace_seconds > MAX_REFRESH_REUSE_GRACE_SECONDS {
+            return Err(error(format!(
+                "{SECTION}.refresh_reuse_grace_seconds must be at most \
+                 {MAX_REFRESH_REUSE_GRACE_SECONDS} (a retry after a lost answer comes within \
+                 seconds), not {}; 0 turns the grace off",
+                self.refresh_reuse_grace_seconds
+            )));
+        }
         let store_url = match self.store_url.trim() {
             "" => None,
             url if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
@@ -189,6 +202,7 @@ impl RawServerConfig {
             signing_key_path: self.signing_key_path,
             retiring_key_paths: self.retiring_key_paths,
             revocations_path,
+            refresh_reuse_grace: Duration::from_secs(self.refresh_reuse_grace_seconds),
             session_max: Duration::from_secs(self.session_max_days.saturating_mul(86_400)),
             max_sessions: self.max_sessions,
             max_spent_challenges: self.max_spent_challenges,

@@ -38,6 +38,8 @@ pub struct ServerConfig {
     pub(crate) retiring_key_paths: Vec<PathBuf>,
     /// Where the in-memory store keeps the revoked tokens.
     pub(crate) revocations_path: PathBuf,
+    /// How long a spent refresh token may be retried for its successor; zero: never.
+    pub(crate) refresh_reuse_grace: Duration,
     /// Absolute lifetime of a session.
     pub(crate) session_max: Duration,
     /// Bound on live sessions (in-memory store).
@@ -70,6 +72,7 @@ impl fmt::Debug for ServerConfig {
             .field("signing_key_path", &self.signing_key_path)
             .field("retiring_key_paths", &self.retiring_key_paths)
             .field("revocations_path", &self.revocations_path)
+            .field("refresh_reuse_grace", &self.refresh_reuse_grace)
             .field("session_max", &self.session_max)
             .field("max_sessions", &self.max_sessions)
             .field("max_spent_challenges", &self.max_spent_challenges)
@@ -150,6 +153,13 @@ impl ServerConfig {
     /// `revoked-jtis.jsonl` beside the signing key. Unused with a PostgreSQL store.
     pub fn revocations_path(&self) -> &Path {
         &self.revocations_path
+    }
+
+    /// How long after a refresh the refresh token it spent, presented again, gets the same
+    /// successor instead of revoking the session, as long as that successor is unused
+    /// (`refresh_reuse_grace_seconds`). Zero, the default: never.
+    pub fn refresh_reuse_grace(&self) -> Duration {
+        self.refresh_reuse_grace
     }
 
     /// Absolute lifetime of a session.

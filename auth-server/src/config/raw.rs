@@ -48,6 +48,11 @@ pub struct RawServerConfig {
     /// `signing_key_path` (which therefore stays the same when the key is rotated within its
     /// folder). Not with `store_url`: PostgreSQL keeps them.
     pub revocations_path: PathBuf,
+    /// How long after a refresh the refresh token it spent may be presented again and get
+    /// the same successor (and a fresh access token), as long as that successor has not been
+    /// used: a retry by a client whose answer was lost. At most 300. Default 0: a spent token
+    /// presented again always revokes the session.
+    pub refresh_reuse_grace_seconds: u64,
     /// Longest a session lasts, from its sign-in, however often its refresh token is rotated.
     /// Default 30.
     pub session_max_days: u64,
@@ -112,6 +117,10 @@ impl fmt::Debug for RawServerConfig {
             .field("signing_key_path", &self.signing_key_path)
             .field("retiring_key_paths", &self.retiring_key_paths)
             .field("revocations_path", &self.revocations_path)
+            .field(
+                "refresh_reuse_grace_seconds",
+                &self.refresh_reuse_grace_seconds,
+            )
             .field("session_max_days", &self.session_max_days)
             .field("max_sessions", &self.max_sessions)
             .field("max_spent_challenges", &self.max_spent_challenges)
@@ -156,6 +165,7 @@ impl Default for RawServerConfig {
             signing_key_path: PathBuf::from("auth-data/signing-key.pem"),
             retiring_key_paths: Vec::new(),
             revocations_path: PathBuf::new(),
+            refresh_reuse_grace_seconds: 0,
             session_max_days: 30,
             max_sessions: 100_000,
             max_spent_challenges: 100_000,

@@ -4,6 +4,11 @@
 //! 16-byte MAC over both, so a made-up token is refused before the store is asked. The store
 //! keeps only an HMAC of the current one, so a token read from the store's tables signs
 //! nobody in, and an earlier token of the session is recognised as reuse.
+//!
+//! With `refresh_reuse_grace_seconds` set, a refresh token's successor is not drawn at random
+//! but derived from it, so that a retry within the grace gets the very token its first
+//! presentation got, on any instance, without the store holding a token in the clear. See
+//! [`AuthServer::successor_token`].
 
 use std::time::{Duration, SystemTime};
 
@@ -86,14 +91,37 @@ impl AuthServer {
 
     /// A new refresh token of session `id`.
     pub(crate) fn refresh_token(&self, id: SessionId) -> Result<RefreshToken, ServerError> {
+        Ok(self.refresh_token_from(id, random_bytes::<16>()?))
+    }
+
+    /// The successor of the refresh token `presented` (of session `id`), the same each time it
+    /// is asked for: its 16 middle bytes are an HMAC of `presented` under a key derived from
+    /// the store's secret, which every instance on one store shares.
+    ///
+    /// Derived from the token itself, not from its hash: the store keeps the hash of the
+    /// token the latest rotation spent and, on PostgreSQL, the secret too, so a successor
+    /// derived from that hash would let anyone who reads the database compute the current
+    /// token of every session rotated since. Derived from the token, it takes a token of the
+    /// session in hand, and the secret, to compute the tokens that follow it. Random tokens
+    /// do not even allow that, so the successor is derived only when a grace is configured;
+    /// without one it is drawn at random as before.
+    pub(crate) fn successor_token(&self, id: SessionId, presented: &str) -> RefreshToken {
+        let tag = hmac::sign(&self.state.successor_key, presented.as_bytes());
+        let mut middle = [0u8; 16];
+        middle.copy_from_slice(&tag.as_ref()[..16]);
+        self.refresh_token_from(id, middle)
+    }
+
+    /// The refresh token of session `id` with `middle` as its 16 middle bytes.
+    fn refresh_token_from(&self, id: SessionId, middle: [u8; 16]) -> RefreshToken {
         let mut bytes = [0u8; 48];
         bytes[..16].copy_from_slice(&id);
-        bytes[16..32].copy_from_slice(&random_bytes::<16>()?);
+        bytes[16..32].copy_from_slice(&middle);
         let tag = hmac::sign(&self.state.refresh_tag_key, &bytes[..32]);
         bytes[32..].copy_from_slice(&tag.as_ref()[..16]);
         let token = URL_SAFE_NO_PAD.encode(bytes);
         let hash = self.refresh_hash(&token);
-        Ok(RefreshToken { token, hash })
+        RefreshToken { token, hash }
     }
 
     /// The session a presented refresh token names, and its hash; `None` when it is not

@@ -25,7 +25,9 @@ impl AuthServer {
     }
 
     /// Rotates the session's refresh token and hands out a new pair; a spent token presented
-    /// again revokes the session. Counted in `auth_server_refreshes_total`.
+    /// again revokes the session, unless it is the one spent last, within
+    /// `refresh_reuse_grace_seconds` of that refresh and before its successor was used: then
+    /// that same successor and a new access token. Counted in `auth_server_refreshes_total`.
     pub(crate) async fn refresh(&self, request: RefreshRequest) -> Result<TokenPair, ServerError> {
         let result = self.try_refresh(request).await;
         metrics::refresh(metrics::refresh_outcome(&result));
@@ -39,7 +41,14 @@ impl AuthServer {
             .parse_refresh_token(&token)
             .ok_or(ServerError::InvalidRefreshToken)?;
         let now = self.state.clock.now();
-        let next = self.refresh_token(id)?;
+        let grace = self.state.config.refresh_reuse_grace;
+        // With a grace, a retry must be answered with the successor the first presentation got:
+        // derived from the presented token, it is the same whichever instance computes it.
+        let next = if grace.is_zero() {
+            self.refresh_token(id)?
+        } else {
+            self.successor_token(id, &token)
+        };
         let issued = self.new_access(now)?;
         let rotation = self
             .state
@@ -51,6 +60,7 @@ impl AuthServer {
                 next_expires_at: later(now, self.state.config.refresh_token_ttl),
                 now,
                 access: issued.clone(),
+                grace,
             })
             .await?;
         match rotation {
@@ -67,6 +77,14 @@ impl AuthServer {
                      are revoked"
                 );
                 Err(ServerError::RefreshTokenReused)
+            }
+            Rotation::Retried { claims, .. } => {
+                tracing::info!(
+                    "a spent refresh token was presented again within the grace, before its \
+                     successor was used; the same successor is handed out again"
+                );
+                let access = self.access_token(&claims, id, &issued, now)?;
+                Ok(self.token_pair(access, next.token))
             }
             Rotation::Revoked => Err(ServerError::SessionRevoked),
             Rotation::Expired => Err(ServerError::SessionExpired),

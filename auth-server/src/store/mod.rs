@@ -6,6 +6,11 @@
 //! session (an earlier, spent one) revokes the session in that same step, so no interleaving of
 //! concurrent refreshes leaves a descendant of a replayed token working.
 //!
+//! With a grace ([`Rotate::grace`], `refresh_reuse_grace_seconds`), the record also keeps the
+//! hash of the token spent by the latest rotation and the time of that rotation: that one
+//! token, presented again within the grace while its successor is still current, is a retry
+//! ([`Rotation::Retried`]) that changes nothing.
+//!
 //! Access tokens are not remembered: each names its session (`sid`), and its `jti` carries its
 //! expiry under a MAC, so that it can be revoked without a record of it. Revocations go on an
 //! append-only list that validators read (`GET /api/v1/auth/revoked-jtis`), one entry each:
@@ -29,7 +34,7 @@ mod memory;
 mod postgres;
 
 use std::fmt;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use serde_json::{Map, Value};
 
@@ -39,7 +44,7 @@ pub use memory::MemoryStore;
 pub use postgres::PgStore;
 
 /// How long a revoked token stays on the list after its `exp`.
-pub const LISTED_PAST_EXPIRY: std::time::Duration = std::time::Duration::from_secs(3600);
+pub const LISTED_PAST_EXPIRY: Duration = Duration::from_secs(3600);
 
 pub(crate) use auth_runtime::BoxFuture;
 
@@ -196,9 +201,52 @@ pub struct Rotate {
     pub next_expires_at: SystemTime,
     /// The time of the request.
     pub now: SystemTime,
-    /// The access token issued with the next refresh token: when a reuse revokes the session
-    /// instead, its `exp` bounds the session's entry on the list.
+    /// The access token issued with the next refresh token (or again with the same one, on a
+    /// retry): when a reuse revokes the session instead, its `exp` bounds the session's entry
+    /// on the list.
     pub access: IssuedAccess,
+    /// How long after a rotation the token it spent, presented again, is a retry rather than
+    /// a reuse: while `now` is before the rotation's time plus `grace` and the session's
+    /// current token is `next` (the issuer derives the successor from the presented token,
+    /// so a retry names the token its first presentation got). Zero: never.
+    pub grace: Duration,
+}
+
+impl Rotate {
+    /// Whether the presented token, not the session's `current` one, is a retry of the latest
+    /// rotation: a grace is set, the presented token is the one that rotation spent
+    /// (`previous`, with the rotation's time), the grace has not run out, and the current
+    /// token is still the successor the presented token gets ([`next`](Self::next)). The rule
+    /// every store applies, inside its one atomic step.
+    ///
+    /// ```
+    /// use std::time::{Duration, SystemTime};
+    /// use auth_server::store::{IssuedAccess, Rotate};
+    ///
+    /// let rotated_at = SystemTime::now();
+    /// let retry = Rotate {
+    ///     id: [1; 16],
+    ///     presented: [2; 32],
+    ///     next: [3; 32],
+    ///     next_expires_at: rotated_at + Duration::from_secs(3600),
+    ///     now: rotated_at + Duration::from_secs(5),
+    ///     access: IssuedAccess { jti: "a".into(), expires_at: rotated_at },
+    ///     grace: Duration::from_secs(10),
+    /// };
+    /// assert!(retry.is_retry(&[3; 32], Some((&[2; 32], rotated_at))));
+    /// // The successor was rotated further: the current token is another one.
+    /// assert!(!retry.is_retry(&[4; 32], Some((&[3; 32], rotated_at))));
+    /// // No grace: never a retry.
+    /// let strict = Rotate { grace: Duration::ZERO, ..retry };
+    /// assert!(!strict.is_retry(&[3; 32], Some((&[2; 32], rotated_at))));
+    /// ```
+    pub fn is_retry(&self, current: &[u8], previous: Option<(&[u8], SystemTime)>) -> bool {
+        !self.grace.is_zero()
+            && current == self.next
+            && previous.is_some_and(|(spent, rotated_at)| {
+                spent == self.presented && self.now < crate::clock::later(rotated_at, self.grace)
+            })
+    }
 }
 
 /// What [`AuthStore::rotate`] did.
@@ -209,6 +257,15 @@ pub enum Rotation {
         /// The session's identity claims.
         claims: Map<String, Value>,
         /// How many times the session's token has been rotated, this time included.
+        generation: u64,
+    },
+    /// The presented token is the one the latest rotation spent, presented again within the
+    /// [grace](Rotate::grace) while `next`, its successor, is still current: a retry. Nothing
+    /// changed; the new access token names the session, so revoking it covers that token too.
+    Retried {
+        /// The session's identity claims.
+        claims: Map<String, Value>,
+        /// How many times the session's token has been rotated (the retry is no rotation).
         generation: u64,
     },
     /// The presented token was an earlier, spent token of a live session: someone replays it.
@@ -287,8 +344,11 @@ pub trait AuthStore: Send + Sync + 'static {
         now: SystemTime,
     ) -> BoxFuture<'_, Result<(), StoreError>>;
 
-    /// Rotates a session's refresh token, or revokes the session (and lists it on the
-    /// revocation list) when the presented token is not its current one.
+    /// Rotates a session's refresh token, recording the presented one and the time as the
+    /// latest rotation's. When the presented token is not the current one: a retry if it is
+    /// the one the latest rotation spent, within [`Rotate::grace`] of that rotation, and the
+    /// current token is [`Rotate::next`]; otherwise revokes the session (and lists it on the
+    /// revocation list).
     fn rotate(&self, rotate: Rotate) -> BoxFuture<'_, Result<Rotation, StoreError>>;
 
     /// Puts what `what` names on the revocation list (one entry), and revokes the sessions

@@ -229,3 +229,24 @@ fn trusted_proxies_are_addresses_or_networks_and_an_entry_that_is_neither_is_nam
         Ok(())
     });
 }
+
+#[test]
+fn refresh_reuse_grace_seconds_is_off_by_default_settable_and_at_most_300() {
+    Jail::expect_with(|jail| {
+        jail.set_env("SERVER_AUTH__AUDIENCE", "api");
+        let config = ServerConfig::from_figment(&figment_from_optional("absent.yaml")).unwrap();
+        assert_eq!(config.refresh_reuse_grace(), std::time::Duration::ZERO);
+        jail.set_env("SERVER_AUTH__REFRESH_REUSE_GRACE_SECONDS", "300");
+        let config = ServerConfig::from_figment(&figment_from_optional("absent.yaml")).unwrap();
+        assert_eq!(config.refresh_reuse_grace().as_secs(), 300);
+        jail.set_env("SERVER_AUTH__REFRESH_REUSE_GRACE_SECONDS", "301");
+        let err = ServerConfig::from_figment(&figment_from_optional("absent.yaml"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("server_auth.refresh_reuse_grace_seconds must be at most 300"),
+            "{err}"
+        );
+        Ok(())
+    });
+}

@@ -59,7 +59,9 @@ struct Instance {
 }
 
 impl Instance {
-    fn start(store_url: &str, key: &Path) -> Instance {
+    /// An instance with `refresh_reuse_grace_seconds` set to `grace_seconds`, through its
+    /// environment variable.
+    fn start(store_url: &str, key: &Path, grace_seconds: u64) -> Instance {
         let mut child = Command::new(std::env::current_exe().expect("test binary"))
             .args([
                 "--exact",
@@ -70,6 +72,10 @@ impl Instance {
             ])
             .env(STORE_URL, store_url)
             .env(KEY_PATH, key)
+            .env(
+                "SERVER_AUTH__REFRESH_REUSE_GRACE_SECONDS",
+                grace_seconds.to_string(),
+            )
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .spawn()
@@ -102,10 +108,15 @@ impl Drop for Instance {
 }
 
 fn two_instances(store_url: &str) -> (Instance, Instance) {
+    two_instances_with_grace(store_url, 0)
+}
+
+/// Two instances with `refresh_reuse_grace_seconds: grace_seconds`.
+fn two_instances_with_grace(store_url: &str, grace_seconds: u64) -> (Instance, Instance) {
     let key = temp_dir().join("signing-key.pem");
     // The first creates the signing key, the second finds it.
-    let a = Instance::start(store_url, &key);
-    let b = Instance::start(store_url, &key);
+    let a = Instance::start(store_url, &key, grace_seconds);
+    let b = Instance::start(store_url, &key, grace_seconds);
     (a, b)
 }
 
@@ -272,4 +283,68 @@ async fn a_database_restart_gives_503s_then_service_resumes_with_sessions_intact
     assert_eq!(refresh(&a.server, &r3).await.0, 401);
     let (status, answer) = sign_in(&a.server, &wallet).await;
     assert_eq!(status, 200, "{answer}");
+}
+
+#[actix_web::test]
+async fn within_the_grace_a_retry_on_the_other_instance_gets_the_same_successor() {
+    let (a, b) = two_instances_with_grace(&fresh_database(), 300);
+    let wallet = Wallet::new(WalletAlgorithm::Ed25519);
+    let (status, signed) = sign_in(&a.server, &wallet).await;
+    assert_eq!(status, 200, "{signed}");
+    let first = field(&signed, "refresh_token");
+    let (status, on_a) = refresh(&a.server, &first).await;
+    assert_eq!(status, 200, "{on_a}");
+    let (status, on_b) = refresh(&b.server, &first).await;
+    assert_eq!(status, 200, "{on_b}");
+    let successor = field(&on_a, "refresh_token");
+    assert_eq!(field(&on_b, "refresh_token"), successor);
+    let (status, _) = get(
+        &a.server,
+        "/api/profile",
+        Some(&field(&on_b, "access_token")),
+    )
+    .await;
+    assert_eq!(status, 200, "B's access token works on A");
+
+    // The successor rotates on B; the first token is then a reuse on A.
+    let (status, next) = refresh(&b.server, &successor).await;
+    assert_eq!(status, 200, "{next}");
+    let (status, answer) = refresh(&a.server, &first).await;
+    assert_eq!(status, 401);
+    assert!(
+        field(&answer, "detail").contains("already used"),
+        "{answer}"
+    );
+    assert_eq!(
+        refresh(&b.server, &field(&next, "refresh_token")).await.0,
+        401
+    );
+
+    // Racing refreshes of one token, half on each instance, all get the one successor.
+    for trial in 0..10 {
+        let (_, signed) = sign_in(&a.server, &wallet).await;
+        let token = field(&signed, "refresh_token");
+        let answers = join_all((0..4).map(|n| {
+            let server = if n % 2 == 0 { &a.server } else { &b.server };
+            refresh(server, &token)
+        }))
+        .await;
+        assert!(
+            answers.iter().all(|(s, _)| *s == 200),
+            "trial {trial}: {answers:?}"
+        );
+        let successors: Vec<String> = answers
+            .iter()
+            .map(|(_, answer)| field(answer, "refresh_token"))
+            .collect();
+        assert!(
+            successors.iter().all(|s| *s == successors[0]),
+            "trial {trial}: {successors:?}"
+        );
+        assert_eq!(
+            refresh(&b.server, &successors[0]).await.0,
+            200,
+            "trial {trial}"
+        );
+    }
 }

@@ -219,6 +219,11 @@ impl Cluster {
     /// The answer of `psql` to `query` on database `postgres`, over the server's Unix socket
     /// (so it works whatever `pg_hba.conf` says of TCP).
     pub fn sql(&self, query: &str) -> String {
+        self.sql_in("postgres", query)
+    }
+
+    /// The answer of `psql` to `query` on `database`, as [`sql`](Self::sql).
+    pub fn sql_in(&self, database: &str, query: &str) -> String {
         let out = Command::new(self.bin.join("psql"))
             .arg("-h")
             .arg(&self.data)
@@ -228,7 +233,7 @@ impl Cluster {
                 "-U",
                 USER,
                 "-d",
-                "postgres",
+                database,
                 "-Atc",
                 query,
             ])

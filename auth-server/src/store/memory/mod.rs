@@ -188,6 +188,7 @@ impl AuthStore for MemoryStore {
                 Session {
                     claims: session.claims,
                     token_hash: session.token_hash,
+                    previous: None,
                     token_expires_at: session.token_expires_at,
                     ends_at: session.ends_at,
                     generation: 0,
@@ -210,20 +211,35 @@ impl AuthStore for MemoryStore {
             {
                 Rotation::Expired
             }
-            Some(session) if session.token_hash != rotate.presented => {
-                let entry = (Listing::Session(rotate.id).key(), rotate.access.expires_at);
-                match state.revoke(&[rotate.id], vec![entry], rotate.now) {
-                    Ok(_) => Rotation::Reused,
-                    Err(err) => return Box::pin(ready(Err(err))),
-                }
-            }
-            Some(session) => {
+            Some(session) if session.token_hash == rotate.presented => {
+                session.previous = Some((session.token_hash, rotate.now));
                 session.token_hash = rotate.next;
                 session.token_expires_at = rotate.next_expires_at.min(session.ends_at);
                 session.generation += 1;
                 Rotation::Rotated {
                     claims: session.claims.clone(),
                     generation: session.generation,
+                }
+            }
+            Some(session)
+                if rotate.is_retry(
+                    &session.token_hash,
+                    session
+                        .previous
+                        .as_ref()
+                        .map(|(spent, at)| (&spent[..], *at)),
+                ) =>
+            {
+                Rotation::Retried {
+                    claims: session.claims.clone(),
+                    generation: session.generation,
+                }
+            }
+            Some(_) => {
+                let entry = (Listing::Session(rotate.id).key(), rotate.access.expires_at);
+                match state.revoke(&[rotate.id], vec![entry], rotate.now) {
+                    Ok(_) => Rotation::Reused,
+                    Err(err) => return Box::pin(ready(Err(err))),
                 }
             }
         };

@@ -104,6 +104,9 @@ impl State {
 pub(super) struct Session {
     pub(super) claims: Map<String, Value>,
     pub(super) token_hash: TokenHash,
+    /// The token spent by the latest rotation, and when: what a retry within the grace
+    /// presents.
+    pub(super) previous: Option<(TokenHash, SystemTime)>,
     pub(super) token_expires_at: SystemTime,
     pub(super) ends_at: SystemTime,
     pub(super) generation: u64,

@@ -52,6 +52,15 @@ fn rotate(id: u8, presented: u8, next: u8, now: u64) -> Rotate {
             jti: format!("s{id}-t{next}"),
             expires_at: at(now + 60),
         },
+        grace: Duration::ZERO,
+    }
+}
+
+/// [`rotate`] with a grace of `grace` seconds.
+fn rotate_with_grace(id: u8, presented: u8, next: u8, now: u64, grace: u64) -> Rotate {
+    Rotate {
+        grace: Duration::from_secs(grace),
+        ..rotate(id, presented, next, now)
     }
 }
 
@@ -75,6 +84,44 @@ fn rotation_is_single_use_and_reuse_revokes_the_session() {
         run(store.rotate(rotate(9, 1, 4, 30))).unwrap(),
         Rotation::Unknown
     );
+}
+
+#[test]
+fn within_the_grace_the_previous_token_with_its_own_successor_is_a_retry() {
+    let store = MemoryStore::new(10, 10);
+    run(store.start_session(session(1, 1), at(0))).unwrap();
+    assert!(matches!(
+        run(store.rotate(rotate_with_grace(1, 1, 2, 10, 30))).unwrap(),
+        Rotation::Rotated { generation: 1, .. }
+    ));
+    assert!(matches!(
+        run(store.rotate(rotate_with_grace(1, 1, 2, 39, 30))).unwrap(),
+        Rotation::Retried { generation: 1, .. }
+    ));
+    // The retry changed nothing: the successor rotates as the current token.
+    assert!(matches!(
+        run(store.rotate(rotate_with_grace(1, 2, 3, 39, 30))).unwrap(),
+        Rotation::Rotated { generation: 2, .. }
+    ));
+
+    // Another successor than the current token is no retry: a reuse.
+    run(store.start_session(session(2, 1), at(0))).unwrap();
+    run(store.rotate(rotate_with_grace(2, 1, 2, 10, 30))).unwrap();
+    assert_eq!(
+        run(store.rotate(rotate_with_grace(2, 1, 3, 11, 30))).unwrap(),
+        Rotation::Reused
+    );
+
+    // At the end of the grace, and without a grace, a reuse.
+    for (id, now, grace) in [(3, 40, 30), (4, 10, 0)] {
+        run(store.start_session(session(id, 1), at(0))).unwrap();
+        run(store.rotate(rotate_with_grace(id, 1, 2, 10, grace))).unwrap();
+        assert_eq!(
+            run(store.rotate(rotate_with_grace(id, 1, 2, now, grace))).unwrap(),
+            Rotation::Reused,
+            "session {id}"
+        );
+    }
 }
 
 #[test]

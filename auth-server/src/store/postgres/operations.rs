@@ -126,7 +126,7 @@ impl AuthStore for PgStore {
                 let Some(row) = tx
                     .query_opt(
                         "SELECT claims, token_hash, token_expires_at, ends_at,
-                            revoked_at IS NOT NULL
+                            revoked_at IS NOT NULL, previous_hash, rotated_at, generation
                      FROM auth_sessions WHERE id = $1 FOR UPDATE",
                         &[&&rotate.id[..]],
                     )
@@ -139,11 +139,43 @@ impl AuthStore for PgStore {
                 let token_expires_at: SystemTime = row.get(2);
                 let ends_at: SystemTime = row.get(3);
                 let revoked: bool = row.get(4);
+                let previous_hash: Option<Vec<u8>> = row.get(5);
+                let rotated_at: Option<SystemTime> = row.get(6);
+                let previous = previous_hash.as_deref().zip(rotated_at);
                 let answer = if revoked {
                     Rotation::Revoked
                 } else if ends_at <= rotate.now || token_expires_at <= rotate.now {
                     Rotation::Expired
-                } else if token_hash != rotate.presented {
+                } else if token_hash == rotate.presented {
+                    // `previous_hash = token_hash` reads the row as it was: the presented token.
+                    let generation: i64 = tx
+                        .query_one(
+                            "UPDATE auth_sessions
+                         SET previous_hash = token_hash, rotated_at = $4,
+                             token_hash = $2, token_expires_at = least($3, ends_at),
+                             generation = generation + 1
+                         WHERE id = $1
+                         RETURNING generation",
+                            &[
+                                &&rotate.id[..],
+                                &&rotate.next[..],
+                                &rotate.next_expires_at,
+                                &rotate.now,
+                            ],
+                        )
+                        .await
+                        .map_err(unavailable)?
+                        .get(0);
+                    Rotation::Rotated {
+                        claims: claims_of(&row),
+                        generation: u64::try_from(generation).unwrap_or(0),
+                    }
+                } else if rotate.is_retry(&token_hash, previous) {
+                    Rotation::Retried {
+                        claims: claims_of(&row),
+                        generation: u64::try_from(row.get::<_, i64>(7)).unwrap_or(0),
+                    }
+                } else {
                     tx.execute(
                         "UPDATE auth_sessions SET revoked_at = $2 WHERE id = $1",
                         &[&&rotate.id[..], &rotate.now],
@@ -153,27 +185,6 @@ impl AuthStore for PgStore {
                     let session = Listing::Session(rotate.id);
                     list(&tx, &session, rotate.access.expires_at, rotate.now).await?;
                     Rotation::Reused
-                } else {
-                    let generation: i64 = tx
-                        .query_one(
-                            "UPDATE auth_sessions
-                         SET token_hash = $2, token_expires_at = least($3, ends_at),
-                             generation = generation + 1
-                         WHERE id = $1
-                         RETURNING generation",
-                            &[&&rotate.id[..], &&rotate.next[..], &rotate.next_expires_at],
-                        )
-                        .await
-                        .map_err(unavailable)?
-                        .get(0);
-                    let claims = match row.get::<_, Value>(0) {
-                        Value::Object(claims) => claims,
-                        _ => Map::new(),
-                    };
-                    Rotation::Rotated {
-                        claims,
-                        generation: u64::try_from(generation).unwrap_or(0),
-                    }
                 };
                 Ok(answer)
             })
@@ -282,5 +293,13 @@ impl AuthStore for PgStore {
                     .collect())
             })
         })
+    }
+}
+
+/// The identity claims of a session row (column 0).
+fn claims_of(row: &tokio_postgres::Row) -> Map<String, Value> {
+    match row.get::<_, Value>(0) {
+        Value::Object(claims) => claims,
+        _ => Map::new(),
     }
 }

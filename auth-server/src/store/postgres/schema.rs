@@ -7,10 +7,13 @@ use crate::store::StoreError;
 /// Serialises schema changes of instances starting at once (`pg_advisory_xact_lock` key).
 const MIGRATION_LOCK: i64 = 0x6175_7468_5f73_7276; // "auth_srv"
 
-/// The schema, one step per entry; applied in order, each at most once per database.
+/// The schema, one step per entry; applied in order, each at most once per database. A step
+/// missing from a database is applied even when a later one was (a database created while
+/// step 3 did not exist yet has 1, 2 and 4), so steps must not depend on those after them.
 const MIGRATIONS: &[(i32, &str)] = &[
     (1, include_str!("../migrations/001_sessions.sql")),
     (2, include_str!("../migrations/002_revocation.sql")),
+    (3, include_str!("../migrations/003_refresh_retry.sql")),
     (
         4,
         include_str!("../migrations/004_no_access_token_records.sql"),
@@ -33,15 +36,14 @@ impl Database {
         )
         .await
         .map_err(unavailable)?;
-        let applied: i32 = tx
-            .query_one(
-                "SELECT coalesce(max(version), 0) FROM auth_schema_migrations",
-                &[],
-            )
+        let applied: Vec<i32> = tx
+            .query("SELECT version FROM auth_schema_migrations", &[])
             .await
             .map_err(unavailable)?
-            .get(0);
-        for (version, sql) in MIGRATIONS.iter().filter(|(v, _)| *v > applied) {
+            .iter()
+            .map(|row| row.get(0))
+            .collect();
+        for (version, sql) in MIGRATIONS.iter().filter(|(v, _)| !applied.contains(v)) {
             tx.batch_execute(sql).await.map_err(unavailable)?;
             tx.execute(
                 "INSERT INTO auth_schema_migrations (version) VALUES ($1)",
