@@ -38,7 +38,7 @@
 //! | `POST /api/v1/auth/challenge` | `{"address"}` | `{"challenge", "ttl"}`: 64 hex characters, single use |
 //! | `POST /api/v1/auth/sign-in` | `{"address", "public_key", "signature", "challenge", "algorithm"}` | `{"access_token", "refresh_token", "address", "algorithm", ...}` |
 //! | `POST /api/v1/auth/login` | `{"email", "password"}` | `{"access_token", "refresh_token", ...}` for the bootstrap admin |
-//! | `POST /api/v1/auth/refresh` | `{"refresh_token"}` | a new pair; the old refresh token is spent |
+//! | `POST /api/v1/auth/refresh` | `{"refresh_token"}` | a new pair; the old refresh token is spent (presented again within `refresh_reuse_grace_seconds`, before the new one is used: the same refresh token, a new access token) |
 //! | `POST /api/v1/auth/sign-out` | `{"refresh_token"}` | 204: the session ends, its access tokens are revoked |
 //! | `POST /api/v1/auth/revoke` (admin) | `{"jti"}` or `{"subject"}` | `{"listed_entries", "revoked_sessions"}` |
 //! | `GET /api/v1/auth/revoked-jtis` | `?since=CURSOR` | the revocation list (`auth_runtime::RevocationList`) |
