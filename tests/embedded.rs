@@ -18,7 +18,13 @@ fn key_dir() -> PathBuf {
 
 /// Starts the embedded example; returns it and its base URL.
 fn start(key_dir: &std::path::Path) -> (common::Running, String) {
+    start_with(key_dir, &[])
+}
+
+/// [`start`], with more `SERVER_AUTH__*` variables.
+fn start_with(key_dir: &std::path::Path, env: &[(&str, &str)]) -> (common::Running, String) {
     let child = Command::new(common::example_binary("embedded"))
+        .envs(env.iter().copied())
         .env("BIND_ADDR", "127.0.0.1:0")
         .env("RUST_LOG", "warn")
         .env_remove("AUTH_CONFIG")
@@ -131,6 +137,58 @@ async fn metrics_count_sign_ins_refreshes_reuse_and_throttled_logins() {
         count("auth_requests_total{outcome=\"authenticated\",reason=\"none\"}"),
         2.0
     );
+}
+
+#[tokio::test]
+async fn a_refresh_retried_within_the_grace_is_counted_as_retried() {
+    let dir = key_dir().with_extension("grace");
+    let (_server, base) = start_with(&dir, &[("SERVER_AUTH__REFRESH_REUSE_GRACE_SECONDS", "30")]);
+    let client = reqwest::Client::new();
+    let post = |path: &str, body: Value| {
+        client
+            .post(format!("{base}/api/v1/auth/{path}"))
+            .json(&body)
+            .send()
+    };
+    let login: Value = post(
+        "login",
+        json!({"email": "admin@example.com", "password": PASSWORD}),
+    )
+    .await
+    .expect("login")
+    .json()
+    .await
+    .expect("login answer");
+    let spent = login["refresh_token"].as_str().expect("refresh token");
+    let mut successors = Vec::new();
+    for _ in 0..2 {
+        let res = post("refresh", json!({"refresh_token": spent}))
+            .await
+            .expect("refresh");
+        assert_eq!(res.status().as_u16(), 200);
+        let answer: Value = res.json().await.expect("refresh answer");
+        successors.push(answer["refresh_token"].clone());
+    }
+    assert_eq!(successors[0], successors[1]);
+
+    let exposition = client
+        .get(format!("{base}/metrics"))
+        .send()
+        .await
+        .expect("scrape")
+        .text()
+        .await
+        .expect("exposition");
+    for (series, expected) in [
+        ("auth_server_refreshes_total{outcome=\"ok\"}", 1.0),
+        ("auth_server_refreshes_total{outcome=\"retried\"}", 1.0),
+    ] {
+        assert_eq!(
+            common::sample(&exposition, series),
+            Some(expected),
+            "{series} in:\n{exposition}"
+        );
+    }
 }
 
 #[tokio::test]

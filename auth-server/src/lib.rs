@@ -51,7 +51,8 @@
 //! With the feature `metrics`, the issuer counts through the `metrics` facade (and turns on
 //! the validator's metrics, `auth_runtime::metrics`): `auth_server_sign_ins_total`
 //! (`algorithm`, `outcome`), `auth_server_logins_total` (`outcome`),
-//! `auth_server_refreshes_total` (`outcome`, `reused` being a reuse detection) and
+//! `auth_server_refreshes_total` (`outcome`, `reused` being a reuse detection, `retried` a
+//! retry within `refresh_reuse_grace_seconds`) and
 //! `auth_server_throttled_total` (`limit`: `client`, `account`, `busy`, `sign_in`). `outcome`
 //! is `ok` or the refusal (`invalid`, `refused`, `disabled`, `throttled`, `unavailable`,
 //! `error`; a refused refresh says `reused`, `revoked`, `expired` or `unknown`). Install a

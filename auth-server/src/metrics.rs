@@ -6,7 +6,7 @@
 //! |---|---|---|
 //! | `auth_server_sign_ins_total` | counter | `algorithm` (`Ed25519`, `secp256k1`, `ML-DSA-65`, or `unsupported`), `outcome` |
 //! | `auth_server_logins_total` | counter | `outcome` |
-//! | `auth_server_refreshes_total` | counter | `outcome`, `reused` being a reuse detection |
+//! | `auth_server_refreshes_total` | counter | `outcome`, `reused` being a reuse detection, `retried` a retry within `refresh_reuse_grace_seconds` |
 //! | `auth_server_throttled_total` | counter | `limit` (`client`, `account`, `busy`, `sign_in`, `session_call`) |
 //!
 //! `outcome` is `ok`, or the refusal: `invalid` (400), `refused` (401), `disabled` (403),

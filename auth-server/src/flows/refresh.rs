@@ -15,6 +15,15 @@ pub(crate) struct RefreshRequest {
     refresh_token: Option<String>,
 }
 
+/// How a refresh that succeeded was answered, for its metric.
+enum Refreshed {
+    /// The presented token was current and is now spent.
+    Rotated,
+    /// The presented token was spent by the latest rotation, within the grace: its successor
+    /// again.
+    Retried,
+}
+
 impl AuthServer {
     /// Counts one `/refresh` or `/sign-out` call of `client` against its limit (the sign-in
     /// burst and decay, counted apart), or says how long to wait.
@@ -30,11 +39,17 @@ impl AuthServer {
     /// that same successor and a new access token. Counted in `auth_server_refreshes_total`.
     pub(crate) async fn refresh(&self, request: RefreshRequest) -> Result<TokenPair, ServerError> {
         let result = self.try_refresh(request).await;
-        metrics::refresh(metrics::refresh_outcome(&result));
-        result
+        metrics::refresh(match &result {
+            Ok((_, Refreshed::Retried)) => "retried",
+            _ => metrics::refresh_outcome(&result),
+        });
+        result.map(|(pair, _)| pair)
     }
 
-    async fn try_refresh(&self, request: RefreshRequest) -> Result<TokenPair, ServerError> {
+    async fn try_refresh(
+        &self,
+        request: RefreshRequest,
+    ) -> Result<(TokenPair, Refreshed), ServerError> {
         let token =
             required(request.refresh_token).ok_or(ServerError::MissingFields("refresh_token"))?;
         let (id, presented) = self
@@ -68,7 +83,7 @@ impl AuthServer {
                 // Signing cannot fail short of a broken crypto library; the rotation is already
                 // stored, so the pair is built from values in hand.
                 let access = self.access_token(&claims, id, &issued, now)?;
-                Ok(self.token_pair(access, next.token))
+                Ok((self.token_pair(access, next.token), Refreshed::Rotated))
             }
             Rotation::Reused => {
                 self.tell_validators().await;
@@ -84,7 +99,7 @@ impl AuthServer {
                      successor was used; the same successor is handed out again"
                 );
                 let access = self.access_token(&claims, id, &issued, now)?;
-                Ok(self.token_pair(access, next.token))
+                Ok((self.token_pair(access, next.token), Refreshed::Retried))
             }
             Rotation::Revoked => Err(ServerError::SessionRevoked),
             Rotation::Expired => Err(ServerError::SessionExpired),
