@@ -11,6 +11,7 @@ mod grace;
 mod instances;
 mod keys;
 mod login;
+#[cfg(feature = "postgres")]
 mod outage;
 mod restart;
 mod revocation;
