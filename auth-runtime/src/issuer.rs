@@ -23,8 +23,9 @@ pub(crate) enum Wait {
     /// It may: what every request that needs a token does.
     ForFetch,
     /// It may not: a check that needs a fetch fails at once with
-    /// [`AuthError::KeysUnavailable`] or [`AuthError::RevocationUnavailable`], and starts
-    /// no fetch. For a token on a route that may turn out to be anonymous.
+    /// [`AuthError::KeysUnavailable`] or [`AuthError::RevocationUnavailable`], and waits
+    /// for none (a list past its poll interval is refreshed in the background, as for any
+    /// request). For a token on a route that may turn out to be anonymous.
     Never,
 }
 

@@ -50,8 +50,9 @@ impl Authenticator {
     /// with a key still trusted (the clock and the revocation list are checked every time),
     /// else a full verification, cached when it passes. With [`Wait::Never`], a token that
     /// needs a key fetch or a read of the revocation list fails with
-    /// [`AuthError::KeysUnavailable`] or [`AuthError::RevocationUnavailable`] without one;
-    /// the roles are still resolved.
+    /// [`AuthError::KeysUnavailable`] or [`AuthError::RevocationUnavailable`] without one,
+    /// and so does one whose roles would take the issuer's uncached resolver (which may wait
+    /// on anything).
     pub(crate) async fn authenticate(
         &self,
         token: &str,
@@ -60,6 +61,7 @@ impl Authenticator {
         let Some(cache) = &self.cache else {
             let verified = self.validator.verify(token, wait).await?;
             verified.issuer.check_revoked(&verified.token, wait).await?;
+            may_resolve(&verified.issuer, wait)?;
             return Ok(verified.issuer.principal(verified.token).await);
         };
         if let Some(entry) = cache.get(token) {
@@ -75,7 +77,10 @@ impl Authenticator {
                 issuer.check_revoked(&seen.token, wait).await?;
                 return Ok(match entry.principal() {
                     Some(principal) => principal.clone(),
-                    None => issuer.principal(Arc::clone(&seen.token)).await,
+                    None => {
+                        may_resolve(issuer, wait)?;
+                        issuer.principal(Arc::clone(&seen.token)).await
+                    }
                 });
             }
             cache.remove(token);
@@ -85,12 +90,29 @@ impl Authenticator {
         let verified = self.validator.verify(token, wait).await?;
         let issuer = Arc::clone(&verified.issuer);
         issuer.check_revoked(&verified.token, wait).await?;
+        if let Err(later) = may_resolve(&issuer, wait) {
+            // Verified: cached without roles, which the resolver finds on every request anyway.
+            cache.insert(token, Entry::new(token, verified, None));
+            record_cache_size(cache);
+            return Err(later);
+        }
         let principal = issuer.principal(Arc::clone(&verified.token)).await;
         let cached = issuer.roles_cacheable().then(|| principal.clone());
         cache.insert(token, Entry::new(token, verified, cached));
         record_cache_size(cache);
         Ok(principal)
     }
+}
+
+/// Under [`Wait::Never`], a resolver whose roles are not cached (one that reads a database,
+/// say) is not run: the check is left for after routing, as a fetch is. The
+/// [`AuthError::KeysUnavailable`] that says so only ever reaches the middleware, which then
+/// checks again, waiting, for a protected route.
+fn may_resolve(issuer: &crate::issuer::Issuer, wait: Wait) -> Result<(), AuthError> {
+    if wait == Wait::Never && !issuer.roles_cacheable() {
+        return Err(AuthError::KeysUnavailable);
+    }
+    Ok(())
 }
 
 /// Sets the cache's size gauges (with the feature `metrics`; nothing otherwise).

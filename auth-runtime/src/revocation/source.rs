@@ -18,8 +18,8 @@ const MAX_PAGE_BYTES: usize = 4 * 1024 * 1024;
 
 /// One entry of a revocation list: a token (`jti`), a session (`sid`: every token whose `sid`
 /// claim names it), or a subject (`sub`: every token of it issued at or before
-/// `issued_before`). An entry names exactly one of the three; a list holding any other entry
-/// cannot be read.
+/// `issued_before`). An entry names exactly one of the three; a list holding any other entry,
+/// or a member not named here, cannot be read.
 ///
 /// ```
 /// use auth_runtime::RevokedToken;
@@ -33,6 +33,7 @@ const MAX_PAGE_BYTES: usize = 4 * 1024 * 1024;
 /// # let _ = one;
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 #[non_exhaustive]
 pub struct RevokedToken {
     /// The revoked token's `jti`; empty in an entry for a session or a subject.
@@ -201,5 +202,27 @@ impl RevocationSource for HttpRevocationSource {
                 RevocationFetchError(format!("{}: not a revocation list: {err}", self.shown))
             })
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_entry_of_a_kind_not_known_here_is_refused_not_skipped() {
+        for text in [
+            r#"{"session": "s-1", "exp": 1}"#,
+            r#"{"jti": "a", "iss": "https://other", "exp": 1}"#,
+        ] {
+            assert!(
+                serde_json::from_str::<RevokedToken>(text).is_err(),
+                "{text}"
+            );
+        }
+        let entry: RevokedToken = serde_json::from_str(r#"{"sid": "s-1", "exp": 1}"#).unwrap();
+        assert_eq!(entry.listed(), Ok(Some(Listed::Session("s-1"))));
+        let entry: RevokedToken = serde_json::from_str(r#"{"sub": "a", "exp": 1}"#).unwrap();
+        assert_eq!(entry.listed(), Err(()));
     }
 }

@@ -222,3 +222,40 @@ async fn a_protected_route_an_anonymous_one_overlaps_waits_for_the_fetch() {
         403
     );
 }
+
+/// A role resolver of the app's own that reads a database (not cached, and slow here) is not
+/// run for an anonymous route either: only a protected route waits for it.
+#[actix_web::test]
+async fn a_slow_role_resolver_never_holds_an_anonymous_route() {
+    struct Slow;
+    impl auth_runtime::RoleResolver for Slow {
+        async fn resolve(
+            &self,
+            _claims: &auth_runtime::TokenClaims,
+            _raw: &auth_runtime::RawClaims,
+        ) -> Vec<String> {
+            tokio::time::sleep(Duration::from_secs(3)).await;
+            vec!["reader".into()]
+        }
+    }
+    let issuer = TestIssuer::start();
+    let auth = JwtAuth::builder(issuer.config())
+        .role_resolver(Slow)
+        .build()
+        .unwrap();
+    let server = serve(declare(auth));
+    let token = issuer.token().sign();
+    // A protected route waits for the resolver (and has the keys fetched).
+    let started = Instant::now();
+    assert_eq!(
+        fetch(&server, "/api/profile", Some(&token)).await.status,
+        200
+    );
+    assert!(started.elapsed() >= Duration::from_secs(2));
+    // The token is verified and cached; its roles are not.
+    for token in [&token, &issuer.token().sub("another").sign()] {
+        let (status, identity, took) = health(&server, Some(token)).await;
+        assert_eq!((status, identity), (200, false));
+        assert!(took < NO_WAIT, "{took:?}");
+    }
+}

@@ -168,8 +168,10 @@ impl AuthServer {
 
     /// The expiry of the access token whose `jti` this is, when this issuer (or another
     /// sharing its store) issued it; `None` for any other text.
+    /// Only the text as issued (lower-case hex) counts: validators compare a `jti` exactly, so
+    /// listing another spelling of it would revoke nothing.
     pub(crate) fn issued_jti(&self, jti: &str) -> Option<SystemTime> {
-        if jti.len() != 48 {
+        if jti.len() != 48 || jti.bytes().any(|b| b.is_ascii_uppercase()) {
             return None;
         }
         let bytes = from_hex(jti)?;

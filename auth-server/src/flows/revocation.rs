@@ -5,11 +5,16 @@ use auth_runtime::{RevocationPage, RevokedToken};
 use serde::Deserialize;
 
 use super::required;
-use crate::clock::unix_seconds;
+use crate::clock::{later, unix_seconds};
 use crate::error::ServerError;
 use crate::hex::to_hex;
 use crate::server::AuthServer;
 use crate::store::{Listing, Revoke, Revoked};
+
+/// A subject's revocation also covers the tokens issued this long after it: a refresh that
+/// raced it (on another instance, its clock a little ahead) cannot issue one that escapes.
+/// Instances' clocks must agree within it, as for every expiry.
+const SUBJECT_MARGIN: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// Entries per answer of `GET /revoked-jtis` at most.
 const REVOCATION_PAGE_SIZE: usize = 10_000;
@@ -46,7 +51,8 @@ impl AuthServer {
             }
             (None, Some(subject)) => Revoke::Subject {
                 subject,
-                until: self.last_access_expiry(),
+                issued_before: later(self.state.clock.now(), SUBJECT_MARGIN),
+                until: later(self.last_access_expiry(), SUBJECT_MARGIN),
             },
             _ => return Err(ServerError::RevokeTargetRequired),
         };

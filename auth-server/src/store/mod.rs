@@ -76,12 +76,15 @@ pub enum Revoke {
         /// Its `exp`.
         expires_at: SystemTime,
     },
-    /// Every session of a subject (`sub`), and every access token issued to it until now: one
-    /// entry, listed until `until`.
+    /// Every session of a subject (`sub`), and every access token issued to it until
+    /// `issued_before`: one entry, listed until `until`.
     Subject {
         /// The subject.
         subject: String,
-        /// When the last access token issued to it until now expires.
+        /// Tokens issued (`iat`) at or before this are revoked: a little after the
+        /// revocation, so that a refresh racing it cannot issue one that escapes.
+        issued_before: SystemTime,
+        /// When the last access token it covers expires.
         until: SystemTime,
     },
     /// A session (its refresh token stops working) and every access token it issued: one

@@ -250,7 +250,11 @@ impl AuthStore for MemoryStore {
         let mut state = self.lock();
         let (sessions, entry) = match what {
             Revoke::Token { jti, expires_at } => (Vec::new(), (jti, expires_at)),
-            Revoke::Subject { subject, until } => {
+            Revoke::Subject {
+                subject,
+                issued_before,
+                until,
+            } => {
                 let sessions = state
                     .sessions
                     .iter()
@@ -259,7 +263,7 @@ impl AuthStore for MemoryStore {
                     .collect();
                 let listing = Listing::Subject {
                     subject,
-                    issued_before: now,
+                    issued_before,
                 };
                 (sessions, (listing.key(), until))
             }

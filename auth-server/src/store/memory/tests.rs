@@ -191,6 +191,7 @@ fn the_revocation_list_is_ordered_paged_and_forgets_long_expired_tokens() {
     run(store.revoke(token("s2-t1", 60), at(22))).unwrap();
     let subject = Revoke::Subject {
         subject: "someone".into(),
+        issued_before: at(23),
         until: at(70),
     };
     run(store.revoke(subject, at(23))).unwrap();

@@ -25,11 +25,13 @@ async fn list(
     tx.execute("SELECT pg_advisory_xact_lock($1)", &[&REVOCATION_LOCK])
         .await
         .map_err(unavailable)?;
+    let key = listing.key();
+    let key_hash = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, key.as_bytes());
     tx.execute(
-        "INSERT INTO auth_revoked_tokens (jti, expires_at, revoked_at)
-         VALUES ($1, $2, $3)
-         ON CONFLICT (jti) DO NOTHING",
-        &[&listing.key(), &expires_at, &now],
+        "INSERT INTO auth_revoked_tokens (jti, key_hash, expires_at, revoked_at)
+         VALUES ($1, $2, $3, $4)
+         ON CONFLICT (key_hash) DO NOTHING",
+        &[&key, &key_hash.as_ref(), &expires_at, &now],
     )
     .await
     .map_err(unavailable)
@@ -204,7 +206,11 @@ impl AuthStore for PgStore {
                         listed: list(&tx, &Listing::Token(jti.clone()), *expires_at, now).await?,
                         sessions: 0,
                     },
-                    Revoke::Subject { subject, until } => {
+                    Revoke::Subject {
+                        subject,
+                        issued_before,
+                        until,
+                    } => {
                         let sessions = tx
                             .execute(
                                 "UPDATE auth_sessions SET revoked_at = $1
@@ -215,7 +221,7 @@ impl AuthStore for PgStore {
                             .map_err(unavailable)?;
                         let listing = Listing::Subject {
                             subject: subject.clone(),
-                            issued_before: now,
+                            issued_before: *issued_before,
                         };
                         Revoked {
                             listed: list(&tx, &listing, *until, now).await?,

@@ -18,6 +18,7 @@ const MIGRATIONS: &[(i32, &str)] = &[
         4,
         include_str!("../migrations/004_no_access_token_records.sql"),
     ),
+    (5, include_str!("../migrations/005_revocation_key_hash.sql")),
 ];
 
 impl Database {
