@@ -47,6 +47,16 @@ fn pieces(c: &mut Criterion) {
     });
     group.finish();
 
+    let mut headers = actix_web::http::header::HeaderMap::new();
+    headers.insert(
+        actix_web::http::header::AUTHORIZATION,
+        actix_web::http::header::HeaderValue::from_str(&format!("Bearer {token}"))
+            .expect("a header value"),
+    );
+    c.bench_function("bearer_token", |b| {
+        b.iter(|| auth_runtime::bearer_token(std::hint::black_box(&headers)).map(str::len))
+    });
+
     let raw: RawClaims = issuer.token().groups(&["ops", "dev"]).claims().clone();
     c.bench_function("claims_extraction", |b| {
         b.iter(|| TokenClaims::from_raw(&raw))
