@@ -5,9 +5,10 @@
 //! ```
 //!
 //! It starts a token issuer, then each app in its own process (actix's default workers), and
-//! drives it with wrk (1 thread, 32 connections): the anonymous route (five alternating rounds
-//! per app, medians of throughput and of the app's CPU time per request), the protected route
-//! with one repeated token, and the protected route with tokens that never repeat. Then it
+//! drives it with wrk (1 thread, 32 connections): the anonymous route, the protected route
+//! with one repeated token, and the protected route with tokens that never repeat, each in
+//! five alternating rounds per app, reporting the medians of throughput and of the app's CPU
+//! time per request (process user and system time over requests). Then it
 //! floods auth-runtime's app with 100,000 distinct valid tokens and reads its cache's
 //! bounded size. `LOADBENCH_SECONDS` sets the length of each run (default 10).
 //!
@@ -35,7 +36,8 @@ use auth_runtime::testing::TestIssuer;
 const AUDIENCE: &str = "bench";
 const FLOOD_TOKENS: usize = 100_000;
 const FLOOD_CACHE_BYTES: u64 = 16 * 1024 * 1024;
-const ANONYMOUS_ROUNDS: usize = 5;
+/// Alternating rounds per scenario and app.
+const ROUNDS: usize = 5;
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().collect();
@@ -146,6 +148,7 @@ fn http_get(base: &str, path: &str, token: Option<&str>) -> Option<(u16, String)
     Some((status, body))
 }
 
+#[derive(Default)]
 struct Run {
     requests_per_second: f64,
     requests: u64,
@@ -214,9 +217,15 @@ fn ticks_per_second() -> f64 {
 }
 
 /// A wrk run against `app` that also measures the app's CPU time per request.
-fn measured(app: &App, url: &str, seconds: u64) -> Result<Run, String> {
+fn measured(
+    app: &App,
+    url: &str,
+    seconds: u64,
+    header: Option<&str>,
+    script: Option<&Path>,
+) -> Result<Run, String> {
     let before = cpu_ticks(app.child.id());
-    let mut run = wrk(url, seconds, None, None)?;
+    let mut run = wrk(url, seconds, header, script)?;
     let after = cpu_ticks(app.child.id());
     if let (Some(before), Some(after)) = (before, after)
         && run.requests > 0
@@ -331,38 +340,35 @@ fn orchestrate() -> Result<(), String> {
         let _ = http_get(&app.base, "/api/profile", Some(&repeated));
         let _ = wrk(&format!("{}/health", app.base), 2, None, None)?;
     }
-    // The anonymous route is compared in alternating rounds, so that both apps meet the same
-    // moments of a noisy machine; the medians are reported.
-    eprintln!("anonymous route, {ANONYMOUS_ROUNDS} alternating rounds...");
-    let mut anonymous: [Vec<Run>; 2] = [Vec::new(), Vec::new()];
-    for _ in 0..ANONYMOUS_ROUNDS {
-        for (i, (_, app)) in apps.iter().enumerate() {
-            anonymous[i].push(measured(app, &format!("{}/health", app.base), seconds)?);
+    // Every scenario is measured in alternating rounds, so that both apps meet the same
+    // moments of a noisy machine; the medians of throughput and of the app's CPU time per
+    // request are reported.
+    let scenarios: [(&str, Option<&str>, Option<&Path>); 3] = [
+        ("/health", None, None),
+        ("/api/profile", Some(header.as_str()), None),
+        ("/api/profile", None, Some(unique_script.as_path())),
+    ];
+    let mut rows: Vec<(&str, [Run; 3])> = apps
+        .iter()
+        .map(|(name, _)| (*name, [Run::default(), Run::default(), Run::default()]))
+        .collect();
+    for (s, (path, header, script)) in scenarios.iter().enumerate() {
+        eprintln!("scenario {} of 3, {ROUNDS} alternating rounds...", s + 1);
+        let mut runs: [Vec<Run>; 2] = [Vec::new(), Vec::new()];
+        for _ in 0..ROUNDS {
+            for (i, (_, app)) in apps.iter().enumerate() {
+                let url = format!("{}{path}", app.base);
+                runs[i].push(measured(app, &url, seconds, *header, *script)?);
+            }
         }
-    }
-    let mut rows: Vec<(&str, [Run; 3])> = Vec::new();
-    for (i, (name, app)) in apps.iter().enumerate() {
-        eprintln!("benchmarking {name}...");
-        let runs = std::mem::take(&mut anonymous[i]);
-        let anonymous_run = Run {
-            requests_per_second: median(runs.iter().map(|r| r.requests_per_second).collect()),
-            requests: runs.iter().map(|r| r.requests).sum(),
-            failures: runs.iter().map(|r| r.failures).sum(),
-            cpu_micros: Some(median(runs.iter().filter_map(|r| r.cpu_micros).collect())),
-        };
-        let repeated_run = wrk(
-            &format!("{}/api/profile", app.base),
-            seconds,
-            Some(&header),
-            None,
-        )?;
-        let unique_run = wrk(
-            &format!("{}/api/profile", app.base),
-            seconds,
-            None,
-            Some(&unique_script),
-        )?;
-        rows.push((name, [anonymous_run, repeated_run, unique_run]));
+        for (i, runs) in runs.into_iter().enumerate() {
+            rows[i].1[s] = Run {
+                requests_per_second: median(runs.iter().map(|r| r.requests_per_second).collect()),
+                requests: runs.iter().map(|r| r.requests).sum(),
+                failures: runs.iter().map(|r| r.failures).sum(),
+                cpu_micros: Some(median(runs.iter().filter_map(|r| r.cpu_micros).collect())),
+            };
+        }
     }
     drop(apps);
 
@@ -398,58 +404,58 @@ fn orchestrate() -> Result<(), String> {
         "{cores} cores ({cpu}); wrk 1 thread, 32 connections, {seconds} s per run, loopback; load generator and app share the cores"
     );
     println!();
-    println!("| scenario | {} | {} |", rows[0].0, rows[1].0);
+    println!(
+        "| scenario (median of {ROUNDS} alternating runs) | {} | {} |",
+        rows[0].0, rows[1].0
+    );
     println!("|---|---|---|");
     let names = [
-        "anonymous route (median of 5 alternating runs)",
+        "anonymous route",
         "protected, one repeated token",
         "protected, never-repeated tokens",
     ];
+    let cpu = |row: usize, i: usize| rows[row].1[i].cpu_micros.unwrap_or(0.0);
+    let rps = |row: usize, i: usize| rows[row].1[i].requests_per_second;
     for (i, scenario) in names.iter().enumerate() {
-        let cell = |run: &Run| {
-            if run.failures > 0 {
-                format!(
-                    "{:.0} req/s ({} non-2xx)",
-                    run.requests_per_second, run.failures
-                )
+        let cell = |row: usize| {
+            let run = &rows[row].1[i];
+            let failures = if run.failures > 0 {
+                format!(" ({} non-2xx)", run.failures)
             } else {
-                format!("{:.0} req/s", run.requests_per_second)
-            }
+                String::new()
+            };
+            format!(
+                "{:.0} req/s, {:.2} µs CPU{failures}",
+                rps(row, i),
+                cpu(row, i)
+            )
         };
+        println!("| {scenario} | {} | {} |", cell(0), cell(1));
+    }
+    let both = |row: usize, i: usize, j: usize| {
+        format!(
+            "{:.2}x req/s, {:.2}x CPU",
+            rps(row, i) / rps(row, j),
+            cpu(row, i) / cpu(row, j)
+        )
+    };
+    println!(
+        "| repeated token / anonymous (same app) | {} | {} |",
+        both(0, 1, 0),
+        both(1, 1, 0)
+    );
+    println!(
+        "| never-repeated / anonymous (same app) | {} | {} |",
+        both(0, 2, 0),
+        both(1, 2, 0)
+    );
+    for (i, scenario) in names.iter().enumerate() {
         println!(
-            "| {scenario} | {} | {} |",
-            cell(&rows[0].1[i]),
-            cell(&rows[1].1[i])
+            "| {scenario}: auth-runtime / hand-written | {:.2}x req/s, {:.2}x CPU | |",
+            rps(0, i) / rps(1, i),
+            cpu(0, i) / cpu(1, i)
         );
     }
-    let ratio = |row: usize, i: usize| {
-        rows[row].1[i].requests_per_second / rows[row].1[0].requests_per_second
-    };
-    let cpu = |row: usize| rows[row].1[0].cpu_micros.unwrap_or(0.0);
-    println!(
-        "| anonymous route, app CPU per request (median) | {:.2} µs | {:.2} µs |",
-        cpu(0),
-        cpu(1)
-    );
-    println!(
-        "| anonymous route, auth-runtime / hand-written | {:.2}x req/s, {:.2}x CPU | |",
-        rows[0].1[0].requests_per_second / rows[1].1[0].requests_per_second,
-        cpu(0) / cpu(1)
-    );
-    println!(
-        "| repeated token / anonymous (same app) | {:.2}x | {:.2}x |",
-        ratio(0, 1),
-        ratio(1, 1)
-    );
-    println!(
-        "| never-repeated / anonymous (same app) | {:.2}x | {:.2}x |",
-        ratio(0, 2),
-        ratio(1, 2)
-    );
-    println!(
-        "| never-repeated: auth-runtime / hand-written | {:.2}x | |",
-        rows[0].1[2].requests_per_second / rows[1].1[2].requests_per_second
-    );
     println!();
     println!(
         "flood: {FLOOD_TOKENS} distinct valid tokens for {flood_seconds} s at {:.0} req/s ({} non-2xx); cache bound {} bytes; cache after: {stats}; process RSS {} KiB before, {} KiB after",
