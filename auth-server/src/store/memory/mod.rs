@@ -237,7 +237,7 @@ impl AuthStore for MemoryStore {
             }
             Some(_) => {
                 let entry = (Listing::Session(rotate.id).key(), rotate.access.expires_at);
-                match state.revoke(&[rotate.id], vec![entry], rotate.now) {
+                match state.revoke(&[rotate.id], entry, rotate.now) {
                     Ok(_) => Rotation::Reused,
                     Err(err) => return Box::pin(ready(Err(err))),
                 }
@@ -279,7 +279,7 @@ impl AuthStore for MemoryStore {
                 (vec![id], (Listing::Session(id).key(), until))
             }
         };
-        Box::pin(ready(state.revoke(&sessions, vec![entry], now)))
+        Box::pin(ready(state.revoke(&sessions, entry, now)))
     }
 
     fn revoked_after(

@@ -1,6 +1,6 @@
 //! What the in-process store holds: sessions, spent challenges and the revocation list.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::SystemTime;
 
 use serde_json::{Map, Value};
@@ -30,25 +30,20 @@ pub(super) struct State {
 }
 
 impl State {
-    /// Revokes the sessions `ids` (those that exist) and puts `entries` (keys of
-    /// [`Listing`](crate::store::Listing)s, with the time they are listed until) on the
-    /// revocation list (those not on it yet). The new entries are written to the file first:
-    /// when that fails, nothing changes.
+    /// Revokes the sessions `ids` (those that exist) and puts `entry` (the key of a
+    /// [`Listing`](crate::store::Listing), with the time it is listed until) on the revocation
+    /// list, unless it is on it already. A new entry is written to the file first: when that
+    /// fails, nothing changes.
     pub(super) fn revoke(
         &mut self,
         ids: &[SessionId],
-        mut entries: Vec<Entry>,
+        entry: Entry,
         now: SystemTime,
     ) -> Result<Revoked, StoreError> {
         self.prune_list(now);
-        let mut seen = HashSet::new();
-        entries.retain(|(key, _)| !self.revoked_jtis.contains_key(key) && seen.insert(key.clone()));
-        if let Some(file) = &mut self.file {
-            let lines: Vec<(&str, SystemTime)> = entries
-                .iter()
-                .map(|(key, expires_at)| (key.as_str(), *expires_at))
-                .collect();
-            file.append(&lines)
+        let new = !self.revoked_jtis.contains_key(&entry.0);
+        if new && let Some(file) = &mut self.file {
+            file.append(&[(entry.0.as_str(), entry.1)])
                 .map_err(|err| StoreError::Unavailable(Box::new(err)))?;
         }
         let mut sessions = 0;
@@ -58,10 +53,10 @@ impl State {
                 session.revoked = true;
             }
         }
-        let listed = entries.len() as u64;
-        for entry in entries {
+        if new {
             self.insert(entry);
         }
+        let listed = u64::from(new);
         if let Some(file) = &mut self.file
             && file.sparse(self.revoked.len())
         {
