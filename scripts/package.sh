@@ -14,6 +14,16 @@ args=()
 for crate in "${crates[@]}"; do
     args+=(-p "$crate")
 done
+# Cargo unpacks each .crate it verifies against from the temporary registry into
+# $CARGO_HOME/registry/src/<registry>/NAME-VERSION, and reuses that directory when it exists.
+# The temporary registry of a checkout at the same path gets the same directory, so a copy
+# unpacked by an earlier run, of older code under the same version, would be built instead of
+# the .crate just made. Those copies are removed first; crates.io's own directories are not
+# touched (their names start with the host, the local registries' with "-").
+cargo_home=${CARGO_HOME:-$HOME/.cargo}
+for crate in "${crates[@]}"; do
+    rm -rf "$cargo_home"/registry/src/-*/"$crate"-[0-9]* "$cargo_home"/registry/cache/-*/"$crate"-[0-9]*
+done
 cargo package --locked "${args[@]}" "$@"
 
 # The .crate files are in the target directory, named after each package's version.
