@@ -8,9 +8,15 @@
 //! drives it with wrk (1 thread, 32 connections): the anonymous route, the protected route
 //! with one repeated token, and the protected route with tokens that never repeat, each in
 //! five alternating rounds per app, reporting the medians of throughput and of the app's CPU
-//! time per request (process user and system time over requests). Then it
-//! floods auth-runtime's app with 100,000 distinct valid tokens and reads its cache's
-//! bounded size. `LOADBENCH_SECONDS` sets the length of each run (default 10).
+//! time per request (process user and system time over requests). The app on auth-runtime
+//! runs twice: as the quickstart ships it (the Prometheus recorder and `info` logging) and
+//! with metrics and logging off. Then it floods auth-runtime's app with 100,000 distinct
+//! valid tokens and reads its cache's bounded size. `LOADBENCH_SECONDS` sets the length of
+//! each run (default 10). The ratios the project holds itself to are printed last, each next
+//! to its goal.
+//!
+//! `loadbench/run.sh quick` prints the same ratios in under two minutes (the shipped app and
+//! the hand-written one, three rounds of 3 s): a check for regressions, not figures to publish.
 //!
 //! `cargo run --release -p auth-loadbench -- login-flood` instead measures auth-server's `GET /jwks` while six clients
 //! guess the admin password (no wrk needed). `loadbench/run.sh issuers` compares the app
@@ -20,6 +26,7 @@
 
 mod algorithms;
 mod baseline;
+mod compare;
 mod issuers;
 mod login_flood;
 mod ours;
@@ -30,23 +37,22 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitCode, Stdio};
 use std::time::{Duration, Instant};
 
-use auth_runtime::Algorithm;
 use auth_runtime::testing::TestIssuer;
+use compare::{Mode, compare};
 
 const AUDIENCE: &str = "bench";
 const FLOOD_TOKENS: usize = 100_000;
 const FLOOD_CACHE_BYTES: u64 = 16 * 1024 * 1024;
-/// Alternating rounds per scenario and app.
-const ROUNDS: usize = 5;
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().collect();
     let served = match args.get(1).map(String::as_str) {
-        Some("serve-ours") | Some("serve-baseline") => serve(&args),
+        Some("serve-ours") | Some("serve-shipped") | Some("serve-baseline") => serve(&args),
+        Some("quick") => return report(compare(Mode::Quick)),
         Some("issuers") => return report(issuers::run(seconds())),
         Some("algorithms") => return report(algorithms::run(seconds())),
         Some("login-flood") => return report(login_flood::run(seconds())),
-        _ => return report(orchestrate()),
+        _ => return report(compare(Mode::Full)),
     };
     report(served.map_err(|err| err.to_string()))
 }
@@ -70,16 +76,31 @@ fn report(result: Result<(), String>) -> ExitCode {
     }
 }
 
-/// `serve-ours PORT ISSUER CACHE_BYTES` or `serve-baseline PORT ISSUER`.
+/// `serve-ours PORT ISSUER CACHE_BYTES` (metrics and logging off), `serve-shipped PORT
+/// ISSUER CACHE_BYTES` (as the quickstart ships) or `serve-baseline PORT ISSUER`.
 fn serve(args: &[String]) -> std::io::Result<()> {
-    let bad =
-        || std::io::Error::other("usage: serve-ours|serve-baseline PORT ISSUER [CACHE_BYTES]");
+    let bad = || {
+        std::io::Error::other(
+            "usage: serve-ours|serve-shipped|serve-baseline PORT ISSUER [CACHE_BYTES]",
+        )
+    };
     let port: u16 = args.get(2).and_then(|p| p.parse().ok()).ok_or_else(bad)?;
     let issuer = args.get(3).cloned().ok_or_else(bad)?;
     let system = actix_web::rt::System::new();
-    if args[1] == "serve-ours" {
+    if args[1] != "serve-baseline" {
         let cache: u64 = args.get(4).and_then(|c| c.parse().ok()).ok_or_else(bad)?;
-        system.block_on(ours::serve(port, issuer, AUDIENCE.to_owned(), cache))
+        let extras = if args[1] == "serve-shipped" {
+            ours::Extras::Shipped
+        } else {
+            ours::Extras::Off
+        };
+        system.block_on(ours::serve(
+            port,
+            issuer,
+            AUDIENCE.to_owned(),
+            cache,
+            extras,
+        ))
     } else {
         system.block_on(baseline::serve(port, issuer, AUDIENCE.to_owned()))
     }
@@ -163,6 +184,11 @@ fn wrk(
     header: Option<&str>,
     script: Option<&Path>,
 ) -> Result<Run, String> {
+    run_wrk(wrk_command(seconds, header, script), url)
+}
+
+/// wrk with 1 thread and 32 connections for `seconds`, with `header` or `script`.
+fn wrk_command(seconds: u64, header: Option<&str>, script: Option<&Path>) -> Command {
     let mut command = Command::new("wrk");
     command.args(["-t1", "-c32", &format!("-d{seconds}s"), "--latency"]);
     if let Some(header) = header {
@@ -171,6 +197,11 @@ fn wrk(
     if let Some(script) = script {
         command.arg("-s").arg(script);
     }
+    command
+}
+
+/// Runs `command` (wrk with its options) against `url` and reads its figures.
+fn run_wrk(mut command: Command, url: &str) -> Result<Run, String> {
     let output = command.arg(url).output().map_err(|e| {
         format!("cannot run wrk ({e}); install it: apt-get install wrk, or use loadbench/run.sh")
     })?;
@@ -216,16 +247,21 @@ fn ticks_per_second() -> f64 {
         .unwrap_or(100.0)
 }
 
-/// A wrk run against `app` that also measures the app's CPU time per request.
-fn measured(
+/// A wrk run against `app` that also measures the app's CPU time per request; a token
+/// script starts from its token numbered `start` and starts over from `wrap`.
+fn measured_from(
     app: &App,
     url: &str,
     seconds: u64,
     header: Option<&str>,
     script: Option<&Path>,
+    (start, wrap): (u64, u64),
 ) -> Result<Run, String> {
+    let mut command = wrk_command(seconds, header, script);
+    command.env("LOADBENCH_START", start.to_string());
+    command.env("LOADBENCH_WRAP", wrap.to_string());
     let before = cpu_ticks(app.child.id());
-    let mut run = wrk(url, seconds, header, script)?;
+    let mut run = run_wrk(command, url)?;
     let after = cpu_ticks(app.child.id());
     if let (Some(before), Some(after)) = (before, after)
         && run.requests > 0
@@ -245,7 +281,9 @@ fn median(mut values: Vec<f64>) -> f64 {
     }
 }
 
-/// A wrk script sending each token of `tokens` once, in order (then starting over).
+/// A wrk script sending each token of `tokens` once, in order, from the one numbered
+/// `LOADBENCH_START` in its environment (0 when unset), then starting over from the one
+/// numbered `LOADBENCH_WRAP` (0 when unset). Numbers past the end count on from the wrap.
 fn token_script(dir: &Path, name: &str, tokens: &[String]) -> Result<PathBuf, String> {
     let list = dir.join(format!("{name}.txt"));
     std::fs::write(&list, tokens.join("\n")).map_err(|e| e.to_string())?;
@@ -253,10 +291,13 @@ fn token_script(dir: &Path, name: &str, tokens: &[String]) -> Result<PathBuf, St
     let lua = format!(
         r#"local tokens = {{}}
 for line in io.lines("{}") do tokens[#tokens + 1] = line end
-local i = 0
+local n = #tokens
+local wrap = tonumber(os.getenv("LOADBENCH_WRAP") or "0") % n
+local i = tonumber(os.getenv("LOADBENCH_START") or "0")
+if i >= n then i = wrap + (i - wrap) % (n - wrap) end
 request = function()
   i = i + 1
-  if i > #tokens then i = 1 end
+  if i > n then i = wrap + 1 end
   return wrk.format("GET", "/api/profile", {{ ["Authorization"] = "Bearer " .. tokens[i] }})
 end
 "#,
@@ -302,168 +343,4 @@ fn rss_kib(pid: u32) -> Option<u64> {
         .next()?
         .parse()
         .ok()
-}
-
-fn orchestrate() -> Result<(), String> {
-    let seconds = seconds();
-    if Command::new("wrk").arg("-v").output().is_err() {
-        return Err("wrk is not installed: apt-get install wrk (loadbench/run.sh does it)".into());
-    }
-    let dir = std::env::temp_dir().join(format!("auth-loadbench-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
-
-    let issuer = TestIssuer::start_with(Algorithm::RS256, AUDIENCE);
-    let repeated = issuer.token().sub("repeat").expires_in(3600).sign();
-    // Enough never-repeated tokens for the fastest plausible run; signing them takes a while.
-    let unique_count = (seconds as usize * 25_000).max(10_000);
-    eprintln!("signing {unique_count} distinct RS256 tokens...");
-    let unique = distinct_tokens(&issuer, "unique", unique_count);
-    let unique_script = token_script(&dir, "unique", &unique)?;
-    issuer.add_key(Algorithm::EdDSA);
-    eprintln!("signing {FLOOD_TOKENS} distinct EdDSA tokens for the flood...");
-    let flood = distinct_tokens(&issuer, "flood", FLOOD_TOKENS);
-    let flood_script = token_script(&dir, "flood", &flood)?;
-    let header = format!("Authorization: Bearer {repeated}");
-
-    let apps = [
-        (
-            "auth-runtime",
-            start_app("serve-ours", issuer.issuer(), 32 * 1024 * 1024)?,
-        ),
-        (
-            "hand-written",
-            start_app("serve-baseline", issuer.issuer(), 0)?,
-        ),
-    ];
-    for (_, app) in &apps {
-        // Warm-up: the first token fetches the JWKS.
-        let _ = http_get(&app.base, "/api/profile", Some(&repeated));
-        let _ = wrk(&format!("{}/health", app.base), 2, None, None)?;
-    }
-    // Every scenario is measured in alternating rounds, so that both apps meet the same
-    // moments of a noisy machine; the medians of throughput and of the app's CPU time per
-    // request are reported.
-    let scenarios: [(&str, Option<&str>, Option<&Path>); 3] = [
-        ("/health", None, None),
-        ("/api/profile", Some(header.as_str()), None),
-        ("/api/profile", None, Some(unique_script.as_path())),
-    ];
-    let mut rows: Vec<(&str, [Run; 3])> = apps
-        .iter()
-        .map(|(name, _)| (*name, [Run::default(), Run::default(), Run::default()]))
-        .collect();
-    for (s, (path, header, script)) in scenarios.iter().enumerate() {
-        eprintln!("scenario {} of 3, {ROUNDS} alternating rounds...", s + 1);
-        let mut runs: [Vec<Run>; 2] = [Vec::new(), Vec::new()];
-        for _ in 0..ROUNDS {
-            for (i, (_, app)) in apps.iter().enumerate() {
-                let url = format!("{}{path}", app.base);
-                runs[i].push(measured(app, &url, seconds, *header, *script)?);
-            }
-        }
-        for (i, runs) in runs.into_iter().enumerate() {
-            rows[i].1[s] = Run {
-                requests_per_second: median(runs.iter().map(|r| r.requests_per_second).collect()),
-                requests: runs.iter().map(|r| r.requests).sum(),
-                failures: runs.iter().map(|r| r.failures).sum(),
-                cpu_micros: Some(median(runs.iter().filter_map(|r| r.cpu_micros).collect())),
-            };
-        }
-    }
-    drop(apps);
-
-    eprintln!("flooding auth-runtime with {FLOOD_TOKENS} distinct tokens...");
-    let app = start_app("serve-ours", issuer.issuer(), FLOOD_CACHE_BYTES)?;
-    let _ = http_get(&app.base, "/api/profile", Some(&repeated));
-    let rss_before = rss_kib(app.child.id());
-    let flood_seconds = seconds.max(10);
-    let flood_run = wrk(
-        &format!("{}/api/profile", app.base),
-        flood_seconds,
-        None,
-        Some(&flood_script),
-    )?;
-    let rss_after = rss_kib(app.child.id());
-    let stats = http_get(&app.base, "/stats", None)
-        .map(|(_, body)| body)
-        .unwrap_or_default();
-    drop(app);
-    let _ = std::fs::remove_dir_all(&dir);
-
-    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
-    let cpu = std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|info| {
-            info.lines()
-                .find_map(|l| l.strip_prefix("model name"))
-                .map(|m| m.trim_start_matches([' ', '\t', ':']).to_owned())
-        })
-        .unwrap_or_else(|| "unknown CPU".to_owned());
-    println!();
-    println!(
-        "{cores} cores ({cpu}); wrk 1 thread, 32 connections, {seconds} s per run, loopback; load generator and app share the cores"
-    );
-    println!();
-    println!(
-        "| scenario (median of {ROUNDS} alternating runs) | {} | {} |",
-        rows[0].0, rows[1].0
-    );
-    println!("|---|---|---|");
-    let names = [
-        "anonymous route",
-        "protected, one repeated token",
-        "protected, never-repeated tokens",
-    ];
-    let cpu = |row: usize, i: usize| rows[row].1[i].cpu_micros.unwrap_or(0.0);
-    let rps = |row: usize, i: usize| rows[row].1[i].requests_per_second;
-    for (i, scenario) in names.iter().enumerate() {
-        let cell = |row: usize| {
-            let run = &rows[row].1[i];
-            let failures = if run.failures > 0 {
-                format!(" ({} non-2xx)", run.failures)
-            } else {
-                String::new()
-            };
-            format!(
-                "{:.0} req/s, {:.2} µs CPU{failures}",
-                rps(row, i),
-                cpu(row, i)
-            )
-        };
-        println!("| {scenario} | {} | {} |", cell(0), cell(1));
-    }
-    let both = |row: usize, i: usize, j: usize| {
-        format!(
-            "{:.2}x req/s, {:.2}x CPU",
-            rps(row, i) / rps(row, j),
-            cpu(row, i) / cpu(row, j)
-        )
-    };
-    println!(
-        "| repeated token / anonymous (same app) | {} | {} |",
-        both(0, 1, 0),
-        both(1, 1, 0)
-    );
-    println!(
-        "| never-repeated / anonymous (same app) | {} | {} |",
-        both(0, 2, 0),
-        both(1, 2, 0)
-    );
-    for (i, scenario) in names.iter().enumerate() {
-        println!(
-            "| {scenario}: auth-runtime / hand-written | {:.2}x req/s, {:.2}x CPU | |",
-            rps(0, i) / rps(1, i),
-            cpu(0, i) / cpu(1, i)
-        );
-    }
-    println!();
-    println!(
-        "flood: {FLOOD_TOKENS} distinct valid tokens for {flood_seconds} s at {:.0} req/s ({} non-2xx); cache bound {} bytes; cache after: {stats}; process RSS {} KiB before, {} KiB after",
-        flood_run.requests_per_second,
-        flood_run.failures,
-        FLOOD_CACHE_BYTES,
-        rss_before.map_or("?".into(), |v| v.to_string()),
-        rss_after.map_or("?".into(), |v| v.to_string()),
-    );
-    Ok(())
 }

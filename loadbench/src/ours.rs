@@ -1,7 +1,12 @@
-//! The same app on auth-runtime, as the quickstart writes it.
+//! The same app on auth-runtime, as the quickstart writes it: shipped (the Prometheus
+//! recorder installed and `info` logging, as `examples/quickstart.rs` does) or with metrics
+//! and logging off.
 
 use actix_web::{App, HttpResponse, HttpServer, get};
 use auth_runtime::{JwtAuth, Principal, RawConfig, RawIssuer, allow_anonymous};
+
+#[path = "../../examples/common/metrics.rs"]
+mod metrics;
 
 #[allow_anonymous]
 #[get("/health")]
@@ -9,9 +14,20 @@ async fn health() -> HttpResponse {
     HttpResponse::Ok().json(serde_json::json!({ "message": "ok" }))
 }
 
+/// The same work as `/health` once the caller is known, so that the two routes differ by
+/// authentication only.
 #[get("/api/profile")]
-async fn profile(me: Principal) -> HttpResponse {
-    HttpResponse::Ok().json(serde_json::json!({ "subject": me.claims().sub }))
+async fn profile(_caller: Principal) -> HttpResponse {
+    HttpResponse::Ok().json(serde_json::json!({ "message": "ok" }))
+}
+
+/// What the app runs with besides authentication.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Extras {
+    /// As the quickstart ships: the Prometheus recorder and `info` logging to stderr.
+    Shipped,
+    /// Neither metrics nor logging.
+    Off,
 }
 
 pub(crate) async fn serve(
@@ -19,7 +35,21 @@ pub(crate) async fn serve(
     issuer: String,
     audience: String,
     cache_bytes: u64,
+    extras: Extras,
 ) -> std::io::Result<()> {
+    let prometheus = match extras {
+        Extras::Shipped => {
+            tracing_subscriber::fmt()
+                .with_env_filter(tracing_subscriber::EnvFilter::new("info,actix_server=warn"))
+                .with_writer(std::io::stderr)
+                .with_ansi(false)
+                .init();
+            Some(actix_web::web::Data::new(
+                metrics::install().map_err(std::io::Error::other)?,
+            ))
+        }
+        Extras::Off => None,
+    };
     // Several issuers, comma-separated: each trusted as an entry of `issuers`.
     let (issuer, issuers) = match issuer.split_once(',') {
         None => (issuer, Vec::new()),
@@ -52,8 +82,11 @@ pub(crate) async fn serve(
     let stats = auth.clone();
     HttpServer::new(move || {
         let stats = stats.clone();
-        App::new()
-            .wrap(auth.clone())
+        let mut app = App::new();
+        if let Some(prometheus) = &prometheus {
+            app = app.app_data(prometheus.clone()).service(metrics::metrics);
+        }
+        app.wrap(auth.clone())
             .service(health)
             .service(profile)
             .service(
