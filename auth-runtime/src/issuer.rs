@@ -157,6 +157,15 @@ impl Issuer {
         }
     }
 
+    /// Whether this issuer's revocation list, if it has one, lets `token` through without a
+    /// read or a refresh of the list being due.
+    pub(crate) fn not_revoked_now(&self, token: &ValidToken) -> bool {
+        match &self.revocation {
+            Some(list) => matches!(list.check_now(token), Some(Ok(()))),
+            None => true,
+        }
+    }
+
     /// The caller behind a token this issuer vouched for, with the roles its resolver finds.
     pub(crate) async fn principal(&self, token: Arc<ValidToken>) -> Principal {
         let roles = self.roles.resolve(&token.claims, &token.raw).await;

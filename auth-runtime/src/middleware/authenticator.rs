@@ -37,15 +37,6 @@ impl Authenticator {
         self.cache.as_ref().map(|cache| cache.stats())
     }
 
-    /// The caller behind a request's bearer token.
-    pub(crate) async fn authenticate_request(
-        &self,
-        headers: &HeaderMap,
-    ) -> Result<Principal, AuthError> {
-        self.authenticate(bearer_token(headers)?, Wait::ForFetch)
-            .await
-    }
-
     /// The caller behind `token`: a cached verification when the same bytes were verified
     /// with a key still trusted (the clock and the revocation list are checked every time),
     /// else a full verification, cached when it passes. With [`Wait::Never`], a token that
@@ -58,13 +49,47 @@ impl Authenticator {
         token: &str,
         wait: Wait,
     ) -> Result<Principal, AuthError> {
+        self.authenticate_seen(token, self.seen(token), wait).await
+    }
+
+    /// What the verified-token cache holds for `token`.
+    pub(crate) fn seen(&self, token: &str) -> Option<Arc<Entry>> {
+        self.cache.as_ref()?.get(token)
+    }
+
+    /// The caller of a cached token when nothing is left to wait for or to report: the key
+    /// that verified it still trusted, its times valid, the revocation list young enough to
+    /// need no refresh and not naming it, its roles cached with it. `None` otherwise, and
+    /// then [`authenticate_seen`](Self::authenticate_seen) decides (and counts the hit).
+    pub(crate) fn at_once(&self, entry: &Entry) -> Option<Principal> {
+        let principal = entry.principal()?;
+        let seen = entry.verified();
+        let issuer = &seen.issuer;
+        let passes = issuer.still_trusts(seen.kid.as_deref(), &seen.key)
+            && issuer.check_times(seen.exp, seen.nbf, now()).is_ok()
+            && issuer.not_revoked_now(&seen.token);
+        if !passes {
+            return None;
+        }
+        metrics::cache_hit();
+        Some(principal.clone())
+    }
+
+    /// [`authenticate`](Self::authenticate), with what the cache holds for `token` looked up
+    /// already.
+    pub(crate) async fn authenticate_seen(
+        &self,
+        token: &str,
+        seen: Option<Arc<Entry>>,
+        wait: Wait,
+    ) -> Result<Principal, AuthError> {
         let Some(cache) = &self.cache else {
             let verified = self.validator.verify(token, wait).await?;
             verified.issuer.check_revoked(&verified.token, wait).await?;
             may_resolve(&verified.issuer, wait)?;
             return Ok(verified.issuer.principal(verified.token).await);
         };
-        if let Some(entry) = cache.get(token) {
+        if let Some(entry) = seen {
             let seen = entry.verified();
             let issuer = &seen.issuer;
             if issuer.still_trusts(seen.kid.as_deref(), &seen.key) {

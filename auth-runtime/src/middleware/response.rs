@@ -14,6 +14,7 @@ use tracing::field::{Empty, display};
 use super::Policy;
 use crate::error::AuthError;
 use crate::metrics;
+use crate::principal::Principal;
 use crate::responder::Responder;
 
 /// The response of a request that went through authentication and reached a handler: the
@@ -187,6 +188,26 @@ pub(super) fn auth_span(req: &ServiceRequest) -> Span {
         path = %req.path(),
         iss = Empty,
         sub = Empty,
+        outcome = Empty,
+        reason = Empty,
+    )
+}
+
+/// The `authenticate` span of a request whose caller is known before it opens: the same
+/// span as [`auth_span`], with `iss` and `sub` given at once (a route reached this way is
+/// never anonymous).
+pub(super) fn caller_span(req: &ServiceRequest, principal: &Principal) -> Span {
+    tracing::info_span!(
+        target: LOG_TARGET,
+        "authenticate",
+        method = %req.method(),
+        path = %req.path(),
+        iss = principal
+            .raw_claims()
+            .get("iss")
+            .and_then(|iss| iss.as_str())
+            .map(display),
+        sub = %principal.claims().sub,
         outcome = Empty,
         reason = Empty,
     )

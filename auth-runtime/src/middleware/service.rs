@@ -20,7 +20,7 @@ use tracing::{Instrument as _, Span};
 
 use super::Policy;
 use super::authenticator::bearer_token;
-use super::response::{HeadCopy, auth_span, finish, finish_routed, reject};
+use super::response::{HeadCopy, auth_span, caller_span, finish, finish_routed, reject};
 use crate::anonymous;
 use crate::context::SecurityContext;
 use crate::error::AuthError;
@@ -163,15 +163,37 @@ where
     /// No anonymous route can answer: the token decides, before routing.
     fn authenticate_first(&self, req: ServiceRequest) -> JwtAuthFuture<S::Future, B> {
         let (policy, service) = (Arc::clone(&self.policy), Rc::clone(&self.service));
+        let token = bearer_token(req.headers());
+        let seen = token
+            .as_ref()
+            .ok()
+            .and_then(|token| policy.authenticator.seen(token));
+        // A cached verdict with nothing to wait for or report: the span opens with the caller
+        // in it, rather than having it recorded once the span is open.
+        if let Some(principal) = seen
+            .as_deref()
+            .and_then(|entry| policy.authenticator.at_once(entry))
+        {
+            let span = caller_span(&req, &principal);
+            return JwtAuthFuture::authenticating(
+                async move { run(&policy, &*service, req, principal, Recorded::Yes).await }
+                    .instrument(span),
+            );
+        }
         let span = auth_span(&req);
         JwtAuthFuture::authenticating(
             async move {
-                match policy
-                    .authenticator
-                    .authenticate_request(req.headers())
-                    .await
-                {
-                    Ok(principal) => run(&policy, &*service, req, principal).await,
+                let verdict = match bearer_token(req.headers()) {
+                    Ok(token) => {
+                        policy
+                            .authenticator
+                            .authenticate_seen(token, seen, Wait::ForFetch)
+                            .await
+                    }
+                    Err(err) => Err(err),
+                };
+                match verdict {
+                    Ok(principal) => run(&policy, &*service, req, principal, Recorded::No).await,
                     Err(err) => Ok(reject(&policy, req, err)),
                 }
             }
@@ -190,7 +212,9 @@ where
             async move {
                 let token = bearer_token(req.headers()).unwrap_or_default();
                 let err = match policy.authenticator.authenticate(token, Wait::Never).await {
-                    Ok(principal) => return run(&policy, &*service, req, principal).await,
+                    Ok(principal) => {
+                        return run(&policy, &*service, req, principal, Recorded::No).await;
+                    }
                     Err(err) => err,
                 };
                 // Kept for after routing, which takes the request: the token when it still
@@ -285,6 +309,13 @@ impl<F, B> JwtAuthFuture<F, B> {
     }
 }
 
+/// Whether the request's `authenticate` span was opened with the caller in it.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Recorded {
+    Yes,
+    No,
+}
+
 /// Puts the caller's issuer and subject on the request's `authenticate` span.
 fn record_caller(principal: &Principal) {
     let span = Span::current();
@@ -309,13 +340,14 @@ async fn run<S, B>(
     service: &S,
     req: ServiceRequest,
     principal: Principal,
+    recorded: Recorded,
 ) -> Result<ServiceResponse<EitherBody<B>>, Error>
 where
     S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = Error>,
 {
     req.extensions_mut().insert(principal.clone());
     let (routed, anonymous) = anonymous::route(|| service.call(req));
-    if !anonymous {
+    if !anonymous && recorded == Recorded::No {
         record_caller(&principal);
     }
     let identity = (!anonymous).then_some(principal);

@@ -184,6 +184,14 @@ impl RevocationList {
     /// and cannot be refreshed (unless failing open). With [`Wait::Never`], a list too old
     /// to answer without a read is [`AuthError::RevocationUnavailable`] at once, and no read
     /// is started.
+    /// The verdict of a list held and young enough that no refresh is due, in either way;
+    /// `None` when [`check`](Self::check) would refresh it, in the background or not.
+    pub(crate) fn check_now(&self, token: &ValidToken) -> Option<Result<(), AuthError>> {
+        let held = self.inner.list.held();
+        let held = held.as_ref()?;
+        (held.fetched_at.elapsed() < self.inner.poll).then(|| verdict(&held.value, token))
+    }
+
     pub(crate) async fn check(&self, token: &ValidToken, wait: Wait) -> Result<(), AuthError> {
         let inner = &self.inner;
         // Read before the list: a refresh that ends in between is then seen as one.

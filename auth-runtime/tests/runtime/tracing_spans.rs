@@ -105,11 +105,14 @@ async fn one_span_per_authentication_with_subject_issuer_outcome_and_reason() {
         fetch(&server, "/trace/admin", Some(&forged)).await.status,
         401
     );
-    assert_eq!(
-        fetch(&server, "/trace/admin", Some(&viewer)).await.status,
-        403
-    );
-    assert_eq!(fetch(&server, "/trace/hello", Some(&ok)).await.status, 200);
+    // Each valid token twice: verified, then answered from the cache.
+    for _ in 0..2 {
+        assert_eq!(fetch(&server, "/trace/hello", Some(&ok)).await.status, 200);
+        assert_eq!(
+            fetch(&server, "/trace/admin", Some(&viewer)).await.status,
+            403
+        );
+    }
     assert_eq!(
         fetch(&server, "/trace/open", Some(&viewer)).await.status,
         200
@@ -158,10 +161,28 @@ async fn one_span_per_authentication_with_subject_issuer_outcome_and_reason() {
         "close",
     );
     expect("/trace/open", "outcome=anonymous", "close");
+    // A token answered from the cache has the same span as when it was verified.
+    let count = |path: &str, fields: &str, event: &str| {
+        let span = format!("authenticate{{method=GET path={path} {fields}}}");
+        lines_with(&format!("path={path} "))
+            .iter()
+            .filter(|line| line.contains(&span) && line.contains(event))
+            .count()
+    };
+    let ok_fields = format!("iss={iss} sub=trace-ok");
+    assert_eq!(count("/trace/hello", &ok_fields, "hello handler"), 2);
+    let done = format!("{ok_fields} outcome=authenticated");
+    assert_eq!(count("/trace/hello", &done, "close"), 2);
+    let refused = format!("iss={iss} sub=trace-viewer outcome=forbidden reason=insufficient_role");
+    assert_eq!(
+        count("/trace/admin", &refused, "request rejected status=403"),
+        2
+    );
+    assert_eq!(count("/trace/admin", &refused, "close"), 2);
     // One span per authentication: each closes once.
     let counts = [
-        ("/trace/hello", 3),
-        ("/trace/admin", 2),
+        ("/trace/hello", 4),
+        ("/trace/admin", 3),
         ("/trace/open", 1),
         ("/trace/public/ping", 0),
     ];
