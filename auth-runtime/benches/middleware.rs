@@ -1,5 +1,6 @@
 //! A whole request through the middleware and a routed handler, in process: a protected route
-//! with a cached token, and an anonymous route without one.
+//! with a cached token, and an anonymous route without one (the same handler; the anonymous
+//! request carries another header of the token's length).
 //!
 //! ```text
 //! cargo bench -p auth-runtime --features testing --bench middleware
@@ -14,6 +15,7 @@ fn middleware(c: &mut Criterion) {
     let issuer = TestIssuer::start();
     let token = issuer.token().sub("bench-user").role("admin").sign();
     let bearer = format!("Bearer {token}");
+    let padding = "p".repeat(bearer.len());
     let system = actix_web::rt::System::new();
     let auth = JwtAuth::new(issuer.config())
         .expect("middleware")
@@ -31,11 +33,16 @@ fn middleware(c: &mut Criterion) {
                     .route(web::get().to(|| async { HttpResponse::Ok().finish() })),
             ),
     ));
+    // Both requests carry a header of the same length, so that building them costs the same
+    // and the difference is authentication's.
     let call = |uri: &str, bearer: Option<&str>| {
-        let mut req = test::TestRequest::get().uri(uri);
-        if let Some(bearer) = bearer {
-            req = req.insert_header(("authorization", bearer.to_owned()));
-        }
+        let req = match bearer {
+            Some(bearer) => {
+                test::TestRequest::get().insert_header(("authorization", bearer.to_owned()))
+            }
+            None => test::TestRequest::get().insert_header(("x-padding", padding.clone())),
+        };
+        let req = req.uri(uri);
         let res = system.block_on(test::call_service(&app, req.to_request()));
         assert!(res.status().is_success());
     };
