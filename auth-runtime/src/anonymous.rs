@@ -218,6 +218,8 @@ pub struct AnonymousRoute {
     pattern: ResourceDef,
     /// The pattern matches the empty rest of a path: a resource at its scope's own path.
     at_scope_root: bool,
+    /// The pattern when it is one path, without variables: routing matches it exactly.
+    exact: Option<Box<str>>,
     /// Declared by `#[allow_anonymous]`, not by hand.
     #[cfg_attr(not(feature = "openapi"), allow(dead_code))]
     pub(crate) by_attribute: bool,
@@ -228,9 +230,14 @@ impl AnonymousRoute {
     /// resource definition (`"/items/{id}"`, `"/files/{path:.*}"`).
     pub fn new(methods: &[Method], pattern: &str) -> AnonymousRoute {
         let pattern = compile(pattern);
+        let exact = pattern
+            .pattern()
+            .filter(|p| p.starts_with('/') && !p.contains(['{', '}', '*']))
+            .map(Box::from);
         AnonymousRoute {
             methods: methods.to_vec(),
             at_scope_root: pattern.is_match(""),
+            exact,
             pattern,
             by_attribute: false,
         }
@@ -260,7 +267,20 @@ impl AnonymousRoute {
         // the route matches the rest. The scope's own pattern is unknown here, so every such
         // split is a candidate, up to a nesting depth no app reaches; a path with more splits
         // than that (made up to cost CPU) is a generous yes.
-        if self.at_scope_root || self.pattern.is_match(path) {
+        if self.at_scope_root {
+            return true;
+        }
+        // A path without variables matches where the path ends with it: it starts with a
+        // `/`, so the rest it is equal to starts where a scope's prefix may end.
+        if let Some(exact) = &self.exact {
+            return path.ends_with(&**exact);
+        }
+        self.matches_after_a_scope(path)
+    }
+
+    /// The pattern matched against the whole path and against each rest a scope may leave.
+    fn matches_after_a_scope(&self, path: &str) -> bool {
+        if self.pattern.is_match(path) {
             return true;
         }
         let mut splits = path.match_indices('/').filter(|(at, _)| *at > 0);
@@ -383,6 +403,45 @@ mod tests {
             root.could_match(&Method::GET, "/anything"),
             "a scope's own path"
         );
+    }
+
+    #[test]
+    fn a_path_without_variables_answers_as_routing_would() {
+        let paths = [
+            "/health",
+            "/internal/health",
+            "/a/internal/health",
+            "/healthz",
+            "/xhealth",
+            "/health/",
+            "/health/x",
+            "/v1/status",
+            "/status",
+            "/v1/statusx",
+            "/a/b",
+            "/x/a/b",
+            "/a/b/c",
+            "//health",
+            "",
+            "/",
+        ];
+        for pattern in ["/health", "status", "/a/b", "/health/"] {
+            let route = AnonymousRoute::new(&[], pattern);
+            assert!(route.exact.is_some(), "{pattern}");
+            for path in paths {
+                assert_eq!(
+                    route.could_match(&Method::GET, path),
+                    route.matches_after_a_scope(path),
+                    "{pattern} against {path}"
+                );
+            }
+        }
+        for pattern in ["/items/{id}", "/files/{tail}*", ""] {
+            assert!(
+                AnonymousRoute::new(&[], pattern).exact.is_none(),
+                "{pattern}"
+            );
+        }
     }
 
     #[test]
