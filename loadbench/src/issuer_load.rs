@@ -172,28 +172,21 @@ enum StoreKind {
     Postgres,
 }
 
-/// One configuration: a store, a number of live sessions, a number of instances.
-struct Setup {
-    store: StoreKind,
-    sessions: usize,
-    instances: usize,
-}
-
-impl Setup {
-    fn label(&self) -> String {
-        let store = match self.store {
+impl StoreKind {
+    fn name(self) -> &'static str {
+        match self {
             StoreKind::Memory => "memory",
             StoreKind::Postgres => "PostgreSQL",
-        };
-        let sessions = if self.sessions >= 1_000_000 {
-            format!("{}M", self.sessions / 1_000_000)
-        } else {
-            format!("{}k", self.sessions / 1_000)
-        };
-        format!(
-            "{store}, {sessions} sessions, {} instance(s)",
-            self.instances
-        )
+        }
+    }
+}
+
+/// `1k`, `1M`.
+fn sessions_label(sessions: usize) -> String {
+    if sessions >= 1_000_000 {
+        format!("{}M", sessions / 1_000_000)
+    } else {
+        format!("{}k", sessions / 1_000)
     }
 }
 
@@ -214,81 +207,107 @@ struct Sample {
     database_micros: Option<f64>,
 }
 
+/// One configuration (a store, live sessions, instances) and its runs.
+struct Setup {
+    store: StoreKind,
+    sessions: usize,
+    instances: usize,
+    sign_ins: Vec<Sample>,
+    refreshes: Vec<Sample>,
+}
+
+/// A database of the throwaway cluster, pre-filled with `sessions` live sessions.
+struct Database {
+    sessions: usize,
+    name: String,
+    url: String,
+}
+
 fn orchestrate(seconds: u64) -> Result<(), String> {
     let dir = std::env::temp_dir().join(format!("auth-loadbench-issuer-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
     let result = measure_all(&dir, seconds);
     let _ = std::fs::remove_dir_all(&dir);
-    let (setups, results) = result?;
-    print_table(&setups, &results, seconds);
+    print_table(&result?, seconds);
     Ok(())
 }
 
-type Results = Vec<[Vec<Sample>; 2]>;
-
-fn measure_all(dir: &Path, seconds: u64) -> Result<(Vec<Setup>, Results), String> {
+fn measure_all(dir: &Path, seconds: u64) -> Result<Vec<Setup>, String> {
     let config = config(dir)?;
     eprintln!("starting a throwaway PostgreSQL cluster...");
     let cluster = Cluster::start(&dir.join("pg"))?;
     let mut databases = Vec::new();
-    for level in LEVELS {
-        let name = format!("sessions_{level}");
+    for sessions in LEVELS {
+        let name = format!("sessions_{sessions}");
         let url = cluster.create_database(&name)?;
         // The store creates its tables as an issuer would.
         actix_web::rt::System::new()
             .block_on(PgStore::connect(&url, 1, MAX_SESSIONS))
             .map_err(|e| format!("cannot open the PostgreSQL store: {e}"))?;
-        eprintln!("pre-filling {name} with {level} live sessions...");
+        eprintln!("pre-filling {name} with {sessions} live sessions...");
         let started = Instant::now();
-        cluster.sql_in(&name, &prefill_sql(level, &config))?;
+        cluster.sql_in(&name, &prefill_sql(sessions, &config))?;
         cluster.sql_in(&name, "VACUUM ANALYZE")?;
+        // Live as the store counts them when a sign-in meets the bound.
+        let live = cluster.sql_in(
+            &name,
+            "SELECT count(*) FROM auth_sessions
+             WHERE revoked_at IS NULL AND ends_at > now() AND token_expires_at > now()",
+        )?;
+        let size = cluster.sql_in(
+            &name,
+            "SELECT pg_size_pretty(pg_total_relation_size('auth_sessions'))",
+        )?;
         eprintln!(
-            "  {:.1} s; table and indexes {}",
-            started.elapsed().as_secs_f64(),
-            cluster.sql_in(
-                &name,
-                "SELECT pg_size_pretty(pg_total_relation_size('auth_sessions'))"
-            )?
+            "  {:.1} s; {live} live sessions; table and indexes {size}",
+            started.elapsed().as_secs_f64()
         );
-        databases.push((level, name, url));
+        databases.push(Database {
+            sessions,
+            name,
+            url,
+        });
     }
-    let mut setups = Vec::new();
-    for store in [StoreKind::Memory, StoreKind::Postgres] {
-        let instance_counts: &[usize] = match store {
-            StoreKind::Memory => &[1],
-            StoreKind::Postgres => &[1, 2],
-        };
-        for &instances in instance_counts {
-            for sessions in LEVELS {
-                setups.push(Setup {
-                    store,
-                    sessions,
-                    instances,
-                });
-            }
-        }
-    }
-    let mut results: Results = setups.iter().map(|_| [Vec::new(), Vec::new()]).collect();
+    // Two memory stores would be two sets of sessions: one instance only.
+    let mut setups: Vec<Setup> = [
+        (StoreKind::Memory, 1),
+        (StoreKind::Postgres, 1),
+        (StoreKind::Postgres, 2),
+    ]
+    .into_iter()
+    .flat_map(|(store, instances)| {
+        LEVELS.map(|sessions| Setup {
+            store,
+            sessions,
+            instances,
+            sign_ins: Vec::new(),
+            refreshes: Vec::new(),
+        })
+    })
+    .collect();
     let postmaster = cluster.postmaster()?;
     for round in 1..=ROUNDS {
-        for (setup, samples) in setups.iter().zip(results.iter_mut()) {
+        for setup in &mut setups {
             let database = databases
                 .iter()
-                .find(|(level, _, _)| *level == setup.sessions)
+                .find(|database| database.sessions == setup.sessions)
                 .ok_or("no database for a level")?;
             let servers = (0..setup.instances)
                 .map(|_| match setup.store {
                     StoreKind::Memory => start_issuer(dir, "memory", setup.sessions),
-                    StoreKind::Postgres => start_issuer(dir, &database.2, 0),
+                    StoreKind::Postgres => start_issuer(dir, &database.url, 0),
                 })
                 .collect::<Result<Vec<_>, _>>()?;
             let database_pid = (setup.store == StoreKind::Postgres).then_some(postmaster);
-            for (i, flow) in [Flow::Refresh, Flow::SignIn].into_iter().enumerate() {
+            for flow in [Flow::Refresh, Flow::SignIn] {
                 let sample = measure(&servers, database_pid, flow, seconds)?;
                 eprintln!(
-                    "round {round}/{ROUNDS}, {}: {} {:.0}/s, {:.0} µs issuer CPU{}{}",
-                    setup.label(),
+                    "round {round}/{ROUNDS}, {}, {} sessions, {} instance(s): {} {:.0}/s, {:.0} µs \
+                     issuer CPU{}{}",
+                    setup.store.name(),
+                    sessions_label(setup.sessions),
+                    setup.instances,
                     match flow {
                         Flow::SignIn => "sign-in",
                         Flow::Refresh => "refresh",
@@ -304,21 +323,27 @@ fn measure_all(dir: &Path, seconds: u64) -> Result<(Vec<Setup>, Results), String
                         String::new()
                     },
                 );
-                samples[i].push(sample);
+                match flow {
+                    Flow::SignIn => setup.sign_ins.push(sample),
+                    Flow::Refresh => setup.refreshes.push(sample),
+                }
             }
             drop(servers);
             if setup.store == StoreKind::Postgres {
                 // Back to the pre-filled sessions only: those started by the load go.
                 cluster.sql_in(
-                    &database.1,
+                    &database.name,
                     "DELETE FROM auth_sessions WHERE started_at > now() - interval '1 hour'",
                 )?;
-                cluster.sql_in(&database.1, "DELETE FROM auth_spent_challenges")?;
-                cluster.sql_in(&database.1, "VACUUM auth_sessions, auth_spent_challenges")?;
+                cluster.sql_in(&database.name, "DELETE FROM auth_spent_challenges")?;
+                cluster.sql_in(
+                    &database.name,
+                    "VACUUM auth_sessions, auth_spent_challenges",
+                )?;
             }
         }
     }
-    Ok((setups, results))
+    Ok(setups)
 }
 
 /// `count` live wallet sessions in one statement, shaped as the store writes them: a random
@@ -658,7 +683,7 @@ fn measure(
     })
 }
 
-fn print_table(setups: &[Setup], results: &Results, seconds: u64) {
+fn print_table(setups: &[Setup], seconds: u64) {
     let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
     println!();
     println!(
@@ -692,23 +717,22 @@ fn print_table(setups: &[Setup], results: &Results, seconds: u64) {
         };
         (format!("{rate:.0}{failed}"), cpu)
     };
-    for (setup, [refresh, sign_in]) in setups.iter().zip(results) {
-        let (sign_ins, sign_in_cpu) = cell(sign_in);
-        let (refreshes, refresh_cpu) = cell(refresh);
+    for setup in setups {
+        let (sign_ins, sign_in_cpu) = cell(&setup.sign_ins);
+        let (refreshes, refresh_cpu) = cell(&setup.refreshes);
         println!(
             "| {} | {} | {} | {sign_ins} | {sign_in_cpu} | {refreshes} | {refresh_cpu} |",
-            match setup.store {
-                StoreKind::Memory => "memory",
-                StoreKind::Postgres => "PostgreSQL",
-            },
-            setup.sessions,
+            setup.store.name(),
+            sessions_label(setup.sessions),
             setup.instances,
         );
     }
     println!();
     println!(
-        "A sign-in is two requests (challenge, sign-in); two memory-store instances would not \
-         share sessions, so the memory store runs one."
+        "A sign-in is two requests (challenge, sign-in). Per-address limits \
+         (sign_ins_per_client, which also bounds refreshes) raised out of reach: every client is \
+         127.0.0.1. Two memory-store instances would not share sessions, so the memory store \
+         runs one."
     );
 }
 
