@@ -23,10 +23,12 @@
 //! trusting one issuer with the same app trusting two, tokens alternating between them.
 //! `loadbench/run.sh algorithms` compares RS256, ES256, EdDSA and ML-DSA-65 tokens, with the
 //! verified-token cache off and on.
+//! `loadbench/run.sh issuer-load`: auth-server's sign-ins and refreshes per second, 1k and 1M live sessions.
 
 mod algorithms;
 mod baseline;
 mod compare;
+mod issuer_load;
 mod issuers;
 mod login_flood;
 mod ours;
@@ -52,6 +54,7 @@ fn main() -> ExitCode {
         Some("issuers") => return report(issuers::run(seconds())),
         Some("algorithms") => return report(algorithms::run(seconds())),
         Some("login-flood") => return report(login_flood::run(seconds())),
+        Some("issuer-load") => return report(issuer_load::run(&args, seconds())),
         _ => return report(compare(Mode::Full)),
     };
     report(served.map_err(|err| err.to_string()))

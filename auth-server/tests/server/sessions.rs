@@ -199,3 +199,98 @@ async fn a_flood_of_wallet_sessions_cannot_lock_the_admin_out() {
         assert_eq!(status, 200, "{backend:?}: {answer}");
     }
 }
+
+/// An issuer on the PostgreSQL database at `url` holding at most `max_sessions` sessions.
+#[cfg(feature = "postgres")]
+async fn bounded_issuer_on(
+    url: &str,
+    key_dir: &std::path::Path,
+    max_sessions: usize,
+) -> (auth_server::AuthServer, crate::support::Server) {
+    let mut raw = raw_config(key_dir);
+    raw.max_sessions = max_sessions;
+    let config = raw.validate().expect("valid server config");
+    let store = auth_server::store::PgStore::connect(url, 2, config.max_sessions())
+        .await
+        .expect("PostgreSQL store");
+    let issuer = auth_server::AuthServer::with_store(config, store).expect("issuer");
+    let server = crate::support::serve(&issuer, crate::support::validator_for(&issuer));
+    (issuer, server)
+}
+
+/// Runs `query` on the shared cluster's database at `url`.
+#[cfg(feature = "postgres")]
+fn sql_on(url: &str, query: &str) -> String {
+    let database = url.rsplit('/').next().expect("a database name");
+    crate::pg::shared()
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .sql_in(database, query)
+}
+
+/// Sessions another writer adds to the table (an instance of an earlier version, an
+/// operator) count against the bound as the store's own do.
+#[cfg(feature = "postgres")]
+#[actix_web::test]
+async fn with_postgres_sessions_any_writer_adds_count_against_the_bound() {
+    let url = crate::pg::fresh_database();
+    let (_issuer, server) = bounded_issuer_on(&url, &temp_dir(), 3).await;
+    let (status, answer) = sign_in(&server, &Wallet::new(WalletAlgorithm::Ed25519)).await;
+    assert_eq!(status, 200, "{answer}");
+    sql_on(
+        &url,
+        "INSERT INTO auth_sessions (id, claims, token_hash, token_expires_at, ends_at, started_at)
+         SELECT uuid_send(gen_random_uuid()), '{\"sub\": \"elsewhere\"}',
+                sha256(uuid_send(gen_random_uuid())), now() + interval '1 day',
+                now() + interval '30 days', now()
+         FROM generate_series(1, 2)",
+    );
+    let (status, answer) = sign_in(&server, &Wallet::new(WalletAlgorithm::Ed25519)).await;
+    assert_eq!(
+        status, 503,
+        "three live sessions fill a bound of three: {answer}"
+    );
+}
+
+/// A database whose sessions were started before the store kept a count of its rows
+/// (migration 6) is upgraded with them counted: the bound holds at once. Rows the sweep
+/// deletes free their places, each once.
+#[cfg(feature = "postgres")]
+#[actix_web::test]
+async fn with_postgres_sessions_from_before_the_upgrade_count_and_deleted_ones_free_places() {
+    let url = crate::pg::fresh_database();
+    let key_dir = temp_dir();
+    let (issuer, server) = bounded_issuer_on(&url, &key_dir, 2).await;
+    for _ in 0..2 {
+        let (status, answer) = sign_in(&server, &Wallet::new(WalletAlgorithm::Ed25519)).await;
+        assert_eq!(status, 200, "{answer}");
+    }
+    server.stop().await;
+    drop(issuer);
+    // The tables as an issuer without migration 6 left them.
+    sql_on(
+        &url,
+        "DROP TRIGGER auth_sessions_added ON auth_sessions;
+         DROP TRIGGER auth_sessions_removed ON auth_sessions;
+         DROP FUNCTION auth_sessions_count_added(), auth_sessions_count_removed();
+         DROP TABLE auth_sessions_removed;
+         DROP SEQUENCE auth_sessions_added;
+         DELETE FROM auth_schema_migrations WHERE version = 6",
+    );
+
+    let (_issuer, server) = bounded_issuer_on(&url, &key_dir, 2).await;
+    let (status, answer) = sign_in(&server, &Wallet::new(WalletAlgorithm::Ed25519)).await;
+    assert_eq!(
+        status, 503,
+        "the two sessions of before fill the bound: {answer}"
+    );
+    // One session deleted, as the sweep deletes an ended one: one place, no more.
+    sql_on(
+        &url,
+        "DELETE FROM auth_sessions WHERE id = (SELECT id FROM auth_sessions LIMIT 1)",
+    );
+    let (status, answer) = sign_in(&server, &Wallet::new(WalletAlgorithm::Ed25519)).await;
+    assert_eq!(status, 200, "{answer}");
+    let (status, answer) = sign_in(&server, &Wallet::new(WalletAlgorithm::Ed25519)).await;
+    assert_eq!(status, 503, "{answer}");
+}

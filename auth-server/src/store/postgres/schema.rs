@@ -19,6 +19,7 @@ const MIGRATIONS: &[(i32, &str)] = &[
         include_str!("../migrations/004_no_access_token_records.sql"),
     ),
     (5, include_str!("../migrations/005_revocation_key_hash.sql")),
+    (6, include_str!("../migrations/006_session_count.sql")),
 ];
 
 impl Database {
