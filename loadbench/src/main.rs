@@ -16,7 +16,7 @@
 //! to its goal.
 //!
 //! `loadbench/run.sh quick` prints the same ratios in under two minutes (the shipped app and
-//! the hand-written one, three rounds of 3 s): a check for regressions, not figures to publish.
+//! the hand-written one, three rounds of 2 s): a check for regressions, not figures to publish.
 //!
 //! `cargo run --release -p auth-loadbench -- login-flood` instead measures auth-server's `GET /jwks` while six clients
 //! guess the admin password (no wrk needed). `loadbench/run.sh issuers` compares the app
