@@ -340,7 +340,7 @@ fn cache(dir: &Path, seconds: u64) -> Result<(), String> {
     );
     println!();
     println!(
-        "| cached tokens | protected route | cache hits / misses in the runs | resident bytes per cached token | cache weight per entry |"
+        "| cached tokens | throughput, app CPU per request | cache hits / misses in the runs | resident bytes per cached token | cache weight per entry |"
     );
     println!("|---|---|---|---|---|");
     for ((count, figures), (held, rss)) in CACHED.iter().zip(&figures).zip(&filled) {
@@ -496,6 +496,7 @@ fn revocation(dir: &Path, seconds: u64) -> Result<(), String> {
             Some(&list.revocation_url()),
         )?;
         expect_ok(&app, &valid)?;
+        resident.push(rss_kib(app.child.id()));
         // The cache keeps the first tokens it meets for as long as it has room for them; once
         // these have taken that room, each distinct token is dropped before it comes again.
         let refused = send_each_once(&app.base, &others)?;
@@ -511,7 +512,6 @@ fn revocation(dir: &Path, seconds: u64) -> Result<(), String> {
         if held != *count as u64 {
             return Err(format!("the app holds {held} entries, not {count}"));
         }
-        resident.push(rss_kib(app.child.id()));
         apps.push(app);
     }
     let header = format!("Authorization: Bearer {valid}");
