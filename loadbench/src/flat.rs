@@ -46,10 +46,10 @@ const REVOKED: [usize; 3] = [0, 100_000, 1_000_000];
 /// Entries per page of the list: 20 pages for a million, each well under the 4 MiB a page may
 /// take, and well within the 64 pages one refresh reads.
 const REVOCATION_PAGE: usize = 50_000;
-/// `revocation_max_entries` and `revocation_max_bytes` of the revocation scenario's apps: the
-/// defaults (1,000,000 entries, 64 MiB) are just about what a million entries take, so they
-/// are raised to leave room.
+/// `revocation_max_entries` of the revocation scenario's apps: the defaults (1,000,000 entries,
+/// 64 MiB) are just about what a million entries take, so they are raised to leave room.
 const REVOCATION_MAX_ENTRIES: usize = 2_000_000;
+/// `revocation_max_bytes` of the revocation scenario's apps, raised with the entries.
 const REVOCATION_MAX_BYTES: usize = 256 << 20;
 /// Distinct tokens cycled through in the revocation scenario: many times what the default
 /// cache bound holds, so that each misses the cache and is verified.
@@ -182,13 +182,19 @@ fn start(issuers: &str, cache_bytes: u64, revocation: Option<&str>) -> Result<Ap
 /// of the revocation list.
 #[derive(Debug, Default, Clone, Copy, Deserialize)]
 struct Stats {
+    /// Tokens held by the cache.
     entries: u64,
+    /// Their weight, by the cache's count.
     weight_bytes: u64,
+    /// Requests answered from the cache so far.
     hits: u64,
+    /// Requests that verified a signature so far.
     misses: u64,
+    /// Entries of the revocation lists, when the app polls one.
     revoked: Option<u64>,
 }
 
+/// What the app's `/stats` says now.
 fn stats(app: &App) -> Result<Stats, String> {
     let (status, body) =
         http_get(&app.base, "/stats", None).ok_or_else(|| format!("{}/stats", app.base))?;
@@ -202,22 +208,31 @@ fn stats(app: &App) -> Result<Stats, String> {
 
 /// One app and what wrk sends it: a header, or a script of tokens.
 struct Target<'a> {
+    /// The app driven.
     app: &'a App,
+    /// A header sent with every request (`Authorization: Bearer ...`).
     header: Option<String>,
+    /// A wrk script choosing each request.
     script: Option<PathBuf>,
 }
 
 /// The medians of a target's rounds, and what its cache counted during them.
 #[derive(Debug, Default, Clone, Copy)]
 struct Figures {
+    /// Median throughput.
     requests_per_second: f64,
+    /// Median of the app's CPU time per request, in microseconds.
     cpu_micros: f64,
+    /// Answers other than 2xx, in all the runs.
     failures: u64,
+    /// Cache hits during the runs.
     hits: u64,
+    /// Cache misses during the runs.
     misses: u64,
 }
 
 impl Figures {
+    /// Throughput and CPU per request, as a table's cell.
     fn cell(&self) -> String {
         let failures = if self.failures > 0 {
             format!(" ({} non-2xx)", grouped(self.failures))
@@ -231,6 +246,7 @@ impl Figures {
         )
     }
 
+    /// Cache hits and misses, as a table's cell.
     fn counted(&self) -> String {
         format!("{} / {}", grouped(self.hits), grouped(self.misses))
     }
@@ -730,6 +746,7 @@ fn shuffle<T>(items: &mut [T]) {
     }
 }
 
+/// Seconds since the Unix epoch.
 fn unix_now() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -749,6 +766,7 @@ fn grouped(n: u64) -> String {
     out
 }
 
+/// The processor's model name, as `/proc/cpuinfo` gives it.
 fn cpu_model() -> String {
     std::fs::read_to_string("/proc/cpuinfo")
         .ok()
