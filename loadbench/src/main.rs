@@ -24,10 +24,12 @@
 //! `loadbench/run.sh algorithms` compares RS256, ES256, EdDSA and ML-DSA-65 tokens, with the
 //! verified-token cache off and on.
 //! `loadbench/run.sh issuer-load`: auth-server's sign-ins and refreshes per second, 1k and 1M live sessions.
+//! `loadbench/run.sh flat`: request costs with 1k-1M cached tokens, 1-100 issuers, 0-1M revoked.
 
 mod algorithms;
 mod baseline;
 mod compare;
+mod flat;
 mod issuer_load;
 mod issuers;
 mod login_flood;
@@ -53,6 +55,7 @@ fn main() -> ExitCode {
         Some("quick") => return report(compare(Mode::Quick)),
         Some("issuers") => return report(issuers::run(seconds())),
         Some("algorithms") => return report(algorithms::run(seconds())),
+        Some("flat") => return report(flat::run(&args, seconds())),
         Some("login-flood") => return report(login_flood::run(seconds())),
         Some("issuer-load") => return report(issuer_load::run(&args, seconds())),
         _ => return report(compare(Mode::Full)),
