@@ -180,10 +180,6 @@ impl RevocationList {
         self.inner.refresh(Refresh::Now).await
     }
 
-    /// Refuses a revoked `jti`: 401 when it is on the list, 503 when the list is too old
-    /// and cannot be refreshed (unless failing open). With [`Wait::Never`], a list too old
-    /// to answer without a read is [`AuthError::RevocationUnavailable`] at once, and no read
-    /// is started.
     /// The verdict of a list held and young enough that no refresh is due, in either way;
     /// `None` when [`check`](Self::check) would refresh it, in the background or not.
     pub(crate) fn check_now(&self, token: &ValidToken) -> Option<Result<(), AuthError>> {
@@ -192,6 +188,10 @@ impl RevocationList {
         (held.fetched_at.elapsed() < self.inner.poll).then(|| verdict(&held.value, token))
     }
 
+    /// Refuses a revoked `jti`: 401 when it is on the list, 503 when the list is too old
+    /// and cannot be refreshed (unless failing open). With [`Wait::Never`], a list too old
+    /// to answer without a read is [`AuthError::RevocationUnavailable`] at once, and no read
+    /// is started.
     pub(crate) async fn check(&self, token: &ValidToken, wait: Wait) -> Result<(), AuthError> {
         let inner = &self.inner;
         // Read before the list: a refresh that ends in between is then seen as one.

@@ -26,7 +26,14 @@ impl Database {
     /// Applies missing migrations and returns the shared secret.
     pub(super) async fn prepare(&self, fresh: [u8; 32]) -> Result<[u8; 32], StoreError> {
         let mut client = self.client().await?;
-        let tx = client.transaction().await.map_err(unavailable)?;
+        // Read committed whatever the database's default: a migration that counts rows
+        // (6) must see those committed by writers it waited for, not a snapshot taken before.
+        let tx = client
+            .build_transaction()
+            .isolation_level(tokio_postgres::IsolationLevel::ReadCommitted)
+            .start()
+            .await
+            .map_err(unavailable)?;
         tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
             .await
             .map_err(unavailable)?;
