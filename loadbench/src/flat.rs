@@ -25,7 +25,8 @@ use serde::Deserialize;
 
 use crate::ours::{self, Extras, Options, Revocation};
 use crate::{
-    AUDIENCE, App, Run, distinct_tokens, free_port, http_get, measured_from, median, rss_kib,
+    AUDIENCE, App, Run, distinct_tokens, free_port, http_get, in_parallel, measured_from, median,
+    rss_kib,
 };
 
 /// Alternating rounds per scenario and app.
@@ -699,28 +700,6 @@ fn read_response(reader: &mut BufReader<TcpStream>) -> Result<u16, String> {
     let mut body = vec![0; length];
     reader.read_exact(&mut body).map_err(|e| e.to_string())?;
     Ok(status)
-}
-
-/// `make(i)` for every `i` below `count`, on every core, in order.
-fn in_parallel(count: usize, make: impl Fn(usize) -> String + Sync) -> Vec<String> {
-    let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
-    let per_thread = count.div_ceil(threads);
-    let make = &make;
-    std::thread::scope(|scope| {
-        let handles: Vec<_> = (0..threads)
-            .map(|t| {
-                scope.spawn(move || {
-                    (t * per_thread..((t + 1) * per_thread).min(count))
-                        .map(make)
-                        .collect::<Vec<_>>()
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .flat_map(|h| h.join().unwrap_or_default())
-            .collect()
-    })
 }
 
 /// SplitMix64's output function: a bijection of `u64` that looks random.

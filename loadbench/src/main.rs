@@ -315,20 +315,26 @@ end
 
 /// Signs `count` distinct tokens on every core.
 fn distinct_tokens(issuer: &TestIssuer, prefix: &str, count: usize) -> Vec<String> {
+    in_parallel(count, |i| {
+        issuer
+            .token()
+            .sub(&format!("{prefix}-{i}"))
+            .expires_in(3600)
+            .sign()
+    })
+}
+
+/// `make(i)` for every `i` below `count`, on every core, in order.
+fn in_parallel(count: usize, make: impl Fn(usize) -> String + Sync) -> Vec<String> {
     let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
     let per_thread = count.div_ceil(threads);
+    let make = &make;
     std::thread::scope(|scope| {
         let handles: Vec<_> = (0..threads)
             .map(|t| {
                 scope.spawn(move || {
                     (t * per_thread..((t + 1) * per_thread).min(count))
-                        .map(|i| {
-                            issuer
-                                .token()
-                                .sub(&format!("{prefix}-{i}"))
-                                .expires_in(3600)
-                                .sign()
-                        })
+                        .map(make)
                         .collect::<Vec<_>>()
                 })
             })
