@@ -4,6 +4,8 @@ use std::fmt;
 
 use actix_web::http::StatusCode;
 
+use crate::dpop::DpopReason;
+
 /// Why a token was found invalid. The text is safe to show to the caller: it names the
 /// failed check, never the token, the key or internal state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -47,6 +49,16 @@ pub enum InvalidReason {
     /// The claims do not deserialise into the type the application reads them as
     /// ([`Claims`](crate::Claims)).
     UnexpectedClaims,
+    /// The token is bound to a key (`cnf.jkt`) and was sent as `Bearer`: it needs
+    /// `Authorization: DPoP` and a proof (RFC 9449 section 7.1).
+    DpopBound,
+    /// The token is not bound to a key, and was sent as `DPoP` or its issuer requires
+    /// bound tokens (`dpop: required`).
+    NotDpopBound,
+    /// The token was sent as `DPoP`, or is bound to a key, and its issuer has `dpop: off`.
+    DpopNotAccepted,
+    /// The token's `cnf` binds it in a way this server cannot check (anything but `jkt`).
+    UnsupportedConfirmation,
 }
 
 impl InvalidReason {
@@ -73,6 +85,10 @@ impl InvalidReason {
             InvalidReason::UnexpectedClaims => {
                 "the claims do not have the shape the application expects"
             }
+            InvalidReason::DpopBound => "the token is DPoP-bound: send it as DPoP with a proof",
+            InvalidReason::NotDpopBound => "the token is not DPoP-bound",
+            InvalidReason::DpopNotAccepted => "DPoP is not accepted for this issuer",
+            InvalidReason::UnsupportedConfirmation => "unsupported cnf confirmation method",
         }
     }
 
@@ -97,6 +113,10 @@ impl InvalidReason {
             InvalidReason::LifetimeTooLong => "lifetime_too_long",
             InvalidReason::WrongType => "wrong_type",
             InvalidReason::UnexpectedClaims => "unexpected_claims",
+            InvalidReason::DpopBound => "dpop_bound_token",
+            InvalidReason::NotDpopBound => "token_not_bound",
+            InvalidReason::DpopNotAccepted => "dpop_not_accepted",
+            InvalidReason::UnsupportedConfirmation => "unsupported_confirmation",
         }
     }
 }
@@ -144,6 +164,9 @@ pub enum AuthError {
     /// The issuer's revocation list is older than `revocation_max_staleness_seconds` and
     /// cannot be refreshed (and `revocation_fail_open` is off). 503 with `Retry-After`.
     RevocationUnavailable,
+    /// The token came as `Authorization: DPoP` and its proof failed a check. 401, with a
+    /// `DPoP` challenge naming `invalid_dpop_proof`.
+    InvalidDpopProof(DpopReason),
 }
 
 impl AuthError {
@@ -152,10 +175,11 @@ impl AuthError {
     ///
     /// | code | error | status |
     /// |---|---|---|
-    /// | `missing_token` | no usable `Authorization: Bearer` header | 401 |
+    /// | `missing_token` | no usable `Authorization: Bearer` (or `DPoP`) header | 401 |
     /// | `expired` | `exp` has passed | 401 |
     /// | `algorithm_not_accepted` | `alg` not in `accepted_algorithms` | 401 |
-    /// | `token_too_large`, `malformed_token`, `missing_algorithm`, `unknown_key`, `ambiguous_key`, `key_algorithm_mismatch`, `bad_signature`, `missing_expiry`, `not_yet_valid`, `wrong_issuer`, `wrong_audience`, `duplicate_member`, `critical_header`, `bad_issued_at`, `issued_in_future`, `lifetime_too_long`, `wrong_type`, `unexpected_claims` | the [`InvalidReason`] | 401 |
+    /// | `token_too_large`, `malformed_token`, `missing_algorithm`, `unknown_key`, `ambiguous_key`, `key_algorithm_mismatch`, `bad_signature`, `missing_expiry`, `not_yet_valid`, `wrong_issuer`, `wrong_audience`, `duplicate_member`, `critical_header`, `bad_issued_at`, `issued_in_future`, `lifetime_too_long`, `wrong_type`, `unexpected_claims`, `dpop_bound_token`, `token_not_bound`, `dpop_not_accepted`, `unsupported_confirmation` | the [`InvalidReason`] | 401 |
+    /// | `dpop_missing`, `dpop_multiple`, `dpop_too_large`, `dpop_malformed`, `dpop_duplicate_member`, `dpop_critical_header`, `dpop_wrong_type`, `dpop_algorithm_not_accepted`, `dpop_bad_key`, `dpop_private_key`, `dpop_key_algorithm_mismatch`, `dpop_bad_signature`, `dpop_missing_claim`, `dpop_wrong_method`, `dpop_wrong_url`, `dpop_stale`, `dpop_issued_in_future`, `dpop_wrong_token_hash`, `dpop_wrong_key`, `dpop_replayed`, `dpop_replay_unverifiable` | the [`DpopReason`] of a refused proof | 401 |
     /// | `revoked` | the token's `jti` is revoked | 401 |
     /// | `no_identity` | code asked for a caller where there is none | 401 |
     /// | `insufficient_role` | none of the roles required | 403 |
@@ -184,6 +208,7 @@ impl AuthError {
             AuthError::KeysUnavailable => "keys_unavailable",
             AuthError::Revoked => "revoked",
             AuthError::RevocationUnavailable => "revocation_unavailable",
+            AuthError::InvalidDpopProof(reason) => reason.code(),
         }
     }
 
@@ -228,6 +253,9 @@ impl AuthError {
                  refreshed"
                     .to_owned()
             }
+            AuthError::InvalidDpopProof(reason) => {
+                format!("Invalid DPoP proof: {}", reason.as_str())
+            }
         }
     }
 
@@ -244,6 +272,7 @@ impl AuthError {
             | AuthError::AlgorithmNotAccepted(_)
             | AuthError::InvalidToken(_)
             | AuthError::Revoked => ("invalid_token", self.detail()),
+            AuthError::InvalidDpopProof(_) => ("invalid_dpop_proof", self.detail()),
         };
         // RFC 6750 allows %x20-21 / %x23-5B / %x5D-7E in error_description: no quote, no
         // backslash, nothing outside printable ASCII.
@@ -255,8 +284,13 @@ impl AuthError {
                 _ => '?',
             })
             .collect();
-        let mut challenge =
-            format!("Bearer realm=\"api\", error=\"{error}\", error_description=\"{description}\"");
+        let scheme = match self {
+            AuthError::InvalidDpopProof(_) => "DPoP",
+            _ => "Bearer",
+        };
+        let mut challenge = format!(
+            "{scheme} realm=\"api\", error=\"{error}\", error_description=\"{description}\""
+        );
         if let AuthError::MissingScope(scopes) = self {
             // RFC 6750 section 3: scope tokens are %x21 / %x23-5B / %x5D-7E, space-separated.
             let tokens: Vec<String> = scopes

@@ -11,6 +11,7 @@ use serde_json::Value;
 use crate::algorithm::Algorithm;
 use crate::claims::{RawClaims, ValidToken};
 use crate::config::IssuerConfig;
+use crate::dpop::DpopRules;
 use crate::error::{AuthError, InvalidReason, shown_claim};
 use crate::jwks::{KeyLookup, KeySet, KeySource, KeysUnavailable, VerifyingKey};
 use crate::principal::Principal;
@@ -41,6 +42,7 @@ pub(crate) struct Issuer {
     keys: Arc<dyn KeySource>,
     roles: Resolver,
     revocation: Option<RevocationList>,
+    dpop: DpopRules,
 }
 
 impl std::fmt::Debug for Issuer {
@@ -76,7 +78,13 @@ impl Issuer {
             keys,
             roles,
             revocation,
+            dpop: DpopRules::new(config),
         }
+    }
+
+    /// This issuer's DPoP rules.
+    pub(crate) fn dpop(&self) -> &DpopRules {
+        &self.dpop
     }
 
     /// The expected `iss`.

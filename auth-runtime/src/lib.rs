@@ -110,6 +110,7 @@ mod clock;
 mod config;
 mod config_error;
 mod context;
+mod dpop;
 mod error;
 mod fetch;
 mod issuer;
@@ -137,10 +138,11 @@ pub use anonymous::{Anonymous, AnonymousGuard, AnonymousRoute, AnonymousService}
 pub use cache::TokenCacheStats;
 pub use claims::{RawClaims, TokenClaims, ValidToken};
 pub use config::{
-    Audience, AuthConfig, ConfigError, ConfigErrorKind, ErrorFormat, IssuerConfig, RawConfig,
-    RawIssuer, SharedSecret, figment_from, figment_from_optional,
+    Audience, AuthConfig, ConfigError, ConfigErrorKind, ErrorFormat, IssuerConfig, PublicUrls,
+    RawConfig, RawIssuer, SharedSecret, figment_from, figment_from_optional,
 };
 pub use context::SecurityContext;
+pub use dpop::{DpopMode, DpopReason};
 pub use error::{AuthError, InvalidReason};
 pub use jwks::{
     FileKeySource, JwksError, JwksKeySource, KeyError, KeySet, KeySource, KeysUnavailable,

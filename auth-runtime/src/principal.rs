@@ -119,6 +119,29 @@ impl Principal {
         &self.inner.token.raw
     }
 
+    /// The thumbprint (RFC 7638) of the key the token is bound to (`cnf.jkt`), when it is
+    /// sender-constrained by DPoP. The middleware lets such a token through only with a
+    /// valid proof made with that key, so the caller holds it.
+    ///
+    /// ```
+    /// use auth_runtime::Principal;
+    ///
+    /// fn describe(caller: &Principal) -> &'static str {
+    ///     match caller.dpop_thumbprint() {
+    ///         Some(_) => "proved possession of its key",
+    ///         None => "bearer token",
+    ///     }
+    /// }
+    /// ```
+    pub fn dpop_thumbprint(&self) -> Option<&str> {
+        crate::dpop::bound_key(&self.inner.token.raw).ok().flatten()
+    }
+
+    /// Whether the token is sender-constrained (DPoP-bound): [`dpop_thumbprint`](Self::dpop_thumbprint) is `Some`.
+    pub fn is_sender_constrained(&self) -> bool {
+        self.dpop_thumbprint().is_some()
+    }
+
     /// The token's claims in the application's own type (unknown claims ignored, as serde
     /// does unless `T` says otherwise). The first type asked for is deserialised once per
     /// identity and kept with it, so with the verified-token cache once per token; a token

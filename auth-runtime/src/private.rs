@@ -30,6 +30,19 @@ pub fn redact_url(url: &str, keep_user: bool) -> String {
     crate::fetch::redact_url(url, keep_user)
 }
 
+/// Checks one DPoP proof as the middleware does for a `GET` of `url` with `token`, bound to
+/// `jkt`, against the default proof algorithms, a 60 s age and a 30 s leeway at `now`: the
+/// proof parser's entry point for the fuzz target. No replay record is kept.
+pub fn check_dpop_proof(
+    proof: &str,
+    url: &str,
+    token: &str,
+    jkt: &str,
+    now: u64,
+) -> Result<(), crate::DpopReason> {
+    crate::dpop::check_proof_for_fuzzing(proof, url, token, jkt, now)
+}
+
 use crate::context::SecurityContext;
 use crate::error::AuthError;
 use crate::principal::Principal;

@@ -9,6 +9,7 @@ use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpRequest, HttpResponse, ResponseError};
 
 use crate::config::ErrorFormat;
+use crate::dpop::DpopChallenge;
 use crate::error::AuthError;
 
 /// Seconds a client is told to wait when no key set is available.
@@ -24,6 +25,8 @@ pub(crate) type ErrorHandler =
 pub(crate) struct Responder {
     format: ErrorFormat,
     handler: Option<ErrorHandler>,
+    /// The `DPoP` challenge added to 401 answers, when some issuer takes DPoP.
+    dpop: Option<Arc<DpopChallenge>>,
 }
 
 impl Responder {
@@ -31,16 +34,25 @@ impl Responder {
     pub(crate) const DEFAULT: Responder = Responder {
         format: ErrorFormat::Json,
         handler: None,
+        dpop: None,
     };
 
-    pub(crate) fn new(format: ErrorFormat, handler: Option<ErrorHandler>) -> Responder {
-        Responder { format, handler }
+    pub(crate) fn new(
+        format: ErrorFormat,
+        handler: Option<ErrorHandler>,
+        dpop: Option<Arc<DpopChallenge>>,
+    ) -> Responder {
+        Responder {
+            format,
+            handler,
+            dpop,
+        }
     }
 
     /// Whether an answer made by [`AuthError`]'s own `ResponseError` (the attributes, the
     /// `Principal` extractor, a handler returning `Err(AuthError)`) must be made again.
     pub(crate) fn reshapes(&self) -> bool {
-        self.handler.is_some() || self.format != ErrorFormat::Json
+        self.handler.is_some() || self.format != ErrorFormat::Json || self.dpop.is_some()
     }
 
     /// The answer to `err` for `req`. The handler's response gives the body and its headers;
@@ -49,7 +61,10 @@ impl Responder {
     /// stay where the handler did not set its own. The source error stays attached, so that
     /// outer middleware sees it in `HttpResponse::error`.
     pub(crate) fn respond(&self, err: &AuthError, req: &HttpRequest) -> HttpResponse {
-        let ours = err.response_in(self.format);
+        let mut ours = err.response_in(self.format);
+        if let Some(dpop) = &self.dpop {
+            dpop.decorate(&mut ours);
+        }
         let Some(handler) = &self.handler else {
             return ours;
         };
@@ -76,6 +91,7 @@ impl fmt::Debug for Responder {
         f.debug_struct("Responder")
             .field("format", &self.format)
             .field("handler", &self.handler.is_some())
+            .field("dpop", &self.dpop)
             .finish()
     }
 }

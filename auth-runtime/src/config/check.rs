@@ -9,6 +9,7 @@ use super::{
 };
 use crate::algorithm::{Algorithm, media_type};
 use crate::config::raw::Audience;
+use crate::dpop::DpopMode;
 use crate::fetch::check_fetch_url;
 
 impl RawConfig {
@@ -22,6 +23,8 @@ impl RawConfig {
             public_paths: public_paths(&self.public_paths)?,
             token_cache_max_bytes: self.token_cache_max_bytes,
             error_format: self.error_format,
+            public_urls: public_urls(&self.public_url.0)?,
+            dpop_replay_max_entries: dpop_replay_max_entries(self.dpop_replay_max_entries)?,
         };
         if !self.enabled {
             // Nothing is ever validated, so no issuer is needed.
@@ -91,6 +94,9 @@ impl RawConfig {
             revocation_fail_open: self.revocation_fail_open,
             revocation_max_entries: self.revocation_max_entries,
             revocation_max_bytes: self.revocation_max_bytes,
+            dpop: self.dpop,
+            dpop_algorithms: self.dpop_algorithms.clone(),
+            dpop_max_age_seconds: self.dpop_max_age_seconds,
         }
     }
 
@@ -147,8 +153,52 @@ impl RawConfig {
             revocation_max_bytes: entry
                 .revocation_max_bytes
                 .unwrap_or(top.revocation_max_bytes),
+            dpop: entry.dpop.unwrap_or(top.dpop),
+            dpop_algorithms: entry.dpop_algorithms.clone().unwrap_or(top.dpop_algorithms),
+            dpop_max_age_seconds: entry
+                .dpop_max_age_seconds
+                .unwrap_or(top.dpop_max_age_seconds),
         }
     }
+}
+
+/// `public_url`: absolute http(s) URLs without query, fragment or user information; blanks
+/// dropped.
+fn public_urls(urls: &[String]) -> Result<Vec<String>, ConfigError> {
+    let mut checked = Vec::new();
+    for url in urls
+        .iter()
+        .map(|url| url.trim())
+        .filter(|url| !url.is_empty())
+    {
+        if url.contains(['?', '#']) || crate::dpop::normalise(url).is_none() {
+            return Err(ConfigError::at(
+                format!("{SECTION}.public_url"),
+                ConfigErrorKind::InvalidUrl,
+                format!(
+                    "{SECTION}.public_url: `{url}` is not an absolute http or https URL without \
+                     query or user information; give the URL clients reach this app at, as \
+                     https://api.example.com"
+                ),
+            ));
+        }
+        checked.push(url.to_owned());
+    }
+    Ok(checked)
+}
+
+fn dpop_replay_max_entries(entries: usize) -> Result<usize, ConfigError> {
+    if entries < 1_000 {
+        return Err(ConfigError::at(
+            format!("{SECTION}.dpop_replay_max_entries"),
+            ConfigErrorKind::OutOfRange,
+            format!(
+                "{SECTION}.dpop_replay_max_entries is {entries}: give at least 1000 (default \
+                 250000, about 15 MB when full)"
+            ),
+        ));
+    }
+    Ok(entries)
 }
 
 fn check_max_token_bytes(max_token_bytes: usize) -> Result<(), ConfigError> {
@@ -233,6 +283,9 @@ struct IssuerDraft {
     revocation_fail_open: bool,
     revocation_max_entries: usize,
     revocation_max_bytes: usize,
+    dpop: DpopMode,
+    dpop_algorithms: Vec<String>,
+    dpop_max_age_seconds: u64,
 }
 
 impl IssuerDraft {
@@ -287,6 +340,7 @@ impl IssuerDraft {
         };
         self.check_limits()?;
         let revocation_endpoint = self.revocation()?;
+        let dpop_algorithms = self.dpop_algorithms()?;
         Ok(IssuerConfig {
             audiences,
             discovery: self.discovery,
@@ -310,6 +364,9 @@ impl IssuerDraft {
             revocation_fail_open: self.revocation_fail_open,
             revocation_max_entries: self.revocation_max_entries,
             revocation_max_bytes: self.revocation_max_bytes,
+            dpop: self.dpop,
+            dpop_algorithms,
+            dpop_max_age_seconds: self.dpop_max_age_seconds,
             issuer: self.issuer,
             key: self.key,
         })
@@ -351,6 +408,59 @@ impl IssuerDraft {
             }
         }
         Ok(accepted)
+    }
+
+    /// `dpop_algorithms`, parsed, without repeats: public-key algorithms only, at least one
+    /// unless `dpop: off`; and `dpop_max_age_seconds` in range.
+    fn dpop_algorithms(&self) -> Result<Vec<Algorithm>, ConfigError> {
+        let key = &self.key;
+        if !(1..=3600).contains(&self.dpop_max_age_seconds) {
+            return Err(self.error(
+                "dpop_max_age_seconds",
+                ConfigErrorKind::OutOfRange,
+                format!(
+                    "{key}.dpop_max_age_seconds is {}: give 1 to 3600 (default 60); a proof is \
+                     made for one request, right before it is sent",
+                    self.dpop_max_age_seconds
+                ),
+            ));
+        }
+        let mut algorithms = Vec::new();
+        for name in &self.dpop_algorithms {
+            let name = name.trim();
+            let alg = Algorithm::from_name(name)
+                .filter(|alg| !alg.is_shared_secret())
+                .ok_or_else(|| {
+                    let known: Vec<&str> = Algorithm::ALL
+                        .iter()
+                        .filter(|alg| !alg.is_shared_secret())
+                        .map(|alg| alg.as_str())
+                        .collect();
+                    self.error(
+                        "dpop_algorithms",
+                        ConfigErrorKind::Algorithm,
+                        format!(
+                            "{key}.dpop_algorithms: `{name}` is not a public-key algorithm \
+                             (a proof is signed with the client's own key pair); use some of {}",
+                            known.join(", ")
+                        ),
+                    )
+                })?;
+            if !algorithms.contains(&alg) {
+                algorithms.push(alg);
+            }
+        }
+        if algorithms.is_empty() && self.dpop != DpopMode::Off {
+            return Err(self.error(
+                "dpop_algorithms",
+                ConfigErrorKind::Missing,
+                format!(
+                    "{key}.dpop_algorithms is empty: list at least one (e.g. [ES256, EdDSA]), \
+                     or set {key}.dpop: off"
+                ),
+            ));
+        }
+        Ok(algorithms)
     }
 
     fn roles_claim(&self) -> Result<String, ConfigError> {

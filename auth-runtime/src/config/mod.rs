@@ -17,8 +17,9 @@ mod env;
 mod raw;
 
 pub use crate::config_error::{ConfigError, ConfigErrorKind};
+use crate::dpop::DpopMode;
 pub use env::{EnvSection, explain, is_secret_key};
-pub use raw::{Audience, RawConfig, RawIssuer, SharedSecret};
+pub use raw::{Audience, PublicUrls, RawConfig, RawIssuer, SharedSecret};
 
 /// The figment section this crate reads.
 pub(crate) const SECTION: &str = "auth_client";
@@ -225,6 +226,8 @@ pub struct AuthConfig {
     public_paths: Vec<String>,
     token_cache_max_bytes: u64,
     error_format: ErrorFormat,
+    public_urls: Vec<String>,
+    dpop_replay_max_entries: usize,
 }
 
 /// The body of the 401/403/503 answers the middleware and the attributes give (a
@@ -268,6 +271,9 @@ pub struct IssuerConfig {
     revocation_fail_open: bool,
     revocation_max_entries: usize,
     revocation_max_bytes: usize,
+    dpop: DpopMode,
+    dpop_algorithms: Vec<Algorithm>,
+    dpop_max_age_seconds: u64,
     /// The configuration key of this issuer (`auth_client` or `auth_client.issuers[1]`),
     /// named by errors about it.
     key: String,
@@ -304,6 +310,9 @@ impl fmt::Debug for IssuerConfig {
             .field("revocation_fail_open", &self.revocation_fail_open)
             .field("revocation_max_entries", &self.revocation_max_entries)
             .field("revocation_max_bytes", &self.revocation_max_bytes)
+            .field("dpop", &self.dpop)
+            .field("dpop_algorithms", &self.dpop_algorithms)
+            .field("dpop_max_age_seconds", &self.dpop_max_age_seconds)
             .finish()
     }
 }
@@ -358,6 +367,17 @@ impl AuthConfig {
     /// The body of rejections.
     pub fn error_format(&self) -> ErrorFormat {
         self.error_format
+    }
+
+    /// The URLs clients reach the app at (`public_url`): where DPoP proofs must point.
+    /// Empty: taken from each request's scheme and `Host`.
+    pub fn public_urls(&self) -> &[String] {
+        &self.public_urls
+    }
+
+    /// The most DPoP proofs remembered to refuse their replay.
+    pub fn dpop_replay_max_entries(&self) -> usize {
+        self.dpop_replay_max_entries
     }
 }
 
@@ -482,6 +502,21 @@ impl IssuerConfig {
     /// The most memory, estimated in bytes, the revocation list may take.
     pub fn revocation_max_bytes(&self) -> usize {
         self.revocation_max_bytes
+    }
+
+    /// Whether this issuer's tokens may, must or must not be DPoP-bound.
+    pub fn dpop(&self) -> DpopMode {
+        self.dpop
+    }
+
+    /// The algorithms a DPoP proof may be signed with.
+    pub fn dpop_algorithms(&self) -> &[Algorithm] {
+        &self.dpop_algorithms
+    }
+
+    /// How old a DPoP proof may be, in seconds (the leeway comes on top).
+    pub fn dpop_max_age_seconds(&self) -> u64 {
+        self.dpop_max_age_seconds
     }
 
     /// The configuration key of this issuer: `auth_client`, or `auth_client.issuers[N]`.

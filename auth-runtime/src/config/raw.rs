@@ -6,6 +6,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 use super::ErrorFormat;
+use crate::dpop::{DEFAULT_DPOP_ALGORITHMS, DpopMode};
 
 /// The `auth_client` section as written in YAML or the environment, before checking.
 ///
@@ -101,6 +102,24 @@ pub struct RawConfig {
     /// The most memory, estimated in bytes, the revocation list may take; past it, as past
     /// `revocation_max_entries`. Default 67108864 (64 MiB).
     pub revocation_max_bytes: usize,
+    /// Whether tokens may, must or must not be sender-constrained by DPoP (RFC 9449):
+    /// `allowed` (default: unbound tokens as `Bearer`, bound ones as `DPoP` with a proof),
+    /// `required` (bound tokens only), `off` (unbound tokens only).
+    pub dpop: DpopMode,
+    /// Algorithms a DPoP proof may be signed with. Default `[ES256, EdDSA, RS256, PS256,
+    /// ML-DSA-44, ML-DSA-65, ML-DSA-87]`; shared-secret algorithms are refused.
+    pub dpop_algorithms: Vec<String>,
+    /// How old a DPoP proof's `iat` may be, in seconds, plus `leeway_seconds`. Default 60.
+    pub dpop_max_age_seconds: u64,
+    /// The URL (or URLs) clients reach this app at, as `https://api.example.com`: the
+    /// scheme, host and port (and any path prefix a proxy removes) a DPoP proof's `htu`
+    /// must name. Default empty: taken from the request's scheme and `Host` header, which
+    /// is wrong behind a proxy.
+    pub public_url: PublicUrls,
+    /// The most DPoP proofs remembered to refuse their replay (about 60 bytes each). When
+    /// more arrive within their validity, the oldest make room and proofs no newer than
+    /// those are refused until they expire. Default 250000.
+    pub dpop_replay_max_entries: usize,
     /// Several trusted issuers, each with its own keys, algorithms, audience and role
     /// mapping; the token's `iss` picks one before any key is looked up. Default empty: the
     /// one issuer described by the keys above.
@@ -137,6 +156,14 @@ impl Default for RawConfig {
             revocation_fail_open: false,
             revocation_max_entries: 1_000_000,
             revocation_max_bytes: 64 * 1024 * 1024,
+            dpop: DpopMode::Allowed,
+            dpop_algorithms: DEFAULT_DPOP_ALGORITHMS
+                .iter()
+                .map(|alg| alg.as_str().to_owned())
+                .collect(),
+            dpop_max_age_seconds: 60,
+            public_url: PublicUrls::default(),
+            dpop_replay_max_entries: 250_000,
             issuers: Vec::new(),
         }
     }
@@ -171,6 +198,9 @@ pub struct RawIssuer {
     pub revocation_fail_open: Option<bool>,
     pub revocation_max_entries: Option<usize>,
     pub revocation_max_bytes: Option<usize>,
+    pub dpop: Option<DpopMode>,
+    pub dpop_algorithms: Option<Vec<String>>,
+    pub dpop_max_age_seconds: Option<u64>,
 }
 
 /// A secret from the configuration (`shared_secret`). Its `Debug` never shows it; read it
@@ -244,44 +274,88 @@ impl From<Vec<String>> for Audience {
 
 impl Serialize for Audience {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        // A single value is written as text, so that the environment override of the key is
-        // read as text too (see `EnvSection`).
-        match self.0.as_slice() {
-            [] => serializer.serialize_str(""),
-            [one] => serializer.serialize_str(one),
-            many => many.serialize(serializer),
-        }
+        serialize_one_or_many(&self.0, serializer)
     }
 }
 
 impl<'de> Deserialize<'de> for Audience {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Audience, D::Error> {
-        struct Visitor;
-        impl<'de> serde::de::Visitor<'de> for Visitor {
-            type Value = Audience;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a string or a list of strings")
-            }
-            fn visit_str<E: serde::de::Error>(self, one: &str) -> Result<Audience, E> {
-                Ok(Audience::from(one))
-            }
-            fn visit_u64<E: serde::de::Error>(self, one: u64) -> Result<Audience, E> {
-                Ok(Audience::from(one.to_string()))
-            }
-            fn visit_i64<E: serde::de::Error>(self, one: i64) -> Result<Audience, E> {
-                Ok(Audience::from(one.to_string()))
-            }
-            fn visit_seq<A: serde::de::SeqAccess<'de>>(
-                self,
-                mut seq: A,
-            ) -> Result<Audience, A::Error> {
-                let mut all = Vec::new();
-                while let Some(one) = seq.next_element::<String>()? {
-                    all.push(one);
-                }
-                Ok(Audience(all))
-            }
-        }
-        deserializer.deserialize_any(Visitor)
+        deserialize_one_or_many(deserializer).map(Audience)
     }
+}
+
+/// The URL clients reach the app at, or several: `public_url: https://api.example.com` or a
+/// list.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PublicUrls(pub Vec<String>);
+
+impl PublicUrls {
+    /// The URLs, in the order written.
+    pub fn values(&self) -> &[String] {
+        &self.0
+    }
+}
+
+impl From<&str> for PublicUrls {
+    fn from(one: &str) -> PublicUrls {
+        PublicUrls(vec![one.to_owned()])
+    }
+}
+
+impl Serialize for PublicUrls {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serialize_one_or_many(&self.0, serializer)
+    }
+}
+
+impl<'de> Deserialize<'de> for PublicUrls {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<PublicUrls, D::Error> {
+        deserialize_one_or_many(deserializer).map(PublicUrls)
+    }
+}
+
+/// A key that takes one value or a list. A single value is written as text, so that the
+/// environment override of the key is read as text too (see `EnvSection`).
+fn serialize_one_or_many<S: serde::Serializer>(
+    values: &[String],
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    match values {
+        [] => serializer.serialize_str(""),
+        [one] => serializer.serialize_str(one),
+        many => many.serialize(serializer),
+    }
+}
+
+/// Reads a string (or a number, as text) or a list of strings.
+fn deserialize_one_or_many<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Vec<String>, D::Error> {
+    struct Visitor;
+    impl<'de> serde::de::Visitor<'de> for Visitor {
+        type Value = Vec<String>;
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a string or a list of strings")
+        }
+        fn visit_str<E: serde::de::Error>(self, one: &str) -> Result<Vec<String>, E> {
+            Ok(vec![one.to_owned()])
+        }
+        fn visit_u64<E: serde::de::Error>(self, one: u64) -> Result<Vec<String>, E> {
+            Ok(vec![one.to_string()])
+        }
+        fn visit_i64<E: serde::de::Error>(self, one: i64) -> Result<Vec<String>, E> {
+            Ok(vec![one.to_string()])
+        }
+        fn visit_seq<A: serde::de::SeqAccess<'de>>(
+            self,
+            mut seq: A,
+        ) -> Result<Vec<String>, A::Error> {
+            let mut all = Vec::new();
+            while let Some(one) = seq.next_element::<String>()? {
+                all.push(one);
+            }
+            Ok(all)
+        }
+    }
+    deserializer.deserialize_any(Visitor)
 }

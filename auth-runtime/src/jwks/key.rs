@@ -371,7 +371,7 @@ fn key_algorithm(alg: KeyAlgorithm) -> Option<Algorithm> {
 }
 
 /// A DER `RSAPublicKey ::= SEQUENCE { modulus INTEGER, publicExponent INTEGER }` (RFC 8017).
-fn rsa_public_key_der(n: &[u8], e: &[u8]) -> Vec<u8> {
+pub(crate) fn rsa_public_key_der(n: &[u8], e: &[u8]) -> Vec<u8> {
     fn length(len: usize, out: &mut Vec<u8>) {
         if len < 0x80 {
             out.push(len as u8);

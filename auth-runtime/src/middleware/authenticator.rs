@@ -10,8 +10,9 @@ use actix_web::http::header::{AUTHORIZATION, HeaderMap};
 
 use crate::cache::{Entry, TokenCache, TokenCacheStats};
 use crate::clock::now;
+use crate::dpop::{Dpop, Presented, Scheme};
 use crate::error::AuthError;
-use crate::issuer::Wait;
+use crate::issuer::{Issuer, Wait};
 use crate::metrics;
 use crate::principal::Principal;
 use crate::validate::Validator;
@@ -22,11 +23,21 @@ pub(crate) struct Authenticator {
     validator: Validator,
     /// Shared by every worker; `None` when `token_cache_max_bytes` is 0.
     cache: Option<Arc<TokenCache>>,
+    /// DPoP proofs: where they must point, and those seen.
+    dpop: Arc<Dpop>,
 }
 
 impl Authenticator {
-    pub(crate) fn new(validator: Validator, cache: Option<Arc<TokenCache>>) -> Authenticator {
-        Authenticator { validator, cache }
+    pub(crate) fn new(
+        validator: Validator,
+        cache: Option<Arc<TokenCache>>,
+        dpop: Arc<Dpop>,
+    ) -> Authenticator {
+        Authenticator {
+            validator,
+            cache,
+            dpop,
+        }
     }
 
     pub(crate) fn validator(&self) -> &Validator {
@@ -43,13 +54,16 @@ impl Authenticator {
     /// needs a key fetch or a read of the revocation list fails with
     /// [`AuthError::KeysUnavailable`] or [`AuthError::RevocationUnavailable`] without one,
     /// and so does one whose roles would take the issuer's uncached resolver (which may wait
-    /// on anything).
+    /// on anything). Then how the token was `presented` is checked against its issuer's DPoP
+    /// rules (a proof is checked, and spent, only once the token passed).
     pub(crate) async fn authenticate(
         &self,
         token: &str,
+        presented: &Presented<'_>,
         wait: Wait,
     ) -> Result<Principal, AuthError> {
-        self.authenticate_seen(token, self.seen(token), wait).await
+        self.authenticate_seen(token, self.seen(token), presented, wait)
+            .await
     }
 
     /// What the verified-token cache holds for `token`.
@@ -59,13 +73,16 @@ impl Authenticator {
 
     /// The caller of a cached token when nothing is left to wait for or to report: the key
     /// that verified it still trusted, its times valid, the revocation list young enough to
-    /// need no refresh and not naming it, its roles cached with it. `None` otherwise, and
-    /// then [`authenticate_seen`](Self::authenticate_seen) decides (and counts the hit).
-    pub(crate) fn at_once(&self, entry: &Entry) -> Option<Principal> {
+    /// need no refresh and not naming it, its roles cached with it, and sent as `Bearer`
+    /// where its issuer takes that. `None` otherwise, and then
+    /// [`authenticate_seen`](Self::authenticate_seen) decides (and counts the hit).
+    pub(crate) fn at_once(&self, entry: &Entry, scheme: Scheme) -> Option<Principal> {
         let principal = entry.principal()?;
         let seen = entry.verified();
         let issuer = &seen.issuer;
-        let passes = issuer.still_trusts(seen.kid.as_deref(), &seen.key)
+        let passes = scheme == Scheme::Bearer
+            && issuer.dpop().passes_as_bearer(&seen.token.raw)
+            && issuer.still_trusts(seen.kid.as_deref(), &seen.key)
             && issuer.check_times(seen.exp, seen.nbf, now()).is_ok()
             && issuer.not_revoked_now(&seen.token);
         if !passes {
@@ -81,13 +98,28 @@ impl Authenticator {
         &self,
         token: &str,
         seen: Option<Arc<Entry>>,
+        presented: &Presented<'_>,
         wait: Wait,
     ) -> Result<Principal, AuthError> {
+        let (principal, issuer) = self.caller(token, seen, wait).await?;
+        self.dpop
+            .check(issuer.dpop(), principal.raw_claims(), token, presented)?;
+        Ok(principal)
+    }
+
+    /// The caller behind `token` and the issuer that vouched for it, before the DPoP rules.
+    async fn caller(
+        &self,
+        token: &str,
+        seen: Option<Arc<Entry>>,
+        wait: Wait,
+    ) -> Result<(Principal, Arc<Issuer>), AuthError> {
         let Some(cache) = &self.cache else {
             let verified = self.validator.verify(token, wait).await?;
             verified.issuer.check_revoked(&verified.token, wait).await?;
             may_resolve(&verified.issuer, wait)?;
-            return Ok(verified.issuer.principal(verified.token).await);
+            let principal = verified.issuer.principal(verified.token).await;
+            return Ok((principal, verified.issuer));
         };
         if let Some(entry) = seen {
             let seen = entry.verified();
@@ -100,13 +132,14 @@ impl Authenticator {
                     return Err(err);
                 }
                 issuer.check_revoked(&seen.token, wait).await?;
-                return Ok(match entry.principal() {
+                let principal = match entry.principal() {
                     Some(principal) => principal.clone(),
                     None => {
                         may_resolve(issuer, wait)?;
                         issuer.principal(Arc::clone(&seen.token)).await
                     }
-                });
+                };
+                return Ok((principal, Arc::clone(issuer)));
             }
             cache.remove(token);
             record_cache_size(cache);
@@ -125,7 +158,7 @@ impl Authenticator {
         let cached = issuer.roles_cacheable().then(|| principal.clone());
         cache.insert(token, Entry::new(token, verified, cached));
         record_cache_size(cache);
-        Ok(principal)
+        Ok((principal, issuer))
     }
 }
 
@@ -133,7 +166,7 @@ impl Authenticator {
 /// say) is not run: the check is left for after routing, as a fetch is. The
 /// [`AuthError::KeysUnavailable`] that says so only ever reaches the middleware, which then
 /// checks again, waiting, for a protected route.
-fn may_resolve(issuer: &crate::issuer::Issuer, wait: Wait) -> Result<(), AuthError> {
+fn may_resolve(issuer: &Issuer, wait: Wait) -> Result<(), AuthError> {
     if wait == Wait::Never && !issuer.roles_cacheable() {
         return Err(AuthError::KeysUnavailable);
     }
@@ -164,6 +197,15 @@ fn record_cache_size(cache: &TokenCache) {
 /// assert!(bearer_token(&headers).is_err());
 /// ```
 pub fn bearer_token(headers: &HeaderMap) -> Result<&str, AuthError> {
+    match credentials(headers)? {
+        (Scheme::Bearer, token) => Ok(token),
+        (Scheme::Dpop, _) => Err(AuthError::MissingCredentials),
+    }
+}
+
+/// The token of a request and the scheme it came with: [`bearer_token`]'s rules, with
+/// `DPoP` (any case) taken as well as `Bearer`.
+pub(crate) fn credentials(headers: &HeaderMap) -> Result<(Scheme, &str), AuthError> {
     let mut values = headers.get_all(AUTHORIZATION);
     let (Some(value), None) = (values.next(), values.next()) else {
         return Err(AuthError::MissingCredentials);
@@ -180,11 +222,19 @@ pub fn bearer_token(headers: &HeaderMap) -> Result<&str, AuthError> {
     let fits = token.iter().fold(true, |fits, &b| {
         fits & ((b'!'..=b'~').contains(&b) | (b == b'\t'))
     });
-    if !scheme.eq_ignore_ascii_case(b"bearer") || token.is_empty() || !fits {
+    let scheme = if scheme.eq_ignore_ascii_case(b"bearer") {
+        Scheme::Bearer
+    } else if scheme.eq_ignore_ascii_case(b"dpop") {
+        Scheme::Dpop
+    } else {
+        return Err(AuthError::MissingCredentials);
+    };
+    if token.is_empty() || !fits {
         return Err(AuthError::MissingCredentials);
     }
     // Only ASCII passed the check above, so the bytes are UTF-8.
-    std::str::from_utf8(token).map_err(|_| AuthError::MissingCredentials)
+    let token = std::str::from_utf8(token).map_err(|_| AuthError::MissingCredentials)?;
+    Ok((scheme, token))
 }
 
 #[cfg(test)]

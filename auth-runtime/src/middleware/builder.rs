@@ -11,6 +11,7 @@ use super::{Authenticator, JwtAuth, Policy};
 use crate::anonymous::AnonymousRoute;
 use crate::cache::TokenCache;
 use crate::config::{AuthConfig, ConfigError, ConfigErrorKind, IssuerConfig};
+use crate::dpop::{Dpop, DpopChallenge};
 use crate::error::AuthError;
 use crate::issuer::Issuer;
 use crate::jwks::{FileKeySource, JwksKeySource, KeySet, KeySource};
@@ -200,10 +201,22 @@ impl JwtAuthBuilder {
         let validator = Validator::from_issuers(issuers.into(), self.config.max_token_bytes());
         let cache = (self.config.enabled() && self.config.token_cache_max_bytes() > 0)
             .then(|| Arc::new(TokenCache::new(self.config.token_cache_max_bytes())));
-        let responder = Responder::new(self.config.error_format(), self.error_handler);
+        let challenge = DpopChallenge::new(&self.config).map(Arc::new);
+        if challenge.is_some() && self.config.public_urls().is_empty() {
+            tracing::warn!(
+                target: "auth_runtime::middleware",
+                "DPoP is accepted and auth_client.public_url is not set: a proof's URL is \
+                 compared with the request's scheme and Host header, so a proof made for \
+                 another host that is served here would pass, and behind a proxy that ends TLS \
+                 every proof fails. Set auth_client.public_url (AUTH_CLIENT__PUBLIC_URL) to the \
+                 URL clients reach this app at, or set dpop: off"
+            );
+        }
+        let responder = Responder::new(self.config.error_format(), self.error_handler, challenge);
+        let dpop = Arc::new(Dpop::new(&self.config));
         Ok(JwtAuth {
             policy: Arc::new(Policy {
-                authenticator: Authenticator::new(validator, cache),
+                authenticator: Authenticator::new(validator, cache, dpop),
                 config: self.config,
                 anonymous: self.anonymous,
                 responder,

@@ -154,7 +154,11 @@ impl JwtAuth {
     pub async fn authenticate(&self, token: &str) -> Result<Principal, AuthError> {
         self.policy
             .authenticator
-            .authenticate(token, crate::issuer::Wait::ForFetch)
+            .authenticate(
+                token,
+                &crate::dpop::Presented::bearer(),
+                crate::issuer::Wait::ForFetch,
+            )
             .await
     }
 

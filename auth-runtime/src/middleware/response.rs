@@ -12,6 +12,7 @@ use tracing::Span;
 use tracing::field::{Empty, display};
 
 use super::Policy;
+use crate::dpop::{Presented, Scheme};
 use crate::error::AuthError;
 use crate::metrics;
 use crate::principal::Principal;
@@ -176,6 +177,16 @@ impl HeadCopy {
             version: head.version,
             peer_addr: head.peer_addr,
         }
+    }
+
+    /// How the token of the request this is the head of was presented, with its `headers`.
+    pub(super) fn presented<'a>(
+        &'a self,
+        headers: &'a HeaderMap,
+        scheme: Scheme,
+        secure: bool,
+    ) -> Presented<'a> {
+        Presented::from_parts(&self.method, &self.uri, headers, scheme, secure)
     }
 
     /// A request carrying this head and `headers`, to answer for one that routing consumed.

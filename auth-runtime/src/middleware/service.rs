@@ -19,10 +19,11 @@ use tracing::field::display;
 use tracing::{Instrument as _, Span};
 
 use super::Policy;
-use super::authenticator::bearer_token;
+use super::authenticator::credentials;
 use super::response::{HeadCopy, auth_span, caller_span, finish, finish_routed, reject};
 use crate::anonymous;
 use crate::context::SecurityContext;
+use crate::dpop::{Presented, Scheme};
 use crate::error::AuthError;
 use crate::issuer::Wait;
 use crate::principal::Principal;
@@ -145,7 +146,7 @@ where
             // is an ordinary response that outer middleware still decorates.
             return self.authenticate_first(req);
         }
-        if bearer_token(req.headers()).is_ok() {
+        if credentials(req.headers()).is_ok() {
             // An anonymous resource may answer, and the request carries a token. It is checked
             // before routing, so that the identity is in the request's extensions when the
             // handler runs (`web::ReqData<Principal>`); an anonymous route ignores the outcome.
@@ -163,16 +164,15 @@ where
     /// No anonymous route can answer: the token decides, before routing.
     fn authenticate_first(&self, req: ServiceRequest) -> JwtAuthFuture<S::Future, B> {
         let (policy, service) = (Arc::clone(&self.policy), Rc::clone(&self.service));
-        let token = bearer_token(req.headers());
-        let seen = token
+        let presented = credentials(req.headers());
+        let seen = presented
             .as_ref()
             .ok()
-            .and_then(|token| policy.authenticator.seen(token));
+            .and_then(|(_, token)| policy.authenticator.seen(token));
         // A cached verdict with nothing to wait for or report: the span opens with the caller
         // in it, rather than having it recorded once the span is open.
-        if let Some(principal) = seen
-            .as_deref()
-            .and_then(|entry| policy.authenticator.at_once(entry))
+        if let (Ok((scheme, _)), Some(entry)) = (&presented, seen.as_deref())
+            && let Some(principal) = policy.authenticator.at_once(entry, *scheme)
         {
             let span = caller_span(&req, &principal);
             return JwtAuthFuture::authenticating(
@@ -183,11 +183,12 @@ where
         let span = auth_span(&req);
         JwtAuthFuture::authenticating(
             async move {
-                let verdict = match bearer_token(req.headers()) {
-                    Ok(token) => {
+                let verdict = match credentials(req.headers()) {
+                    Ok((scheme, token)) => {
+                        let presented = Presented::of(&req, scheme);
                         policy
                             .authenticator
-                            .authenticate_seen(token, seen, Wait::ForFetch)
+                            .authenticate_seen(token, seen, &presented, Wait::ForFetch)
                             .await
                     }
                     Err(err) => Err(err),
@@ -210,8 +211,13 @@ where
         let span = auth_span(&req);
         JwtAuthFuture::authenticating(
             async move {
-                let token = bearer_token(req.headers()).unwrap_or_default();
-                let err = match policy.authenticator.authenticate(token, Wait::Never).await {
+                let (scheme, token) = credentials(req.headers()).unwrap_or((Scheme::Bearer, ""));
+                let presented = Presented::of(&req, scheme);
+                let verdict = policy
+                    .authenticator
+                    .authenticate(token, &presented, Wait::Never)
+                    .await;
+                let err = match verdict {
                     Ok(principal) => {
                         return run(&policy, &*service, req, principal, Recorded::No).await;
                     }
@@ -227,6 +233,8 @@ where
                 let token = needs_fetch.then(|| Box::<str>::from(token));
                 let head = HeadCopy::of(&req);
                 let headers = req.headers().clone();
+                // What a proof checked after routing is checked against.
+                let secure = req.app_config().secure();
                 let (routed, anonymous) = anonymous::route(|| service.call(req));
                 if anonymous {
                     let res = SecurityContext::anonymous_scope(routed).await?;
@@ -237,7 +245,11 @@ where
                     // through the task-local scope, too late for the request's extensions.
                     Some(token) => match policy
                         .authenticator
-                        .authenticate(&token, Wait::ForFetch)
+                        .authenticate(
+                            &token,
+                            &head.presented(&headers, scheme, secure),
+                            Wait::ForFetch,
+                        )
                         .await
                     {
                         Ok(principal) => {

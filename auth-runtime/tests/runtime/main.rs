@@ -9,6 +9,7 @@ mod cache;
 mod config;
 mod context;
 mod discovery;
+mod dpop;
 mod extractors;
 mod issuers;
 mod jwks;

@@ -66,9 +66,13 @@ use serde_json::{Value, json};
 
 use crate::algorithm::Algorithm;
 use crate::clock::now;
+
+mod dpop;
+
 use crate::config::{AuthConfig, DEFAULT_JWKS_PATH, DISCOVERY_PATH, RawConfig};
 use crate::config_error::ConfigError;
 use crate::revocation::{REVOCATION_PATH, RevocationPage, RevokedToken};
+pub use dpop::{DpopKey, DpopProof};
 
 /// The audience tokens get unless told otherwise.
 pub const DEFAULT_AUDIENCE: &str = "test-api";

@@ -1,0 +1,280 @@
+//! Sender-constrained tokens (DPoP, RFC 9449): a token bound to a key (`cnf.jkt`) is accepted
+//! only with a fresh proof, signed by that key, for the very request it comes with.
+//!
+//! - `proof`: one proof checked in full; `key`: its public key and thumbprint; `htu`: URLs
+//!   in the one form they are compared in; `replay`: each proof accepted once, in bounded
+//!   memory; `challenge`: the `DPoP` challenge of 401 answers.
+
+mod challenge;
+mod htu;
+mod key;
+mod proof;
+mod reason;
+mod replay;
+
+use actix_web::dev::ServiceRequest;
+use actix_web::http::header::{self, HeaderMap};
+use actix_web::http::{Method, Uri};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+pub(crate) use challenge::DpopChallenge;
+pub(crate) use htu::normalise;
+pub use reason::DpopReason;
+
+use crate::algorithm::Algorithm;
+use crate::claims::RawClaims;
+use crate::clock::now;
+use crate::config::{AuthConfig, IssuerConfig};
+use crate::error::{AuthError, InvalidReason};
+use proof::Expected;
+use replay::ReplayRecord;
+
+/// Whether an issuer's tokens may, must, or must not be DPoP-bound (`dpop` in the
+/// configuration).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DpopMode {
+    /// Unbound tokens as `Bearer`, bound tokens as `DPoP` with a proof. The default.
+    #[default]
+    Allowed,
+    /// Only bound tokens, as `DPoP` with a proof.
+    Required,
+    /// Only unbound tokens, as `Bearer`: a bound token is refused, since its binding could
+    /// not be checked.
+    Off,
+}
+
+/// The proof algorithms an issuer accepts unless its `dpop_algorithms` says otherwise.
+pub(crate) const DEFAULT_DPOP_ALGORITHMS: [Algorithm; 7] = [
+    Algorithm::ES256,
+    Algorithm::EdDSA,
+    Algorithm::RS256,
+    Algorithm::PS256,
+    Algorithm::MlDsa44,
+    Algorithm::MlDsa65,
+    Algorithm::MlDsa87,
+];
+
+/// The scheme of the `Authorization` header a token came in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Scheme {
+    Bearer,
+    Dpop,
+}
+
+/// One issuer's DPoP rules.
+#[derive(Debug)]
+pub(crate) struct DpopRules {
+    mode: DpopMode,
+    algorithms: Box<[Algorithm]>,
+    max_age: u64,
+    leeway: u64,
+}
+
+impl DpopRules {
+    pub(crate) fn new(config: &IssuerConfig) -> DpopRules {
+        DpopRules {
+            mode: config.dpop(),
+            algorithms: Box::from(config.dpop_algorithms()),
+            max_age: config.dpop_max_age_seconds(),
+            leeway: config.leeway_seconds(),
+        }
+    }
+
+    /// Whether a token of this issuer, sent as `Bearer`, may pass without looking further:
+    /// not bound, and unbound tokens are allowed.
+    pub(crate) fn passes_as_bearer(&self, raw: &RawClaims) -> bool {
+        self.mode != DpopMode::Required && !raw.contains_key("cnf")
+    }
+}
+
+/// What all issuers share: where the app is reached from, and the proofs seen.
+pub(crate) struct Dpop {
+    /// The configured `public_url`s, normalised, without a trailing `/`.
+    public_urls: Box<[String]>,
+    replay: ReplayRecord,
+}
+
+impl Dpop {
+    pub(crate) fn new(config: &AuthConfig) -> Dpop {
+        Dpop {
+            public_urls: config
+                .public_urls()
+                .iter()
+                .filter_map(|url| normalise(url))
+                .map(|url| url.trim_end_matches('/').to_owned())
+                .collect(),
+            replay: ReplayRecord::new(config.dpop_replay_max_entries()),
+        }
+    }
+
+    /// Checks how `token`, whose claims are `raw`, was presented against its issuer's
+    /// `rules`: the scheme, the binding, and for `DPoP` the proof, which is then spent.
+    pub(crate) fn check(
+        &self,
+        rules: &DpopRules,
+        raw: &RawClaims,
+        token: &str,
+        presented: &Presented<'_>,
+    ) -> Result<(), AuthError> {
+        let refused = AuthError::InvalidToken;
+        let jkt = bound_key(raw)?;
+        let scheme = presented.scheme;
+        if rules.mode == DpopMode::Off && (jkt.is_some() || scheme == Scheme::Dpop) {
+            return Err(refused(InvalidReason::DpopNotAccepted));
+        }
+        if scheme == Scheme::Bearer {
+            return match (jkt, rules.mode) {
+                (Some(_), _) => Err(refused(InvalidReason::DpopBound)),
+                (None, DpopMode::Required) => Err(refused(InvalidReason::NotDpopBound)),
+                (None, _) => Ok(()),
+            };
+        }
+        let jkt = jkt.ok_or(refused(InvalidReason::NotDpopBound))?;
+        let Some(request) = &presented.request else {
+            return Err(AuthError::InvalidDpopProof(DpopReason::Missing));
+        };
+        let mut proofs = request.headers.get_all(DPOP);
+        let proof = match (proofs.next(), proofs.next()) {
+            (None, _) => return Err(AuthError::InvalidDpopProof(DpopReason::Missing)),
+            (Some(_), Some(_)) => return Err(AuthError::InvalidDpopProof(DpopReason::Multiple)),
+            (Some(proof), None) => proof
+                .to_str()
+                .map_err(|_| AuthError::InvalidDpopProof(DpopReason::Malformed))?,
+        };
+        let urls = self.urls_of(request);
+        let now = now();
+        let expected = Expected {
+            method: request.method,
+            urls: &urls,
+            token,
+            jkt,
+            algorithms: &rules.algorithms,
+            max_age: rules.max_age,
+            leeway: rules.leeway,
+            now,
+        };
+        let checked = proof::check(proof, &expected).map_err(AuthError::InvalidDpopProof)?;
+        self.replay
+            .record(checked.id, checked.expires, now)
+            .map_err(AuthError::InvalidDpopProof)
+    }
+
+    /// The URLs the request may have been sent to: under each `public_url`, or else as its
+    /// scheme and `Host` say.
+    fn urls_of(&self, request: &RequestParts<'_>) -> Vec<String> {
+        if !self.public_urls.is_empty() {
+            return self
+                .public_urls
+                .iter()
+                .filter_map(|base| normalise(&format!("{base}{}", request.path)))
+                .collect();
+        }
+        let scheme = if request.secure { "https" } else { "http" };
+        request
+            .host
+            .and_then(|host| normalise(&format!("{scheme}://{host}{}", request.path)))
+            .into_iter()
+            .collect()
+    }
+}
+
+/// [`proof::check`] with the default rules, for `__private::check_dpop_proof`.
+pub(crate) fn check_proof_for_fuzzing(
+    proof: &str,
+    url: &str,
+    token: &str,
+    jkt: &str,
+    now: u64,
+) -> Result<(), DpopReason> {
+    let urls: Vec<String> = normalise(url).into_iter().collect();
+    let expected = Expected {
+        method: "GET",
+        urls: &urls,
+        token,
+        jkt,
+        algorithms: &DEFAULT_DPOP_ALGORITHMS,
+        max_age: 60,
+        leeway: 30,
+        now,
+    };
+    proof::check(proof, &expected).map(|_| ())
+}
+
+/// The `DPoP` request header.
+const DPOP: &str = "dpop";
+
+/// The thumbprint a token is bound to: `cnf.jkt`. A `cnf` that binds the token some other
+/// way (a certificate, say) is refused, since that binding cannot be checked here.
+pub(crate) fn bound_key(raw: &RawClaims) -> Result<Option<&str>, AuthError> {
+    match raw.get("cnf") {
+        None => Ok(None),
+        Some(Value::Object(cnf)) => match cnf.get("jkt") {
+            Some(Value::String(jkt)) => Ok(Some(jkt)),
+            _ => Err(AuthError::InvalidToken(
+                InvalidReason::UnsupportedConfirmation,
+            )),
+        },
+        Some(_) => Err(AuthError::InvalidToken(
+            InvalidReason::UnsupportedConfirmation,
+        )),
+    }
+}
+
+/// How a request presented its token: the scheme, and the parts of the request a proof
+/// speaks of.
+pub(crate) struct Presented<'a> {
+    pub(crate) scheme: Scheme,
+    request: Option<RequestParts<'a>>,
+}
+
+struct RequestParts<'a> {
+    method: &'a str,
+    /// The path as sent (percent-encoded), without the query.
+    path: &'a str,
+    host: Option<&'a str>,
+    secure: bool,
+    headers: &'a HeaderMap,
+}
+
+impl<'a> Presented<'a> {
+    /// A token given outside any request ([`JwtAuth::authenticate`](crate::JwtAuth::authenticate)):
+    /// as `Bearer`, with no proof.
+    pub(crate) fn bearer() -> Presented<'static> {
+        Presented {
+            scheme: Scheme::Bearer,
+            request: None,
+        }
+    }
+
+    /// The token of `req`, sent with `scheme`.
+    pub(crate) fn of(req: &'a ServiceRequest, scheme: Scheme) -> Presented<'a> {
+        let secure = req.app_config().secure();
+        Presented::from_parts(req.method(), req.uri(), req.headers(), scheme, secure)
+    }
+
+    /// The token of a request made of these parts; `secure`: it came over TLS.
+    pub(crate) fn from_parts(
+        method: &'a Method,
+        uri: &'a Uri,
+        headers: &'a HeaderMap,
+        scheme: Scheme,
+        secure: bool,
+    ) -> Presented<'a> {
+        let host = headers
+            .get(header::HOST)
+            .and_then(|host| host.to_str().ok())
+            .or_else(|| uri.authority().map(|authority| authority.as_str()));
+        Presented {
+            scheme,
+            request: Some(RequestParts {
+                method: method.as_str(),
+                path: uri.path(),
+                host,
+                secure: secure || uri.scheme_str() == Some("https"),
+                headers,
+            }),
+        }
+    }
+}
