@@ -43,6 +43,18 @@ pub fn check_dpop_proof(
     crate::dpop::check_proof_for_fuzzing(proof, url, token, jkt, now)
 }
 
+/// DPoP at a token endpoint (auth-server): a proof checked without an access token, its
+/// key's thumbprint, and the proofs spent.
+pub use crate::dpop::{
+    DEFAULT_DPOP_ALGORITHMS, ProofReplay, TokenEndpointProof, check_token_endpoint_proof,
+};
+
+/// `url` in the one form DPoP compares URLs in; `None` for anything but an absolute http(s)
+/// URL.
+pub fn normalise_url(url: &str) -> Option<String> {
+    crate::dpop::normalise(url)
+}
+
 use crate::context::SecurityContext;
 use crate::error::AuthError;
 use crate::principal::Principal;

@@ -46,7 +46,7 @@ pub enum DpopMode {
 }
 
 /// The proof algorithms an issuer accepts unless its `dpop_algorithms` says otherwise.
-pub(crate) const DEFAULT_DPOP_ALGORITHMS: [Algorithm; 7] = [
+pub const DEFAULT_DPOP_ALGORITHMS: [Algorithm; 7] = [
     Algorithm::ES256,
     Algorithm::EdDSA,
     Algorithm::RS256,
@@ -148,8 +148,8 @@ impl Dpop {
         let expected = Expected {
             method: request.method,
             urls: &urls,
-            token,
-            jkt,
+            token: Some(token),
+            jkt: Some(jkt),
             algorithms: &rules.algorithms,
             max_age: rules.max_age,
             leeway: rules.leeway,
@@ -192,14 +192,68 @@ pub(crate) fn check_proof_for_fuzzing(
     let expected = Expected {
         method: "GET",
         urls: &urls,
-        token,
-        jkt,
+        token: Some(token),
+        jkt: Some(jkt),
         algorithms: &DEFAULT_DPOP_ALGORITHMS,
         max_age: 60,
         leeway: 30,
         now,
     };
     proof::check(proof, &expected).map(|_| ())
+}
+
+/// A proof sent to a token endpoint, checked: its key's thumbprint, to bind what is issued.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenEndpointProof {
+    /// The RFC 7638 thumbprint of the proof's key.
+    pub thumbprint: String,
+    id: u128,
+    expires: u64,
+}
+
+/// Proofs seen by a token endpoint, each accepted once (per process).
+pub struct ProofReplay(ReplayRecord);
+
+impl ProofReplay {
+    /// A record of at most `max_entries` proofs.
+    pub fn new(max_entries: usize) -> ProofReplay {
+        ProofReplay(ReplayRecord::new(max_entries))
+    }
+
+    /// Spends `proof`: `Err(Replayed)` when it was seen before.
+    pub fn spend(&self, proof: &TokenEndpointProof, now: u64) -> Result<(), DpopReason> {
+        self.0.record(proof.id, proof.expires, now)
+    }
+}
+
+/// Checks a proof sent to a token endpoint (no access token with it, any key): `method` and
+/// `url` are the endpoint's (the URL as clients reach it), `algorithms` those taken.
+pub fn check_token_endpoint_proof(
+    proof: &str,
+    method: &str,
+    url: &str,
+    algorithms: &[Algorithm],
+    max_age: u64,
+    leeway: u64,
+    now: u64,
+) -> Result<TokenEndpointProof, DpopReason> {
+    let urls: Vec<String> = normalise(url).into_iter().collect();
+    let expected = Expected {
+        method,
+        urls: &urls,
+        token: None,
+        jkt: None,
+        algorithms,
+        max_age,
+        leeway,
+        now,
+    };
+    let checked = proof::check(proof, &expected)?;
+    Ok(TokenEndpointProof {
+        thumbprint: checked.thumbprint,
+        id: checked.id,
+        expires: checked.expires,
+    })
 }
 
 /// The `DPoP` request header.

@@ -29,10 +29,12 @@ pub(crate) struct Expected<'a> {
     /// The URLs the request may have been sent to, normalised (see [`normalise`]): one,
     /// or one per configured `public_url`.
     pub(crate) urls: &'a [String],
-    /// The access token sent with the proof.
-    pub(crate) token: &'a str,
-    /// The thumbprint the token is bound to.
-    pub(crate) jkt: &'a str,
+    /// The access token sent with the proof, whose hash `ath` must be; `None` at a token
+    /// endpoint, where no access token is sent (and `ath` is not read).
+    pub(crate) token: Option<&'a str>,
+    /// The thumbprint the token is bound to; `None` where any key may prove (a token
+    /// endpoint binding what it issues to the proof's key).
+    pub(crate) jkt: Option<&'a str>,
     /// The algorithms the token's issuer accepts for proofs.
     pub(crate) algorithms: &'a [Algorithm],
     /// How old a proof may be, in seconds, before the leeway.
@@ -50,6 +52,8 @@ pub(crate) struct Checked {
     pub(crate) id: u128,
     /// The last second at which it would still be accepted.
     pub(crate) expires: u64,
+    /// The RFC 7638 thumbprint of the proof's key.
+    pub(crate) thumbprint: String,
 }
 
 /// Checks `proof` against `expected`, in an order that costs an attacker's proof as little as
@@ -83,7 +87,7 @@ pub(crate) fn check(proof: &str, expected: &Expected<'_>) -> Result<Checked, Dpo
         return Err(DpopReason::BadKey);
     };
     let key = proof_key(jwk, alg)?;
-    if key.thumbprint != expected.jkt {
+    if expected.jkt.is_some_and(|jkt| key.thumbprint != jkt) {
         return Err(DpopReason::WrongKey);
     }
     let mut signature = [0u8; MAX_SIGNATURE_BYTES];
@@ -112,7 +116,7 @@ pub(crate) fn check(proof: &str, expected: &Expected<'_>) -> Result<Checked, Dpo
             .ok_or(DpopReason::MissingClaim)?,
         _ => return Err(DpopReason::MissingClaim),
     };
-    let (htm, htu, ath) = (text("htm")?, text("htu")?, text("ath")?);
+    let (htm, htu) = (text("htm")?, text("htu")?);
     if htm != expected.method {
         return Err(DpopReason::WrongMethod);
     }
@@ -129,12 +133,15 @@ pub(crate) fn check(proof: &str, expected: &Expected<'_>) -> Result<Checked, Dpo
     if expires < expected.now {
         return Err(DpopReason::Stale);
     }
-    if ath != token_hash(expected.token) {
+    if let Some(token) = expected.token
+        && text("ath")? != token_hash(token)
+    {
         return Err(DpopReason::WrongTokenHash);
     }
     Ok(Checked {
         id: proof_id(&key.thumbprint, jti),
         expires,
+        thumbprint: key.thumbprint,
     })
 }
 
