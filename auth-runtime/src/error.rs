@@ -167,6 +167,10 @@ pub enum AuthError {
     /// The token came as `Authorization: DPoP` and its proof failed a check. 401, with a
     /// `DPoP` challenge naming `invalid_dpop_proof`.
     InvalidDpopProof(DpopReason),
+    /// The token came as `Authorization: DPoP` with a valid proof, and `dpop_nonce` is on:
+    /// the proof carries no nonce, or one too old. 401 `use_dpop_nonce`, with a fresh nonce
+    /// in `DPoP-Nonce` for the client to retry with.
+    UseDpopNonce,
 }
 
 impl AuthError {
@@ -180,6 +184,7 @@ impl AuthError {
     /// | `algorithm_not_accepted` | `alg` not in `accepted_algorithms` | 401 |
     /// | `token_too_large`, `malformed_token`, `missing_algorithm`, `unknown_key`, `ambiguous_key`, `key_algorithm_mismatch`, `bad_signature`, `missing_expiry`, `not_yet_valid`, `wrong_issuer`, `wrong_audience`, `duplicate_member`, `critical_header`, `bad_issued_at`, `issued_in_future`, `lifetime_too_long`, `wrong_type`, `unexpected_claims`, `dpop_bound_token`, `token_not_bound`, `dpop_not_accepted`, `unsupported_confirmation` | the [`InvalidReason`] | 401 |
     /// | `dpop_missing`, `dpop_multiple`, `dpop_too_large`, `dpop_malformed`, `dpop_duplicate_member`, `dpop_critical_header`, `dpop_wrong_type`, `dpop_algorithm_not_accepted`, `dpop_bad_key`, `dpop_private_key`, `dpop_key_algorithm_mismatch`, `dpop_bad_signature`, `dpop_missing_claim`, `dpop_wrong_method`, `dpop_wrong_url`, `dpop_stale`, `dpop_issued_in_future`, `dpop_wrong_token_hash`, `dpop_wrong_key`, `dpop_replayed`, `dpop_replay_unverifiable` | the [`DpopReason`] of a refused proof | 401 |
+    /// | `use_dpop_nonce` | `dpop_nonce` is on and the proof has no current nonce | 401 |
     /// | `revoked` | the token's `jti` is revoked | 401 |
     /// | `no_identity` | code asked for a caller where there is none | 401 |
     /// | `insufficient_role` | none of the roles required | 403 |
@@ -209,6 +214,7 @@ impl AuthError {
             AuthError::Revoked => "revoked",
             AuthError::RevocationUnavailable => "revocation_unavailable",
             AuthError::InvalidDpopProof(reason) => reason.code(),
+            AuthError::UseDpopNonce => "use_dpop_nonce",
         }
     }
 
@@ -256,6 +262,9 @@ impl AuthError {
             AuthError::InvalidDpopProof(reason) => {
                 format!("Invalid DPoP proof: {}", reason.as_str())
             }
+            AuthError::UseDpopNonce => {
+                "DPoP proof needs a nonce: retry with the DPoP-Nonce of this answer".to_owned()
+            }
         }
     }
 
@@ -273,6 +282,7 @@ impl AuthError {
             | AuthError::InvalidToken(_)
             | AuthError::Revoked => ("invalid_token", self.detail()),
             AuthError::InvalidDpopProof(_) => ("invalid_dpop_proof", self.detail()),
+            AuthError::UseDpopNonce => ("use_dpop_nonce", self.detail()),
         };
         // RFC 6750 allows %x20-21 / %x23-5B / %x5D-7E in error_description: no quote, no
         // backslash, nothing outside printable ASCII.
@@ -285,7 +295,7 @@ impl AuthError {
             })
             .collect();
         let scheme = match self {
-            AuthError::InvalidDpopProof(_) => "DPoP",
+            AuthError::InvalidDpopProof(_) | AuthError::UseDpopNonce => "DPoP",
             _ => "Bearer",
         };
         let mut challenge = format!(

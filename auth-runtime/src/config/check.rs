@@ -25,6 +25,9 @@ impl RawConfig {
             error_format: self.error_format,
             public_urls: public_urls(&self.public_url.0)?,
             dpop_replay_max_entries: dpop_replay_max_entries(self.dpop_replay_max_entries)?,
+            dpop_nonce: self.dpop_nonce,
+            dpop_nonce_seconds: dpop_nonce_seconds(self.dpop_nonce_seconds)?,
+            dpop_nonce_secret: dpop_nonce_secret(&self.dpop_nonce_secret)?,
         };
         if !self.enabled {
             // Nothing is ever validated, so no issuer is needed.
@@ -199,6 +202,34 @@ fn dpop_replay_max_entries(entries: usize) -> Result<usize, ConfigError> {
         ));
     }
     Ok(entries)
+}
+
+fn dpop_nonce_seconds(seconds: u64) -> Result<u64, ConfigError> {
+    if !(5..=3600).contains(&seconds) {
+        return Err(ConfigError::at(
+            format!("{SECTION}.dpop_nonce_seconds"),
+            ConfigErrorKind::OutOfRange,
+            format!("{SECTION}.dpop_nonce_seconds is {seconds}: give 5 to 3600 (default 60)"),
+        ));
+    }
+    Ok(seconds)
+}
+
+fn dpop_nonce_secret(secret: &SharedSecret) -> Result<Option<SharedSecret>, ConfigError> {
+    if secret.is_empty() {
+        return Ok(None);
+    }
+    if secret.expose().len() < 32 {
+        return Err(ConfigError::at(
+            format!("{SECTION}.dpop_nonce_secret"),
+            ConfigErrorKind::OutOfRange,
+            format!(
+                "{SECTION}.dpop_nonce_secret is shorter than 32 bytes: give 32 random bytes or \
+                 more, the same on every instance (AUTH_CLIENT__DPOP_NONCE_SECRET)"
+            ),
+        ));
+    }
+    Ok(Some(secret.clone()))
 }
 
 fn check_max_token_bytes(max_token_bytes: usize) -> Result<(), ConfigError> {

@@ -228,6 +228,9 @@ pub struct AuthConfig {
     error_format: ErrorFormat,
     public_urls: Vec<String>,
     dpop_replay_max_entries: usize,
+    dpop_nonce: bool,
+    dpop_nonce_seconds: u64,
+    dpop_nonce_secret: Option<SharedSecret>,
 }
 
 /// The body of the 401/403/503 answers the middleware and the attributes give (a
@@ -378,6 +381,26 @@ impl AuthConfig {
     /// The most DPoP proofs remembered to refuse their replay.
     pub fn dpop_replay_max_entries(&self) -> usize {
         self.dpop_replay_max_entries
+    }
+
+    /// Whether DPoP proofs must carry a nonce this app gave out.
+    pub fn dpop_nonce(&self) -> bool {
+        self.dpop_nonce
+    }
+
+    /// How long one nonce window lasts.
+    pub fn dpop_nonce_window(&self) -> Duration {
+        Duration::from_secs(self.dpop_nonce_seconds)
+    }
+
+    /// Whether nonces are made under a configured secret (shared by instances) rather than
+    /// one of this process.
+    pub fn has_dpop_nonce_secret(&self) -> bool {
+        self.dpop_nonce_secret.is_some()
+    }
+
+    pub(crate) fn dpop_nonce_secret(&self) -> Option<&SharedSecret> {
+        self.dpop_nonce_secret.as_ref()
     }
 }
 

@@ -120,6 +120,19 @@ pub struct RawConfig {
     /// more arrive within their validity, the oldest make room and proofs no newer than
     /// those are refused until they expire. Default 250000.
     pub dpop_replay_max_entries: usize,
+    /// `true`: DPoP proofs must carry a nonce this app gave out (RFC 9449 section 9): a
+    /// proof without one, or with one too old, is answered 401 `use_dpop_nonce` with a fresh
+    /// nonce in `DPoP-Nonce`, and every answer to a DPoP request carries the current one.
+    /// A proof then stops working once its nonce is two windows old, whatever its `iat`
+    /// says. Default `false`.
+    pub dpop_nonce: bool,
+    /// How long one nonce window lasts, in seconds; a nonce is accepted in its window and
+    /// the next. Default 60.
+    pub dpop_nonce_seconds: u64,
+    /// The secret nonces are made under, at least 32 bytes, the same on every instance so
+    /// that each accepts the others' nonces (`AUTH_CLIENT__DPOP_NONCE_SECRET`). Default
+    /// empty: a random secret per process, fine for a single instance.
+    pub dpop_nonce_secret: SharedSecret,
     /// Several trusted issuers, each with its own keys, algorithms, audience and role
     /// mapping; the token's `iss` picks one before any key is looked up. Default empty: the
     /// one issuer described by the keys above.
@@ -164,6 +177,9 @@ impl Default for RawConfig {
             dpop_max_age_seconds: 60,
             public_url: PublicUrls::default(),
             dpop_replay_max_entries: 250_000,
+            dpop_nonce: false,
+            dpop_nonce_seconds: 60,
+            dpop_nonce_secret: SharedSecret::default(),
             issuers: Vec::new(),
         }
     }

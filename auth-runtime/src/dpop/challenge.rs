@@ -1,11 +1,15 @@
 //! The `DPoP` challenge of 401 answers (RFC 9449 section 7.1), next to the `Bearer` one
 //! where both schemes are accepted.
 
+use std::sync::Arc;
+
 use actix_web::HttpResponse;
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
 
-use super::DpopMode;
+use super::nonce::Nonces;
+use super::{DPOP_NONCE, DpopMode};
+use crate::clock::now;
 use crate::config::AuthConfig;
 
 /// How 401 answers name the `DPoP` scheme, for a configuration where some issuer takes it.
@@ -15,12 +19,14 @@ pub(crate) struct DpopChallenge {
     algs: String,
     /// Whether some issuer still takes tokens as `Bearer`.
     bearer: bool,
+    /// Server nonces, when `dpop_nonce` is on: every 401 carries the current one.
+    nonces: Option<Arc<Nonces>>,
 }
 
 impl DpopChallenge {
     /// The challenge of `config`; `None` when no issuer takes DPoP, and 401 answers stay as
     /// they are.
-    pub(crate) fn new(config: &AuthConfig) -> Option<DpopChallenge> {
+    pub(crate) fn new(config: &AuthConfig, nonces: Option<Arc<Nonces>>) -> Option<DpopChallenge> {
         let mut algs: Vec<&str> = Vec::new();
         let mut bearer = false;
         for issuer in config.issuers() {
@@ -37,6 +43,7 @@ impl DpopChallenge {
         (!algs.is_empty()).then(|| DpopChallenge {
             algs: format!("algs=\"{}\"", algs.join(" ")),
             bearer,
+            nonces,
         })
     }
 
@@ -48,6 +55,12 @@ impl DpopChallenge {
             return;
         }
         let headers = response.headers_mut();
+        if let Some(nonces) = &self.nonces {
+            headers.insert(
+                header::HeaderName::from_static(DPOP_NONCE),
+                nonces.current(now()),
+            );
+        }
         let ours = headers
             .get(header::WWW_AUTHENTICATE)
             .and_then(|value| value.to_str().ok())

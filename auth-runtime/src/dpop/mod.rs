@@ -8,12 +8,15 @@
 mod challenge;
 mod htu;
 mod key;
+mod nonce;
 mod proof;
 mod reason;
 mod replay;
 
 use actix_web::dev::ServiceRequest;
-use actix_web::http::header::{self, HeaderMap};
+use std::sync::Arc;
+
+use actix_web::http::header::{self, HeaderMap, HeaderValue};
 use actix_web::http::{Method, Uri};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -27,6 +30,7 @@ use crate::claims::RawClaims;
 use crate::clock::now;
 use crate::config::{AuthConfig, IssuerConfig};
 use crate::error::{AuthError, InvalidReason};
+use nonce::Nonces;
 use proof::Expected;
 use replay::ReplayRecord;
 
@@ -94,11 +98,24 @@ pub(crate) struct Dpop {
     /// The configured `public_url`s, normalised, without a trailing `/`.
     public_urls: Box<[String]>,
     replay: ReplayRecord,
+    /// Server nonces, when `dpop_nonce` is on.
+    nonces: Option<Arc<Nonces>>,
 }
 
 impl Dpop {
     pub(crate) fn new(config: &AuthConfig) -> Dpop {
+        let nonces = config.dpop_nonce().then(|| {
+            let secret = config
+                .dpop_nonce_secret()
+                .map(|secret| secret.expose().as_bytes());
+            Arc::new(Nonces::new(
+                secret,
+                config.dpop_nonce_window().as_secs(),
+                now(),
+            ))
+        });
         Dpop {
+            nonces,
             public_urls: config
                 .public_urls()
                 .iter()
@@ -156,9 +173,27 @@ impl Dpop {
             now,
         };
         let checked = proof::check(proof, &expected).map_err(AuthError::InvalidDpopProof)?;
+        if let Some(nonces) = &self.nonces
+            && !checked
+                .nonce
+                .as_deref()
+                .is_some_and(|nonce| nonces.accepts(nonce, now))
+        {
+            return Err(AuthError::UseDpopNonce);
+        }
         self.replay
             .record(checked.id, checked.expires, now)
             .map_err(AuthError::InvalidDpopProof)
+    }
+
+    /// The nonce to send with an answer, when nonces are on.
+    pub(crate) fn nonce_header(&self) -> Option<HeaderValue> {
+        self.nonces.as_ref().map(|nonces| nonces.current(now()))
+    }
+
+    /// The nonces, for the challenge of 401 answers.
+    pub(crate) fn nonces(&self) -> Option<Arc<Nonces>> {
+        self.nonces.clone()
     }
 
     /// The URLs the request may have been sent to: under each `public_url`, or else as its
@@ -258,6 +293,9 @@ pub fn check_token_endpoint_proof(
 
 /// The `DPoP` request header.
 const DPOP: &str = "dpop";
+
+/// The header a server nonce is sent in.
+pub(crate) const DPOP_NONCE: &str = "dpop-nonce";
 
 /// The thumbprint a token is bound to: `cnf.jkt`. A `cnf` that binds the token some other
 /// way (a certificate, say) is refused, since that binding cannot be checked here.

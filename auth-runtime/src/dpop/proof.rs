@@ -54,6 +54,8 @@ pub(crate) struct Checked {
     pub(crate) expires: u64,
     /// The RFC 7638 thumbprint of the proof's key.
     pub(crate) thumbprint: String,
+    /// The server nonce the proof carries, if any.
+    pub(crate) nonce: Option<String>,
 }
 
 /// Checks `proof` against `expected`, in an order that costs an attacker's proof as little as
@@ -138,10 +140,16 @@ pub(crate) fn check(proof: &str, expected: &Expected<'_>) -> Result<Checked, Dpo
     {
         return Err(DpopReason::WrongTokenHash);
     }
+    let nonce = match claims.get("nonce") {
+        None => None,
+        Some(Value::String(nonce)) => Some(nonce.clone()),
+        Some(_) => return Err(DpopReason::MissingClaim),
+    };
     Ok(Checked {
         id: proof_id(&key.thumbprint, jti),
         expires,
         thumbprint: key.thumbprint,
+        nonce,
     })
 }
 

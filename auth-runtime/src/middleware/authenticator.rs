@@ -6,7 +6,7 @@
 
 use std::sync::Arc;
 
-use actix_web::http::header::{AUTHORIZATION, HeaderMap};
+use actix_web::http::header::{AUTHORIZATION, HeaderMap, HeaderValue};
 
 use crate::cache::{Entry, TokenCache, TokenCacheStats};
 use crate::clock::now;
@@ -64,6 +64,13 @@ impl Authenticator {
     ) -> Result<Principal, AuthError> {
         self.authenticate_seen(token, self.seen(token), presented, wait)
             .await
+    }
+
+    /// The server nonce to send to `principal` with its answer: when nonces are on and it
+    /// proved possession of a key.
+    pub(crate) fn nonce_for(&self, principal: &Principal) -> Option<HeaderValue> {
+        let header = self.dpop.nonce_header()?;
+        principal.is_sender_constrained().then_some(header)
     }
 
     /// What the verified-token cache holds for `token`.

@@ -201,7 +201,8 @@ impl JwtAuthBuilder {
         let validator = Validator::from_issuers(issuers.into(), self.config.max_token_bytes());
         let cache = (self.config.enabled() && self.config.token_cache_max_bytes() > 0)
             .then(|| Arc::new(TokenCache::new(self.config.token_cache_max_bytes())));
-        let challenge = DpopChallenge::new(&self.config).map(Arc::new);
+        let dpop = Arc::new(Dpop::new(&self.config));
+        let challenge = DpopChallenge::new(&self.config, dpop.nonces()).map(Arc::new);
         if challenge.is_some() && self.config.public_urls().is_empty() {
             tracing::warn!(
                 target: "auth_runtime::middleware",
@@ -213,7 +214,6 @@ impl JwtAuthBuilder {
             );
         }
         let responder = Responder::new(self.config.error_format(), self.error_handler, challenge);
-        let dpop = Arc::new(Dpop::new(&self.config));
         Ok(JwtAuth {
             policy: Arc::new(Policy {
                 authenticator: Authenticator::new(validator, cache, dpop),

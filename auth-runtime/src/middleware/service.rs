@@ -11,7 +11,7 @@ use std::task::{Context, Poll};
 
 use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{Service, ServiceRequest, ServiceResponse, forward_ready};
-use actix_web::http::header::HeaderMap;
+use actix_web::http::header::{HeaderMap, HeaderName, HeaderValue};
 use actix_web::{Error, HttpMessage as _};
 use pin_project_lite::pin_project;
 use tokio::task::futures::TaskLocalFuture;
@@ -23,7 +23,7 @@ use super::authenticator::credentials;
 use super::response::{HeadCopy, auth_span, caller_span, finish, finish_routed, reject};
 use crate::anonymous;
 use crate::context::SecurityContext;
-use crate::dpop::{Presented, Scheme};
+use crate::dpop::{DPOP_NONCE, Presented, Scheme};
 use crate::error::AuthError;
 use crate::issuer::Wait;
 use crate::principal::Principal;
@@ -254,8 +254,10 @@ where
                     {
                         Ok(principal) => {
                             record_caller(&principal);
+                            let nonce = policy.authenticator.nonce_for(&principal);
                             let res = SecurityContext::scope(Some(principal), routed).await?;
-                            return Ok(finish_routed(&policy.responder, res, false));
+                            let res = finish_routed(&policy.responder, res, false);
+                            return Ok(with_nonce(res, nonce));
                         }
                         Err(err) => err,
                     },
@@ -358,11 +360,24 @@ where
     S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = Error>,
 {
     req.extensions_mut().insert(principal.clone());
+    let nonce = policy.authenticator.nonce_for(&principal);
     let (routed, anonymous) = anonymous::route(|| service.call(req));
     if !anonymous && recorded == Recorded::No {
         record_caller(&principal);
     }
     let identity = (!anonymous).then_some(principal);
     let res = SecurityContext::scope(identity, routed).await?;
-    Ok(finish_routed(&policy.responder, res, anonymous))
+    Ok(with_nonce(
+        finish_routed(&policy.responder, res, anonymous),
+        nonce,
+    ))
+}
+
+/// `res` with the server nonce a DPoP caller is to use next, when there is one.
+fn with_nonce<B>(mut res: ServiceResponse<B>, nonce: Option<HeaderValue>) -> ServiceResponse<B> {
+    if let Some(nonce) = nonce {
+        res.headers_mut()
+            .insert(HeaderName::from_static(DPOP_NONCE), nonce);
+    }
+    res
 }

@@ -544,6 +544,16 @@ fn the_dpop_settings_are_read_and_checked() {
             "auth_client.dpop_replay_max_entries",
             "at least 1000",
         ),
+        (
+            |raw: &mut RawConfig| raw.dpop_nonce_seconds = 1,
+            "auth_client.dpop_nonce_seconds",
+            "5 to 3600",
+        ),
+        (
+            |raw: &mut RawConfig| raw.dpop_nonce_secret = "short".into(),
+            "auth_client.dpop_nonce_secret",
+            "32 bytes",
+        ),
     ] {
         let mut raw = defaults.clone();
         edit(&mut raw);
@@ -556,4 +566,107 @@ fn the_dpop_settings_are_read_and_checked() {
     off.dpop = DpopMode::Off;
     off.dpop_algorithms = vec![];
     assert!(off.validate().is_ok());
+}
+
+#[actix_web::test]
+async fn with_nonces_on_a_proof_needs_a_current_nonce_that_any_instance_sharing_the_secret_gave() {
+    let issuer = TestIssuer::start();
+    let secret = "a nonce secret of thirty-two bytes or more";
+    let config = |secret: &str| {
+        config_with(&issuer, |raw| {
+            raw.dpop_nonce = true;
+            raw.dpop_nonce_seconds = 5;
+            raw.dpop_nonce_secret = secret.into();
+        })
+    };
+    let one = serve(JwtAuth::new(config(secret)).unwrap());
+    let two = serve(JwtAuth::new(config(secret)).unwrap());
+    let stranger = serve(JwtAuth::new(config("")).unwrap());
+    let holder = DpopKey::generate(Algorithm::EdDSA);
+    let token = issuer.token().sub("kim").bound_to(&holder).sign();
+    let proof_for = |server: &Server, nonce: Option<&str>| {
+        let url = format!("{}/dpop/me", server.base);
+        let proof = holder.proof_builder("GET", &url).token(&token);
+        match nonce {
+            Some(nonce) => proof.claim("nonce", json!(nonce)).sign(),
+            None => proof.sign(),
+        }
+    };
+
+    // Without a nonce: 401 use_dpop_nonce, and the nonce to use.
+    let reply = call(&one, "/dpop/me", "DPoP", &token, &[&proof_for(&one, None)]).await;
+    assert_eq!(reply.status, 401);
+    assert_eq!(
+        reply.detail(),
+        "DPoP proof needs a nonce: retry with the DPoP-Nonce of this answer"
+    );
+    assert!(
+        challenges(&reply)[0].starts_with(&format!(
+            "DPoP {ALL_ALGS}, realm=\"api\", error=\"use_dpop_nonce\""
+        )),
+        "{:?}",
+        challenges(&reply)
+    );
+    let nonce = reply.header("dpop-nonce").to_owned();
+    assert!(!nonce.is_empty());
+
+    // With it: 200, here and at the other instance, each answer carrying a nonce.
+    for server in [&one, &two] {
+        let reply = call(
+            server,
+            "/dpop/me",
+            "DPoP",
+            &token,
+            &[&proof_for(server, Some(&nonce))],
+        )
+        .await;
+        assert_eq!(reply.status, 200, "{}", reply.body);
+        assert!(!reply.header("dpop-nonce").is_empty());
+    }
+    // An instance with another secret does not take it; a forged one is refused too.
+    let reply = call(
+        &stranger,
+        "/dpop/me",
+        "DPoP",
+        &token,
+        &[&proof_for(&stranger, Some(&nonce))],
+    )
+    .await;
+    assert_eq!(
+        reply.body["detail"],
+        "DPoP proof needs a nonce: retry with the DPoP-Nonce of this answer"
+    );
+    let last = if nonce.ends_with('A') { 'B' } else { 'A' };
+    let forged = format!("{}{last}", &nonce[..nonce.len() - 1]);
+    let reply = call(
+        &one,
+        "/dpop/me",
+        "DPoP",
+        &token,
+        &[&proof_for(&one, Some(&forged))],
+    )
+    .await;
+    assert_eq!(reply.status, 401);
+    assert!(reply.header("www-authenticate").contains("use_dpop_nonce"));
+
+    // A proof replayed at another instance passes while its nonce lasts: the replay record
+    // is per instance (the documented limit) ...
+    let captured = proof_for(&two, Some(&nonce));
+    let reply = call(&two, "/dpop/me", "DPoP", &token, &[&captured]).await;
+    assert_eq!(reply.status, 200);
+    let again = call(&two, "/dpop/me", "DPoP", &token, &[&captured]).await;
+    assert_eq!(again.detail(), "Invalid DPoP proof: proof already used");
+    // ... and stops working everywhere two windows after its nonce was made.
+    actix_web::rt::time::sleep(std::time::Duration::from_secs(11)).await;
+    let late = call(
+        &one,
+        "/dpop/me",
+        "DPoP",
+        &token,
+        &[&proof_for(&one, Some(&nonce))],
+    )
+    .await;
+    assert_eq!(late.status, 401);
+    assert!(late.header("www-authenticate").contains("use_dpop_nonce"));
+    assert_ne!(late.header("dpop-nonce"), nonce);
 }
