@@ -127,8 +127,7 @@ pub struct RouteDeclaration {
 }
 
 /// What the `#[requires_*]` attributes of one handler ask for, collected at link time for
-/// OpenAPI documents (feature `openapi`).
-#[cfg(feature = "openapi")]
+/// OpenAPI documents (feature `openapi`) and the scopes of the protected resource metadata.
 pub struct PolicyDeclaration {
     /// The handler's function name (utoipa's default `operation_id`).
     pub handler: &'static str,
@@ -142,11 +141,9 @@ pub struct PolicyDeclaration {
     pub routes: &'static [RouteDeclaration],
 }
 
-#[cfg(feature = "openapi")]
 inventory::collect!(PolicyDeclaration);
 
-/// Declares a handler's policy for OpenAPI documents; nothing without the feature `openapi`.
-#[cfg(feature = "openapi")]
+/// Declares a handler's policy for OpenAPI documents and the resource metadata.
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __declare_policy {
@@ -169,17 +166,20 @@ macro_rules! __declare_policy {
     };
 }
 
-/// Declares a handler's policy for OpenAPI documents; nothing without the feature `openapi`.
-#[cfg(not(feature = "openapi"))]
-#[doc(hidden)]
-#[macro_export]
-macro_rules! __declare_policy {
-    ($($ignored:tt)*) => {};
-}
-
 pub use crate::__declare_policy as declare_policy;
 
 inventory::collect!(AnonymousDeclaration);
+
+/// Every scope some `#[requires_scope]` of the program asks for, sorted, once each.
+pub(crate) fn declared_scopes() -> Vec<&'static str> {
+    let mut scopes: Vec<&'static str> = inventory::iter::<PolicyDeclaration>
+        .into_iter()
+        .flat_map(|decl| decl.scopes.iter().copied())
+        .collect();
+    scopes.sort_unstable();
+    scopes.dedup();
+    scopes
+}
 
 /// Every route declared by `#[allow_anonymous]` in the program.
 pub(crate) fn declared_routes() -> impl Iterator<Item = crate::AnonymousRoute> {

@@ -8,8 +8,8 @@ use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpRequest, HttpResponse, ResponseError};
 
+use crate::challenge::Challenge;
 use crate::config::ErrorFormat;
-use crate::dpop::DpopChallenge;
 use crate::error::AuthError;
 
 /// Seconds a client is told to wait when no key set is available.
@@ -25,8 +25,8 @@ pub(crate) type ErrorHandler =
 pub(crate) struct Responder {
     format: ErrorFormat,
     handler: Option<ErrorHandler>,
-    /// The `DPoP` challenge added to 401 answers, when some issuer takes DPoP.
-    dpop: Option<Arc<DpopChallenge>>,
+    /// What 401 answers carry past the error's own challenge (DPoP, nonce, metadata).
+    challenge: Option<Arc<Challenge>>,
 }
 
 impl Responder {
@@ -34,25 +34,25 @@ impl Responder {
     pub(crate) const DEFAULT: Responder = Responder {
         format: ErrorFormat::Json,
         handler: None,
-        dpop: None,
+        challenge: None,
     };
 
     pub(crate) fn new(
         format: ErrorFormat,
         handler: Option<ErrorHandler>,
-        dpop: Option<Arc<DpopChallenge>>,
+        challenge: Option<Arc<Challenge>>,
     ) -> Responder {
         Responder {
             format,
             handler,
-            dpop,
+            challenge,
         }
     }
 
     /// Whether an answer made by [`AuthError`]'s own `ResponseError` (the attributes, the
     /// `Principal` extractor, a handler returning `Err(AuthError)`) must be made again.
     pub(crate) fn reshapes(&self) -> bool {
-        self.handler.is_some() || self.format != ErrorFormat::Json || self.dpop.is_some()
+        self.handler.is_some() || self.format != ErrorFormat::Json || self.challenge.is_some()
     }
 
     /// The answer to `err` for `req`. The handler's response gives the body and its headers;
@@ -62,8 +62,8 @@ impl Responder {
     /// outer middleware sees it in `HttpResponse::error`.
     pub(crate) fn respond(&self, err: &AuthError, req: &HttpRequest) -> HttpResponse {
         let mut ours = err.response_in(self.format);
-        if let Some(dpop) = &self.dpop {
-            dpop.decorate(&mut ours);
+        if let Some(challenge) = &self.challenge {
+            challenge.decorate(&mut ours);
         }
         let Some(handler) = &self.handler else {
             return ours;
@@ -91,7 +91,7 @@ impl fmt::Debug for Responder {
         f.debug_struct("Responder")
             .field("format", &self.format)
             .field("handler", &self.handler.is_some())
-            .field("dpop", &self.dpop)
+            .field("challenge", &self.challenge)
             .finish()
     }
 }

@@ -28,7 +28,18 @@ impl RawConfig {
             dpop_nonce: self.dpop_nonce,
             dpop_nonce_seconds: dpop_nonce_seconds(self.dpop_nonce_seconds)?,
             dpop_nonce_secret: dpop_nonce_secret(&self.dpop_nonce_secret)?,
+            resource_metadata: self.resource_metadata,
         };
+        if config.resource_metadata && config.public_urls.is_empty() {
+            return Err(ConfigError::at(
+                format!("{SECTION}.resource_metadata"),
+                ConfigErrorKind::Missing,
+                format!(
+                    "{SECTION}.resource_metadata needs {SECTION}.public_url: the URL clients \
+                     reach this app at is the resource's identifier (AUTH_CLIENT__PUBLIC_URL)"
+                ),
+            ));
+        }
         if !self.enabled {
             // Nothing is ever validated, so no issuer is needed.
             return Ok(config);

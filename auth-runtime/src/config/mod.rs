@@ -231,6 +231,7 @@ pub struct AuthConfig {
     dpop_nonce: bool,
     dpop_nonce_seconds: u64,
     dpop_nonce_secret: Option<SharedSecret>,
+    resource_metadata: bool,
 }
 
 /// The body of the 401/403/503 answers the middleware and the attributes give (a
@@ -397,6 +398,11 @@ impl AuthConfig {
     /// one of this process.
     pub fn has_dpop_nonce_secret(&self) -> bool {
         self.dpop_nonce_secret.is_some()
+    }
+
+    /// Whether the middleware serves the protected resource metadata (RFC 9728).
+    pub fn resource_metadata(&self) -> bool {
+        self.resource_metadata
     }
 
     pub(crate) fn dpop_nonce_secret(&self) -> Option<&SharedSecret> {

@@ -133,6 +133,11 @@ pub struct RawConfig {
     /// that each accepts the others' nonces (`AUTH_CLIENT__DPOP_NONCE_SECRET`). Default
     /// empty: a random secret per process, fine for a single instance.
     pub dpop_nonce_secret: SharedSecret,
+    /// `true`: the middleware serves this app's protected resource metadata (RFC 9728) at
+    /// `/.well-known/oauth-protected-resource` without a token, and every 401 challenge
+    /// names it (`resource_metadata="..."`). Needs `public_url`, the resource's identifier.
+    /// Default `false`.
+    pub resource_metadata: bool,
     /// Several trusted issuers, each with its own keys, algorithms, audience and role
     /// mapping; the token's `iss` picks one before any key is looked up. Default empty: the
     /// one issuer described by the keys above.
@@ -180,6 +185,7 @@ impl Default for RawConfig {
             dpop_nonce: false,
             dpop_nonce_seconds: 60,
             dpop_nonce_secret: SharedSecret::default(),
+            resource_metadata: false,
             issuers: Vec::new(),
         }
     }

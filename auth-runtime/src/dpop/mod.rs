@@ -3,9 +3,8 @@
 //!
 //! - `proof`: one proof checked in full; `key`: its public key and thumbprint; `htu`: URLs
 //!   in the one form they are compared in; `replay`: each proof accepted once, in bounded
-//!   memory; `challenge`: the `DPoP` challenge of 401 answers.
+//!   memory; `nonce`: server nonces.
 
-mod challenge;
 mod htu;
 mod key;
 mod nonce;
@@ -21,8 +20,8 @@ use actix_web::http::{Method, Uri};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-pub(crate) use challenge::DpopChallenge;
 pub(crate) use htu::normalise;
+pub(crate) use nonce::Nonces;
 pub use reason::DpopReason;
 
 use crate::algorithm::Algorithm;
@@ -30,7 +29,6 @@ use crate::claims::RawClaims;
 use crate::clock::now;
 use crate::config::{AuthConfig, IssuerConfig};
 use crate::error::{AuthError, InvalidReason};
-use nonce::Nonces;
 use proof::Expected;
 use replay::ReplayRecord;
 

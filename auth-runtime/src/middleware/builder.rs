@@ -10,11 +10,13 @@ use figment::Figment;
 use super::{Authenticator, JwtAuth, Policy};
 use crate::anonymous::AnonymousRoute;
 use crate::cache::TokenCache;
+use crate::challenge::Challenge;
 use crate::config::{AuthConfig, ConfigError, ConfigErrorKind, IssuerConfig};
-use crate::dpop::{Dpop, DpopChallenge};
+use crate::dpop::{Dpop, DpopMode};
 use crate::error::AuthError;
 use crate::issuer::Issuer;
 use crate::jwks::{FileKeySource, JwksKeySource, KeySet, KeySource};
+use crate::resource_metadata::ResourceMetadata;
 use crate::responder::{ErrorHandler, Responder};
 use crate::revocation::{HttpRevocationSource, RevocationList, RevocationSource};
 use crate::roles::{Resolver, RoleResolver};
@@ -202,8 +204,16 @@ impl JwtAuthBuilder {
         let cache = (self.config.enabled() && self.config.token_cache_max_bytes() > 0)
             .then(|| Arc::new(TokenCache::new(self.config.token_cache_max_bytes())));
         let dpop = Arc::new(Dpop::new(&self.config));
-        let challenge = DpopChallenge::new(&self.config, dpop.nonces()).map(Arc::new);
-        if challenge.is_some() && self.config.public_urls().is_empty() {
+        let metadata = ResourceMetadata::new(&self.config);
+        let challenge = Challenge::new(
+            &self.config,
+            dpop.nonces(),
+            metadata.as_ref().map(ResourceMetadata::url),
+        )
+        .map(Arc::new);
+        let takes_dpop =
+            (self.config.issuers().iter()).any(|issuer| issuer.dpop() != DpopMode::Off);
+        if takes_dpop && self.config.public_urls().is_empty() {
             tracing::warn!(
                 target: "auth_runtime::middleware",
                 "DPoP is accepted and auth_client.public_url is not set: a proof's URL is \
@@ -220,6 +230,7 @@ impl JwtAuthBuilder {
                 config: self.config,
                 anonymous: self.anonymous,
                 responder,
+                metadata,
                 preflight_warned: Arc::default(),
             }),
         })

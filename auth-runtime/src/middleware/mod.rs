@@ -39,6 +39,7 @@ use crate::cache::TokenCacheStats;
 use crate::config::AuthConfig;
 use crate::error::AuthError;
 use crate::principal::Principal;
+use crate::resource_metadata::ResourceMetadata;
 use crate::responder::Responder;
 use crate::revocation::RevocationList;
 use crate::validate::Validator;
@@ -119,6 +120,8 @@ struct Policy {
     anonymous: Vec<AnonymousRoute>,
     /// How rejections are answered.
     responder: Responder,
+    /// The protected resource metadata, when served.
+    metadata: Option<ResourceMetadata>,
     /// Whether a refused CORS preflight was already reported.
     preflight_warned: Arc<AtomicBool>,
 }

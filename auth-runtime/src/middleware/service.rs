@@ -78,7 +78,7 @@ pin_project! {
         Authenticating {
             future: LocalBoxFuture<Result<ServiceResponse<EitherBody<B>>, Error>>,
         },
-        /// Decided without a handler: a rejection after routing.
+        /// Decided without a handler: a rejection after routing, or the resource metadata.
         Rejected {
             response: Option<ServiceResponse<EitherBody<B>>>,
         },
@@ -129,6 +129,16 @@ where
 
     fn call(&self, req: ServiceRequest) -> Self::Future {
         let policy = &self.policy;
+        if let Some(metadata) = &policy.metadata
+            && metadata.serves(&req)
+        {
+            // Public by design (RFC 9728): it tells clients how to get a token.
+            let (req, _) = req.into_parts();
+            let response = ServiceResponse::new(req, metadata.response()).map_into_right_body();
+            return JwtAuthFuture::new(State::Rejected {
+                response: Some(response),
+            });
+        }
         if !policy.config.enabled() || policy.is_public_path(req.match_info().as_str()) {
             if req.extensions().contains::<Principal>() {
                 // Authenticated by a `JwtAuth` around this one: routed later on purpose.

@@ -24,6 +24,7 @@ mod policy;
 mod post_quantum;
 mod preflight;
 mod request_extensions;
+mod resource_metadata;
 mod responses;
 mod revocation;
 mod scopes;
