@@ -38,6 +38,7 @@ fn session(id: u8, token: u8) -> NewSession {
         token_expires_at: at(100),
         ends_at: at(1000),
         bounded: true,
+        dpop_jkt: None,
     }
 }
 
@@ -53,6 +54,7 @@ fn rotate(id: u8, presented: u8, next: u8, now: u64) -> Rotate {
             expires_at: at(now + 60),
         },
         grace: Duration::ZERO,
+        dpop_jkt: None,
     }
 }
 
