@@ -118,10 +118,18 @@ impl AuthServer {
                 let pair = self.token_pair(access, next.token, dpop_jkt);
                 Ok((pair, Refreshed::Retried))
             }
-            Rotation::WrongKey => Err(ServerError::InvalidDpopProof(match dpop_jkt {
-                None => DpopReason::Missing,
-                Some(_) => DpopReason::WrongKey,
-            })),
+            Rotation::WrongKey => {
+                // The owner holds the key; anyone else holding a token of the session stole it.
+                tracing::warn!(
+                    with_proof = dpop_jkt.is_some(),
+                    "a refresh token of a session bound to a DPoP key came without a proof by \
+                     that key; refused, the session is unchanged"
+                );
+                Err(ServerError::InvalidDpopProof(match dpop_jkt {
+                    None => DpopReason::Missing,
+                    Some(_) => DpopReason::WrongKey,
+                }))
+            }
             Rotation::Revoked => Err(ServerError::SessionRevoked),
             Rotation::Expired => Err(ServerError::SessionExpired),
             Rotation::Unknown => Err(ServerError::InvalidRefreshToken),

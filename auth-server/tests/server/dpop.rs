@@ -453,3 +453,32 @@ async fn the_metadata_of_an_issuer_with_a_path_is_under_that_path() {
     let (status, _) = get(&server, "/.well-known/oauth-authorization-server", None).await;
     assert_eq!(status, 404);
 }
+
+#[actix_web::test]
+async fn a_retry_within_the_grace_of_a_bound_session_needs_the_key_too() {
+    for backend in Backend::all().await {
+        let mut raw = raw_config(&temp_dir());
+        raw.refresh_reuse_grace_seconds = 60;
+        let (issuer, server) = backend.embedded(raw).await;
+        let iss = issuer.config().issuer().to_owned();
+        let key = DpopKey::generate(Algorithm::ES256);
+        let wallet = Wallet::new(WalletAlgorithm::Ed25519);
+        let (status, answer) = sign_in_with(&server, &iss, &wallet, Some(&key)).await;
+        assert_eq!(status, 200, "{backend:?}: {answer}");
+        let spent = field(&answer, "refresh_token");
+        let (status, first) = refresh_with(&server, &iss, &spent, Some(&key)).await;
+        assert_eq!(status, 200, "{backend:?}: {first}");
+
+        // The spent token again, within the grace: without the key, refused; with a fresh
+        // proof by it, the same successor as the first answer, bound.
+        let (status, answer) = refresh(&server, &spent).await;
+        assert_proof_refused(status, &answer, "a retry without a proof");
+        let (status, retried) = refresh_with(&server, &iss, &spent, Some(&key)).await;
+        assert_eq!(status, 200, "{backend:?}: {retried}");
+        assert_eq!(
+            field(&retried, "refresh_token"),
+            field(&first, "refresh_token")
+        );
+        assert_bound_to(&retried, &key);
+    }
+}
