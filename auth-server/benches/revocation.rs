@@ -45,6 +45,7 @@ fn session(n: u64, now: SystemTime) -> NewSession {
         token_expires_at: now + Duration::from_secs(3600),
         ends_at: now + Duration::from_secs(86_400),
         bounded: true,
+        dpop_jkt: None,
     }
 }
 

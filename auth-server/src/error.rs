@@ -9,6 +9,7 @@ use std::fmt;
 use actix_web::http::StatusCode;
 use actix_web::http::header;
 use actix_web::{HttpResponse, ResponseError};
+use auth_runtime::DpopReason;
 
 use crate::store::StoreError;
 
@@ -47,6 +48,12 @@ pub enum ServerError {
     MalformedKeyOrSignature(String),
     /// `/revoke` needs exactly one of `jti` or `subject` (400).
     RevokeTargetRequired,
+    /// The DPoP proof (RFC 9449) of a sign-in, login or refresh is refused, or missing where
+    /// one is needed: `dpop: required`, or a refresh of a session bound to a key (400, as RFC
+    /// 9449 section 5 answers `invalid_dpop_proof`). Holds why.
+    InvalidDpopProof(DpopReason),
+    /// A DPoP proof came while `dpop` is `off` (400).
+    DpopNotAccepted,
     /// The challenge was not issued for this address, expired, or was used before (401).
     InvalidChallenge,
     /// The wallet signature does not verify (401).
@@ -105,6 +112,8 @@ impl ServerError {
             ServerError::AddressMismatch => "address_mismatch",
             ServerError::MalformedKeyOrSignature(_) => "malformed_key_or_signature",
             ServerError::RevokeTargetRequired => "revoke_target_required",
+            ServerError::InvalidDpopProof(_) => "invalid_dpop_proof",
+            ServerError::DpopNotAccepted => "dpop_not_accepted",
             ServerError::InvalidChallenge => "invalid_challenge",
             ServerError::BadSignature => "bad_signature",
             ServerError::InvalidCredentials => "invalid_credentials",
@@ -134,7 +143,9 @@ impl ServerError {
             | ServerError::InvalidHex
             | ServerError::AddressMismatch
             | ServerError::MalformedKeyOrSignature(_)
-            | ServerError::RevokeTargetRequired => StatusCode::BAD_REQUEST,
+            | ServerError::RevokeTargetRequired
+            | ServerError::InvalidDpopProof(_)
+            | ServerError::DpopNotAccepted => StatusCode::BAD_REQUEST,
             ServerError::InvalidChallenge
             | ServerError::BadSignature
             | ServerError::InvalidCredentials
@@ -187,6 +198,12 @@ impl fmt::Display for ServerError {
             ServerError::RevokeTargetRequired => f.write_str(
                 "give exactly one of `jti` (one access token) or `subject` (every token of a \
                  subject)",
+            ),
+            ServerError::InvalidDpopProof(reason) => {
+                write!(f, "invalid DPoP proof: {}", reason.as_str())
+            }
+            ServerError::DpopNotAccepted => f.write_str(
+                "this issuer issues no DPoP-bound tokens; send the request without a DPoP header",
             ),
             ServerError::InvalidChallenge => f.write_str("invalid or expired challenge"),
             ServerError::BadSignature => f.write_str("signature verification failed"),

@@ -19,7 +19,7 @@
 //!     HttpServer::new(move || {
 //!         App::new()
 //!             .wrap(auth.clone())
-//!             .service(issuer.service()) // /api/v1/auth/{jwks,challenge,sign-in,login,refresh,...}
+//!             .service(issuer.service()) // /api/v1/auth/{jwks,...} and /.well-known/...
 //!             .service(profile)
 //!     })
 //!     .bind("127.0.0.1:8100")?
@@ -42,6 +42,14 @@
 //! | `POST /api/v1/auth/sign-out` | `{"refresh_token"}` | 204: the session ends, its access tokens are revoked |
 //! | `POST /api/v1/auth/revoke` (admin) | `{"jti"}` or `{"subject"}` | `{"listed_entries", "revoked_sessions"}` |
 //! | `GET /api/v1/auth/revoked-jtis` | `?since=CURSOR` | the revocation list (`auth_runtime::RevocationList`) |
+//! | `GET /.well-known/oauth-authorization-server` | | the issuer's metadata (RFC 8414): `issuer`, `jwks_uri`, the endpoints, `dpop_signing_alg_values_supported` |
+//!
+//! Sign-in, login and refresh take a DPoP proof (RFC 9449) in a `DPoP` header, for the
+//! endpoint's URL under the configured `issuer` (`{issuer}/api/v1/auth/sign-in`): the access
+//! token is then bound to the proof's key (`cnf.jkt`, `token_type: "DPoP"`) and, from a
+//! sign-in or login, so is the session, whose refreshes need a proof by that key. A proof that
+//! does not pass is refused ([`ServerError::InvalidDpopProof`]); see
+//! [`RawServerConfig::dpop`].
 //!
 //! The signing key is persisted (see [`RawServerConfig::signing_key_path`]); sessions
 //! and spent challenges live in an [`AuthStore`](store::AuthStore), in memory by default, or in PostgreSQL
@@ -75,17 +83,20 @@
 #![warn(missing_docs)]
 
 // Layers, each importing only those before it: hex, keys, network, wallet, store; error; clock,
-// challenge, config, metrics, throttle; server (the issuer value); flows (what the endpoints
-// do, as `AuthServer` methods); embed and endpoints (HTTP: parse, call the flow, render).
+// challenge, dpop (the token endpoints' URLs and spent proofs), config, metadata, metrics,
+// throttle; server (the issuer value); flows (what the endpoints do, as `AuthServer` methods);
+// embed and endpoints (HTTP: parse, call the flow, render).
 mod challenge;
 mod clock;
 mod config;
+mod dpop;
 mod embed;
 mod endpoints;
 mod error;
 mod flows;
 mod hex;
 mod keys;
+mod metadata;
 mod metrics;
 mod network;
 mod server;
@@ -95,9 +106,11 @@ mod wallet;
 
 pub use clock::Clock;
 pub use config::{
-    AdminAccount, LoginLimits, RawServerConfig, ServerConfig, figment_from, figment_from_optional,
+    AdminAccount, DpopSettings, LoginLimits, RawServerConfig, ServerConfig, figment_from,
+    figment_from_optional,
 };
 pub use embed::embed;
+pub use endpoints::IssuerService;
 pub use error::ServerError;
 pub use network::IpNetwork;
 pub use server::{AuthServer, AuthServerBuilder, BASE_PATH};

@@ -45,7 +45,9 @@ fn refusal(err: &ServerError) -> &'static str {
         | ServerError::InvalidHex
         | ServerError::AddressMismatch
         | ServerError::MalformedKeyOrSignature(_)
-        | ServerError::RevokeTargetRequired => "invalid",
+        | ServerError::RevokeTargetRequired
+        | ServerError::InvalidDpopProof(_)
+        | ServerError::DpopNotAccepted => "invalid",
         ServerError::InvalidChallenge
         | ServerError::BadSignature
         | ServerError::InvalidCredentials

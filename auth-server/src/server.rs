@@ -11,8 +11,10 @@ use serde_json::Value;
 use crate::challenge::{ChallengeKey, derive};
 use crate::clock::Clock;
 use crate::config::ServerConfig;
+use crate::dpop::{TokenEndpointProofs, endpoint_base};
 use crate::hex::to_hex;
 use crate::keys::KeyRing;
+use crate::metadata::Metadata;
 use crate::store::{AuthStore, MemoryStore};
 use crate::throttle::{ClientLimit, Limited, LoginGuard};
 
@@ -44,6 +46,10 @@ pub(crate) struct IssuerState {
     pub(crate) sign_ins: ClientLimit,
     /// `/refresh` and `/sign-out` per client address, with the sign-in burst and decay.
     pub(crate) session_calls: ClientLimit,
+    /// The token endpoints' URLs that DPoP proofs name, and the proofs spent here.
+    pub(crate) proofs: TokenEndpointProofs,
+    /// The RFC 8414 metadata document; `None` when the issuer is no `http(s)` URL.
+    pub(crate) metadata: Option<Metadata>,
     /// Tells this store's revocation cursors apart from another store's (a restarted memory
     /// store starts a new list).
     pub(crate) revocation_epoch: String,
@@ -122,6 +128,14 @@ impl AuthServerBuilder {
             b"epoch",
         );
         let revocation_epoch = to_hex(&epoch_tag.as_ref()[..8]);
+        let issuer = &self.config.issuer;
+        // Without an http(s) issuer (only with `dpop: off`) no proof is ever checked.
+        let endpoints = endpoint_base(issuer).unwrap_or(issuer);
+        let proofs = TokenEndpointProofs::new(
+            &format!("{endpoints}{BASE_PATH}"),
+            self.config.dpop.replay_max_entries,
+        );
+        let metadata = Metadata::new(&self.config, BASE_PATH);
         Ok(AuthServer {
             state: Arc::new(IssuerState {
                 config: self.config,
@@ -136,6 +150,8 @@ impl AuthServerBuilder {
                 login,
                 sign_ins,
                 session_calls,
+                proofs,
+                metadata,
                 revocation_epoch,
                 validators: Mutex::new(Vec::new()),
             }),

@@ -4,10 +4,12 @@ use std::path::Path;
 use std::time::Duration;
 
 use auth_runtime::__private::explain;
-use auth_runtime::{Algorithm, ConfigError, ConfigErrorKind};
+use auth_runtime::{Algorithm, ConfigError, ConfigErrorKind, DpopMode};
 use figment::Figment;
 
-use super::{AdminAccount, LoginLimits, RawServerConfig, SECTION, ServerConfig, redacted_url};
+use super::{
+    AdminAccount, DpopSettings, LoginLimits, RawServerConfig, SECTION, ServerConfig, redacted_url,
+};
 use crate::keys::SIGNING_ALGORITHMS;
 use crate::network::IpNetwork;
 use crate::wallet::WalletAlgorithm;
@@ -28,6 +30,12 @@ impl ServerConfig {
 /// which comes within seconds; every second more is a second in which a stolen spent token
 /// still gets the successor.
 const MAX_REFRESH_REUSE_GRACE_SECONDS: u64 = 300;
+
+/// The longest `dpop_max_age_seconds`, as in the validator's configuration.
+const MAX_DPOP_MAX_AGE_SECONDS: u64 = 3600;
+
+/// The fewest `dpop_replay_max_entries`: fewer would refuse fresh proofs under light load.
+const MIN_DPOP_REPLAY_MAX_ENTRIES: usize = 1_000;
 
 /// The revocation file's name when `revocations_path` is not set: in the signing key's folder.
 const DEFAULT_REVOCATIONS_FILE: &str = "revoked-jtis.jsonl";
@@ -51,6 +59,7 @@ impl RawServerConfig {
                  auth_client.audience); set it or SERVER_AUTH__AUDIENCE"
             )));
         }
+        let dpop = self.dpop_settings()?;
         for (key, value) in [
             (
                 "access_token_expire_minutes",
@@ -219,6 +228,69 @@ impl RawServerConfig {
             trusted_proxies,
             store_url,
             store_pool_size: self.store_pool_size,
+            dpop,
+        })
+    }
+
+    /// `dpop`, `dpop_algorithms` (parsed, without repeats: public-key algorithms only, at
+    /// least one unless `dpop: off`), `dpop_max_age_seconds` and `dpop_replay_max_entries`
+    /// in range, and an `issuer` that proofs can name the endpoints under.
+    fn dpop_settings(&self) -> Result<DpopSettings, ConfigError> {
+        if !(1..=MAX_DPOP_MAX_AGE_SECONDS).contains(&self.dpop_max_age_seconds) {
+            return Err(error(format!(
+                "{SECTION}.dpop_max_age_seconds is {}: give 1 to {MAX_DPOP_MAX_AGE_SECONDS} \
+                 (default 60); a proof is made for one request, right before it is sent",
+                self.dpop_max_age_seconds
+            )));
+        }
+        if self.dpop_replay_max_entries < MIN_DPOP_REPLAY_MAX_ENTRIES {
+            return Err(error(format!(
+                "{SECTION}.dpop_replay_max_entries is {}: give at least \
+                 {MIN_DPOP_REPLAY_MAX_ENTRIES} (default 100000, about 6 MB when full)",
+                self.dpop_replay_max_entries
+            )));
+        }
+        let mut algorithms = Vec::new();
+        for name in &self.dpop_algorithms {
+            let alg = Algorithm::from_name(name.trim())
+                .filter(|alg| !alg.is_shared_secret())
+                .ok_or_else(|| {
+                    let known: Vec<&str> = Algorithm::ALL
+                        .iter()
+                        .filter(|alg| !alg.is_shared_secret())
+                        .map(|alg| alg.as_str())
+                        .collect();
+                    error(format!(
+                        "{SECTION}.dpop_algorithms: `{name}` is not a public-key algorithm (a \
+                         proof is signed with the client's own key pair); use some of {}",
+                        known.join(", ")
+                    ))
+                })?;
+            if !algorithms.contains(&alg) {
+                algorithms.push(alg);
+            }
+        }
+        if self.dpop != DpopMode::Off {
+            if algorithms.is_empty() {
+                return Err(error(format!(
+                    "{SECTION}.dpop_algorithms is empty: list at least one (e.g. [ES256, \
+                     EdDSA]), or set {SECTION}.dpop: off"
+                )));
+            }
+            if crate::dpop::endpoint_base(&self.issuer).is_none() {
+                return Err(error(format!(
+                    "{SECTION}.issuer (`{}`) is not an http(s) URL without query or fragment, \
+                     so DPoP proofs cannot name the token endpoints under it: give the URL \
+                     clients reach the issuer at, or set {SECTION}.dpop: off",
+                    self.issuer
+                )));
+            }
+        }
+        Ok(DpopSettings {
+            mode: self.dpop,
+            algorithms,
+            max_age: Duration::from_secs(self.dpop_max_age_seconds),
+            replay_max_entries: self.dpop_replay_max_entries,
         })
     }
 }

@@ -4,7 +4,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use auth_runtime::Algorithm;
+use auth_runtime::{Algorithm, DpopMode};
 
 use super::{AdminAccount, redacted_url};
 use crate::network::IpNetwork;
@@ -54,6 +54,8 @@ pub struct ServerConfig {
     pub(crate) trusted_proxies: Vec<IpNetwork>,
     /// The PostgreSQL store's URL, when sessions are kept there.
     pub(crate) store_url: Option<String>,
+    /// DPoP proofs at the token endpoints.
+    pub(crate) dpop: DpopSettings,
     /// Connections to the PostgreSQL store per instance.
     pub(crate) store_pool_size: usize,
 }
@@ -81,7 +83,43 @@ impl fmt::Debug for ServerConfig {
             .field("trusted_proxies", &self.trusted_proxies)
             .field("store_url", &self.store_url.as_deref().map(redacted_url))
             .field("store_pool_size", &self.store_pool_size)
+            .field("dpop", &self.dpop)
             .finish()
+    }
+}
+
+/// DPoP (RFC 9449) at the token endpoints, as checked (see [`ServerConfig::dpop`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DpopSettings {
+    /// Whether proofs are taken, needed, or refused.
+    pub(crate) mode: DpopMode,
+    /// Algorithms a proof may be signed with; never empty unless `mode` is `Off`.
+    pub(crate) algorithms: Vec<Algorithm>,
+    /// How old a proof's `iat` may be (plus the leeway).
+    pub(crate) max_age: Duration,
+    /// Proofs remembered per instance to refuse their replay.
+    pub(crate) replay_max_entries: usize,
+}
+
+impl DpopSettings {
+    /// Whether proofs are taken (`Allowed`), needed (`Required`), or refused (`Off`).
+    pub fn mode(&self) -> DpopMode {
+        self.mode
+    }
+
+    /// Algorithms a proof may be signed with, in the configured order.
+    pub fn algorithms(&self) -> &[Algorithm] {
+        &self.algorithms
+    }
+
+    /// How old a proof's `iat` may be, plus 30 s for clocks that differ.
+    pub fn max_age(&self) -> Duration {
+        self.max_age
+    }
+
+    /// Proofs remembered per instance to refuse their replay.
+    pub fn replay_max_entries(&self) -> usize {
+        self.replay_max_entries
     }
 }
 
@@ -201,6 +239,11 @@ impl ServerConfig {
     /// Connections to the PostgreSQL store per instance.
     pub fn store_pool_size(&self) -> usize {
         self.store_pool_size
+    }
+
+    /// DPoP proofs (RFC 9449) at sign-in, login and refresh.
+    pub fn dpop(&self) -> &DpopSettings {
+        &self.dpop
     }
 }
 

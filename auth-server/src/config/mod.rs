@@ -13,7 +13,7 @@ use auth_runtime::__private::EnvSection;
 use figment::Figment;
 
 pub use admin::AdminAccount;
-pub use checked::{LoginLimits, ServerConfig};
+pub use checked::{DpopSettings, LoginLimits, ServerConfig};
 pub use raw::RawServerConfig;
 
 /// The figment section this crate reads.

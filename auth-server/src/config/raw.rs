@@ -5,6 +5,9 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
+use auth_runtime::__private::DEFAULT_DPOP_ALGORITHMS;
+use auth_runtime::DpopMode;
+
 use super::redacted_url;
 use crate::wallet::WalletAlgorithm;
 
@@ -88,6 +91,23 @@ pub struct RawServerConfig {
     pub store_url: String,
     /// Most connections to the PostgreSQL store per instance. Default 8.
     pub store_pool_size: usize,
+    /// Whether sign-in, login and refresh take a DPoP proof (RFC 9449) in a `DPoP` header, to
+    /// bind what they issue to the client's key: `allowed` (default: with a proof the access
+    /// token is bound, `token_type: DPoP`; without one it is a `Bearer` token), `required`
+    /// (every one of those requests needs a proof) or `off` (a proof is refused). Anything
+    /// but `off` needs `issuer` to be the `http(s)` URL clients reach the issuer at: a
+    /// proof names the URL of its endpoint under it.
+    pub dpop: DpopMode,
+    /// Algorithms a DPoP proof may be signed with. Default `[ES256, EdDSA, RS256, PS256,
+    /// ML-DSA-44, ML-DSA-65, ML-DSA-87]`; shared-secret algorithms are refused.
+    pub dpop_algorithms: Vec<String>,
+    /// How old a DPoP proof's `iat` may be, in seconds (plus 30 s for clocks that differ).
+    /// 1 to 3600. Default 60.
+    pub dpop_max_age_seconds: u64,
+    /// The most DPoP proofs each instance remembers to refuse their replay (about 60 bytes
+    /// each); when more arrive within their validity, the oldest make room and proofs no
+    /// newer than those are refused until they expire. At least 1000. Default 100000.
+    pub dpop_replay_max_entries: usize,
 }
 
 impl fmt::Debug for RawServerConfig {
@@ -142,6 +162,10 @@ impl fmt::Debug for RawServerConfig {
             .field("trusted_proxies", &self.trusted_proxies)
             .field("store_url", &redacted_url(&self.store_url))
             .field("store_pool_size", &self.store_pool_size)
+            .field("dpop", &self.dpop)
+            .field("dpop_algorithms", &self.dpop_algorithms)
+            .field("dpop_max_age_seconds", &self.dpop_max_age_seconds)
+            .field("dpop_replay_max_entries", &self.dpop_replay_max_entries)
             .finish()
     }
 }
@@ -178,6 +202,13 @@ impl Default for RawServerConfig {
             trusted_proxies: Vec::new(),
             store_url: String::new(),
             store_pool_size: 8,
+            dpop: DpopMode::Allowed,
+            dpop_algorithms: DEFAULT_DPOP_ALGORITHMS
+                .iter()
+                .map(|alg| alg.as_str().to_owned())
+                .collect(),
+            dpop_max_age_seconds: 60,
+            dpop_replay_max_entries: 100_000,
         }
     }
 }

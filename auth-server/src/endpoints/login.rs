@@ -4,7 +4,7 @@ use actix_web::{HttpRequest, HttpResponse, post, web};
 use auth_runtime::allow_anonymous;
 
 use super::client::client_address;
-use super::token_body;
+use super::{dpop_header, token_body};
 use crate::error::ServerError;
 use crate::flows::LoginRequest;
 use crate::server::AuthServer;
@@ -17,6 +17,8 @@ pub(super) async fn login(
     body: web::Json<LoginRequest>,
 ) -> Result<HttpResponse, ServerError> {
     let client = client_address(&req, &server.config().trusted_proxies);
-    let tokens = server.login(body.into_inner(), client).await?;
+    let tokens = server
+        .login(body.into_inner(), dpop_header(&req), client)
+        .await?;
     Ok(HttpResponse::Ok().json(token_body(tokens)))
 }

@@ -4,7 +4,7 @@ use actix_web::{HttpRequest, HttpResponse, post, web};
 use auth_runtime::allow_anonymous;
 
 use super::client::client_address;
-use super::token_body;
+use super::{dpop_header, token_body};
 use crate::error::ServerError;
 use crate::flows::RefreshRequest;
 use crate::server::AuthServer;
@@ -17,6 +17,6 @@ pub(super) async fn refresh(
     body: web::Json<RefreshRequest>,
 ) -> Result<HttpResponse, ServerError> {
     server.count_session_call(client_address(&req, &server.config().trusted_proxies))?;
-    let tokens = server.refresh(body.into_inner()).await?;
+    let tokens = server.refresh(body.into_inner(), dpop_header(&req)).await?;
     Ok(HttpResponse::Ok().json(token_body(tokens)))
 }

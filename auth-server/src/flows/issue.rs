@@ -30,6 +30,8 @@ pub(crate) struct TokenPair {
     pub(crate) refresh_token: String,
     /// The access token's lifetime.
     pub(crate) expires_in: Duration,
+    /// The thumbprint of the DPoP key the access token is bound to (`cnf.jkt`), if any.
+    pub(crate) dpop_jkt: Option<String>,
 }
 
 /// Without the tokens: they are bearer credentials, never logged.
@@ -37,6 +39,7 @@ impl std::fmt::Debug for TokenPair {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("TokenPair")
             .field("expires_in", &self.expires_in)
+            .field("dpop_jkt", &self.dpop_jkt)
             .finish_non_exhaustive()
     }
 }
@@ -49,11 +52,13 @@ pub(crate) struct RefreshToken {
 
 impl AuthServer {
     /// Starts a session for `identity` and hands out its first token pair.
-    /// `bounded`: whether the session counts against `max_sessions`.
+    /// `bounded`: whether the session counts against `max_sessions`; `dpop_jkt`: the
+    /// thumbprint of the DPoP key the session and its access tokens are bound to, if any.
     pub(crate) async fn start_session(
         &self,
         identity: Map<String, Value>,
         bounded: bool,
+        dpop_jkt: Option<String>,
     ) -> Result<TokenPair, ServerError> {
         let now = self.state.clock.now();
         let config = &self.state.config;
@@ -61,7 +66,7 @@ impl AuthServer {
         let refresh = self.refresh_token(id)?;
         let ends_at = later(now, config.session_max);
         let issued = self.new_access(now)?;
-        let access = self.access_token(&identity, id, &issued, now)?;
+        let access = self.access_token(&identity, id, &issued, now, dpop_jkt.as_deref())?;
         self.state
             .store
             .start_session(
@@ -72,11 +77,12 @@ impl AuthServer {
                     token_expires_at: self.refresh_expiry(now, ends_at),
                     ends_at,
                     bounded,
+                    dpop_jkt: dpop_jkt.clone(),
                 },
                 now,
             )
             .await?;
-        Ok(self.token_pair(access, refresh.token))
+        Ok(self.token_pair(access, refresh.token, dpop_jkt))
     }
 
     /// When a refresh token issued at `now` stops being accepted: its own lifetime, never
@@ -184,13 +190,14 @@ impl AuthServer {
     }
 
     /// The signed access token `issued` for `identity` in session `session`, which its `sid`
-    /// claim names.
+    /// claim names; bound to the DPoP key `dpop_jkt` (`cnf.jkt`, RFC 9449 section 6) if any.
     pub(crate) fn access_token(
         &self,
         identity: &Map<String, Value>,
         session: SessionId,
         issued: &IssuedAccess,
         now: SystemTime,
+        dpop_jkt: Option<&str>,
     ) -> Result<String, ServerError> {
         let config = &self.state.config;
         let mut claims = identity.clone();
@@ -200,6 +207,9 @@ impl AuthServer {
         claims.insert("exp".into(), json!(unix_seconds(issued.expires_at)));
         claims.insert("jti".into(), json!(issued.jti));
         claims.insert("sid".into(), json!(to_hex(&session)));
+        if let Some(jkt) = dpop_jkt {
+            claims.insert("cnf".into(), json!({ "jkt": jkt }));
+        }
         self.state
             .keys
             .current
@@ -207,12 +217,18 @@ impl AuthServer {
             .map_err(|()| ServerError::Internal)
     }
 
-    /// The pair of a new access token and refresh token.
-    pub(crate) fn token_pair(&self, access_token: String, refresh_token: String) -> TokenPair {
+    /// The pair of a new access token (bound to `dpop_jkt`, if any) and refresh token.
+    pub(crate) fn token_pair(
+        &self,
+        access_token: String,
+        refresh_token: String,
+        dpop_jkt: Option<String>,
+    ) -> TokenPair {
         TokenPair {
             access_token,
             refresh_token,
             expires_in: self.state.config.access_token_ttl,
+            dpop_jkt,
         }
     }
 }

@@ -8,8 +8,9 @@ use serde_json::{Map, json};
 use subtle::ConstantTimeEq as _;
 use tokio::sync::OwnedSemaphorePermit;
 
-use super::{TokenPair, required};
+use super::{ProofHeader, TokenPair, required};
 use crate::config::AdminAccount;
+use crate::dpop::TokenEndpoint;
 use crate::error::ServerError;
 use crate::metrics;
 use crate::server::AuthServer;
@@ -22,14 +23,15 @@ pub(crate) struct LoginRequest {
 }
 
 impl AuthServer {
-    /// Signs the admin in from `client` and starts a session; counted in
-    /// `auth_server_logins_total`.
+    /// Signs the admin in from `client` and starts a session, bound to the key of the DPoP
+    /// proof in `proof` if there is one; counted in `auth_server_logins_total`.
     pub(crate) async fn login(
         &self,
         request: LoginRequest,
+        proof: ProofHeader,
         client: IpAddr,
     ) -> Result<TokenPair, ServerError> {
-        let result = self.try_login(request, client).await;
+        let result = self.try_login(request, proof, client).await;
         metrics::login(metrics::outcome(&result));
         result
     }
@@ -37,6 +39,7 @@ impl AuthServer {
     async fn try_login(
         &self,
         request: LoginRequest,
+        proof: ProofHeader,
         client: IpAddr,
     ) -> Result<TokenPair, ServerError> {
         let Some(admin) = &self.state.config.admin else {
@@ -45,6 +48,8 @@ impl AuthServer {
         let (Some(email), Some(password)) = (required(request.email), request.password) else {
             return Err(ServerError::MissingFields("email and password"));
         };
+        // Before the password: a refused proof costs no hash and counts as no failed login.
+        let dpop_jkt = self.proof_key(proof, TokenEndpoint::Login)?;
         let guard = &self.state.login;
         let clock = &self.state.clock;
         let for_admin = email.trim().eq_ignore_ascii_case(admin.email());
@@ -70,7 +75,7 @@ impl AuthServer {
         identity.insert("role".into(), json!("admin"));
         // The admin's sessions never meet `max_sessions`: a flood of wallet sign-ins cannot
         // lock the admin out (login itself is throttled).
-        self.start_session(identity, false).await
+        self.start_session(identity, false, dpop_jkt).await
     }
 }
 

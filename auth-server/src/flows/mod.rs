@@ -3,6 +3,7 @@
 //! render. One module per flow; `issue` mints the tokens they hand out.
 
 mod challenge;
+mod dpop;
 mod issue;
 mod login;
 mod refresh;
@@ -10,6 +11,7 @@ mod revocation;
 mod sign_in;
 
 pub(crate) use challenge::ChallengeRequest;
+pub(crate) use dpop::ProofHeader;
 pub(crate) use issue::TokenPair;
 pub(crate) use login::LoginRequest;
 pub(crate) use refresh::RefreshRequest;

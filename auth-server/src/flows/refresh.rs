@@ -2,8 +2,11 @@
 
 use serde::Deserialize;
 
-use super::{TokenPair, required};
+use auth_runtime::DpopReason;
+
+use super::{ProofHeader, TokenPair, required};
 use crate::clock::later;
+use crate::dpop::TokenEndpoint;
 use crate::error::ServerError;
 use crate::metrics;
 use crate::server::AuthServer;
@@ -37,8 +40,17 @@ impl AuthServer {
     /// again revokes the session, unless it is the one spent last, within
     /// `refresh_reuse_grace_seconds` of that refresh and before its successor was used: then
     /// that same successor and a new access token. Counted in `auth_server_refreshes_total`.
-    pub(crate) async fn refresh(&self, request: RefreshRequest) -> Result<TokenPair, ServerError> {
-        let result = self.try_refresh(request).await;
+    ///
+    /// With a DPoP proof in `proof`, the new access token is bound to its key. A session bound
+    /// to a key (from its sign-in or login) is refreshed only with a proof by that key; an
+    /// unbound one stays unbound whatever the proof: binding it now would let whoever holds a
+    /// stolen refresh token bind the session to their own key and lock its owner out.
+    pub(crate) async fn refresh(
+        &self,
+        request: RefreshRequest,
+        proof: ProofHeader,
+    ) -> Result<TokenPair, ServerError> {
+        let result = self.try_refresh(request, proof).await;
         metrics::refresh(match &result {
             Ok((_, Refreshed::Retried)) => "retried",
             _ => metrics::refresh_outcome(&result),
@@ -49,12 +61,14 @@ impl AuthServer {
     async fn try_refresh(
         &self,
         request: RefreshRequest,
+        proof: ProofHeader,
     ) -> Result<(TokenPair, Refreshed), ServerError> {
         let token =
             required(request.refresh_token).ok_or(ServerError::MissingFields("refresh_token"))?;
         let (id, presented) = self
             .parse_refresh_token(&token)
             .ok_or(ServerError::InvalidRefreshToken)?;
+        let dpop_jkt = self.proof_key(proof, TokenEndpoint::Refresh)?;
         let now = self.state.clock.now();
         let grace = self.state.config.refresh_reuse_grace;
         // With a grace, a retry must be answered with the successor the first presentation got:
@@ -76,14 +90,16 @@ impl AuthServer {
                 now,
                 access: issued.clone(),
                 grace,
+                dpop_jkt: dpop_jkt.clone(),
             })
             .await?;
         match rotation {
             Rotation::Rotated { claims, .. } => {
                 // Signing cannot fail short of a broken crypto library; the rotation is already
                 // stored, so the pair is built from values in hand.
-                let access = self.access_token(&claims, id, &issued, now)?;
-                Ok((self.token_pair(access, next.token), Refreshed::Rotated))
+                let access = self.access_token(&claims, id, &issued, now, dpop_jkt.as_deref())?;
+                let pair = self.token_pair(access, next.token, dpop_jkt);
+                Ok((pair, Refreshed::Rotated))
             }
             Rotation::Reused => {
                 self.tell_validators().await;
@@ -98,8 +114,21 @@ impl AuthServer {
                     "a spent refresh token was presented again within the grace, before its \
                      successor was used; the same successor is handed out again"
                 );
-                let access = self.access_token(&claims, id, &issued, now)?;
-                Ok((self.token_pair(access, next.token), Refreshed::Retried))
+                let access = self.access_token(&claims, id, &issued, now, dpop_jkt.as_deref())?;
+                let pair = self.token_pair(access, next.token, dpop_jkt);
+                Ok((pair, Refreshed::Retried))
+            }
+            Rotation::WrongKey => {
+                // The owner holds the key; anyone else holding a token of the session stole it.
+                tracing::warn!(
+                    with_proof = dpop_jkt.is_some(),
+                    "a refresh token of a session bound to a DPoP key came without a proof by \
+                     that key; refused, the session is unchanged"
+                );
+                Err(ServerError::InvalidDpopProof(match dpop_jkt {
+                    None => DpopReason::Missing,
+                    Some(_) => DpopReason::WrongKey,
+                }))
             }
             Rotation::Revoked => Err(ServerError::SessionRevoked),
             Rotation::Expired => Err(ServerError::SessionExpired),

@@ -5,7 +5,8 @@ use std::net::IpAddr;
 use serde::Deserialize;
 use serde_json::{Map, json};
 
-use super::{TokenPair, normalise_address, required};
+use super::{ProofHeader, TokenPair, normalise_address, required};
+use crate::dpop::TokenEndpoint;
 use crate::error::ServerError;
 use crate::hex::{from_hex, to_hex};
 use crate::metrics;
@@ -34,11 +35,13 @@ pub(crate) struct SignedIn {
 }
 
 impl AuthServer {
-    /// Checks the signature of a challenge by the wallet from `client` and starts its session;
-    /// counted in `auth_server_sign_ins_total`.
+    /// Checks the signature of a challenge by the wallet from `client` and starts its session,
+    /// bound to the key of the DPoP proof in `proof` if there is one; counted in
+    /// `auth_server_sign_ins_total`.
     pub(crate) async fn sign_in(
         &self,
         request: SignInRequest,
+        proof: ProofHeader,
         client: IpAddr,
     ) -> Result<SignedIn, ServerError> {
         let algorithm = request
@@ -47,7 +50,7 @@ impl AuthServer {
             .and_then(WalletAlgorithm::from_name)
             .filter(|alg| self.state.config.wallet_algorithms.contains(alg))
             .map_or("unsupported", WalletAlgorithm::as_str);
-        let result = self.try_sign_in(request, client).await;
+        let result = self.try_sign_in(request, proof, client).await;
         metrics::sign_in(algorithm, metrics::outcome(&result));
         result
     }
@@ -55,6 +58,7 @@ impl AuthServer {
     async fn try_sign_in(
         &self,
         request: SignInRequest,
+        proof: ProofHeader,
         client: IpAddr,
     ) -> Result<SignedIn, ServerError> {
         let (Some(address), Some(public_key), Some(signature), Some(challenge)) = (
@@ -95,6 +99,8 @@ impl AuthServer {
         // Each attempt that costs a signature check (and may store a spent challenge and a
         // session) counts against the client's address.
         self.state.sign_ins.take(client, now)?;
+        // Before the challenge is spent: a refused proof leaves it for a retry.
+        let dpop_jkt = self.proof_key(proof, TokenEndpoint::SignIn)?;
         let outcome = match algorithm.verify(&public_key, challenge.as_bytes(), &signature) {
             Ok(()) => SignInOutcome::Verified,
             Err(WalletError::Malformed(why)) => {
@@ -119,7 +125,7 @@ impl AuthServer {
         identity.insert("role".into(), json!("wallet"));
         identity.insert("algorithm".into(), json!(algorithm.as_str()));
         identity.insert("wallet_address".into(), json!(address));
-        let tokens = self.start_session(identity, true).await?;
+        let tokens = self.start_session(identity, true, dpop_jkt).await?;
         Ok(SignedIn {
             tokens,
             address,

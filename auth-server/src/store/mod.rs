@@ -189,6 +189,10 @@ pub struct NewSession {
     pub ends_at: SystemTime,
     /// Whether the session counts against the bound on live sessions (the admin's do not).
     pub bounded: bool,
+    /// The RFC 7638 thumbprint of the DPoP key (RFC 9449) the session is bound to, when it
+    /// started with a proof: each of its refresh tokens is then accepted only with a proof
+    /// by that key ([`Rotate::dpop_jkt`]).
+    pub dpop_jkt: Option<String>,
 }
 
 /// One refresh-token rotation, as [`AuthStore::rotate`] applies it.
@@ -213,6 +217,10 @@ pub struct Rotate {
     /// current token is `next` (the issuer derives the successor from the presented token,
     /// so a retry names the token its first presentation got). Zero: never.
     pub grace: Duration,
+    /// The thumbprint of the key of the DPoP proof the refresh came with (checked already),
+    /// if any. A session bound to a key ([`NewSession::dpop_jkt`]) is rotated only when it
+    /// is that key's; otherwise [`Rotation::WrongKey`], before anything else is looked at.
+    pub dpop_jkt: Option<String>,
 }
 
 impl Rotate {
@@ -235,12 +243,13 @@ impl Rotate {
     ///     now: rotated_at + Duration::from_secs(5),
     ///     access: IssuedAccess { jti: "a".into(), expires_at: rotated_at },
     ///     grace: Duration::from_secs(10),
+    ///     dpop_jkt: None,
     /// };
     /// assert!(retry.is_retry(&[3; 32], Some((&[2; 32], rotated_at))));
     /// // The successor was rotated further: the current token is another one.
     /// assert!(!retry.is_retry(&[4; 32], Some((&[3; 32], rotated_at))));
     /// // No grace: never a retry.
-    /// let strict = Rotate { grace: Duration::ZERO, ..retry };
+    /// let strict = Rotate { grace: Duration::ZERO, ..retry.clone() };
     /// assert!(!strict.is_retry(&[3; 32], Some((&[2; 32], rotated_at))));
     /// ```
     pub fn is_retry(&self, current: &[u8], previous: Option<(&[u8], SystemTime)>) -> bool {
@@ -249,6 +258,37 @@ impl Rotate {
             && previous.is_some_and(|(spent, rotated_at)| {
                 spent == self.presented && self.now < crate::clock::later(rotated_at, self.grace)
             })
+    }
+
+    /// Whether a session bound to `bound` (a thumbprint, or `None` for an unbound session) may
+    /// be refreshed by this request: unbound, or bound to the key of the request's proof.
+    /// The rule every store applies first, inside its one atomic step.
+    ///
+    /// ```
+    /// # use std::time::{Duration, SystemTime};
+    /// # use auth_server::store::{IssuedAccess, Rotate};
+    /// # let now = SystemTime::now();
+    /// let rotate = Rotate {
+    ///     id: [1; 16],
+    ///     presented: [2; 32],
+    ///     next: [3; 32],
+    ///     next_expires_at: now,
+    ///     now,
+    ///     access: IssuedAccess { jti: "a".into(), expires_at: now },
+    ///     grace: Duration::ZERO,
+    ///     dpop_jkt: Some("key-a".into()),
+    /// };
+    /// assert!(rotate.has_key(None));
+    /// assert!(rotate.has_key(Some("key-a")));
+    /// assert!(!rotate.has_key(Some("key-b")));
+    /// assert!(!Rotate { dpop_jkt: None, ..rotate }.has_key(Some("key-a")));
+    /// ```
+    pub fn has_key(&self, bound: Option<&str>) -> bool {
+        match bound {
+            None => true,
+            // A thumbprint is a public key's hash, no secret: compared plainly.
+            Some(bound) => self.dpop_jkt.as_deref() == Some(bound),
+        }
     }
 }
 
@@ -276,6 +316,10 @@ pub enum Rotation {
     Reused,
     /// The session was revoked earlier (after a reuse).
     Revoked,
+    /// The session is bound to a DPoP key and the refresh came without a proof by that key
+    /// ([`Rotate::has_key`]): refused, and nothing changed (a spent token is not taken for a
+    /// reuse either, since whoever lacks the key can use no token of the session).
+    WrongKey,
     /// The session reached its end, or its current token expired unused.
     Expired,
     /// No such session (never existed, or expired and forgotten).
@@ -348,7 +392,8 @@ pub trait AuthStore: Send + Sync + 'static {
     ) -> BoxFuture<'_, Result<(), StoreError>>;
 
     /// Rotates a session's refresh token, recording the presented one and the time as the
-    /// latest rotation's. When the presented token is not the current one: a retry if it is
+    /// latest rotation's; first of all, refuses ([`Rotation::WrongKey`]) a session bound to
+    /// a DPoP key the request has no proof by. When the presented token is not the current one: a retry if it is
     /// the one the latest rotation spent, within [`Rotate::grace`] of that rotation, and the
     /// current token is [`Rotate::next`]; otherwise revokes the session (and lists it on the
     /// revocation list).

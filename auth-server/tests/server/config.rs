@@ -250,3 +250,81 @@ fn refresh_reuse_grace_seconds_is_off_by_default_settable_and_at_most_300() {
         Ok(())
     });
 }
+
+#[test]
+fn dpop_settings_are_read_from_the_environment_and_checked() {
+    Jail::expect_with(|jail| {
+        jail.set_env("SERVER_AUTH__AUDIENCE", "api");
+        jail.set_env("SERVER_AUTH__ISSUER", "https://api.example.com");
+        jail.set_env("SERVER_AUTH__DPOP", "required");
+        jail.set_env("SERVER_AUTH__DPOP_ALGORITHMS", "[EdDSA, ES256, EdDSA]");
+        jail.set_env("SERVER_AUTH__DPOP_MAX_AGE_SECONDS", "30");
+        let config = ServerConfig::from_figment(&figment_from_optional("absent.yaml"))
+            .unwrap_or_else(|err| panic!("{err}"));
+        let dpop = config.dpop();
+        assert_eq!(dpop.mode(), auth_runtime::DpopMode::Required);
+        assert_eq!(
+            dpop.algorithms(),
+            [
+                auth_runtime::Algorithm::EdDSA,
+                auth_runtime::Algorithm::ES256
+            ]
+        );
+        assert_eq!(dpop.max_age().as_secs(), 30);
+        assert_eq!(dpop.replay_max_entries(), 100_000);
+        Ok(())
+    });
+    let base = || auth_server::RawServerConfig {
+        issuer: "https://api.example.com".into(),
+        audience: "api".into(),
+        ..auth_server::RawServerConfig::default()
+    };
+    for (raw, expected) in [
+        (
+            auth_server::RawServerConfig {
+                dpop_algorithms: vec!["HS256".into()],
+                ..base()
+            },
+            "server_auth.dpop_algorithms: `HS256` is not a public-key algorithm",
+        ),
+        (
+            auth_server::RawServerConfig {
+                dpop_algorithms: Vec::new(),
+                ..base()
+            },
+            "server_auth.dpop_algorithms is empty",
+        ),
+        (
+            auth_server::RawServerConfig {
+                dpop_max_age_seconds: 0,
+                ..base()
+            },
+            "server_auth.dpop_max_age_seconds is 0: give 1 to 3600",
+        ),
+        (
+            auth_server::RawServerConfig {
+                dpop_replay_max_entries: 10,
+                ..base()
+            },
+            "server_auth.dpop_replay_max_entries is 10: give at least 1000",
+        ),
+        (
+            auth_server::RawServerConfig {
+                issuer: "urn:example:issuer".into(),
+                ..base()
+            },
+            "server_auth.issuer (`urn:example:issuer`) is not an http(s) URL",
+        ),
+    ] {
+        let err = raw.validate().unwrap_err().to_string();
+        assert!(err.contains(expected), "{err}");
+    }
+    // With DPoP off, any issuer and no proof algorithm.
+    let off = auth_server::RawServerConfig {
+        issuer: "urn:example:issuer".into(),
+        dpop: auth_runtime::DpopMode::Off,
+        dpop_algorithms: Vec::new(),
+        ..base()
+    };
+    assert!(off.validate().is_ok());
+}

@@ -348,3 +348,39 @@ async fn within_the_grace_a_retry_on_the_other_instance_gets_the_same_successor(
         );
     }
 }
+
+#[actix_web::test]
+async fn a_bound_session_refreshed_at_the_other_instance_still_demands_the_key() {
+    use auth_runtime::Algorithm;
+    use auth_runtime::testing::DpopKey;
+
+    use crate::dpop::{assert_bound_to, assert_proof_refused, refresh_with, sign_in_with};
+
+    // The instances' issuer, as their SERVER_AUTH__ISSUER names it.
+    let issuer = "http://127.0.0.1:8100";
+    let (a, b) = two_instances(&fresh_database());
+    let key = DpopKey::generate(Algorithm::ES256);
+    let wallet = Wallet::new(WalletAlgorithm::Ed25519);
+    let (status, signed) = sign_in_with(&a.server, issuer, &wallet, Some(&key)).await;
+    assert_eq!(status, 200, "{signed}");
+    assert_bound_to(&signed, &key);
+    let stolen = field(&signed, "refresh_token");
+
+    // At B: refused without the key's proof, and nothing changed.
+    let (status, answer) = refresh(&b.server, &stolen).await;
+    assert_proof_refused(status, &answer, "no proof at the other instance");
+    let thief = DpopKey::generate(Algorithm::ES256);
+    let (status, answer) = refresh_with(&b.server, issuer, &stolen, Some(&thief)).await;
+    assert_proof_refused(status, &answer, "another key at the other instance");
+    let (status, answer) = refresh_with(&b.server, issuer, &stolen, Some(&key)).await;
+    assert_eq!(status, 200, "{answer}");
+    assert_bound_to(&answer, &key);
+
+    // Back at A, the successor is bound as well.
+    let next = field(&answer, "refresh_token");
+    let (status, answer) = refresh(&a.server, &next).await;
+    assert_proof_refused(status, &answer, "the successor without a proof at A");
+    let (status, answer) = refresh_with(&a.server, issuer, &next, Some(&key)).await;
+    assert_eq!(status, 200, "{answer}");
+    assert_bound_to(&answer, &key);
+}

@@ -6,6 +6,7 @@ mod pg;
 mod support;
 
 mod config;
+mod dpop;
 mod grace;
 #[cfg(feature = "postgres")]
 mod instances;

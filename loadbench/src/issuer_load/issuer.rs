@@ -107,6 +107,7 @@ async fn prefill_memory(
                     token_expires_at: now + config.refresh_token_ttl(),
                     ends_at: now + config.session_max(),
                     bounded: true,
+                    dpop_jkt: None,
                 },
                 now,
             )

@@ -193,6 +193,7 @@ impl AuthStore for MemoryStore {
                     ends_at: session.ends_at,
                     generation: 0,
                     revoked: false,
+                    dpop_jkt: session.dpop_jkt,
                 },
             );
             Ok(())
@@ -205,6 +206,7 @@ impl AuthStore for MemoryStore {
         let state = &mut *state;
         let answer = match state.sessions.get_mut(&rotate.id) {
             None => Rotation::Unknown,
+            Some(session) if !rotate.has_key(session.dpop_jkt.as_deref()) => Rotation::WrongKey,
             Some(session) if session.revoked => Rotation::Revoked,
             Some(session)
                 if session.ends_at <= rotate.now || session.token_expires_at <= rotate.now =>

@@ -106,6 +106,8 @@ pub(super) struct Session {
     pub(super) ends_at: SystemTime,
     pub(super) generation: u64,
     pub(super) revoked: bool,
+    /// The thumbprint of the DPoP key the session is bound to.
+    pub(super) dpop_jkt: Option<String>,
 }
 
 impl Session {

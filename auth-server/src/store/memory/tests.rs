@@ -38,6 +38,7 @@ fn session(id: u8, token: u8) -> NewSession {
         token_expires_at: at(100),
         ends_at: at(1000),
         bounded: true,
+        dpop_jkt: None,
     }
 }
 
@@ -53,6 +54,7 @@ fn rotate(id: u8, presented: u8, next: u8, now: u64) -> Rotate {
             expires_at: at(now + 60),
         },
         grace: Duration::ZERO,
+        dpop_jkt: None,
     }
 }
 
@@ -84,6 +86,50 @@ fn rotation_is_single_use_and_reuse_revokes_the_session() {
         run(store.rotate(rotate(9, 1, 4, 30))).unwrap(),
         Rotation::Unknown
     );
+}
+
+#[test]
+fn a_bound_session_is_rotated_only_with_its_key_and_a_refusal_changes_nothing() {
+    let store = MemoryStore::new(10, 10);
+    let bound = NewSession {
+        dpop_jkt: Some("key-a".into()),
+        ..session(1, 1)
+    };
+    run(store.start_session(bound, at(0))).unwrap();
+    let with_key = |presented, next, now, key: Option<&str>| Rotate {
+        dpop_jkt: key.map(str::to_owned),
+        ..rotate(1, presented, next, now)
+    };
+    // Without a key or with another: refused, the current token stays current.
+    for key in [None, Some("key-b")] {
+        assert_eq!(
+            run(store.rotate(with_key(1, 2, 10, key))).unwrap(),
+            Rotation::WrongKey
+        );
+    }
+    assert!(matches!(
+        run(store.rotate(with_key(1, 2, 10, Some("key-a")))).unwrap(),
+        Rotation::Rotated { generation: 1, .. }
+    ));
+    // A spent token without the key is refused as such, not taken for a reuse.
+    assert_eq!(
+        run(store.rotate(with_key(1, 3, 20, None))).unwrap(),
+        Rotation::WrongKey
+    );
+    assert!(matches!(
+        run(store.rotate(with_key(2, 3, 20, Some("key-a")))).unwrap(),
+        Rotation::Rotated { generation: 2, .. }
+    ));
+    // An unbound session takes any proof, or none.
+    run(store.start_session(session(2, 1), at(0))).unwrap();
+    assert!(matches!(
+        run(store.rotate(Rotate {
+            dpop_jkt: Some("key-c".into()),
+            ..rotate(2, 1, 2, 10)
+        }))
+        .unwrap(),
+        Rotation::Rotated { .. }
+    ));
 }
 
 #[test]

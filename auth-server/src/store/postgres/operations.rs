@@ -93,8 +93,8 @@ impl AuthStore for PgStore {
                 let inserted = tx
                     .execute(
                         "INSERT INTO auth_sessions
-                         (id, claims, token_hash, token_expires_at, ends_at, started_at)
-                     SELECT $1, $2, $3, $4, $5, $6
+                         (id, claims, token_hash, token_expires_at, ends_at, started_at, dpop_jkt)
+                     SELECT $1, $2, $3, $4, $5, $6, $8
                      WHERE CASE
                          WHEN (SELECT last_value FROM auth_sessions_added)
                               - (SELECT removed FROM auth_sessions_removed) < $7 THEN true
@@ -110,6 +110,7 @@ impl AuthStore for PgStore {
                             &session.ends_at,
                             &now,
                             &bound,
+                            &session.dpop_jkt,
                         ],
                     )
                     .await
@@ -135,7 +136,8 @@ impl AuthStore for PgStore {
                 let Some(row) = tx
                     .query_opt(
                         "SELECT claims, token_hash, token_expires_at, ends_at,
-                            revoked_at IS NOT NULL, previous_hash, rotated_at, generation
+                            revoked_at IS NOT NULL, previous_hash, rotated_at, generation,
+                            dpop_jkt
                      FROM auth_sessions WHERE id = $1 FOR UPDATE",
                         &[&&rotate.id[..]],
                     )
@@ -151,7 +153,10 @@ impl AuthStore for PgStore {
                 let previous_hash: Option<Vec<u8>> = row.get(5);
                 let rotated_at: Option<SystemTime> = row.get(6);
                 let previous = previous_hash.as_deref().zip(rotated_at);
-                let answer = if revoked {
+                let dpop_jkt: Option<String> = row.get(8);
+                let answer = if !rotate.has_key(dpop_jkt.as_deref()) {
+                    Rotation::WrongKey
+                } else if revoked {
                     Rotation::Revoked
                 } else if ends_at <= rotate.now || token_expires_at <= rotate.now {
                     Rotation::Expired

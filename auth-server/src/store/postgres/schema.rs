@@ -20,6 +20,7 @@ const MIGRATIONS: &[(i32, &str)] = &[
     ),
     (5, include_str!("../migrations/005_revocation_key_hash.sql")),
     (6, include_str!("../migrations/006_session_count.sql")),
+    (7, include_str!("../migrations/007_session_dpop_key.sql")),
 ];
 
 impl Database {
