@@ -362,7 +362,7 @@ fn bare_verify_micros(issuer: &str, tokens: &[String]) -> Result<f64, String> {
 
 /// CPU time this thread has run so far, in nanoseconds (the scheduler's count, so that other
 /// processes on the machine do not add to it).
-fn thread_cpu_nanos() -> Result<u64, String> {
+pub(crate) fn thread_cpu_nanos() -> Result<u64, String> {
     let stat = std::fs::read_to_string("/proc/thread-self/schedstat")
         .map_err(|e| format!("cannot read /proc/thread-self/schedstat: {e}"))?;
     stat.split_whitespace()

@@ -25,10 +25,13 @@
 //! verified-token cache off and on.
 //! `loadbench/run.sh issuer-load`: auth-server's sign-ins and refreshes per second, 1k and 1M live sessions.
 //! `loadbench/run.sh flat`: request costs with 1k-1M cached tokens, 1-100 issuers, 0-1M revoked.
+//! `loadbench/run.sh dpop`: a DPoP-bound token with a fresh ES256 or EdDSA proof per request,
+//! against the same token unbound as `Bearer`, the verified-token cache on and off.
 
 mod algorithms;
 mod baseline;
 mod compare;
+mod dpop;
 mod flat;
 mod issuer_load;
 mod issuers;
@@ -55,6 +58,7 @@ fn main() -> ExitCode {
         Some("quick") => return report(compare(Mode::Quick)),
         Some("issuers") => return report(issuers::run(seconds())),
         Some("algorithms") => return report(algorithms::run(seconds())),
+        Some("dpop") => return report(dpop::run(seconds())),
         Some("flat") => return report(flat::run(&args, seconds())),
         Some("login-flood") => return report(login_flood::run(seconds())),
         Some("issuer-load") => return report(issuer_load::run(&args, seconds())),
