@@ -62,7 +62,7 @@ impl Challenge {
     /// DPoP is taken, next to it otherwise (a refused proof's challenge is the `DPoP` one,
     /// with the `Bearer` one after it where bearer tokens are taken); the current nonce; and
     /// `resource_metadata` in each challenge.
-    pub(crate) fn decorate(&self, response: &mut HttpResponse) {
+    pub(crate) fn decorate<B>(&self, response: &mut HttpResponse<B>) {
         if response.status() != StatusCode::UNAUTHORIZED {
             return;
         }

@@ -52,7 +52,20 @@ impl Responder {
     /// Whether an answer made by [`AuthError`]'s own `ResponseError` (the attributes, the
     /// `Principal` extractor, a handler returning `Err(AuthError)`) must be made again.
     pub(crate) fn reshapes(&self) -> bool {
-        self.handler.is_some() || self.format != ErrorFormat::Json || self.challenge.is_some()
+        self.handler.is_some() || self.format != ErrorFormat::Json
+    }
+
+    /// Whether 401 answers get more challenges (DPoP, a nonce, the resource metadata) than
+    /// the error's own.
+    pub(crate) fn adds_challenges(&self) -> bool {
+        self.challenge.is_some()
+    }
+
+    /// Adds those challenges to `response`, in place: whatever else it carries stays.
+    pub(crate) fn add_challenges<B>(&self, response: &mut HttpResponse<B>) {
+        if let Some(challenge) = &self.challenge {
+            challenge.decorate(response);
+        }
     }
 
     /// The answer to `err` for `req`. The handler's response gives the body and its headers;
@@ -62,9 +75,7 @@ impl Responder {
     /// outer middleware sees it in `HttpResponse::error`.
     pub(crate) fn respond(&self, err: &AuthError, req: &HttpRequest) -> HttpResponse {
         let mut ours = err.response_in(self.format);
-        if let Some(challenge) = &self.challenge {
-            challenge.decorate(&mut ours);
-        }
+        self.add_challenges(&mut ours);
         let Some(handler) = &self.handler else {
             return ours;
         };

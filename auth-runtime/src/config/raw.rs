@@ -116,9 +116,11 @@ pub struct RawConfig {
     /// must name. Default empty: taken from the request's scheme and `Host` header, which
     /// is wrong behind a proxy.
     pub public_url: PublicUrls,
-    /// The most DPoP proofs remembered to refuse their replay (about 60 bytes each). When
-    /// more arrive within their validity, the oldest make room and proofs no newer than
-    /// those are refused until they expire. Default 250000.
+    /// The most DPoP proofs remembered, per issuer, to refuse their replay (about 50 bytes
+    /// each). When more arrive within their lifetime, the client key holding the most makes
+    /// room: its oldest proofs go, and its proofs no newer than those are refused; other
+    /// clients are not affected. Size it to at least the DPoP requests per second times
+    /// `dpop_max_age_seconds` plus twice the leeway. Default 250000.
     pub dpop_replay_max_entries: usize,
     /// `true`: DPoP proofs must carry a nonce this app gave out (RFC 9449 section 9): a
     /// proof without one, or with one too old, is answered 401 `use_dpop_nonce` with a fresh

@@ -25,6 +25,38 @@ pub(crate) fn normalise(url: &str) -> Option<String> {
     Some(normalised)
 }
 
+/// The URL a request was sent to, from its parts as the server sees them: `scheme`, the
+/// `host` (a `Host` header: a host name or an IP literal and an optional port, nothing else),
+/// and the `path` as sent. `None` when the host is not one, or the path has dot segments
+/// (`.` or `..`, in any spelling): routing reads the path as sent, so a proof may only name
+/// it as sent.
+pub(crate) fn request_url(scheme: &str, host: &str, path: &str) -> Option<String> {
+    let host_ok = !host.is_empty()
+        && host
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b':' | b'[' | b']'));
+    if !host_ok {
+        return None;
+    }
+    under(&format!("{scheme}://{host}"), path)
+}
+
+/// The URL of `path` under `base` (an absolute URL without query, and `path` as sent);
+/// `None` when the path has dot segments or does not start with `/`.
+pub(crate) fn under(base: &str, path: &str) -> Option<String> {
+    if !path.starts_with('/') {
+        return None;
+    }
+    let decoded = decode_path(path)?;
+    if decoded
+        .split('/')
+        .any(|segment| segment == "." || segment == "..")
+    {
+        return None;
+    }
+    normalise(&format!("{base}{path}"))
+}
+
 /// `host[:port]` in lower case, without the default port; `None` with user information, an
 /// empty host or a port that is not a number.
 fn origin(authority: &str, default_port: u16) -> Option<String> {
@@ -61,6 +93,12 @@ fn origin(authority: &str, default_port: u16) -> Option<String> {
 /// The path with its percent-encodings in one form and its dot segments removed; `/` for an
 /// empty one. `None` for a broken percent-encoding.
 fn path_of(path: &str) -> Option<String> {
+    Some(remove_dot_segments(&decode_path(path)?))
+}
+
+/// The path with the percent-encodings of unreserved characters decoded and the others in
+/// upper case. `None` for a broken percent-encoding or a byte outside ASCII.
+fn decode_path(path: &str) -> Option<String> {
     let bytes = path.as_bytes();
     let mut decoded = String::with_capacity(path.len().max(1));
     let mut at = 0;
@@ -84,7 +122,7 @@ fn path_of(path: &str) -> Option<String> {
     if !path.is_ascii() {
         return None;
     }
-    Some(remove_dot_segments(&decoded))
+    Some(decoded)
 }
 
 /// RFC 3986 section 5.2.4, on a path that starts with `/` (or is empty).
@@ -171,6 +209,29 @@ mod tests {
         ] {
             assert_eq!(normalise(url), None, "{url}");
         }
+    }
+
+    #[test]
+    fn a_request_url_takes_a_host_only_and_a_path_without_dot_segments() {
+        assert_eq!(
+            request_url("http", "API.example.com:80", "/a/%7eb").as_deref(),
+            Some("http://api.example.com/a/~b")
+        );
+        assert_eq!(
+            request_url("https", "[::1]:8443", "/a").as_deref(),
+            Some("https://[::1]:8443/a")
+        );
+        for host in ["h/a?", "h#", "h/", "u@h", "h x", "", "h\\"] {
+            assert_eq!(request_url("http", host, "/a"), None, "{host}");
+        }
+        for path in ["/../a", "/./a", "/x/..", "/%2e%2E/a", "/x/%2E/a", "a", ""] {
+            assert_eq!(request_url("http", "h", path), None, "{path}");
+        }
+        assert_eq!(
+            under("https://api.example.com/v1", "/orders").as_deref(),
+            Some("https://api.example.com/v1/orders")
+        );
+        assert_eq!(under("https://api.example.com/v1", "/../orders"), None);
     }
 
     #[test]

@@ -101,7 +101,13 @@ pub(crate) fn proof_key(jwk: &Map<String, Value>, alg: Algorithm) -> Result<Proo
                 text("e")?,
                 text("n")?
             );
-            (rsa_public_key_der(&bytes("n")?, &bytes("e")?), members)
+            let (n, e) = (bytes("n")?, bytes("e")?);
+            // RFC 7518 6.3.1.1: the minimal form, without a leading zero octet; another form
+            // would give the same key a second thumbprint.
+            if n.first().is_none_or(|b| *b == 0) || e.first().is_none_or(|b| *b == 0) {
+                return Err(DpopReason::BadKey);
+            }
+            (rsa_public_key_der(&n, &e), members)
         }
         "AKP" => {
             // The ML-DSA draft requires `alg` on an AKP key; it was compared above.

@@ -13,6 +13,7 @@ mod reason;
 mod replay;
 
 use actix_web::dev::ServiceRequest;
+use actix_web::{HttpMessage as _, HttpRequest};
 use std::sync::Arc;
 
 use actix_web::http::header::{self, HeaderMap, HeaderValue};
@@ -29,6 +30,7 @@ use crate::claims::RawClaims;
 use crate::clock::now;
 use crate::config::{AuthConfig, IssuerConfig};
 use crate::error::{AuthError, InvalidReason};
+use crate::issuer::Issuer;
 use proof::Expected;
 use replay::ReplayRecord;
 
@@ -91,11 +93,13 @@ impl DpopRules {
     }
 }
 
-/// What all issuers share: where the app is reached from, and the proofs seen.
+/// What all issuers share: where the app is reached from, the proofs seen, the nonces.
 pub(crate) struct Dpop {
     /// The configured `public_url`s, normalised, without a trailing `/`.
     public_urls: Box<[String]>,
-    replay: ReplayRecord,
+    /// The proofs seen, per issuer (by name): each issuer has its own proof lifetime, and
+    /// one issuer's clients never crowd another's out.
+    replay: Box<[(Box<str>, ReplayRecord)]>,
     /// Server nonces, when `dpop_nonce` is on.
     nonces: Option<Arc<Nonces>>,
 }
@@ -120,19 +124,28 @@ impl Dpop {
                 .filter_map(|url| normalise(url))
                 .map(|url| url.trim_end_matches('/').to_owned())
                 .collect(),
-            replay: ReplayRecord::new(config.dpop_replay_max_entries()),
+            replay: config
+                .issuers()
+                .iter()
+                .filter(|issuer| issuer.dpop() != DpopMode::Off)
+                .map(|issuer| {
+                    let record = ReplayRecord::new(config.dpop_replay_max_entries());
+                    (Box::from(issuer.issuer()), record)
+                })
+                .collect(),
         }
     }
 
-    /// Checks how `token`, whose claims are `raw`, was presented against its issuer's
-    /// `rules`: the scheme, the binding, and for `DPoP` the proof, which is then spent.
+    /// Checks how `token`, whose claims are `raw`, was presented against the rules of
+    /// `issuer`: the scheme, the binding, and for `DPoP` the proof, which is then spent.
     pub(crate) fn check(
         &self,
-        rules: &DpopRules,
+        issuer: &Issuer,
         raw: &RawClaims,
         token: &str,
         presented: &Presented<'_>,
     ) -> Result<(), AuthError> {
+        let rules = issuer.dpop();
         let refused = AuthError::InvalidToken;
         let jkt = bound_key(raw)?;
         let scheme = presented.scheme;
@@ -179,9 +192,23 @@ impl Dpop {
         {
             return Err(AuthError::UseDpopNonce);
         }
-        self.replay
-            .record(checked.id, checked.expires, now)
-            .map_err(AuthError::InvalidDpopProof)
+        if request.spent_here(&checked) {
+            // An outer `JwtAuth` of this very request checked and spent this proof.
+            return Ok(());
+        }
+        let Some((_, record)) = self
+            .replay
+            .iter()
+            .find(|(name, _)| **name == *issuer.name())
+        else {
+            // Every issuer with DPoP on has a record; one without refused the scheme above.
+            return Err(refused(InvalidReason::DpopNotAccepted));
+        };
+        record
+            .record(checked.key, checked.id, checked.expires, now)
+            .map_err(AuthError::InvalidDpopProof)?;
+        request.mark_spent(&checked);
+        Ok(())
     }
 
     /// The nonce to send with an answer, when nonces are on.
@@ -201,13 +228,13 @@ impl Dpop {
             return self
                 .public_urls
                 .iter()
-                .filter_map(|base| normalise(&format!("{base}{}", request.path)))
+                .filter_map(|base| htu::under(base, request.path))
                 .collect();
         }
         let scheme = if request.secure { "https" } else { "http" };
         request
             .host
-            .and_then(|host| normalise(&format!("{scheme}://{host}{}", request.path)))
+            .and_then(|host| htu::request_url(scheme, host, request.path))
             .into_iter()
             .collect()
     }
@@ -240,7 +267,8 @@ pub(crate) fn check_proof_for_fuzzing(
 pub struct TokenEndpointProof {
     /// The RFC 7638 thumbprint of the proof's key.
     pub thumbprint: String,
-    id: u128,
+    key: u64,
+    id: u64,
     expires: u64,
 }
 
@@ -255,7 +283,7 @@ impl ProofReplay {
 
     /// Spends `proof`: `Err(Replayed)` when it was seen before.
     pub fn spend(&self, proof: &TokenEndpointProof, now: u64) -> Result<(), DpopReason> {
-        self.0.record(proof.id, proof.expires, now)
+        self.0.record(proof.key, proof.id, proof.expires, now)
     }
 }
 
@@ -284,6 +312,7 @@ pub fn check_token_endpoint_proof(
     let checked = proof::check(proof, &expected)?;
     Ok(TokenEndpointProof {
         thumbprint: checked.thumbprint,
+        key: checked.key,
         id: checked.id,
         expires: checked.expires,
     })
@@ -300,7 +329,9 @@ pub(crate) const DPOP_NONCE: &str = "dpop-nonce";
 pub(crate) fn bound_key(raw: &RawClaims) -> Result<Option<&str>, AuthError> {
     match raw.get("cnf") {
         None => Ok(None),
-        Some(Value::Object(cnf)) => match cnf.get("jkt") {
+        // Only `jkt`, alone: a second binding (a certificate's, say) cannot be checked here,
+        // and the token must not pass on the first alone.
+        Some(Value::Object(cnf)) if cnf.len() == 1 => match cnf.get("jkt") {
             Some(Value::String(jkt)) => Ok(Some(jkt)),
             _ => Err(AuthError::InvalidToken(
                 InvalidReason::UnsupportedConfirmation,
@@ -320,6 +351,9 @@ pub(crate) struct Presented<'a> {
 }
 
 struct RequestParts<'a> {
+    /// The request itself, where the middleware can see it (not after routing took it):
+    /// for the mark of a proof spent by an outer `JwtAuth`.
+    request: Option<&'a HttpRequest>,
     method: &'a str,
     /// The path as sent (percent-encoded), without the query.
     path: &'a str,
@@ -341,7 +375,12 @@ impl<'a> Presented<'a> {
     /// The token of `req`, sent with `scheme`.
     pub(crate) fn of(req: &'a ServiceRequest, scheme: Scheme) -> Presented<'a> {
         let secure = req.app_config().secure();
-        Presented::from_parts(req.method(), req.uri(), req.headers(), scheme, secure)
+        let mut presented =
+            Presented::from_parts(req.method(), req.uri(), req.headers(), scheme, secure);
+        if let Some(parts) = &mut presented.request {
+            parts.request = Some(req.request());
+        }
+        presented
     }
 
     /// The token of a request made of these parts; `secure`: it came over TLS.
@@ -359,12 +398,43 @@ impl<'a> Presented<'a> {
         Presented {
             scheme,
             request: Some(RequestParts {
+                request: None,
                 method: method.as_str(),
                 path: uri.path(),
                 host,
                 secure: secure || uri.scheme_str() == Some("https"),
                 headers,
             }),
+        }
+    }
+}
+
+/// The proof a `JwtAuth` checked and spent for a request, in its extensions: a `JwtAuth`
+/// nested inside it (a clone wrapped around a scope, say) checks the proof again and does not
+/// spend it twice.
+#[derive(Clone, Copy, PartialEq, Eq)]
+struct SpentProof {
+    key: u64,
+    id: u64,
+}
+
+impl RequestParts<'_> {
+    fn spent_here(&self, checked: &proof::Checked) -> bool {
+        self.request.is_some_and(|req| {
+            req.extensions().get::<SpentProof>()
+                == Some(&SpentProof {
+                    key: checked.key,
+                    id: checked.id,
+                })
+        })
+    }
+
+    fn mark_spent(&self, checked: &proof::Checked) {
+        if let Some(req) = self.request {
+            req.extensions_mut().insert(SpentProof {
+                key: checked.key,
+                id: checked.id,
+            });
         }
     }
 }

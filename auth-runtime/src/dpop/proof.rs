@@ -48,8 +48,10 @@ pub(crate) struct Expected<'a> {
 /// A proof that passed every check but the replay check: what that check needs.
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) struct Checked {
-    /// Identifies the proof: its key's thumbprint and its `jti`, hashed.
-    pub(crate) id: u128,
+    /// Identifies the proof's key: its thumbprint's first bytes.
+    pub(crate) key: u64,
+    /// Identifies the proof among its key's: its key and `jti`, hashed.
+    pub(crate) id: u64,
     /// The last second at which it would still be accepted.
     pub(crate) expires: u64,
     /// The RFC 7638 thumbprint of the proof's key.
@@ -146,6 +148,7 @@ pub(crate) fn check(proof: &str, expected: &Expected<'_>) -> Result<Checked, Dpo
         Some(_) => return Err(DpopReason::MissingClaim),
     };
     Ok(Checked {
+        key: key_id(&key.thumbprint),
         id: proof_id(&key.thumbprint, jti),
         expires,
         thumbprint: key.thumbprint,
@@ -160,15 +163,26 @@ pub(crate) fn token_hash(token: &str) -> String {
 
 /// A proof's identity for the replay record: its key and `jti`, so that two clients'
 /// `jti`s never meet, and one client cannot use up another's.
-fn proof_id(thumbprint: &str, jti: &str) -> u128 {
+fn proof_id(thumbprint: &str, jti: &str) -> u64 {
     let mut input = Vec::with_capacity(thumbprint.len() + 1 + jti.len());
     input.extend_from_slice(thumbprint.as_bytes());
     input.push(0);
     input.extend_from_slice(jti.as_bytes());
     let hash = digest(&SHA256, &input);
-    let mut id = [0u8; 16];
-    id.copy_from_slice(&hash.as_ref()[..16]);
-    u128::from_le_bytes(id)
+    let mut id = [0u8; 8];
+    id.copy_from_slice(&hash.as_ref()[..8]);
+    u64::from_le_bytes(id)
+}
+
+/// A key's identity for the replay record: the first bytes of its thumbprint (a SHA-256).
+fn key_id(thumbprint: &str) -> u64 {
+    let mut hash = [0u8; 33];
+    // A thumbprint made here is always 32 bytes in base64url; were it not, the key would be
+    // the zeros, which only puts such keys in one record.
+    let _ = URL_SAFE_NO_PAD.decode_slice(thumbprint, &mut hash);
+    let mut id = [0u8; 8];
+    id.copy_from_slice(&hash[..8]);
+    u64::from_le_bytes(id)
 }
 
 /// A base64url part holding a JSON object, read strictly.

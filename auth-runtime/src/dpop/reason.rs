@@ -45,8 +45,9 @@ pub enum DpopReason {
     WrongKey,
     /// The proof was used before.
     Replayed,
-    /// Under a flood of distinct proofs, the replay record had to drop entries no older
-    /// than this proof: it cannot be told apart from a replay. A fresh proof passes.
+    /// The replay record had to drop entries of this proof's key that expire no earlier than
+    /// this proof (the key sent more proofs within their lifetime than it has room for, or
+    /// dated some ahead): it cannot be told apart from a replay. A proof made later passes.
     ReplayUnverifiable,
 }
 

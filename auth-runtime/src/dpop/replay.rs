@@ -1,11 +1,16 @@
-//! Proofs seen, so that each is accepted once: bounded in memory under any flood, and never
-//! wrong about a replay.
+//! Proofs seen, so that each is accepted once: bounded in memory under any flood, never wrong
+//! about a replay, and fair: a client that floods the record pays for it, not the others.
 //!
-//! Each accepted proof is held until the last second it could be accepted again (its `iat`
-//! plus `dpop_max_age_seconds` plus the leeway). When the record is full, the entry that
-//! expires first makes room, and its expiry becomes the shard's floor: a proof that would
-//! expire at or before the floor is refused, since one like it may have been dropped. Under
-//! a flood, the window of accepted proofs shrinks; it never lets a replay through.
+//! Each accepted proof is held under its key (the proof key's thumbprint) until a little
+//! after the last second it could be accepted again (its `iat` plus `dpop_max_age_seconds`
+//! plus the leeway). When a shard is full, room is made in the key holding the most entries:
+//! its entry that expires first goes, and that expiry becomes the key's floor. A proof of that
+//! key that would expire at or before its floor is refused, since one like it may have been
+//! dropped. A client whose proofs come in order of `iat` never meets its floor (the entries
+//! dropped are older than its new proofs); one that floods with proofs out of order, or dated
+//! ahead, shrinks its own window only. Only when a shard holds more keys than entries (a flood
+//! of distinct keys, each needing a token bound to it) does a whole key's record go, and its
+//! floor then applies to the shard.
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
@@ -13,95 +18,173 @@ use std::sync::{Mutex, PoisonError};
 
 use super::DpopReason;
 
-/// Shards, each with its own lock: requests on different cores rarely meet.
-const SHARDS: usize = 16;
+/// Shards, each with its own lock; a key's proofs all fall in one.
+const SHARDS: usize = 64;
+
+/// Seconds an entry is kept past its expiry: a request that judged its proof fresh a moment
+/// before taking the lock, or a clock stepped back a little, still finds it.
+const GRACE: u64 = 5;
+
+/// Calls to a shard between two sweeps of its idle keys.
+const SWEEP_EVERY: u32 = 1024;
 
 /// The record of proofs seen.
 pub(crate) struct ReplayRecord {
     shards: Box<[Mutex<Shard>]>,
+    /// What one shard may hold: entries, plus one for each key's record.
     per_shard: usize,
 }
 
 #[derive(Default)]
 struct Shard {
-    /// Proof id to its expiry.
-    seen: HashMap<u128, u64>,
+    keys: HashMap<u64, KeyRecord>,
+    /// Entries and key records held.
+    held: usize,
+    /// The latest expiry held by a key record dropped whole: any proof expiring no later is
+    /// refused.
+    floor: u64,
+    /// Calls since the last sweep.
+    calls: u32,
+}
+
+#[derive(Default)]
+struct KeyRecord {
+    /// Proof (`jti`) to its expiry.
+    seen: HashMap<u64, u64>,
     /// The same entries by expiry, soonest first.
-    by_expiry: BinaryHeap<Reverse<(u64, u128)>>,
-    /// The latest expiry of an entry dropped before its time.
+    by_expiry: BinaryHeap<Reverse<(u64, u64)>>,
+    /// The latest expiry of an entry of this key dropped before its time.
     floor: u64,
 }
 
 impl ReplayRecord {
-    /// A record of at most `max_entries` proofs (at least one per shard).
+    /// A record of at most about `max_entries` proofs (and at least one per shard).
     pub(crate) fn new(max_entries: usize) -> ReplayRecord {
-        let per_shard = max_entries.div_ceil(SHARDS).max(1);
+        let per_shard = max_entries.div_ceil(SHARDS).max(2);
         ReplayRecord {
             shards: (0..SHARDS).map(|_| Mutex::new(Shard::default())).collect(),
             per_shard,
         }
     }
 
-    /// Records proof `id`, accepted until `expires`, at time `now`: `Err` when it was seen
-    /// before, or cannot be told apart from one that was.
-    pub(crate) fn record(&self, id: u128, expires: u64, now: u64) -> Result<(), DpopReason> {
-        // The id is a hash: its low bits spread proofs over the shards evenly.
-        let shard = &self.shards[(id as usize) % SHARDS];
-        // A panic while the lock was held cannot leave the shard inconsistent in a way that
-        // matters here (at worst an entry is in one map only), so a poisoned lock is taken.
+    /// Records proof `id` of the key `key`, accepted until `expires`, at time `now`: `Err`
+    /// when it was seen before, or cannot be told apart from one that was.
+    pub(crate) fn record(
+        &self,
+        key: u64,
+        id: u64,
+        expires: u64,
+        now: u64,
+    ) -> Result<(), DpopReason> {
+        // The key is a hash: its low bits spread keys over the shards evenly.
+        let shard = &self.shards[(key as usize) % SHARDS];
+        // A panic while the lock was held leaves at worst an entry in one of a key's two
+        // collections, which only refuses a proof: a poisoned lock is taken.
         let mut shard = shard.lock().unwrap_or_else(PoisonError::into_inner);
-        shard.prune(now);
-        if shard.seen.contains_key(&id) {
-            return Err(DpopReason::Replayed);
+        shard.calls += 1;
+        if shard.calls >= SWEEP_EVERY {
+            shard.sweep(now);
         }
         if expires <= shard.floor {
             return Err(DpopReason::ReplayUnverifiable);
         }
-        if shard.seen.len() >= self.per_shard {
-            shard.drop_soonest();
-            if expires <= shard.floor {
-                return Err(DpopReason::ReplayUnverifiable);
+        let shard = &mut *shard;
+        let record = match shard.keys.get_mut(&key) {
+            Some(record) => record,
+            None => {
+                shard.held += 1;
+                shard.keys.entry(key).or_default()
             }
+        };
+        shard.held -= record.prune(now);
+        if record.seen.contains_key(&id) {
+            return Err(DpopReason::Replayed);
         }
-        shard.seen.insert(id, expires);
-        shard.by_expiry.push(Reverse((expires, id)));
+        if expires <= record.floor {
+            return Err(DpopReason::ReplayUnverifiable);
+        }
+        record.seen.insert(id, expires);
+        record.by_expiry.push(Reverse((expires, id)));
+        shard.held += 1;
+        while shard.held > self.per_shard && shard.make_room(key) {}
         Ok(())
     }
 
-    /// How many proofs are held.
+    /// Entries and key records held.
     #[cfg(test)]
-    fn len(&self) -> usize {
+    fn held(&self) -> usize {
         self.shards
             .iter()
-            .map(|shard| {
-                shard
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner)
-                    .seen
-                    .len()
-            })
+            .map(|shard| shard.lock().unwrap_or_else(PoisonError::into_inner).held)
             .sum()
     }
 }
 
 impl Shard {
-    /// Drops the entries that can no longer be accepted anyway.
-    fn prune(&mut self, now: u64) {
+    /// Drops what can no longer be accepted anyway: expired entries, and the records of keys
+    /// left with neither entries nor a floor still to enforce.
+    fn sweep(&mut self, now: u64) {
+        self.calls = 0;
+        let mut held = 0;
+        self.keys.retain(|_, record| {
+            record.prune(now);
+            let keep = !record.seen.is_empty() || record.floor.saturating_add(GRACE) >= now;
+            if keep {
+                held += 1 + record.seen.len();
+            }
+            keep
+        });
+        self.held = held;
+    }
+
+    /// Makes room for one: drops the entry that expires first in the key holding the most
+    /// (`current`, the key just recorded, when it holds at least its share), raising that
+    /// key's floor; or, when no key holds an entry, a whole key record, raising the shard's.
+    /// `false` when nothing could go (one key's empty record is all there is).
+    fn make_room(&mut self, current: u64) -> bool {
+        let share = self.held / self.keys.len().max(1);
+        let victim = match self.keys.get(&current) {
+            Some(record) if record.seen.len() >= share.max(1) => Some(current),
+            _ => self
+                .keys
+                .iter()
+                .filter(|(_, record)| !record.seen.is_empty())
+                .max_by_key(|(_, record)| record.seen.len())
+                .map(|(key, _)| *key),
+        };
+        if let Some(record) = victim.and_then(|key| self.keys.get_mut(&key))
+            && let Some(Reverse((expires, id))) = record.by_expiry.pop()
+        {
+            record.seen.remove(&id);
+            record.floor = record.floor.max(expires);
+            self.held -= 1;
+            return true;
+        }
+        // Only empty records are left: one goes whole, its floor now the shard's.
+        let Some(key) = self.keys.keys().find(|key| **key != current).copied() else {
+            return false;
+        };
+        if let Some(record) = self.keys.remove(&key) {
+            self.floor = self.floor.max(record.floor);
+            self.held -= 1;
+        }
+        true
+    }
+}
+
+impl KeyRecord {
+    /// Drops the entries that can no longer be accepted anyway; how many went.
+    fn prune(&mut self, now: u64) -> usize {
+        let mut dropped = 0;
         while let Some(Reverse((expires, id))) = self.by_expiry.peek().copied() {
-            if expires >= now {
+            if expires.saturating_add(GRACE) >= now {
                 break;
             }
             self.by_expiry.pop();
             self.seen.remove(&id);
+            dropped += 1;
         }
-    }
-
-    /// Drops the entry that expires first, raising the floor to its expiry.
-    fn drop_soonest(&mut self) {
-        if let Some(Reverse((expires, id))) = self.by_expiry.pop() {
-            self.seen.remove(&id);
-            self.floor = self.floor.max(expires);
-        }
+        dropped
     }
 }
 
@@ -111,45 +194,66 @@ mod tests {
 
     #[test]
     fn a_proof_is_accepted_once() {
-        let record = ReplayRecord::new(100);
-        assert_eq!(record.record(7, 1_060, 1_000), Ok(()));
-        assert_eq!(record.record(7, 1_060, 1_001), Err(DpopReason::Replayed));
-        assert_eq!(record.record(8, 1_060, 1_001), Ok(()));
+        let record = ReplayRecord::new(1_000);
+        assert_eq!(record.record(1, 7, 1_060, 1_000), Ok(()));
+        assert_eq!(record.record(1, 7, 1_060, 1_001), Err(DpopReason::Replayed));
+        assert_eq!(record.record(1, 8, 1_060, 1_001), Ok(()));
+        // The same `jti` hash under another key is another proof.
+        assert_eq!(record.record(2, 7, 1_060, 1_001), Ok(()));
     }
 
     #[test]
-    fn an_expired_entry_makes_room_and_a_late_replay_is_no_longer_tracked() {
-        let record = ReplayRecord::new(SHARDS);
-        assert_eq!(record.record(16, 1_060, 1_000), Ok(()));
-        // Past its expiry the proof itself is refused as stale by its `iat`; the record
-        // forgets it.
-        assert_eq!(record.record(32, 1_200, 1_100), Ok(()));
-        assert_eq!(record.len(), 1);
+    fn an_entry_is_kept_a_little_past_its_expiry_then_forgotten() {
+        let record = ReplayRecord::new(1_000);
+        assert_eq!(record.record(1, 7, 1_060, 1_000), Ok(()));
+        assert_eq!(record.record(1, 8, 1_200, 1_065), Ok(()));
+        assert_eq!(record.record(1, 7, 1_060, 1_060), Err(DpopReason::Replayed));
+        assert_eq!(record.record(1, 9, 1_200, 1_066), Ok(()));
+        assert_eq!(record.held(), 3, "one key record, two entries");
     }
 
     #[test]
-    fn a_flood_shrinks_the_window_and_never_lets_a_replay_through() {
-        let record = ReplayRecord::new(SHARDS * 4);
+    fn a_flooding_key_shrinks_its_own_window_only() {
+        let record = ReplayRecord::new(SHARDS * 100);
         let now = 1_000;
-        // Every id in one shard (multiples of SHARDS), each accepted until a later second.
-        let ids: Vec<u128> = (1..=1_000).map(|n| n * SHARDS as u128).collect();
-        for (n, id) in ids.iter().enumerate() {
-            assert_eq!(record.record(*id, now + 10 + n as u64, now), Ok(()));
+        let (flooder, victim) = (SHARDS as u64, 2 * SHARDS as u64);
+        // Both keys in one shard. The flooder's proofs are dated ahead and out of order.
+        for n in 0..5_000u64 {
+            let expires = now + 100 + (n * 7919) % 1_000;
+            let _ = record.record(flooder, n, expires, now);
         }
-        assert!(record.len() <= SHARDS * 4);
-        // Any earlier proof, replayed: refused, held or not.
-        for (n, id) in ids.iter().enumerate() {
-            assert!(record.record(*id, now + 10 + n as u64, now).is_err(), "{n}");
+        assert!(record.held() <= SHARDS * 100);
+        // The victim's proofs, made a second apart while the flood goes on, all pass, each
+        // once.
+        for n in 0..500u64 {
+            let now = now + n;
+            let _ = record.record(flooder, 10_000 + n, now + 1_000, now);
+            assert_eq!(record.record(victim, n, now + 90, now), Ok(()), "{n}");
+            assert_eq!(
+                record.record(victim, n, now + 90, now),
+                Err(DpopReason::Replayed)
+            );
         }
-        // A fresh proof that expires after the floor still passes.
-        assert_eq!(
-            record.record(SHARDS as u128 * 5_000, now + 5_000, now),
-            Ok(())
-        );
-        // One that expires no later than the dropped ones is refused as unverifiable.
-        assert_eq!(
-            record.record(SHARDS as u128 * 5_001, now + 20, now),
-            Err(DpopReason::ReplayUnverifiable)
-        );
+        // Whatever the flooder sent before is refused, held or not.
+        for n in 0..5_000u64 {
+            let expires = now + 100 + (n * 7919) % 1_000;
+            assert!(record.record(flooder, n, expires, now + 500).is_err(), "{n}");
+        }
+    }
+
+    #[test]
+    fn a_flood_of_distinct_keys_stays_within_the_bound_and_never_lets_a_replay_through() {
+        let record = ReplayRecord::new(SHARDS * 10);
+        let now = 1_000;
+        // Every key in one shard, more keys than it holds entries: whole key records go, and
+        // the shard's floor refuses what may have been dropped.
+        let keys: Vec<u64> = (1..=2_000).map(|n| n * SHARDS as u64).collect();
+        for key in &keys {
+            let _ = record.record(*key, 1, now + 60, now);
+        }
+        assert!(record.held() <= SHARDS * 10);
+        for key in &keys {
+            assert!(record.record(*key, 1, now + 60, now).is_err());
+        }
     }
 }

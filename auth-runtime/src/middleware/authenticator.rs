@@ -110,7 +110,7 @@ impl Authenticator {
     ) -> Result<Principal, AuthError> {
         let (principal, issuer) = self.caller(token, seen, wait).await?;
         self.dpop
-            .check(issuer.dpop(), principal.raw_claims(), token, presented)?;
+            .check(&issuer, principal.raw_claims(), token, presented)?;
         Ok(principal)
     }
 

@@ -74,6 +74,7 @@ pub(super) fn finish<B>(
     };
     record_rejection(err, in_span);
     if !responder.reshapes() {
+        responder.add_challenges(res.response_mut());
         res.response_mut().extensions_mut().insert(Answered);
         return res.map_into_left_body();
     }

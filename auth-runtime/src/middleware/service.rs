@@ -67,7 +67,7 @@ pin_project! {
             future: LocalBoxFuture<Result<ServiceResponse<EitherBody<B>>, Error>>,
         },
         /// Routed to an anonymous route without a token: the handler runs with no identity.
-        /// `policy` is there only when rejections are reshaped.
+        /// `policy` is there only when rejections are reshaped or get more challenges.
         Anonymous {
             #[pin]
             future: TaskLocalFuture<Option<Principal>, F>,
@@ -299,10 +299,8 @@ where
         if anonymous {
             // The copy is not needed; it must not keep this request's headers around.
             self.spare_headers.borrow_mut().clear();
-            let policy = self
-                .policy
-                .responder
-                .reshapes()
+            let responder = &self.policy.responder;
+            let policy = (responder.reshapes() || responder.adds_challenges())
                 .then(|| Arc::clone(&self.policy));
             return JwtAuthFuture::new(State::Anonymous {
                 future: SecurityContext::anonymous_scope(routed),

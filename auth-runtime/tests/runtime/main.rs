@@ -10,6 +10,7 @@ mod config;
 mod context;
 mod discovery;
 mod dpop;
+mod dpop_attacks;
 mod extractors;
 mod issuers;
 mod jwks;
