@@ -18,7 +18,8 @@ use std::sync::{Mutex, PoisonError};
 
 use super::DpopReason;
 
-/// Shards, each with its own lock; a key's proofs all fall in one.
+/// Shards, each with its own lock. A proof's shard follows its identity, so that one key's
+/// proofs spread over all of them and one client can use the whole record when alone.
 const SHARDS: usize = 64;
 
 /// Seconds an entry is kept past its expiry: a request that judged its proof fresh a moment
@@ -76,8 +77,8 @@ impl ReplayRecord {
         expires: u64,
         now: u64,
     ) -> Result<(), DpopReason> {
-        // The key is a hash: its low bits spread keys over the shards evenly.
-        let shard = &self.shards[(key as usize) % SHARDS];
+        // The id is a hash: its low bits spread proofs over the shards evenly.
+        let shard = &self.shards[(id as usize) % SHARDS];
         // A panic while the lock was held leaves at worst an entry in one of a key's two
         // collections, which only refuses a proof: a poisoned lock is taken.
         let mut shard = shard.lock().unwrap_or_else(PoisonError::into_inner);
@@ -192,6 +193,11 @@ impl KeyRecord {
 mod tests {
     use super::*;
 
+    /// Proof ids that all fall in one shard.
+    fn id(n: u64) -> u64 {
+        n * SHARDS as u64
+    }
+
     #[test]
     fn a_proof_is_accepted_once() {
         let record = ReplayRecord::new(1_000);
@@ -203,12 +209,23 @@ mod tests {
     }
 
     #[test]
+    fn one_key_alone_may_use_the_whole_record_within_one_second() {
+        let record = ReplayRecord::new(SHARDS * 100);
+        for n in 0..(SHARDS as u64 * 90) {
+            assert_eq!(record.record(1, n, 1_090, 1_000), Ok(()), "{n}");
+        }
+    }
+
+    #[test]
     fn an_entry_is_kept_a_little_past_its_expiry_then_forgotten() {
         let record = ReplayRecord::new(1_000);
-        assert_eq!(record.record(1, 7, 1_060, 1_000), Ok(()));
-        assert_eq!(record.record(1, 8, 1_200, 1_065), Ok(()));
-        assert_eq!(record.record(1, 7, 1_060, 1_060), Err(DpopReason::Replayed));
-        assert_eq!(record.record(1, 9, 1_200, 1_066), Ok(()));
+        assert_eq!(record.record(1, id(7), 1_060, 1_000), Ok(()));
+        assert_eq!(record.record(1, id(8), 1_200, 1_065), Ok(()));
+        assert_eq!(
+            record.record(1, id(7), 1_060, 1_060),
+            Err(DpopReason::Replayed)
+        );
+        assert_eq!(record.record(1, id(9), 1_200, 1_066), Ok(()));
         assert_eq!(record.held(), 3, "one key record, two entries");
     }
 
@@ -216,28 +233,31 @@ mod tests {
     fn a_flooding_key_shrinks_its_own_window_only() {
         let record = ReplayRecord::new(SHARDS * 100);
         let now = 1_000;
-        let (flooder, victim) = (SHARDS as u64, 2 * SHARDS as u64);
-        // Both keys in one shard. The flooder's proofs are dated ahead and out of order.
+        let (flooder, victim) = (1, 2);
+        // Every proof in one shard. The flooder's are dated ahead and out of order.
         for n in 0..5_000u64 {
             let expires = now + 100 + (n * 7919) % 1_000;
-            let _ = record.record(flooder, n, expires, now);
+            let _ = record.record(flooder, id(n), expires, now);
         }
         assert!(record.held() <= SHARDS * 100);
         // The victim's proofs, made a second apart while the flood goes on, all pass, each
         // once.
         for n in 0..500u64 {
             let now = now + n;
-            let _ = record.record(flooder, 10_000 + n, now + 1_000, now);
-            assert_eq!(record.record(victim, n, now + 90, now), Ok(()), "{n}");
+            let _ = record.record(flooder, id(10_000 + n), now + 1_000, now);
+            assert_eq!(record.record(victim, id(n), now + 90, now), Ok(()), "{n}");
             assert_eq!(
-                record.record(victim, n, now + 90, now),
+                record.record(victim, id(n), now + 90, now),
                 Err(DpopReason::Replayed)
             );
         }
         // Whatever the flooder sent before is refused, held or not.
         for n in 0..5_000u64 {
             let expires = now + 100 + (n * 7919) % 1_000;
-            assert!(record.record(flooder, n, expires, now + 500).is_err(), "{n}");
+            assert!(
+                record.record(flooder, id(n), expires, now + 500).is_err(),
+                "{n}"
+            );
         }
     }
 
@@ -247,13 +267,12 @@ mod tests {
         let now = 1_000;
         // Every key in one shard, more keys than it holds entries: whole key records go, and
         // the shard's floor refuses what may have been dropped.
-        let keys: Vec<u64> = (1..=2_000).map(|n| n * SHARDS as u64).collect();
-        for key in &keys {
-            let _ = record.record(*key, 1, now + 60, now);
+        for key in 1..=2_000 {
+            let _ = record.record(key, id(1), now + 60, now);
         }
         assert!(record.held() <= SHARDS * 10);
-        for key in &keys {
-            assert!(record.record(*key, 1, now + 60, now).is_err());
+        for key in 1..=2_000 {
+            assert!(record.record(key, id(1), now + 60, now).is_err());
         }
     }
 }
