@@ -60,6 +60,11 @@ pub mod post_quantum {}
 #[cfg(doctest)]
 pub mod security {}
 
+/// `docs/dpop.md`.
+#[doc = include_str!("../docs/dpop.md")]
+#[cfg(doctest)]
+pub mod dpop {}
+
 /// `docs/performance.md`.
 #[doc = include_str!("../docs/performance.md")]
 #[cfg(doctest)]

@@ -249,6 +249,14 @@ async fn metrics_count_requests_cache_keys_and_verification() {
     assert_eq!(get(&qs, "/api/profile", Some(&forged)).await.0, 401);
     assert_eq!(get(&qs, "/api/public", Some(&admin)).await.0, 200);
     assert_eq!(get(&qs, "/health", None).await.0, 200);
+    // An unbound token sent as DPoP.
+    let dpop = reqwest::Client::new()
+        .get(format!("{}/api/profile", qs.base))
+        .header("Authorization", format!("DPoP {viewer}"))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(dpop.status(), 401);
 
     let after = scrape(&qs).await;
     let count =
@@ -258,14 +266,18 @@ async fn metrics_count_requests_cache_keys_and_verification() {
     assert_eq!(count(&requests("forbidden", "insufficient_role")), 1.0);
     assert_eq!(count(&requests("rejected", "missing_token")), 2.0);
     assert_eq!(count(&requests("rejected", "bad_signature")), 1.0);
+    assert_eq!(count(&requests("rejected", "token_not_bound")), 1.0);
     // A token on an anonymous route is checked, then ignored.
     assert_eq!(count(&requests("anonymous", "none")), 1.0);
     // Every outcome and reason is there from the first authentication on, at zero if need be.
     assert_eq!(count(&requests("rejected", "expired")), 0.0);
     assert_eq!(count(&requests("forbidden", "insufficient_scope")), 0.0);
-    // Two distinct good tokens and one forged: three verifications, the rest from the cache.
+    assert_eq!(count(&requests("rejected", "dpop_replayed")), 0.0);
+    assert_eq!(count(&requests("rejected", "use_dpop_nonce")), 0.0);
+    // Two distinct good tokens and one forged: three verifications, the rest from the cache
+    // (the viewer's token sent as DPoP too).
     assert_eq!(count("auth_token_cache_misses_total"), 3.0);
-    assert_eq!(count("auth_token_cache_hits_total"), 4.0);
+    assert_eq!(count("auth_token_cache_hits_total"), 5.0);
     assert_eq!(count("auth_token_cache_entries"), 2.0);
     assert!(count("auth_token_cache_bytes") > 0.0);
     assert_eq!(

@@ -62,6 +62,33 @@ pub enum InvalidReason {
 }
 
 impl InvalidReason {
+    /// Every reason, for what lists them all (the metrics).
+    #[cfg(any(feature = "metrics", test))]
+    pub(crate) const ALL: [InvalidReason; 22] = [
+        InvalidReason::TooLarge,
+        InvalidReason::Malformed,
+        InvalidReason::MissingAlgorithm,
+        InvalidReason::UnknownKey,
+        InvalidReason::AmbiguousKey,
+        InvalidReason::KeyAlgorithmMismatch,
+        InvalidReason::BadSignature,
+        InvalidReason::MissingExpiry,
+        InvalidReason::NotYetValid,
+        InvalidReason::WrongIssuer,
+        InvalidReason::WrongAudience,
+        InvalidReason::DuplicateMember,
+        InvalidReason::CriticalHeader,
+        InvalidReason::BadIssuedAt,
+        InvalidReason::IssuedInFuture,
+        InvalidReason::LifetimeTooLong,
+        InvalidReason::WrongType,
+        InvalidReason::UnexpectedClaims,
+        InvalidReason::DpopBound,
+        InvalidReason::NotDpopBound,
+        InvalidReason::DpopNotAccepted,
+        InvalidReason::UnsupportedConfirmation,
+    ];
+
     /// The human-readable reason, as it appears after `Invalid token: `.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -436,6 +463,54 @@ mod tests {
             err.challenge()
         );
         assert!(HeaderValue::from_str(&err.challenge().unwrap()).is_ok());
+    }
+
+    /// `InvalidReason::ALL` and `DpopReason::ALL` hold every variant: a variant added to an
+    /// enum and not to its list fails to compile here.
+    #[test]
+    fn every_reason_is_listed() {
+        for reason in InvalidReason::ALL {
+            match reason {
+                InvalidReason::TooLarge
+                | InvalidReason::Malformed
+                | InvalidReason::MissingAlgorithm
+                | InvalidReason::UnknownKey
+                | InvalidReason::AmbiguousKey
+                | InvalidReason::KeyAlgorithmMismatch
+                | InvalidReason::BadSignature
+                | InvalidReason::MissingExpiry
+                | InvalidReason::NotYetValid
+                | InvalidReason::WrongIssuer
+                | InvalidReason::WrongAudience
+                | InvalidReason::DuplicateMember
+                | InvalidReason::CriticalHeader
+                | InvalidReason::BadIssuedAt
+                | InvalidReason::IssuedInFuture
+                | InvalidReason::LifetimeTooLong
+                | InvalidReason::WrongType
+                | InvalidReason::UnexpectedClaims
+                | InvalidReason::DpopBound
+                | InvalidReason::NotDpopBound
+                | InvalidReason::DpopNotAccepted
+                | InvalidReason::UnsupportedConfirmation => {}
+            }
+        }
+        assert_eq!(
+            InvalidReason::ALL.len(),
+            InvalidReason::ALL
+                .iter()
+                .map(|r| r.code())
+                .collect::<std::collections::HashSet<_>>()
+                .len()
+        );
+        assert_eq!(
+            DpopReason::ALL.len(),
+            DpopReason::ALL
+                .iter()
+                .map(|r| r.code())
+                .collect::<std::collections::HashSet<_>>()
+                .len()
+        );
     }
 
     #[test]

@@ -64,34 +64,20 @@ mod on {
 
     use super::Started;
     use crate::algorithm::Algorithm;
+    use crate::dpop::DpopReason;
+    use crate::error::InvalidReason;
 
-    /// Every code a request can be refused with, by outcome.
-    const REJECTED: [&str; 25] = [
+    /// Every code a request can be rejected with (401 or 503), besides those of
+    /// [`InvalidReason`](crate::InvalidReason) and [`DpopReason`](crate::DpopReason).
+    const REJECTED: [&str; 8] = [
         "missing_token",
         "expired",
         "algorithm_not_accepted",
-        "token_too_large",
-        "malformed_token",
-        "missing_algorithm",
-        "unknown_key",
-        "ambiguous_key",
-        "key_algorithm_mismatch",
-        "bad_signature",
-        "missing_expiry",
-        "not_yet_valid",
-        "wrong_issuer",
-        "wrong_audience",
-        "duplicate_member",
-        "critical_header",
-        "bad_issued_at",
-        "issued_in_future",
-        "lifetime_too_long",
-        "unexpected_claims",
-        "wrong_type",
         "revoked",
         "no_identity",
         "keys_unavailable",
         "revocation_unavailable",
+        "use_dpop_nonce",
     ];
     const FORBIDDEN: [&str; 3] = [
         "insufficient_role",
@@ -144,7 +130,10 @@ mod on {
             };
             let refused = REJECTED
                 .iter()
-                .map(|&code| (code, request("rejected", code)))
+                .copied()
+                .chain(InvalidReason::ALL.iter().map(|reason| reason.code()))
+                .chain(DpopReason::ALL.iter().map(|reason| reason.code()))
+                .map(|code| (code, request("rejected", code)))
                 .chain(
                     FORBIDDEN
                         .iter()

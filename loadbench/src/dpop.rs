@@ -16,7 +16,7 @@ use crate::{AUDIENCE, App, http_get, in_parallel, measured_from, median, start_a
 
 /// Proofs signed per second of a run, more than the app answers on these cores; a run that
 /// uses them up ends early.
-const PROOFS_PER_SECOND: usize = 30_000;
+const PROOFS_PER_SECOND: usize = 25_000;
 
 /// Rounds per cell; the median is reported.
 const ROUNDS: usize = 3;
@@ -35,7 +35,6 @@ pub(crate) fn run(seconds: u64) -> Result<(), String> {
         let bearer = issuer.token().sub("bearer").expires_in(3600).sign();
         let header = format!("Authorization: Bearer {bearer}");
         let mut cpu = Vec::new();
-        let mut rps = Vec::new();
         for _ in 0..ROUNDS {
             eprintln!("bearer, cache {cache_name}...");
             let run = measured_from(
@@ -48,9 +47,8 @@ pub(crate) fn run(seconds: u64) -> Result<(), String> {
             )?;
             check_failures(run.failures, run.requests, "bearer")?;
             cpu.push(run.cpu_micros.unwrap_or(f64::NAN));
-            rps.push(run.requests_per_second);
         }
-        lines.push(row("Bearer, unbound", cache_name, &rps, &cpu));
+        lines.push(row("Bearer, unbound", cache_name, &cpu));
 
         for alg in [Algorithm::ES256, Algorithm::EdDSA] {
             let client = DpopKey::generate(alg);
@@ -60,8 +58,13 @@ pub(crate) fn run(seconds: u64) -> Result<(), String> {
                 .bound_to(&client)
                 .expires_in(3600)
                 .sign();
-            let (mut cpu, mut rps) = (Vec::new(), Vec::new());
+            let mut cpu = Vec::new();
             for round in 0..ROUNDS {
+                // A fresh app each round: its replay record holds this round's proofs only.
+                // They are all signed before the run, so that many share an `iat`; a record
+                // already full would have to refuse some of them (a client that signs each
+                // proof as it sends it never meets that).
+                let app = start_app("serve-ours", issuer.issuer(), cache)?;
                 let (script, proofs) = proof_script(&dir, &app, &client, &token, seconds, round)?;
                 if cache != 0 && round == 0 {
                     bare.push(format!(
@@ -80,9 +83,8 @@ pub(crate) fn run(seconds: u64) -> Result<(), String> {
                 )?;
                 check_failures(run.failures, run.requests, "DPoP")?;
                 cpu.push(run.cpu_micros.unwrap_or(f64::NAN));
-                rps.push(run.requests_per_second);
             }
-            lines.push(row(&format!("DPoP, {alg} proofs"), cache_name, &rps, &cpu));
+            lines.push(row(&format!("DPoP, {alg} proofs"), cache_name, &cpu));
         }
     }
     let _ = std::fs::remove_dir_all(&dir);
@@ -94,8 +96,10 @@ pub(crate) fn run(seconds: u64) -> Result<(), String> {
          rounds; RS256 access token; every DPoP request with a proof never sent before"
     );
     println!();
-    println!("| request | verified-token cache | throughput | app CPU per request |");
-    println!("|---|---|---|---|");
+    // Throughput is not shown: a run ends when its proofs run out, so it says how many were
+    // signed, not how fast the app went.
+    println!("| request | verified-token cache | app CPU per request |");
+    println!("|---|---|---|");
     for line in lines {
         println!("{line}");
     }
@@ -147,12 +151,8 @@ fn bare_verify_micros(client: &DpopKey, proofs: &[String]) -> Result<f64, String
     Ok(median(batches))
 }
 
-fn row(request: &str, cache: &str, rps: &[f64], cpu: &[f64]) -> String {
-    format!(
-        "| {request} | {cache} | {:.0} req/s | {:.2} µs |",
-        median(rps.to_vec()),
-        median(cpu.to_vec())
-    )
+fn row(request: &str, cache: &str, cpu: &[f64]) -> String {
+    format!("| {request} | {cache} | {:.2} µs |", median(cpu.to_vec()))
 }
 
 /// A run where any request is refused measures refusals, not DPoP.

@@ -52,6 +52,32 @@ pub enum DpopReason {
 }
 
 impl DpopReason {
+    /// Every reason, for what lists them all (the metrics).
+    #[cfg(any(feature = "metrics", test))]
+    pub(crate) const ALL: [DpopReason; 21] = [
+        DpopReason::Missing,
+        DpopReason::Multiple,
+        DpopReason::TooLarge,
+        DpopReason::Malformed,
+        DpopReason::DuplicateMember,
+        DpopReason::CriticalHeader,
+        DpopReason::WrongType,
+        DpopReason::AlgorithmNotAccepted,
+        DpopReason::BadKey,
+        DpopReason::PrivateKey,
+        DpopReason::KeyAlgorithmMismatch,
+        DpopReason::BadSignature,
+        DpopReason::MissingClaim,
+        DpopReason::WrongMethod,
+        DpopReason::WrongUrl,
+        DpopReason::Stale,
+        DpopReason::IssuedInFuture,
+        DpopReason::WrongTokenHash,
+        DpopReason::WrongKey,
+        DpopReason::Replayed,
+        DpopReason::ReplayUnverifiable,
+    ];
+
     /// The human-readable reason, as it appears after `Invalid DPoP proof: `.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -104,6 +130,41 @@ impl DpopReason {
             DpopReason::WrongKey => "dpop_wrong_key",
             DpopReason::Replayed => "dpop_replayed",
             DpopReason::ReplayUnverifiable => "dpop_replay_unverifiable",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A variant added to the enum and not to `ALL` fails to compile here.
+    #[test]
+    fn every_reason_is_listed() {
+        for reason in DpopReason::ALL {
+            match reason {
+                DpopReason::Missing
+                | DpopReason::Multiple
+                | DpopReason::TooLarge
+                | DpopReason::Malformed
+                | DpopReason::DuplicateMember
+                | DpopReason::CriticalHeader
+                | DpopReason::WrongType
+                | DpopReason::AlgorithmNotAccepted
+                | DpopReason::BadKey
+                | DpopReason::PrivateKey
+                | DpopReason::KeyAlgorithmMismatch
+                | DpopReason::BadSignature
+                | DpopReason::MissingClaim
+                | DpopReason::WrongMethod
+                | DpopReason::WrongUrl
+                | DpopReason::Stale
+                | DpopReason::IssuedInFuture
+                | DpopReason::WrongTokenHash
+                | DpopReason::WrongKey
+                | DpopReason::Replayed
+                | DpopReason::ReplayUnverifiable => {}
+            }
         }
     }
 }

@@ -670,3 +670,64 @@ async fn with_nonces_on_a_proof_needs_a_current_nonce_that_any_instance_sharing_
     assert!(late.header("www-authenticate").contains("use_dpop_nonce"));
     assert_ne!(late.header("dpop-nonce"), nonce);
 }
+
+#[actix_web::test]
+async fn the_attributes_work_on_bound_tokens_as_on_any_other() {
+    let issuer = TestIssuer::start();
+    let server = serve(JwtAuth::new(issuer.config()).unwrap());
+    let url = format!("{}/dpop/admin", server.base);
+    let holder = DpopKey::generate(Algorithm::ES256);
+    for (role, status) in [("admin", 200), ("viewer", 403)] {
+        let token = issuer
+            .token()
+            .sub("mia")
+            .role(role)
+            .bound_to(&holder)
+            .sign();
+        let proof = holder.proof("GET", &url, &token);
+        let reply = call(&server, "/dpop/admin", "DPoP", &token, &[&proof]).await;
+        assert_eq!(reply.status, status, "{role}");
+    }
+}
+
+#[test]
+fn without_public_url_the_start_up_warns_that_the_host_header_decides() {
+    let issuer = TestIssuer::start();
+    let (lines, _logs) = crate::support::Lines::capture();
+    JwtAuth::new(issuer.config()).unwrap();
+    assert!(
+        lines.text().contains("auth_client.public_url is not set"),
+        "{}",
+        lines.text()
+    );
+    let (lines, _logs) = crate::support::Lines::capture();
+    JwtAuth::new(config_with(&issuer, |raw| {
+        raw.public_url = "https://api.example.com".into();
+    }))
+    .unwrap();
+    JwtAuth::new(config_with(&issuer, |raw| raw.dpop = DpopMode::Off)).unwrap();
+    assert!(!lines.text().contains("public_url"), "{}", lines.text());
+}
+
+#[actix_web::test]
+async fn each_instance_takes_a_proof_once_as_its_record_is_its_own() {
+    let issuer = TestIssuer::start();
+    let config = || {
+        config_with(&issuer, |raw| {
+            raw.public_url = "https://api.example.com".into();
+        })
+    };
+    let (one, two) = (
+        serve(JwtAuth::new(config()).unwrap()),
+        serve(JwtAuth::new(config()).unwrap()),
+    );
+    let holder = DpopKey::generate(Algorithm::ES256);
+    let token = issuer.token().sub("noor").bound_to(&holder).sign();
+    let proof = holder.proof("GET", "https://api.example.com/dpop/me", &token);
+    for server in [&one, &two] {
+        let reply = call(server, "/dpop/me", "DPoP", &token, &[&proof]).await;
+        assert_eq!(reply.status, 200, "{}", reply.body);
+        let again = call(server, "/dpop/me", "DPoP", &token, &[&proof]).await;
+        assert_eq!(again.detail(), "Invalid DPoP proof: proof already used");
+    }
+}
