@@ -61,8 +61,21 @@ impl Challenge {
     /// Completes a 401 answer: the `DPoP` challenge in place of the `Bearer` one when only
     /// DPoP is taken, next to it otherwise (a refused proof's challenge is the `DPoP` one,
     /// with the `Bearer` one after it where bearer tokens are taken); the current nonce; and
-    /// `resource_metadata` in each challenge.
-    pub(crate) fn decorate<B>(&self, response: &mut HttpResponse<B>) {
+    /// `resource_metadata` in each challenge. A 403 to a caller that proved its key
+    /// (`dpop_caller`) names the `DPoP` scheme, as RFC 9449 section 7.1 asks.
+    pub(crate) fn decorate<B>(&self, response: &mut HttpResponse<B>, dpop_caller: bool) {
+        if response.status() == StatusCode::FORBIDDEN && dpop_caller {
+            let headers = response.headers_mut();
+            let dpop = headers
+                .get(header::WWW_AUTHENTICATE)
+                .and_then(|value| value.to_str().ok())
+                .and_then(|value| value.strip_prefix("Bearer "))
+                .and_then(|params| HeaderValue::from_str(&format!("DPoP {params}")).ok());
+            if let Some(dpop) = dpop {
+                headers.insert(header::WWW_AUTHENTICATE, dpop);
+            }
+            return;
+        }
         if response.status() != StatusCode::UNAUTHORIZED {
             return;
         }

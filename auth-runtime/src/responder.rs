@@ -6,11 +6,12 @@ use std::sync::Arc;
 use actix_web::body::BoxBody;
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
-use actix_web::{HttpRequest, HttpResponse, ResponseError};
+use actix_web::{HttpMessage as _, HttpRequest, HttpResponse, ResponseError};
 
 use crate::challenge::Challenge;
 use crate::config::ErrorFormat;
 use crate::error::AuthError;
+use crate::principal::Principal;
 
 /// Seconds a client is told to wait when no key set is available.
 const RETRY_AFTER_SECONDS: &str = "5";
@@ -61,10 +62,15 @@ impl Responder {
         self.challenge.is_some()
     }
 
-    /// Adds those challenges to `response`, in place: whatever else it carries stays.
-    pub(crate) fn add_challenges<B>(&self, response: &mut HttpResponse<B>) {
+    /// Adds those challenges to `response`, the answer to `req`, in place: whatever else it
+    /// carries stays.
+    pub(crate) fn add_challenges<B>(&self, response: &mut HttpResponse<B>, req: &HttpRequest) {
         if let Some(challenge) = &self.challenge {
-            challenge.decorate(response);
+            let dpop_caller = req
+                .extensions()
+                .get::<Principal>()
+                .is_some_and(Principal::is_sender_constrained);
+            challenge.decorate(response, dpop_caller);
         }
     }
 
@@ -75,7 +81,7 @@ impl Responder {
     /// outer middleware sees it in `HttpResponse::error`.
     pub(crate) fn respond(&self, err: &AuthError, req: &HttpRequest) -> HttpResponse {
         let mut ours = err.response_in(self.format);
-        self.add_challenges(&mut ours);
+        self.add_challenges(&mut ours, req);
         let Some(handler) = &self.handler else {
             return ours;
         };

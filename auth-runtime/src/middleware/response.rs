@@ -74,7 +74,9 @@ pub(super) fn finish<B>(
     };
     record_rejection(err, in_span);
     if !responder.reshapes() {
-        responder.add_challenges(res.response_mut());
+        // A rejection only: the request handle is cloned (a reference count) for it.
+        let req = res.request().clone();
+        responder.add_challenges(res.response_mut(), &req);
         res.response_mut().extensions_mut().insert(Answered);
         return res.map_into_left_body();
     }

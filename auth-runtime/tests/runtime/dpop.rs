@@ -731,3 +731,39 @@ async fn each_instance_takes_a_proof_once_as_its_record_is_its_own() {
         assert_eq!(again.detail(), "Invalid DPoP proof: proof already used");
     }
 }
+
+#[actix_web::test]
+async fn a_403_to_a_caller_that_proved_its_key_names_the_dpop_scheme() {
+    let issuer = TestIssuer::start();
+    let server = serve(JwtAuth::new(issuer.config()).unwrap());
+    let url = format!("{}/dpop/admin", server.base);
+    let holder = DpopKey::generate(Algorithm::EdDSA);
+    let token = issuer
+        .token()
+        .sub("omar")
+        .role("viewer")
+        .bound_to(&holder)
+        .sign();
+    let reply = call(
+        &server,
+        "/dpop/admin",
+        "DPoP",
+        &token,
+        &[&holder.proof("GET", &url, &token)],
+    )
+    .await;
+    assert_eq!(reply.status, 403);
+    assert_eq!(
+        challenges(&reply),
+        [
+            "DPoP realm=\"api\", error=\"insufficient_scope\", error_description=\"Requires one of roles: ['admin']\""
+        ]
+    );
+    // A bearer caller's 403 keeps the Bearer scheme.
+    let token = issuer.token().sub("omar").role("viewer").sign();
+    let reply = call(&server, "/dpop/admin", "Bearer", &token, &[]).await;
+    assert_eq!(reply.status, 403);
+    assert!(
+        challenges(&reply)[0].starts_with("Bearer realm=\"api\", error=\"insufficient_scope\"")
+    );
+}
