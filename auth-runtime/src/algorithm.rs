@@ -135,6 +135,27 @@ impl Algorithm {
     }
 }
 
+/// Parses a list of public-key algorithm names (those a DPoP proof may be signed with),
+/// without repeats. `Err` gives the first name that is not one, and the names to use instead.
+pub fn public_key_algorithms(names: &[String]) -> Result<Vec<Algorithm>, (String, String)> {
+    let mut algorithms = Vec::new();
+    for name in names {
+        let name = name.trim();
+        let Some(alg) = Algorithm::from_name(name).filter(|alg| !alg.is_shared_secret()) else {
+            let known: Vec<&str> = Algorithm::ALL
+                .iter()
+                .filter(|alg| !alg.is_shared_secret())
+                .map(|alg| alg.as_str())
+                .collect();
+            return Err((name.to_owned(), known.join(", ")));
+        };
+        if !algorithms.contains(&alg) {
+            algorithms.push(alg);
+        }
+    }
+    Ok(algorithms)
+}
+
 /// One ML-DSA parameter set (FIPS 204): the one table the validator, the test kit and the
 /// embedded issuer read.
 pub(crate) struct MlDsaLevel {

@@ -49,6 +49,9 @@ pub use crate::dpop::{
     DEFAULT_DPOP_ALGORITHMS, ProofReplay, TokenEndpointProof, check_token_endpoint_proof,
 };
 
+/// The `dpop_algorithms` of a configuration, parsed (public-key algorithms only).
+pub use crate::algorithm::public_key_algorithms;
+
 /// `url` in the one form DPoP compares URLs in; `None` for anything but an absolute http(s)
 /// URL.
 pub fn normalise_url(url: &str) -> Option<String> {

@@ -7,7 +7,7 @@ use super::{
     AuthConfig, ConfigError, ConfigErrorKind, DEFAULT_JWKS_PATH, DISCOVERY_PATH, IssuerConfig,
     RawConfig, RawIssuer, SECTION, SharedSecret, discovery_url,
 };
-use crate::algorithm::{Algorithm, media_type};
+use crate::algorithm::{Algorithm, media_type, public_key_algorithms};
 use crate::config::raw::Audience;
 use crate::dpop::DpopMode;
 use crate::fetch::check_fetch_url;
@@ -467,31 +467,17 @@ impl IssuerDraft {
                 ),
             ));
         }
-        let mut algorithms = Vec::new();
-        for name in &self.dpop_algorithms {
-            let name = name.trim();
-            let alg = Algorithm::from_name(name)
-                .filter(|alg| !alg.is_shared_secret())
-                .ok_or_else(|| {
-                    let known: Vec<&str> = Algorithm::ALL
-                        .iter()
-                        .filter(|alg| !alg.is_shared_secret())
-                        .map(|alg| alg.as_str())
-                        .collect();
-                    self.error(
-                        "dpop_algorithms",
-                        ConfigErrorKind::Algorithm,
-                        format!(
-                            "{key}.dpop_algorithms: `{name}` is not a public-key algorithm \
-                             (a proof is signed with the client's own key pair); use some of {}",
-                            known.join(", ")
-                        ),
-                    )
-                })?;
-            if !algorithms.contains(&alg) {
-                algorithms.push(alg);
-            }
-        }
+        let algorithms =
+            public_key_algorithms(&self.dpop_algorithms).map_err(|(name, known)| {
+                self.error(
+                    "dpop_algorithms",
+                    ConfigErrorKind::Algorithm,
+                    format!(
+                        "{key}.dpop_algorithms: `{name}` is not a public-key algorithm (a proof is \
+                     signed with the client's own key pair); use some of {known}"
+                    ),
+                )
+            })?;
         if algorithms.is_empty() && self.dpop != DpopMode::Off {
             return Err(self.error(
                 "dpop_algorithms",

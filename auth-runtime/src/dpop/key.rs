@@ -9,7 +9,7 @@ use serde_json::{Map, Value};
 
 use super::DpopReason;
 use crate::algorithm::Algorithm;
-use crate::jwks::rsa_public_key_der;
+use crate::jwks::{ec_point, rsa_public_key_der};
 
 /// Members that only a private key (or a secret) has: a proof carrying one is refused, since
 /// a client that publishes its private key proves nothing.
@@ -58,14 +58,7 @@ pub(crate) fn proof_key(jwk: &Map<String, Value>, alg: Algorithm) -> Result<Proo
             if !fits {
                 return Err(DpopReason::KeyAlgorithmMismatch);
             }
-            let (x, y) = (bytes("x")?, bytes("y")?);
-            if x.len() != len || y.len() != len {
-                return Err(DpopReason::BadKey);
-            }
-            let mut point = Vec::with_capacity(1 + 2 * len);
-            point.push(0x04);
-            point.extend_from_slice(&x);
-            point.extend_from_slice(&y);
+            let point = ec_point(&bytes("x")?, &bytes("y")?, len).ok_or(DpopReason::BadKey)?;
             let members = format!(
                 r#"{{"crv":"{crv}","kty":"EC","x":"{}","y":"{}"}}"#,
                 text("x")?,

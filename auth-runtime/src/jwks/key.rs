@@ -213,14 +213,8 @@ impl VerifyingKey {
                     EllipticCurve::P384 => (KeyKind::P384, 48),
                     ref other => return Err(KeyError::UnsupportedCurve(format!("{other:?}"))),
                 };
-                let (x, y) = (decode(&ec.x)?, decode(&ec.y)?);
-                if x.len() != len || y.len() != len {
-                    return Err(KeyError::CoordinateLength);
-                }
-                let mut point = Vec::with_capacity(1 + 2 * len);
-                point.push(0x04);
-                point.extend_from_slice(&x);
-                point.extend_from_slice(&y);
+                let point = ec_point(&decode(&ec.x)?, &decode(&ec.y)?, len)
+                    .ok_or(KeyError::CoordinateLength)?;
                 (kind, point)
             }
             AlgorithmParameters::OctetKeyPair(okp) => match okp.curve {
@@ -368,6 +362,19 @@ fn key_algorithm(alg: KeyAlgorithm) -> Option<Algorithm> {
         KeyAlgorithm::EdDSA => Algorithm::EdDSA,
         _ => return None,
     })
+}
+
+/// An uncompressed EC point (SEC 1: `0x04`, then the coordinates), from coordinates of `len`
+/// bytes each; `None` when either has another length.
+pub(crate) fn ec_point(x: &[u8], y: &[u8], len: usize) -> Option<Vec<u8>> {
+    if x.len() != len || y.len() != len {
+        return None;
+    }
+    let mut point = Vec::with_capacity(1 + 2 * len);
+    point.push(0x04);
+    point.extend_from_slice(x);
+    point.extend_from_slice(y);
+    Some(point)
 }
 
 /// A DER `RSAPublicKey ::= SEQUENCE { modulus INTEGER, publicExponent INTEGER }` (RFC 8017).

@@ -8,7 +8,7 @@ mod set;
 
 pub use file::FileKeySource;
 pub use http::JwksKeySource;
-pub(crate) use key::rsa_public_key_der;
 pub use key::{KeyError, VerifyingKey};
+pub(crate) use key::{ec_point, rsa_public_key_der};
 pub(crate) use set::KeyLookup;
 pub use set::{JwksError, KeySet, KeySource, KeysUnavailable};

@@ -3,7 +3,7 @@
 use std::path::Path;
 use std::time::Duration;
 
-use auth_runtime::__private::explain;
+use auth_runtime::__private::{explain, public_key_algorithms};
 use auth_runtime::{Algorithm, ConfigError, ConfigErrorKind, DpopMode};
 use figment::Figment;
 
@@ -250,26 +250,13 @@ impl RawServerConfig {
                 self.dpop_replay_max_entries
             )));
         }
-        let mut algorithms = Vec::new();
-        for name in &self.dpop_algorithms {
-            let alg = Algorithm::from_name(name.trim())
-                .filter(|alg| !alg.is_shared_secret())
-                .ok_or_else(|| {
-                    let known: Vec<&str> = Algorithm::ALL
-                        .iter()
-                        .filter(|alg| !alg.is_shared_secret())
-                        .map(|alg| alg.as_str())
-                        .collect();
-                    error(format!(
-                        "{SECTION}.dpop_algorithms: `{name}` is not a public-key algorithm (a \
-                         proof is signed with the client's own key pair); use some of {}",
-                        known.join(", ")
-                    ))
-                })?;
-            if !algorithms.contains(&alg) {
-                algorithms.push(alg);
-            }
-        }
+        let algorithms =
+            public_key_algorithms(&self.dpop_algorithms).map_err(|(name, known)| {
+                error(format!(
+                    "{SECTION}.dpop_algorithms: `{name}` is not a public-key algorithm (a proof is \
+                 signed with the client's own key pair); use some of {known}"
+                ))
+            })?;
         if self.dpop != DpopMode::Off {
             if algorithms.is_empty() {
                 return Err(error(format!(
