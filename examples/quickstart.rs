@@ -142,6 +142,17 @@ async fn run() -> Result<(), String> {
         Some(issuer)
     };
 
+    let (listener, addr) = process::listen("127.0.0.1:8080", "127.0.0.1:8081")?;
+    let base = format!("http://{addr}");
+    // Unless configured, the URL clients reach this example at is the one it listens on:
+    // DPoP proofs must name it.
+    let public_url_configured = figment
+        .extract_inner::<auth_runtime::PublicUrls>("auth_client.public_url")
+        .is_ok_and(|urls| urls.values().iter().any(|url| !url.trim().is_empty()));
+    if !public_url_configured {
+        figment = figment.merge(Serialized::default("auth_client.public_url", &base));
+    }
+
     let auth = JwtAuth::from_figment(&figment)
         .map_err(|err| format!("{err} (configuration: {})", config_path.display()))?;
     let mut doc = <ApiDoc as utoipa::OpenApi>::openapi();
@@ -150,9 +161,6 @@ async fn run() -> Result<(), String> {
         doc.to_pretty_json()
             .map_err(|err| format!("cannot render the OpenAPI document: {err}"))?,
     ));
-
-    let (listener, addr) = process::listen("127.0.0.1:8080", "127.0.0.1:8081")?;
-    let base = format!("http://{addr}");
 
     let server = HttpServer::new(move || {
         App::new()

@@ -15,17 +15,22 @@ use crate::server::{AuthServer, IssuerState};
 /// names, and returns the issuer and a validator that trusts it directly (no HTTP call to
 /// itself). `auth_client.issuer` and `auth_client.audience` default to the `server_auth` ones;
 /// when set, they must agree. With `auth_client.issuers`, one entry must be this issuer; the
-/// others are fetched from as usual.
+/// others are fetched from as usual. `auth_client.public_url`, the URL DPoP proofs name,
+/// defaults to the origin of `server_auth.issuer` when the issuer has no path: the app serves
+/// the issuer's endpoints, so clients reach it there.
 pub async fn embed(figment: &Figment) -> Result<(AuthServer, JwtAuth), ConfigError> {
     let server = AuthServer::connect(figment).await?;
     let listed = figment
         .find_value("auth_client.issuers")
         .is_ok_and(|issuers| issuers.as_array().is_some_and(|list| !list.is_empty()));
+    let mut figment = figment.clone();
+    if let Some(origin) = origin_of(&server.config().issuer) {
+        figment = figment.join(Serialized::default("auth_client.public_url", origin));
+    }
     let client_figment = if listed {
-        figment.clone()
+        figment
     } else {
         figment
-            .clone()
             .join(Serialized::default(
                 "auth_client.issuer",
                 &server.config().issuer,
@@ -37,6 +42,15 @@ pub async fn embed(figment: &Figment) -> Result<(AuthServer, JwtAuth), ConfigErr
     };
     let auth = server.jwt_auth(AuthConfig::from_figment(&client_figment)?)?;
     Ok((server, auth))
+}
+
+/// `issuer` without its trailing `/` when it is an http(s) URL without a path: the origin the
+/// app is reached at.
+fn origin_of(issuer: &str) -> Option<String> {
+    let normalised = auth_runtime::__private::normalise_url(issuer)?;
+    let origin = normalised.strip_suffix('/')?;
+    let after_scheme = origin.find("://")? + 3;
+    (!origin[after_scheme..].contains('/')).then(|| issuer.trim_end_matches('/').to_owned())
 }
 
 impl AuthServer {

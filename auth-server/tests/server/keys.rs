@@ -440,6 +440,15 @@ async fn embed_reads_both_sections_and_refuses_disagreement() {
     let trusted = auth.config().issuer().expect("one issuer");
     assert_eq!(trusted.issuer(), server.config().issuer());
     assert_eq!(trusted.audiences(), ["app"]);
+    // The issuer's origin is where clients reach the app, which DPoP proofs name.
+    assert_eq!(auth.config().public_urls(), [server.config().issuer()]);
+    let (_, auth) = auth_server::embed(&base.clone().merge(Serialized::default(
+        "auth_client.public_url",
+        "https://api.example.com",
+    )))
+    .await
+    .expect("a public_url of its own");
+    assert_eq!(auth.config().public_urls(), ["https://api.example.com"]);
     let disagreeing = base
         .clone()
         .merge(Serialized::default("auth_client.audience", "other"));
