@@ -204,6 +204,30 @@ async fn discovery_from_the_environment_finds_the_keys_through_the_issuer() {
     assert_eq!(issuer.fetch_count(), 1);
 }
 
+/// A newcomer's first start warns of nothing: the URL DPoP proofs name defaults to the one the
+/// example listens on.
+#[test]
+fn the_first_start_logs_no_warning() {
+    use std::io::{BufRead as _, BufReader, Read as _};
+    let mut child = command(&[]).spawn().expect("start the quickstart example");
+    let stdout = child.stdout.take().expect("piped stdout");
+    let listening = BufReader::new(stdout)
+        .lines()
+        .map_while(Result::ok)
+        .any(|line| line.starts_with("listening on"));
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(listening, "the example never listened");
+    let mut logs = String::new();
+    child
+        .stderr
+        .take()
+        .expect("piped stderr")
+        .read_to_string(&mut logs)
+        .expect("stderr read");
+    assert!(!logs.contains("WARN"), "{logs}");
+}
+
 #[test]
 fn bad_configuration_fails_at_start_with_the_key_and_the_fix() {
     let output = command(&[("AUTH_CLIENT__ISSUER", "http://id.example.com")])
