@@ -22,6 +22,17 @@ pub(crate) struct ProofKey {
     pub(crate) thumbprint: String,
 }
 
+/// The algorithm a proof's `alg` (or its key's) names. `Ed25519` is RFC 9864's fully specified
+/// name for EdDSA over Ed25519, the one curve EdDSA is taken with here. Clients sign proofs
+/// under that name (panva's `dpop` does for every Ed25519 key) and authorization servers take
+/// it (`oidc-provider`), so it is read as `EdDSA`: `EdDSA` in `dpop_algorithms` accepts both.
+pub(crate) fn proof_algorithm(name: &str) -> Option<Algorithm> {
+    match name {
+        "Ed25519" => Some(Algorithm::EdDSA),
+        _ => Algorithm::from_name(name),
+    }
+}
+
 /// Reads `jwk` as a public key for `alg`: the key type and curve must fit the algorithm, an
 /// `alg` member must name it, and no private member may be present.
 pub(crate) fn proof_key(jwk: &Map<String, Value>, alg: Algorithm) -> Result<ProofKey, DpopReason> {
@@ -39,7 +50,7 @@ pub(crate) fn proof_key(jwk: &Map<String, Value>, alg: Algorithm) -> Result<Proo
     };
     match jwk.get("alg") {
         None => {}
-        Some(Value::String(pinned)) if pinned == alg.as_str() => {}
+        Some(Value::String(pinned)) if proof_algorithm(pinned) == Some(alg) => {}
         Some(_) => return Err(DpopReason::KeyAlgorithmMismatch),
     }
     match jwk.get("use") {
@@ -159,6 +170,22 @@ mod tests {
     }
 
     #[test]
+    fn ed25519_is_the_fully_specified_name_of_eddsa_and_nothing_else_is_renamed() {
+        assert_eq!(proof_algorithm("Ed25519"), Some(Algorithm::EdDSA));
+        assert_eq!(proof_algorithm("EdDSA"), Some(Algorithm::EdDSA));
+        assert_eq!(proof_algorithm("ES256"), Some(Algorithm::ES256));
+        for other in ["Ed448", "ed25519", "none"] {
+            assert_eq!(proof_algorithm(other), None, "{other}");
+        }
+        // A key pinned to either name is an EdDSA key.
+        let key = "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo";
+        for pinned in ["Ed25519", "EdDSA"] {
+            let jwk = object(json!({"kty": "OKP", "crv": "Ed25519", "x": key, "alg": pinned}));
+            assert!(proof_key(&jwk, Algorithm::EdDSA).is_ok(), "{pinned}");
+        }
+    }
+
+    #[test]
     fn private_members_are_refused_whatever_the_type() {
         for member in PRIVATE_MEMBERS {
             let mut jwk = object(json!({"kty": "OKP", "crv": "Ed25519", "x": "AAAA"}));
@@ -181,6 +208,11 @@ mod tests {
         let pinned = object(json!({"kty": "EC", "crv": "P-256", "alg": "ES384"}));
         assert_eq!(
             proof_key(&pinned, Algorithm::ES256).err(),
+            Some(DpopReason::KeyAlgorithmMismatch)
+        );
+        let pinned = object(json!({"kty": "OKP", "crv": "Ed25519", "alg": "ES256"}));
+        assert_eq!(
+            proof_key(&pinned, Algorithm::EdDSA).err(),
             Some(DpopReason::KeyAlgorithmMismatch)
         );
         let oct = object(json!({"kty": "oct"}));

@@ -8,7 +8,7 @@ use serde_json::Value;
 
 use super::DpopReason;
 use super::htu::normalise;
-use super::key::proof_key;
+use super::key::{proof_algorithm, proof_key};
 use crate::algorithm::{Algorithm, media_type};
 use crate::strict_json::{self, StrictError};
 
@@ -82,7 +82,7 @@ pub(crate) fn check(proof: &str, expected: &Expected<'_>) -> Result<Checked, Dpo
         _ => return Err(DpopReason::WrongType),
     }
     let alg = match header.get("alg") {
-        Some(Value::String(name)) => Algorithm::from_name(name)
+        Some(Value::String(name)) => proof_algorithm(name)
             .filter(|alg| expected.algorithms.contains(alg))
             .ok_or(DpopReason::AlgorithmNotAccepted)?,
         _ => return Err(DpopReason::AlgorithmNotAccepted),

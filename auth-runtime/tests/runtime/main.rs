@@ -11,6 +11,7 @@ mod context;
 mod discovery;
 mod dpop;
 mod dpop_attacks;
+mod dpop_interop;
 mod extractors;
 mod issuers;
 mod jwks;

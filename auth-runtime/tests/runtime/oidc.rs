@@ -17,18 +17,16 @@ use crate::support::{client, declare, get, serve};
 const API: &str = "https://api.example.test";
 const OTHER_API: &str = "https://other.example.test";
 
-fn fixture() -> PathBuf {
+pub fn fixture() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/oidc-provider")
 }
 
-/// Installs the fixture's locked dependencies once per test run (`npm ci`).
-fn install() {
+/// Installs the fixture's locked dependencies once per test run (`npm ci`), unless each one
+/// `package.json` pins is installed at its version already.
+pub fn install() {
     static INSTALLED: OnceLock<()> = OnceLock::new();
     INSTALLED.get_or_init(|| {
-        if fixture()
-            .join("node_modules/oidc-provider/package.json")
-            .exists()
-        {
+        if installed() {
             return;
         }
         let status = Command::new("npm")
@@ -39,13 +37,31 @@ fn install() {
                 "npm runs (Node.js 20 or newer with npm must be installed; .ci/run installs it)",
             );
         assert!(status.success(), "npm ci failed in {}", fixture().display());
+        assert!(installed(), "npm ci left a dependency out");
     });
 }
 
+fn installed() -> bool {
+    let read = |path: PathBuf| -> Option<Value> {
+        serde_json::from_slice(&std::fs::read(path).ok()?).ok()
+    };
+    let manifest = read(fixture().join("package.json")).expect("the fixture's package.json");
+    let pinned = manifest["dependencies"].as_object().expect("dependencies");
+    pinned.iter().all(|(name, version)| {
+        read(
+            fixture()
+                .join("node_modules")
+                .join(name)
+                .join("package.json"),
+        )
+        .is_some_and(|installed| installed["version"] == *version)
+    })
+}
+
 /// The provider process; killed when dropped.
-struct Provider {
+pub struct Provider {
     child: Child,
-    issuer: String,
+    pub issuer: String,
     port: u16,
     state: PathBuf,
 }
@@ -58,7 +74,7 @@ impl Drop for Provider {
 }
 
 impl Provider {
-    fn start(state: &Path, port: u16, rotate: bool) -> Provider {
+    pub fn start(state: &Path, port: u16, rotate: bool) -> Provider {
         install();
         let mut child = Command::new("node")
             .arg(fixture().join("provider.mjs"))
