@@ -185,13 +185,17 @@ fn public_urls(urls: &[String]) -> Result<Vec<String>, ConfigError> {
         .map(|url| url.trim())
         .filter(|url| !url.is_empty())
     {
-        if url.contains(['?', '#']) || crate::dpop::normalise(url).is_none() {
+        let unsafe_char = url
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control() || "\"\\<>{}|^`".contains(c));
+        if unsafe_char || url.contains(['?', '#']) || crate::dpop::normalise(url).is_none() {
             return Err(ConfigError::at(
                 format!("{SECTION}.public_url"),
                 ConfigErrorKind::InvalidUrl,
                 format!(
                     "{SECTION}.public_url: `{url}` is not an absolute http or https URL without \
-                     query or user information; give the URL clients reach this app at, as \
+                     query, user information or characters a URL cannot hold; give the URL clients \
+                     reach this app at, as \
                      https://api.example.com"
                 ),
             ));

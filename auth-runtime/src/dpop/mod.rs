@@ -29,6 +29,7 @@ use crate::algorithm::Algorithm;
 use crate::claims::RawClaims;
 use crate::clock::now;
 use crate::config::{AuthConfig, IssuerConfig};
+use crate::context::SecurityContext;
 use crate::error::{AuthError, InvalidReason};
 use crate::issuer::Issuer;
 use proof::Expected;
@@ -181,6 +182,7 @@ impl Dpop {
             algorithms: &rules.algorithms,
             max_age: rules.max_age,
             leeway: rules.leeway,
+            future: rules.leeway,
             now,
         };
         let checked = proof::check(proof, &expected).map_err(AuthError::InvalidDpopProof)?;
@@ -257,6 +259,7 @@ pub(crate) fn check_proof_for_fuzzing(
         algorithms: &DEFAULT_DPOP_ALGORITHMS,
         max_age: 60,
         leeway: 30,
+        future: 30,
         now,
     };
     proof::check(proof, &expected).map(|_| ())
@@ -270,6 +273,16 @@ pub struct TokenEndpointProof {
     key: u64,
     id: u64,
     expires: u64,
+}
+
+impl TokenEndpointProof {
+    /// The proof's identity (its key and `jti`, hashed): what a store keeps to know it again.
+    pub fn id(&self) -> [u8; 16] {
+        let mut id = [0u8; 16];
+        id[..8].copy_from_slice(&self.key.to_le_bytes());
+        id[8..].copy_from_slice(&self.id.to_le_bytes());
+        id
+    }
 }
 
 /// Proofs seen by a token endpoint, each accepted once (per process).
@@ -287,8 +300,14 @@ impl ProofReplay {
     }
 }
 
+/// How far ahead of the clock a token endpoint takes a proof's `iat`. Any key may prove
+/// there, and a proof dated ahead stays in the replay record longer than a fresh one: a short
+/// allowance keeps a flood of such proofs from outlasting everyone else's.
+const TOKEN_ENDPOINT_FUTURE_SECONDS: u64 = 5;
+
 /// Checks a proof sent to a token endpoint (no access token with it, any key): `method` and
-/// `url` are the endpoint's (the URL as clients reach it), `algorithms` those taken.
+/// `url` are the endpoint's (the URL as clients reach it), `algorithms` those taken; `iat`
+/// may be `leeway` seconds old past `max_age`, and at most 5 seconds ahead.
 pub fn check_token_endpoint_proof(
     proof: &str,
     method: &str,
@@ -307,6 +326,7 @@ pub fn check_token_endpoint_proof(
         algorithms,
         max_age,
         leeway,
+        future: TOKEN_ENDPOINT_FUTURE_SECONDS,
         now,
     };
     let checked = proof::check(proof, &expected)?;
@@ -419,14 +439,21 @@ struct SpentProof {
 }
 
 impl RequestParts<'_> {
+    /// Whether an outer `JwtAuth` of this very request checked and spent its proof: it marked
+    /// the request's extensions, or, where it checked only after routing (too late for the
+    /// extensions), it runs this request in the identity of a caller that proved the same key
+    /// (a request carries one proof).
     fn spent_here(&self, checked: &proof::Checked) -> bool {
-        self.request.is_some_and(|req| {
+        let marked = self.request.is_some_and(|req| {
             req.extensions().get::<SpentProof>()
                 == Some(&SpentProof {
                     key: checked.key,
                     id: checked.id,
                 })
-        })
+        });
+        marked
+            || SecurityContext::get()
+                .is_some_and(|caller| caller.dpop_thumbprint() == Some(checked.thumbprint.as_str()))
     }
 
     fn mark_spent(&self, checked: &proof::Checked) {

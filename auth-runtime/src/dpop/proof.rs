@@ -41,6 +41,8 @@ pub(crate) struct Expected<'a> {
     pub(crate) max_age: u64,
     /// Clock skew tolerated on `iat`, in seconds.
     pub(crate) leeway: u64,
+    /// How far ahead `iat` may be, in seconds (at most the leeway).
+    pub(crate) future: u64,
     /// The current time, in seconds since the epoch.
     pub(crate) now: u64,
 }
@@ -128,7 +130,11 @@ pub(crate) fn check(proof: &str, expected: &Expected<'_>) -> Result<Checked, Dpo
     if !expected.urls.contains(&htu) {
         return Err(DpopReason::WrongUrl);
     }
-    if iat > expected.now.saturating_add(expected.leeway) {
+    if iat
+        > expected
+            .now
+            .saturating_add(expected.future.min(expected.leeway))
+    {
         return Err(DpopReason::IssuedInFuture);
     }
     let expires = iat

@@ -158,11 +158,19 @@ impl Shard {
         {
             record.seen.remove(&id);
             record.floor = record.floor.max(expires);
+            record.fit();
             self.held -= 1;
             return true;
         }
-        // Only empty records are left: one goes whole, its floor now the shard's.
-        let Some(key) = self.keys.keys().find(|key| **key != current).copied() else {
+        // Only empty records are left: the one whose floor is lowest goes whole, its floor
+        // now the shard's (the lowest, so that the shard's rises as little as it can).
+        let Some(key) = self
+            .keys
+            .iter()
+            .filter(|(key, _)| **key != current)
+            .min_by_key(|(_, record)| record.floor)
+            .map(|(key, _)| *key)
+        else {
             return false;
         };
         if let Some(record) = self.keys.remove(&key) {
@@ -185,7 +193,20 @@ impl KeyRecord {
             self.seen.remove(&id);
             dropped += 1;
         }
+        if dropped > 0 {
+            self.fit();
+        }
         dropped
+    }
+
+    /// Gives back memory the record no longer needs: the bound counts entries, so a record
+    /// that held many and holds few must not keep room for many.
+    fn fit(&mut self) {
+        let len = self.seen.len();
+        if self.seen.capacity() > 4 * len + 16 {
+            self.seen.shrink_to(2 * len);
+            self.by_expiry.shrink_to(2 * len);
+        }
     }
 }
 
@@ -257,6 +278,23 @@ mod tests {
             assert!(
                 record.record(flooder, id(n), expires, now + 500).is_err(),
                 "{n}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_flood_of_fresh_keys_raises_the_floor_only_to_its_oldest_entries() {
+        // Ten one-entry keys fill a shard. A key a second, each proof dated 5 s ahead: the
+        // shard holds the last ten seconds of the flood.
+        let record = ReplayRecord::new(SHARDS * 20);
+        for t in 0..200u64 {
+            let now = 1_000 + t;
+            let _ = record.record(10_000 + t, id(t), now + 95, now);
+            // A fresh proof by a key of its own, made now, passes all along.
+            assert_eq!(
+                record.record(5, id(100_000 + t), now + 90, now),
+                Ok(()),
+                "{t}"
             );
         }
     }

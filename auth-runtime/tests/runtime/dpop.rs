@@ -540,6 +540,11 @@ fn the_dpop_settings_are_read_and_checked() {
             "without query",
         ),
         (
+            |raw: &mut RawConfig| raw.public_url = "https://api.example.com/a\"b".into(),
+            "auth_client.public_url",
+            "without query",
+        ),
+        (
             |raw: &mut RawConfig| raw.dpop_replay_max_entries = 10,
             "auth_client.dpop_replay_max_entries",
             "at least 1000",

@@ -12,6 +12,7 @@ mod discovery;
 mod dpop;
 mod dpop_attacks;
 mod dpop_interop;
+mod dpop_nested;
 mod extractors;
 mod issuers;
 mod jwks;

@@ -13,15 +13,23 @@ use crate::server::AuthServer;
 /// unusable (several headers, bytes that are not text).
 pub(crate) type ProofHeader = Result<Option<String>, DpopReason>;
 
+/// A proof that passed at a token endpoint.
+pub(crate) struct Proved {
+    /// The thumbprint of its key: what the tokens issued are bound to.
+    pub(crate) jkt: String,
+    /// Its identity, for a bound session to know it again on another instance.
+    pub(crate) proof: [u8; 16],
+}
+
 impl AuthServer {
-    /// The thumbprint of the key of the proof `header` holds for `endpoint`, once the proof
-    /// is checked and spent; `None` without a proof, where none is needed. A proof that does
-    /// not pass is refused, never ignored.
+    /// The proof `header` holds for `endpoint` (its key's thumbprint and its identity), once
+    /// it is checked and spent; `None` without a proof, where none is needed. A proof that
+    /// does not pass is refused, never ignored.
     pub(crate) fn proof_key(
         &self,
         header: ProofHeader,
         endpoint: TokenEndpoint,
-    ) -> Result<Option<String>, ServerError> {
+    ) -> Result<Option<Proved>, ServerError> {
         let settings = &self.state.config.dpop;
         let proof = header.map_err(ServerError::InvalidDpopProof)?;
         let proof = match (proof, settings.mode) {
@@ -48,6 +56,9 @@ impl AuthServer {
             .replay()
             .spend(&checked, now)
             .map_err(ServerError::InvalidDpopProof)?;
-        Ok(Some(checked.thumbprint))
+        Ok(Some(Proved {
+            proof: checked.id(),
+            jkt: checked.thumbprint,
+        }))
     }
 }

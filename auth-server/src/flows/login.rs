@@ -48,12 +48,15 @@ impl AuthServer {
         let (Some(email), Some(password)) = (required(request.email), request.password) else {
             return Err(ServerError::MissingFields("email and password"));
         };
-        // Before the password: a refused proof costs no hash and counts as no failed login.
-        let dpop_jkt = self.proof_key(proof, TokenEndpoint::Login)?;
         let guard = &self.state.login;
         let clock = &self.state.clock;
         let for_admin = email.trim().eq_ignore_ascii_case(admin.email());
+        // The throttle first: a throttled client's proof is neither verified nor spent.
         let attempt = guard.begin(client, for_admin, clock.now())?;
+        // Before the password: a refused proof costs no hash, and counts as a failed login.
+        let dpop_jkt = self
+            .proof_key(proof, TokenEndpoint::Login)?
+            .map(|proved| proved.jkt);
         let verified = match guard.hashing_slot().await {
             Ok(slot) => verify(admin, &email, password, slot).await,
             Err(busy) => Err(busy),

@@ -68,7 +68,9 @@ impl AuthServer {
         let (id, presented) = self
             .parse_refresh_token(&token)
             .ok_or(ServerError::InvalidRefreshToken)?;
-        let dpop_jkt = self.proof_key(proof, TokenEndpoint::Refresh)?;
+        let proved = self.proof_key(proof, TokenEndpoint::Refresh)?;
+        let dpop_proof = proved.as_ref().map(|proved| proved.proof);
+        let dpop_jkt = proved.map(|proved| proved.jkt);
         let now = self.state.clock.now();
         let grace = self.state.config.refresh_reuse_grace;
         // With a grace, a retry must be answered with the successor the first presentation got:
@@ -91,6 +93,7 @@ impl AuthServer {
                 access: issued.clone(),
                 grace,
                 dpop_jkt: dpop_jkt.clone(),
+                dpop_proof,
             })
             .await?;
         match rotation {
@@ -129,6 +132,15 @@ impl AuthServer {
                     None => DpopReason::Missing,
                     Some(_) => DpopReason::WrongKey,
                 }))
+            }
+            Rotation::ReplayedProof => {
+                // A captured request sent again (to another instance, whose record of the
+                // proofs it saw does not have it): refused, and the session goes on.
+                tracing::warn!(
+                    "a refresh of a session bound to a DPoP key came with a proof the session \
+                     was refreshed with already; refused, the session is unchanged"
+                );
+                Err(ServerError::InvalidDpopProof(DpopReason::Replayed))
             }
             Rotation::Revoked => Err(ServerError::SessionRevoked),
             Rotation::Expired => Err(ServerError::SessionExpired),

@@ -100,7 +100,9 @@ impl AuthServer {
         // session) counts against the client's address.
         self.state.sign_ins.take(client, now)?;
         // Before the challenge is spent: a refused proof leaves it for a retry.
-        let dpop_jkt = self.proof_key(proof, TokenEndpoint::SignIn)?;
+        let dpop_jkt = self
+            .proof_key(proof, TokenEndpoint::SignIn)?
+            .map(|proved| proved.jkt);
         let outcome = match algorithm.verify(&public_key, challenge.as_bytes(), &signature) {
             Ok(()) => SignInOutcome::Verified,
             Err(WalletError::Malformed(why)) => {

@@ -221,9 +221,31 @@ pub struct Rotate {
     /// if any. A session bound to a key ([`NewSession::dpop_jkt`]) is rotated only when it
     /// is that key's; otherwise [`Rotation::WrongKey`], before anything else is looked at.
     pub dpop_jkt: Option<String>,
+    /// The identity of that proof. A bound session keeps those of its latest refreshes: one
+    /// presented again is [`Rotation::ReplayedProof`] (a captured request replayed where the
+    /// instance's own record of proofs does not know it), and changes nothing.
+    pub dpop_proof: Option<[u8; 16]>,
 }
 
+/// How many proofs of its latest refreshes a bound session keeps.
+pub const RECENT_PROOFS: usize = 4;
+
 impl Rotate {
+    /// Whether this refresh's proof is one of `recent`, those a bound session's latest
+    /// refreshes came with.
+    pub fn replays(&self, recent: &[[u8; 16]]) -> bool {
+        self.dpop_proof.is_some_and(|proof| recent.contains(&proof))
+    }
+
+    /// Adds this refresh's proof to `recent`, keeping the [`RECENT_PROOFS`] newest.
+    pub fn remember_proof(&self, recent: &mut Vec<[u8; 16]>) {
+        if let Some(proof) = self.dpop_proof {
+            recent.push(proof);
+            let extra = recent.len().saturating_sub(RECENT_PROOFS);
+            recent.drain(..extra);
+        }
+    }
+
     /// Whether the presented token, not the session's `current` one, is a retry of the latest
     /// rotation: a grace is set, the presented token is the one that rotation spent
     /// (`previous`, with the rotation's time), the grace has not run out, and the current
@@ -244,6 +266,7 @@ impl Rotate {
     ///     access: IssuedAccess { jti: "a".into(), expires_at: rotated_at },
     ///     grace: Duration::from_secs(10),
     ///     dpop_jkt: None,
+    ///     dpop_proof: None,
     /// };
     /// assert!(retry.is_retry(&[3; 32], Some((&[2; 32], rotated_at))));
     /// // The successor was rotated further: the current token is another one.
@@ -277,6 +300,7 @@ impl Rotate {
     ///     access: IssuedAccess { jti: "a".into(), expires_at: now },
     ///     grace: Duration::ZERO,
     ///     dpop_jkt: Some("key-a".into()),
+    ///     dpop_proof: None,
     /// };
     /// assert!(rotate.has_key(None));
     /// assert!(rotate.has_key(Some("key-a")));
@@ -320,6 +344,9 @@ pub enum Rotation {
     /// ([`Rotate::has_key`]): refused, and nothing changed (a spent token is not taken for a
     /// reuse either, since whoever lacks the key can use no token of the session).
     WrongKey,
+    /// The session is bound to a DPoP key and the refresh came with a proof one of its latest
+    /// refreshes came with: a captured request replayed. Refused, and nothing changed.
+    ReplayedProof,
     /// The session reached its end, or its current token expired unused.
     Expired,
     /// No such session (never existed, or expired and forgotten).

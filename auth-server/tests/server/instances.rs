@@ -384,3 +384,45 @@ async fn a_bound_session_refreshed_at_the_other_instance_still_demands_the_key()
     assert_eq!(status, 200, "{answer}");
     assert_bound_to(&answer, &key);
 }
+
+#[actix_web::test]
+async fn a_captured_refresh_request_replayed_at_the_other_instance_changes_nothing() {
+    use auth_runtime::Algorithm;
+    use auth_runtime::testing::DpopKey;
+
+    use crate::dpop::{
+        assert_proof_refused, post_with_proofs, proof_for, refresh_with, sign_in_with,
+    };
+
+    let issuer = "http://127.0.0.1:8100";
+    let (a, b) = two_instances(&fresh_database());
+    let key = DpopKey::generate(Algorithm::ES256);
+    let wallet = Wallet::new(WalletAlgorithm::Ed25519);
+    let (status, signed) = sign_in_with(&a.server, issuer, &wallet, Some(&key)).await;
+    assert_eq!(status, 200, "{signed}");
+    let body = json!({ "refresh_token": field(&signed, "refresh_token") });
+    let captured = proof_for(&key, issuer, "refresh");
+    let (status, answer) = post_with_proofs(
+        &a.server,
+        "refresh",
+        body.clone(),
+        std::slice::from_ref(&captured),
+    )
+    .await;
+    assert_eq!(status, 200, "{answer}");
+    let next = field(&answer, "refresh_token");
+    // At B, which never saw the proof: refused as replayed, not taken for a reuse.
+    let (status, answer) =
+        post_with_proofs(&b.server, "refresh", body, std::slice::from_ref(&captured)).await;
+    assert_proof_refused(
+        status,
+        &answer,
+        "the captured request at the other instance",
+    );
+    assert!(
+        field(&answer, "detail").contains("already used"),
+        "{answer}"
+    );
+    let (status, answer) = refresh_with(&b.server, issuer, &next, Some(&key)).await;
+    assert_eq!(status, 200, "the session goes on: {answer}");
+}

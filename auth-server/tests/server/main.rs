@@ -7,6 +7,7 @@ mod support;
 
 mod config;
 mod dpop;
+mod dpop_attacks;
 mod grace;
 #[cfg(feature = "postgres")]
 mod instances;

@@ -194,6 +194,7 @@ impl AuthStore for MemoryStore {
                     generation: 0,
                     revoked: false,
                     dpop_jkt: session.dpop_jkt,
+                    recent_proofs: Vec::new(),
                 },
             );
             Ok(())
@@ -207,6 +208,7 @@ impl AuthStore for MemoryStore {
         let answer = match state.sessions.get_mut(&rotate.id) {
             None => Rotation::Unknown,
             Some(session) if !rotate.has_key(session.dpop_jkt.as_deref()) => Rotation::WrongKey,
+            Some(session) if rotate.replays(&session.recent_proofs) => Rotation::ReplayedProof,
             Some(session) if session.revoked => Rotation::Revoked,
             Some(session)
                 if session.ends_at <= rotate.now || session.token_expires_at <= rotate.now =>
@@ -214,6 +216,7 @@ impl AuthStore for MemoryStore {
                 Rotation::Expired
             }
             Some(session) if session.token_hash == rotate.presented => {
+                rotate.remember_proof(&mut session.recent_proofs);
                 session.previous = Some((session.token_hash, rotate.now));
                 session.token_hash = rotate.next;
                 session.token_expires_at = rotate.next_expires_at.min(session.ends_at);
@@ -232,6 +235,7 @@ impl AuthStore for MemoryStore {
                         .map(|(spent, at)| (&spent[..], *at)),
                 ) =>
             {
+                rotate.remember_proof(&mut session.recent_proofs);
                 Rotation::Retried {
                     claims: session.claims.clone(),
                     generation: session.generation,

@@ -108,6 +108,8 @@ pub(super) struct Session {
     pub(super) revoked: bool,
     /// The thumbprint of the DPoP key the session is bound to.
     pub(super) dpop_jkt: Option<String>,
+    /// The proofs its latest refreshes came with, newest last.
+    pub(super) recent_proofs: Vec<[u8; 16]>,
 }
 
 impl Session {

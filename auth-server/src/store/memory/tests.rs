@@ -55,6 +55,7 @@ fn rotate(id: u8, presented: u8, next: u8, now: u64) -> Rotate {
         },
         grace: Duration::ZERO,
         dpop_jkt: None,
+        dpop_proof: None,
     }
 }
 

@@ -137,7 +137,7 @@ impl AuthStore for PgStore {
                     .query_opt(
                         "SELECT claims, token_hash, token_expires_at, ends_at,
                             revoked_at IS NOT NULL, previous_hash, rotated_at, generation,
-                            dpop_jkt
+                            dpop_jkt, dpop_recent_proofs
                      FROM auth_sessions WHERE id = $1 FOR UPDATE",
                         &[&&rotate.id[..]],
                     )
@@ -154,20 +154,24 @@ impl AuthStore for PgStore {
                 let rotated_at: Option<SystemTime> = row.get(6);
                 let previous = previous_hash.as_deref().zip(rotated_at);
                 let dpop_jkt: Option<String> = row.get(8);
+                let mut recent = recent_proofs(row.get(9));
                 let answer = if !rotate.has_key(dpop_jkt.as_deref()) {
                     Rotation::WrongKey
+                } else if rotate.replays(&recent) {
+                    Rotation::ReplayedProof
                 } else if revoked {
                     Rotation::Revoked
                 } else if ends_at <= rotate.now || token_expires_at <= rotate.now {
                     Rotation::Expired
                 } else if token_hash == rotate.presented {
+                    rotate.remember_proof(&mut recent);
                     // `previous_hash = token_hash` reads the row as it was: the presented token.
                     let generation: i64 = tx
                         .query_one(
                             "UPDATE auth_sessions
                          SET previous_hash = token_hash, rotated_at = $4,
                              token_hash = $2, token_expires_at = least($3, ends_at),
-                             generation = generation + 1
+                             generation = generation + 1, dpop_recent_proofs = $5
                          WHERE id = $1
                          RETURNING generation",
                             &[
@@ -175,6 +179,7 @@ impl AuthStore for PgStore {
                                 &&rotate.next[..],
                                 &rotate.next_expires_at,
                                 &rotate.now,
+                                &recent.concat(),
                             ],
                         )
                         .await
@@ -185,6 +190,15 @@ impl AuthStore for PgStore {
                         generation: u64::try_from(generation).unwrap_or(0),
                     }
                 } else if rotate.is_retry(&token_hash, previous) {
+                    if rotate.dpop_proof.is_some() {
+                        rotate.remember_proof(&mut recent);
+                        tx.execute(
+                            "UPDATE auth_sessions SET dpop_recent_proofs = $2 WHERE id = $1",
+                            &[&&rotate.id[..], &recent.concat()],
+                        )
+                        .await
+                        .map_err(unavailable)?;
+                    }
                     Rotation::Retried {
                         claims: claims_of(&row),
                         generation: u64::try_from(row.get::<_, i64>(7)).unwrap_or(0),
@@ -320,4 +334,12 @@ fn claims_of(row: &tokio_postgres::Row) -> Map<String, Value> {
         Value::Object(claims) => claims,
         _ => Map::new(),
     }
+}
+
+/// The proofs a session's latest refreshes came with, from their column (16 bytes each).
+fn recent_proofs(column: Vec<u8>) -> Vec<[u8; 16]> {
+    column
+        .chunks_exact(16)
+        .filter_map(|chunk| <[u8; 16]>::try_from(chunk).ok())
+        .collect()
 }

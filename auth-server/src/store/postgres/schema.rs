@@ -21,6 +21,10 @@ const MIGRATIONS: &[(i32, &str)] = &[
     (5, include_str!("../migrations/005_revocation_key_hash.sql")),
     (6, include_str!("../migrations/006_session_count.sql")),
     (7, include_str!("../migrations/007_session_dpop_key.sql")),
+    (
+        8,
+        include_str!("../migrations/008_session_recent_proofs.sql"),
+    ),
 ];
 
 impl Database {
