@@ -212,7 +212,7 @@ fn dpop_replay_max_entries(entries: usize) -> Result<usize, ConfigError> {
             ConfigErrorKind::OutOfRange,
             format!(
                 "{SECTION}.dpop_replay_max_entries is {entries}: give at least 1000 (default \
-                 250000, about 15 MB when full)"
+                 250000, about 14 MB when full)"
             ),
         ));
     }

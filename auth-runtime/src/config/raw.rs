@@ -116,8 +116,8 @@ pub struct RawConfig {
     /// must name. Default empty: taken from the request's scheme and `Host` header, which
     /// is wrong behind a proxy.
     pub public_url: PublicUrls,
-    /// The most DPoP proofs remembered, per issuer, to refuse their replay (about 50 bytes
-    /// each). When more arrive within their lifetime, the client key holding the most makes
+    /// The most DPoP proofs remembered, per issuer, to refuse their replay (about 56 bytes
+    /// each, 14 MB at the default). When more arrive within their lifetime, the client key holding the most makes
     /// room: its oldest proofs go, and its proofs no newer than those are refused; other
     /// clients are not affected. Size it to at least the DPoP requests per second times
     /// `dpop_max_age_seconds` plus twice the leeway. Default 250000.

@@ -26,20 +26,25 @@ const SHARDS: usize = 64;
 /// before taking the lock, or a clock stepped back a little, still finds it.
 const GRACE: u64 = 5;
 
+/// What one key's record counts for in the bound, in entries: a record with one entry takes
+/// about five times the memory of an entry of a record with many (measured: 250,000 entries
+/// of a few keys take 14 MB; as many one-entry records took 80 MB counted as one each).
+const RECORD_WEIGHT: usize = 5;
+
 /// Calls to a shard between two sweeps of its idle keys.
 const SWEEP_EVERY: u32 = 1024;
 
 /// The record of proofs seen.
 pub(crate) struct ReplayRecord {
     shards: Box<[Mutex<Shard>]>,
-    /// What one shard may hold: entries, plus one for each key's record.
+    /// What one shard may hold: entries, plus [`RECORD_WEIGHT`] for each key's record.
     per_shard: usize,
 }
 
 #[derive(Default)]
 struct Shard {
     keys: HashMap<u64, KeyRecord>,
-    /// Entries and key records held.
+    /// Entries held, and key records weighted.
     held: usize,
     /// The latest expiry held by a key record dropped whole: any proof expiring no later is
     /// refused.
@@ -61,7 +66,7 @@ struct KeyRecord {
 impl ReplayRecord {
     /// A record of at most about `max_entries` proofs (and at least one per shard).
     pub(crate) fn new(max_entries: usize) -> ReplayRecord {
-        let per_shard = max_entries.div_ceil(SHARDS).max(2);
+        let per_shard = max_entries.div_ceil(SHARDS).max(2 * RECORD_WEIGHT);
         ReplayRecord {
             shards: (0..SHARDS).map(|_| Mutex::new(Shard::default())).collect(),
             per_shard,
@@ -93,7 +98,7 @@ impl ReplayRecord {
         let record = match shard.keys.get_mut(&key) {
             Some(record) => record,
             None => {
-                shard.held += 1;
+                shard.held += RECORD_WEIGHT;
                 shard.keys.entry(key).or_default()
             }
         };
@@ -131,7 +136,7 @@ impl Shard {
             record.prune(now);
             let keep = !record.seen.is_empty() || record.floor.saturating_add(GRACE) >= now;
             if keep {
-                held += 1 + record.seen.len();
+                held += RECORD_WEIGHT + record.seen.len();
             }
             keep
         });
@@ -175,7 +180,7 @@ impl Shard {
         };
         if let Some(record) = self.keys.remove(&key) {
             self.floor = self.floor.max(record.floor);
-            self.held -= 1;
+            self.held -= RECORD_WEIGHT;
         }
         true
     }
@@ -247,7 +252,11 @@ mod tests {
             Err(DpopReason::Replayed)
         );
         assert_eq!(record.record(1, id(9), 1_200, 1_066), Ok(()));
-        assert_eq!(record.held(), 3, "one key record, two entries");
+        assert_eq!(
+            record.held(),
+            RECORD_WEIGHT + 2,
+            "one key record, two entries"
+        );
     }
 
     #[test]
@@ -284,9 +293,9 @@ mod tests {
 
     #[test]
     fn a_flood_of_fresh_keys_raises_the_floor_only_to_its_oldest_entries() {
-        // Ten one-entry keys fill a shard. A key a second, each proof dated 5 s ahead: the
-        // shard holds the last ten seconds of the flood.
-        let record = ReplayRecord::new(SHARDS * 20);
+        // About ten one-entry keys fill a shard. A key a second, each proof dated 5 s ahead:
+        // the shard holds the last ten seconds of the flood.
+        let record = ReplayRecord::new(SHARDS * 80);
         for t in 0..200u64 {
             let now = 1_000 + t;
             let _ = record.record(10_000 + t, id(t), now + 95, now);
@@ -311,6 +320,64 @@ mod tests {
         assert!(record.held() <= SHARDS * 10);
         for key in 1..=2_000 {
             assert!(record.record(key, id(1), now + 60, now).is_err());
+        }
+    }
+
+    /// Fills a record of the default size with a million proofs from `keys` keys, in this
+    /// process, and prints how much its resident memory grew.
+    fn fill_and_measure(keys: u64) -> u64 {
+        fn rss_kib() -> u64 {
+            std::fs::read_to_string("/proc/self/status")
+                .ok()
+                .and_then(|status| {
+                    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?.to_owned();
+                    line.split_whitespace().nth(1)?.parse().ok()
+                })
+                .unwrap_or(0)
+        }
+        let before = rss_kib();
+        let record = ReplayRecord::new(250_000);
+        for n in 0..1_000_000u64 {
+            let _ = record.record(
+                n % keys,
+                n.wrapping_mul(0x9E37_79B9_7F4A_7C15),
+                2_000,
+                1_000,
+            );
+        }
+        let grown = rss_kib().saturating_sub(before);
+        drop(record);
+        grown
+    }
+
+    /// The memory of a full record stays near its bound whatever the mix of keys: measured in
+    /// a process of its own for each mix (this test binary, run again), so that memory freed
+    /// by one mix is not reused by the next.
+    #[test]
+    #[cfg(target_os = "linux")]
+    fn a_full_record_takes_about_fourteen_megabytes_whatever_the_mix_of_keys() {
+        if let Ok(keys) = std::env::var("REPLAY_RECORD_KEYS") {
+            let keys: u64 = keys.parse().unwrap();
+            println!("grown_kib={} ", fill_and_measure(keys));
+            return;
+        }
+        let test = "dpop::replay::tests::a_full_record_takes_about_fourteen_megabytes_whatever_the_mix_of_keys";
+        for keys in [1u64, 1_000, 1_000_000] {
+            let output = std::process::Command::new(std::env::current_exe().unwrap())
+                .args([test, "--exact", "--nocapture", "--test-threads=1"])
+                .env("REPLAY_RECORD_KEYS", keys.to_string())
+                .output()
+                .unwrap();
+            let stdout = String::from_utf8_lossy(&output.stdout);
+            let grown: u64 = stdout
+                .split("grown_kib=")
+                .nth(1)
+                .and_then(|rest| rest.split_whitespace().next())
+                .and_then(|kib| kib.parse().ok())
+                .unwrap_or_else(|| panic!("no measure: {stdout}"));
+            // 250,000 entries of about 56 bytes: 14 MB; the bound leaves room for the
+            // allocator's rounding, not for a record that counts wrong.
+            assert!(grown < 20 * 1024, "{keys} keys: {grown} KiB");
         }
     }
 }
