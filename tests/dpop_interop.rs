@@ -5,11 +5,13 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::OnceLock;
 
 use actix_web::{App, HttpResponse, HttpServer, get};
 use auth_runtime::{JwtAuth, Principal, RawConfig};
 use serde_json::{Value, json};
+
+#[path = "../auth-runtime/tests/fixtures/oidc-provider/npm.rs"]
+mod npm;
 
 const EMAIL: &str = "admin@example.com";
 const PASSWORD: &str = "dpop interop password";
@@ -18,41 +20,9 @@ fn fixture() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("auth-runtime/tests/fixtures/oidc-provider")
 }
 
-/// Installs the fixture's locked dependencies (`npm ci`) unless each one `package.json` pins
-/// is installed at its version already.
+/// Installs the fixture's locked dependencies once per test run.
 fn install() {
-    static INSTALLED: OnceLock<()> = OnceLock::new();
-    INSTALLED.get_or_init(|| {
-        if installed() {
-            return;
-        }
-        let status = Command::new("npm")
-            .args(["ci", "--no-audit", "--no-fund"])
-            .current_dir(fixture())
-            .status()
-            .expect(
-                "npm runs (Node.js 20 or newer with npm must be installed; .ci/run installs it)",
-            );
-        assert!(status.success(), "npm ci failed in {}", fixture().display());
-        assert!(installed(), "npm ci left a dependency out");
-    });
-}
-
-fn installed() -> bool {
-    let read = |path: PathBuf| -> Option<Value> {
-        serde_json::from_slice(&std::fs::read(path).ok()?).ok()
-    };
-    let manifest = read(fixture().join("package.json")).expect("the fixture's package.json");
-    let pinned = manifest["dependencies"].as_object().expect("dependencies");
-    pinned.iter().all(|(name, version)| {
-        read(
-            fixture()
-                .join("node_modules")
-                .join(name)
-                .join("package.json"),
-        )
-        .is_some_and(|installed| installed["version"] == *version)
-    })
+    npm::install(&fixture());
 }
 
 #[get("/api/profile")]

@@ -6,13 +6,15 @@
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::OnceLock;
 
 use auth_runtime::testing::TestIssuer;
 use auth_runtime::{Algorithm, JwtAuth, RawConfig, RawIssuer};
 use serde_json::{Value, json};
 
 use crate::support::{client, declare, get, serve};
+
+#[path = "../fixtures/oidc-provider/npm.rs"]
+mod npm;
 
 const API: &str = "https://api.example.test";
 const OTHER_API: &str = "https://other.example.test";
@@ -21,41 +23,9 @@ pub fn fixture() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/oidc-provider")
 }
 
-/// Installs the fixture's locked dependencies once per test run (`npm ci`), unless each one
-/// `package.json` pins is installed at its version already.
+/// Installs the fixture's locked dependencies once per test run.
 pub fn install() {
-    static INSTALLED: OnceLock<()> = OnceLock::new();
-    INSTALLED.get_or_init(|| {
-        if installed() {
-            return;
-        }
-        let status = Command::new("npm")
-            .args(["ci", "--no-audit", "--no-fund"])
-            .current_dir(fixture())
-            .status()
-            .expect(
-                "npm runs (Node.js 20 or newer with npm must be installed; .ci/run installs it)",
-            );
-        assert!(status.success(), "npm ci failed in {}", fixture().display());
-        assert!(installed(), "npm ci left a dependency out");
-    });
-}
-
-fn installed() -> bool {
-    let read = |path: PathBuf| -> Option<Value> {
-        serde_json::from_slice(&std::fs::read(path).ok()?).ok()
-    };
-    let manifest = read(fixture().join("package.json")).expect("the fixture's package.json");
-    let pinned = manifest["dependencies"].as_object().expect("dependencies");
-    pinned.iter().all(|(name, version)| {
-        read(
-            fixture()
-                .join("node_modules")
-                .join(name)
-                .join("package.json"),
-        )
-        .is_some_and(|installed| installed["version"] == *version)
-    })
+    npm::install(&fixture());
 }
 
 /// The provider process; killed when dropped.
