@@ -182,7 +182,7 @@ impl Dpop {
             algorithms: &rules.algorithms,
             max_age: rules.max_age,
             leeway: rules.leeway,
-            future: rules.leeway,
+            future: PROOF_FUTURE_SECONDS,
             now,
         };
         let checked = proof::check(proof, &expected).map_err(AuthError::InvalidDpopProof)?;
@@ -300,10 +300,11 @@ impl ProofReplay {
     }
 }
 
-/// How far ahead of the clock a token endpoint takes a proof's `iat`. Any key may prove
-/// there, and a proof dated ahead stays in the replay record longer than a fresh one: a short
-/// allowance keeps a flood of such proofs from outlasting everyone else's.
-const TOKEN_ENDPOINT_FUTURE_SECONDS: u64 = 5;
+/// How far ahead of the clock a proof's `iat` may be (less when the leeway is less). A proof
+/// dated ahead stays in the replay record longer than a fresh one, so a short allowance keeps
+/// a flood of such proofs, from clients with many keys, from outlasting everyone else's; a
+/// client whose clock runs further ahead is what server nonces are for (RFC 9449 section 11.1).
+const PROOF_FUTURE_SECONDS: u64 = 5;
 
 /// Checks a proof sent to a token endpoint (no access token with it, any key): `method` and
 /// `url` are the endpoint's (the URL as clients reach it), `algorithms` those taken; `iat`
@@ -326,7 +327,7 @@ pub fn check_token_endpoint_proof(
         algorithms,
         max_age,
         leeway,
-        future: TOKEN_ENDPOINT_FUTURE_SECONDS,
+        future: PROOF_FUTURE_SECONDS,
         now,
     };
     let checked = proof::check(proof, &expected)?;

@@ -41,7 +41,7 @@ pub(crate) struct Expected<'a> {
     pub(crate) max_age: u64,
     /// Clock skew tolerated on `iat`, in seconds.
     pub(crate) leeway: u64,
-    /// How far ahead `iat` may be, in seconds (at most the leeway).
+    /// How far ahead `iat` may be, in seconds (the leeway, when that is less).
     pub(crate) future: u64,
     /// The current time, in seconds since the epoch.
     pub(crate) now: u64,

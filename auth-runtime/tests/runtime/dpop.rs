@@ -397,6 +397,11 @@ async fn hostile_proofs_are_each_refused_with_their_reason() {
             "dpop_issued_in_future",
         ),
         (
+            "20 s ahead, within the leeway but past the 5 s a proof may be ahead",
+            vec![proof().issued_in(20).sign()],
+            "dpop_issued_in_future",
+        ),
+        (
             "no ath",
             vec![holder.proof_builder("GET", &url).sign()],
             "dpop_missing_claim",
@@ -421,6 +426,10 @@ async fn hostile_proofs_are_each_refused_with_their_reason() {
         let proofs: Vec<&str> = proofs.iter().map(String::as_str).collect();
         assert_refused(&server, &token, &proofs, code, case).await;
     }
+    // A proof a little ahead (a client's clock a few seconds fast) passes.
+    let ahead = proof().issued_in(3).sign();
+    let reply = call(&server, "/dpop/me", "DPoP", &token, &[&ahead]).await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
     // None of the refused proofs spent anything: a good one still passes, with a query and
     // another spelling of the same URL in `htu`.
     let spelled = url
