@@ -4,11 +4,10 @@
 //! the bound token, and refreshes. The test installs the fixture with `npm ci`, once.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use actix_web::{App, HttpResponse, HttpServer, get};
 use auth_runtime::{JwtAuth, Principal, RawConfig};
-use serde_json::{Value, json};
+use serde_json::json;
 
 #[path = "../auth-runtime/tests/fixtures/oidc-provider/npm.rs"]
 mod npm;
@@ -18,11 +17,6 @@ const PASSWORD: &str = "dpop interop password";
 
 fn fixture() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("auth-runtime/tests/fixtures/oidc-provider")
-}
-
-/// Installs the fixture's locked dependencies once per test run.
-fn install() {
-    npm::install(&fixture());
 }
 
 #[get("/api/profile")]
@@ -84,27 +78,8 @@ async fn a_dpop_package_client_logs_in_calls_the_app_and_refreshes_with_its_proo
     let _ = std::fs::remove_dir_all(&dir);
     let (base, handle) = serve(&dir);
 
-    install();
     let args = ["issuer", base.as_str(), EMAIL, PASSWORD].map(str::to_owned);
-    let output = actix_web::rt::task::spawn_blocking(move || {
-        Command::new("node")
-            .arg(fixture().join("client.mjs"))
-            .args(args)
-            .output()
-            .expect("node runs (Node.js 20 or newer must be installed; .ci/run installs it)")
-    })
-    .await
-    .expect("the client ends");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let lines: Vec<Value> = stdout
-        .lines()
-        .map(|line| serde_json::from_str(line).expect("a JSON line"))
-        .collect();
+    let lines = npm::run_client(&fixture(), args.to_vec()).await;
 
     for alg in ["ES256", "Ed25519"] {
         let line = |case: &str| {

@@ -87,6 +87,19 @@ impl Algorithm {
         }
     }
 
+    /// Whether this is an RSA algorithm (RS256/384/512, PS256/384/512).
+    pub(crate) fn is_rsa(self) -> bool {
+        matches!(
+            self,
+            Algorithm::RS256
+                | Algorithm::RS384
+                | Algorithm::RS512
+                | Algorithm::PS256
+                | Algorithm::PS384
+                | Algorithm::PS512
+        )
+    }
+
     /// Whether this is a shared-secret (HMAC) algorithm.
     pub fn is_shared_secret(self) -> bool {
         self.hmac().is_some()

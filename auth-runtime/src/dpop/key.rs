@@ -88,16 +88,7 @@ pub(crate) fn proof_key(jwk: &Map<String, Value>, alg: Algorithm) -> Result<Proo
             (bytes("x")?, members)
         }
         "RSA" => {
-            let rsa = matches!(
-                alg,
-                Algorithm::RS256
-                    | Algorithm::RS384
-                    | Algorithm::RS512
-                    | Algorithm::PS256
-                    | Algorithm::PS384
-                    | Algorithm::PS512
-            );
-            if !rsa {
+            if !alg.is_rsa() {
                 return Err(DpopReason::KeyAlgorithmMismatch);
             }
             let members = format!(

@@ -29,20 +29,14 @@ enum KeyKind {
 
 impl KeyKind {
     fn fits(self, alg: Algorithm) -> bool {
-        matches!(
-            (self, alg),
-            (
-                KeyKind::Rsa,
-                Algorithm::RS256
-                    | Algorithm::RS384
-                    | Algorithm::RS512
-                    | Algorithm::PS256
-                    | Algorithm::PS384
-                    | Algorithm::PS512
-            ) | (KeyKind::P256, Algorithm::ES256)
-                | (KeyKind::P384, Algorithm::ES384)
-                | (KeyKind::Ed25519, Algorithm::EdDSA)
-        ) || self == KeyKind::MlDsa(alg)
+        (self == KeyKind::Rsa && alg.is_rsa())
+            || matches!(
+                (self, alg),
+                (KeyKind::P256, Algorithm::ES256)
+                    | (KeyKind::P384, Algorithm::ES384)
+                    | (KeyKind::Ed25519, Algorithm::EdDSA)
+            )
+            || self == KeyKind::MlDsa(alg)
             || (self == KeyKind::Hmac && alg.is_shared_secret())
     }
 }

@@ -14,7 +14,7 @@ use auth_runtime::{
 use figment::Jail;
 use serde_json::{Value, json};
 
-use crate::support::{Reply, Server, client, config_with, send, serve_app};
+use crate::support::{Reply, Server, challenges, client, config_with, send, serve_app};
 
 #[get("/dpop/me")]
 async fn me(caller: Principal) -> HttpResponse {
@@ -57,16 +57,6 @@ async fn call(server: &Server, path: &str, scheme: &str, token: &str, proofs: &[
         req = req.header("DPoP", *proof);
     }
     send(req).await
-}
-
-/// Every `WWW-Authenticate` value of a reply.
-fn challenges(reply: &Reply) -> Vec<String> {
-    reply
-        .headers
-        .get_all("www-authenticate")
-        .iter()
-        .map(|value| value.to_str().unwrap().to_owned())
-        .collect()
 }
 
 const ALL_ALGS: &str = "algs=\"ES256 EdDSA RS256 PS256 ML-DSA-44 ML-DSA-65 ML-DSA-87\"";

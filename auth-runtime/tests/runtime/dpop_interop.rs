@@ -5,14 +5,13 @@
 //! What such clients write that the rest of the suite does not is pinned here too.
 
 use std::collections::HashMap;
-use std::process::Command;
 
 use actix_web::{App, HttpResponse, get};
 use auth_runtime::testing::{DpopKey, TestIssuer};
 use auth_runtime::{Algorithm, ErrorFormat, JwtAuth, Principal, RawConfig, RawIssuer};
 use serde_json::{Value, json};
 
-use crate::oidc::{Provider, fixture, install};
+use crate::oidc::Provider;
 use crate::support::{client, config_with, send, serve_app};
 
 #[get("/dpop/me")]
@@ -27,26 +26,10 @@ async fn me(caller: Principal) -> HttpResponse {
 
 /// Runs `client.mjs` with `args`; answers its lines by key pair algorithm and case.
 async fn run_client(args: Vec<String>) -> HashMap<(String, String), Value> {
-    install();
-    let output = actix_web::rt::task::spawn_blocking(move || {
-        Command::new("node")
-            .arg(fixture().join("client.mjs"))
-            .args(args)
-            .output()
-            .expect("node runs (Node.js 20 or newer must be installed; .ci/run installs it)")
-    })
-    .await
-    .expect("the client ends");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    stdout
-        .lines()
+    crate::oidc::run_client(args)
+        .await
+        .into_iter()
         .map(|line| {
-            let line: Value = serde_json::from_str(line).expect("a JSON line");
             let key = (
                 line["alg"].as_str().unwrap().to_owned(),
                 line["case"].as_str().unwrap().to_owned(),

@@ -28,6 +28,11 @@ pub fn install() {
     npm::install(&fixture());
 }
 
+/// Runs the fixture's DPoP client with `args`: the JSON lines it prints.
+pub async fn run_client(args: Vec<String>) -> Vec<Value> {
+    npm::run_client(&fixture(), args).await
+}
+
 /// The provider process; killed when dropped.
 pub struct Provider {
     child: Child,

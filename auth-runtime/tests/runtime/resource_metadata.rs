@@ -6,7 +6,7 @@ use actix_web::{App, HttpResponse, get};
 use auth_runtime::testing::TestIssuer;
 use auth_runtime::{DpopMode, JwtAuth, RawConfig, requires_scope};
 
-use crate::support::{Server, client, config_with, send, serve_app};
+use crate::support::{Server, challenges, client, config_with, send, serve_app};
 
 #[requires_scope("orders:read")]
 #[get("/metadata/orders")]
@@ -16,15 +16,6 @@ async fn orders() -> HttpResponse {
 
 fn serve(auth: JwtAuth) -> Server {
     serve_app(1, move || App::new().wrap(auth.clone()).service(orders))
-}
-
-fn challenges(reply: &crate::support::Reply) -> Vec<String> {
-    reply
-        .headers
-        .get_all("www-authenticate")
-        .iter()
-        .map(|value| value.to_str().unwrap().to_owned())
-        .collect()
 }
 
 #[actix_web::test]

@@ -45,6 +45,16 @@ impl Reply {
     }
 }
 
+/// Every `WWW-Authenticate` value of a reply, in order.
+pub fn challenges(reply: &Reply) -> Vec<String> {
+    reply
+        .headers
+        .get_all("www-authenticate")
+        .iter()
+        .map(|value| value.to_str().unwrap().to_owned())
+        .collect()
+}
+
 /// The routes every policy test talks to.
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/api/profile", web::get().to(profile))
